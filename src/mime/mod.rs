@@ -1,0 +1,651 @@
+//! The detach engine: pure functions on raw message bytes, no I/O, no async,
+//! never a panic on any input.
+//!
+//! [`detach`] takes a raw RFC 5322 message and a [`Policy`] and returns the
+//! rewritten message plus the objects it removed; [`reattach`] rebuilds the
+//! original, byte for byte, from the rewritten message and those objects.
+//!
+//! Detach splices on the raw byte ranges of parts (found by `structure`), so
+//! every byte outside a replaced part stays as it was. Before it returns a
+//! rewritten message it proves the round trip: it runs reattach over its own
+//! output and compares every byte with the input. Anything it cannot handle
+//! with certainty leaves the message untouched, with a reason.
+
+mod encoding;
+mod structure;
+mod stub;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256 as Sha256Hasher};
+
+use encoding::{decode_base64, decode_qp, encode_base64, Base64Layout, Eol};
+use structure::{display_path, Cte, Part};
+use stub::{Recipe, StubText};
+
+pub use stub::{render_link, safe_name, MARKER_HEADER, RECIPE_HEADER};
+
+/// A SHA-256 digest.
+pub type Sha256 = [u8; 32];
+
+/// Content types that carry a signature or encryption over the message body:
+/// rewriting any part under them would break it.
+const PROTECTED_TYPES: &[&str] = &[
+    "multipart/signed",
+    "multipart/encrypted",
+    "application/pkcs7-mime",
+    "application/x-pkcs7-mime",
+    "application/pgp-encrypted",
+];
+
+/// What to detach and how to link it.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Smallest decoded size of an attachment worth detaching (at least 1).
+    pub min_size: u64,
+    /// Content types to consider (`image/*`, `application/pdf`); empty: all.
+    pub include_types: Vec<String>,
+    /// Content types never to detach, checked after `include_types`.
+    pub exclude_types: Vec<String>,
+    /// Rewrite signed or encrypted messages too (breaks their signature).
+    pub detach_signed: bool,
+    /// Link template, see [`render_link`].
+    pub link_template: String,
+    /// Now, in Unix seconds: the date written into the message.
+    pub now: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            min_size: 1024 * 1024,
+            include_types: Vec::new(),
+            exclude_types: Vec::new(),
+            detach_signed: false,
+            link_template: "slimbox:sha256/{sha256}".to_string(),
+            now: 0,
+        }
+    }
+}
+
+/// One detached attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachedPart {
+    /// IMAP part number ("2", "1.3"); "" for a whole single-part message.
+    pub path: String,
+    /// SHA-256 of the decoded content: the file's identity in the store.
+    pub sha256: Sha256,
+    pub size: u64,
+    pub filename: String,
+    pub content_type: String,
+    /// Set when the original encoded body could not be regenerated from the
+    /// content and is kept as an object of its own.
+    pub raw_sha256: Option<Sha256>,
+    pub link: String,
+}
+
+/// An object to store: `data` hashes to `sha256`.
+#[derive(Debug, Clone)]
+pub struct Object<'a> {
+    pub sha256: Sha256,
+    pub data: Cow<'a, [u8]>,
+}
+
+/// The result of [`detach`].
+#[derive(Debug, Default)]
+pub struct Detached<'a> {
+    /// The rewritten message; `None` when the message is left untouched.
+    pub rewritten: Option<Vec<u8>>,
+    pub parts: Vec<DetachedPart>,
+    /// Distinct objects, each once, that must be stored before the rewritten
+    /// message replaces the original.
+    pub objects: Vec<Object<'a>>,
+    /// Why nothing was changed, when nothing was.
+    pub untouched_reason: Option<String>,
+    /// Parts that looked like candidates but were left as they were, and why.
+    pub notes: Vec<String>,
+}
+
+impl Detached<'_> {
+    fn untouched(reason: impl Into<String>) -> Self {
+        Detached {
+            untouched_reason: Some(reason.into()),
+            ..Detached::default()
+        }
+    }
+}
+
+/// Why a rewritten message could not be turned back into its original.
+#[derive(Debug, thiserror::Error)]
+pub enum ReattachError {
+    #[error("this message was not processed by slimbox (it has no {MARKER_HEADER} header): there is nothing to reattach")]
+    NotProcessed,
+    #[error("the message structure is damaged ({0}): it was changed after slimbox wrote it")]
+    Structure(String),
+    #[error("the stub at part {path} is damaged: {reason}")]
+    BadRecipe { path: String, reason: String },
+    #[error("object {sha256} is missing from the store: restore the store from a backup, then try again")]
+    MissingObject { sha256: String },
+    #[error("object {sha256} in the store does not match its SHA-256: it is corrupt; restore it from a backup")]
+    CorruptObject { sha256: String },
+}
+
+/// Where reattach writes: a growing buffer, or a comparison against the
+/// original (the proof at detach time, without a second copy in memory).
+pub trait Sink {
+    fn write(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn write(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Compares what is written with `expected`, byte for byte.
+struct Compare<'e> {
+    expected: &'e [u8],
+    pos: usize,
+    same: bool,
+}
+
+impl Sink for Compare<'_> {
+    fn write(&mut self, bytes: &[u8]) {
+        if !self.same {
+            return;
+        }
+        let end = self.pos + bytes.len();
+        if end > self.expected.len() || &self.expected[self.pos..end] != bytes {
+            self.same = false;
+            return;
+        }
+        self.pos = end;
+    }
+}
+
+/// Does this message carry slimbox's processed marker?
+pub fn is_processed(raw: &[u8]) -> bool {
+    stub::marker_len(raw).is_some()
+}
+
+/// A candidate part, decoded, with what its stub needs.
+struct Planned<'a> {
+    part: DetachedPart,
+    range: std::ops::Range<usize>,
+    recipe: Recipe,
+    content: Cow<'a, [u8]>,
+    raw_body: &'a [u8],
+}
+
+/// Detaches the attachments of `raw` that `policy` selects. Never fails: a
+/// message that cannot be handled with certainty comes back untouched, with
+/// the reason.
+pub fn detach<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
+    let top_header_end = structure::header_end(raw, 0, raw.len());
+    if stub::has_marker(&raw[..top_header_end]) {
+        return Detached::untouched("already processed by slimbox");
+    }
+    let tree = match structure::scan(raw) {
+        Ok(t) => t,
+        Err(reason) => {
+            return Detached::untouched(format!("MIME structure is not certain: {reason}"))
+        }
+    };
+    let mut all = Vec::new();
+    tree.walk(&mut all);
+    for p in &all {
+        if !policy.detach_signed && PROTECTED_TYPES.contains(&p.info.content_type.as_str()) {
+            return Detached::untouched(format!(
+                "signed or encrypted ({}); slimbox never rewrites those unless asked",
+                p.info.content_type
+            ));
+        }
+        if stub::find_recipe(&raw[p.start..p.body_start]).is_some() {
+            return Detached::untouched(format!(
+                "part {} already carries a {RECIPE_HEADER} header",
+                display_path(&p.path)
+            ));
+        }
+    }
+    let cids = referenced_cids(raw, &all);
+    let mut notes = Vec::new();
+    let mut planned = Vec::new();
+    for p in all.iter().filter(|p| is_candidate(p, policy, &cids)) {
+        match plan_part(raw, p, policy) {
+            Ok(Some(pl)) => planned.push(pl),
+            Ok(None) => {}
+            Err(note) => notes.push(format!("part {}: {note}; left as it was", p.path)),
+        }
+    }
+    if planned.is_empty() {
+        let mut d = Detached::untouched(format!(
+            "no attachment of at least {} bytes to detach",
+            policy.min_size.max(1)
+        ));
+        d.notes = notes;
+        return d;
+    }
+    let eol = Eol::of(&raw[..top_header_end]);
+    let mut rewritten = render(raw, &planned, &tree, policy, eol);
+    if !proves(raw, &rewritten, &planned) {
+        // The fast path's layout guess did not regenerate the bytes exactly:
+        // keep every original body whole and prove again.
+        for pl in &mut planned {
+            force_raw(pl);
+        }
+        rewritten = render(raw, &planned, &tree, policy, eol);
+        if !proves(raw, &rewritten, &planned) {
+            return Detached::untouched(
+                "the original could not be proven reconstructible (please report this message)",
+            );
+        }
+    }
+    let mut objects: Vec<Object<'a>> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut parts = Vec::with_capacity(planned.len());
+    for pl in planned {
+        if let Some(raw_sha) = pl.part.raw_sha256 {
+            if seen.insert(raw_sha) {
+                objects.push(Object {
+                    sha256: raw_sha,
+                    data: Cow::Borrowed(pl.raw_body),
+                });
+            }
+        }
+        if seen.insert(pl.part.sha256) {
+            objects.push(Object {
+                sha256: pl.part.sha256,
+                data: pl.content,
+            });
+        }
+        parts.push(pl.part);
+    }
+    Detached {
+        rewritten: Some(rewritten),
+        parts,
+        objects,
+        untouched_reason: None,
+        notes,
+    }
+}
+
+/// Is this part one the policy wants detached (before decoding)?
+fn is_candidate(p: &Part, policy: &Policy, cids: &HashSet<String>) -> bool {
+    let info = &p.info;
+    if !p.children.is_empty() || info.is_multipart() {
+        return false;
+    }
+    if ((p.end - p.body_start) as u64) < policy.min_size.max(1) {
+        // Decoding never makes a body larger, so this part is too small.
+        return false;
+    }
+    if matches!(info.cte(), Cte::Other(_)) {
+        return false;
+    }
+    let is_message = matches!(
+        info.content_type.as_str(),
+        "message/rfc822" | "message/global"
+    );
+    let wanted = if p.path.is_empty() {
+        // A whole single-part message: only when it is an attachment itself.
+        !is_message && is_attachment(p)
+    } else {
+        is_message || is_attachment(p)
+    };
+    if !wanted {
+        return false;
+    }
+    if let Some(cid) = &info.content_id {
+        if cids.contains(cid) {
+            return false;
+        }
+    }
+    type_allowed(&info.content_type, policy)
+}
+
+fn is_attachment(p: &Part) -> bool {
+    let info = &p.info;
+    let main = info.main_type();
+    info.disposition.as_deref() == Some("attachment")
+        || (main != "text" && main != "multipart" && main != "message" && info.filename.is_some())
+}
+
+fn type_matches(t: &str, pattern: &str) -> bool {
+    let pattern = pattern.trim().to_ascii_lowercase();
+    pattern == "*"
+        || pattern == t
+        || pattern
+            .strip_suffix("/*")
+            .is_some_and(|main| t.split('/').next() == Some(main))
+}
+
+fn type_allowed(t: &str, policy: &Policy) -> bool {
+    (policy.include_types.is_empty() || policy.include_types.iter().any(|p| type_matches(t, p)))
+        && !policy.exclude_types.iter().any(|p| type_matches(t, p))
+}
+
+/// Content-IDs that an HTML part refers to with `cid:`: those parts are the
+/// message's own pictures and stay.
+fn referenced_cids(raw: &[u8], parts: &[&Part]) -> HashSet<String> {
+    let mut out = HashSet::new();
+    for p in parts {
+        if p.info.content_type != "text/html" || !p.children.is_empty() {
+            continue;
+        }
+        let body = &raw[p.body_start..p.end];
+        let html: Cow<[u8]> = match p.info.cte() {
+            Cte::Base64 => match decode_base64(body) {
+                Ok(d) => Cow::Owned(d.content),
+                Err(_) => continue,
+            },
+            Cte::QuotedPrintable => Cow::Owned(decode_qp(body)),
+            _ => Cow::Borrowed(body),
+        };
+        let lower = html.to_ascii_lowercase();
+        for i in memchr::memmem::find_iter(&lower, b"cid:") {
+            let rest = &html[i + 4..];
+            let end = rest
+                .iter()
+                .position(|b| b"\"'<>() \t\r\n".contains(b))
+                .unwrap_or(rest.len());
+            let id = String::from_utf8_lossy(&rest[..end]).to_string();
+            let decoded = percent_encoding::percent_decode_str(&id)
+                .decode_utf8_lossy()
+                .to_string();
+            out.insert(id);
+            out.insert(decoded);
+        }
+    }
+    out
+}
+
+/// Decodes a candidate and prepares its recipe. `Ok(None)`: smaller than the
+/// policy's minimum once decoded. `Err`: cannot be decoded, left as it was.
+fn plan_part<'a>(raw: &'a [u8], p: &Part, policy: &Policy) -> Result<Option<Planned<'a>>, String> {
+    let body = &raw[p.body_start..p.end];
+    let hdr = &raw[p.start..p.body_start];
+    let (content, sha256, layout, keep_raw): (Cow<'a, [u8]>, Sha256, _, bool) = match p.info.cte() {
+        Cte::Base64 => {
+            let d = decode_base64(body)?;
+            let keep_raw = d.layout.is_none();
+            (Cow::Owned(d.content), d.sha256, d.layout, keep_raw)
+        }
+        Cte::QuotedPrintable => {
+            // Quoted-printable has many valid encodings of one content: keep
+            // the original body too, so reattach never has to guess.
+            let c = decode_qp(body);
+            let h = Sha256Hasher::digest(&c).into();
+            (Cow::Owned(c), h, None, true)
+        }
+        Cte::Identity => (
+            Cow::Borrowed(body),
+            Sha256Hasher::digest(body).into(),
+            None,
+            false,
+        ),
+        Cte::Other(e) => return Err(format!("unknown transfer encoding {e:?}")),
+    };
+    if (content.len() as u64) < policy.min_size.max(1) {
+        return Ok(None);
+    }
+    let content_type = p.info.content_type.clone();
+    let filename = p.info.filename.clone().unwrap_or_else(|| default_name(p));
+    let sha_hex = hex::encode(sha256);
+    let size = content.len() as u64;
+    let link = render_link(&policy.link_template, &sha_hex, &safe_name(&filename), size);
+    let mut recipe = Recipe::new(&sha256, size, hdr);
+    let is_identity = matches!(p.info.cte(), Cte::Identity);
+    recipe.enc = if is_identity { "identity" } else { "base64" }.into();
+    if let Some(l) = &layout {
+        recipe.w = Some(l.width);
+        recipe.eol = Some(l.eol.name().into());
+        recipe.tail = Some(base64_simd::STANDARD.encode_to_string(&l.tail));
+    }
+    let mut pl = Planned {
+        part: DetachedPart {
+            path: p.path.clone(),
+            sha256,
+            size,
+            filename,
+            content_type,
+            raw_sha256: None,
+            link,
+        },
+        range: if p.path.is_empty() {
+            0..raw.len()
+        } else {
+            p.start..p.end
+        },
+        recipe,
+        content,
+        raw_body: body,
+    };
+    if keep_raw {
+        force_raw(&mut pl);
+    }
+    Ok(Some(pl))
+}
+
+/// Switches a planned part to keeping its original encoded body whole.
+fn force_raw(pl: &mut Planned) {
+    if pl.recipe.enc == "identity" || pl.recipe.enc == "raw" {
+        return;
+    }
+    let raw_sha: Sha256 = Sha256Hasher::digest(pl.raw_body).into();
+    pl.part.raw_sha256 = Some(raw_sha);
+    pl.recipe.enc = "raw".into();
+    pl.recipe.raw = Some(hex::encode(raw_sha));
+    pl.recipe.w = None;
+    pl.recipe.eol = None;
+    pl.recipe.tail = None;
+}
+
+/// A file name for a part that has none.
+fn default_name(p: &Part) -> String {
+    let t = p.info.content_type.as_str();
+    let ext = match t {
+        "message/rfc822" | "message/global" => "eml",
+        "application/pdf" => "pdf",
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "application/zip" => "zip",
+        "text/plain" => "txt",
+        "text/html" => "html",
+        "video/mp4" => "mp4",
+        _ => "bin",
+    };
+    if ext == "eml" {
+        "forwarded-message.eml".to_string()
+    } else {
+        format!(
+            "attachment-{}.{ext}",
+            if p.path.is_empty() { "1" } else { &p.path }
+        )
+    }
+}
+
+/// Builds the rewritten message: the marker, then the original with each
+/// planned range replaced by its stub.
+fn render(raw: &[u8], planned: &[Planned], tree: &Part, policy: &Policy, eol: Eol) -> Vec<u8> {
+    let bytes: u64 = planned.iter().map(|p| p.part.size).sum();
+    let date = mail_parser::DateTime::from_timestamp(policy.now).to_rfc822();
+    let altered = stub::thunderbird_date(policy.now);
+    let mut out = stub::marker(planned.len(), bytes, raw.len(), &date, eol);
+    let mut cursor = 0;
+    for pl in planned {
+        out.extend_from_slice(&raw[cursor..pl.range.start]);
+        let (kept, part_eol) = if pl.part.path.is_empty() {
+            let hdr = &raw[..tree.body_start];
+            (stub::non_mime_fields(hdr), Eol::of(hdr))
+        } else {
+            (Vec::new(), Eol::of(&raw[pl.range.start..]))
+        };
+        let sha_hex = hex::encode(pl.part.sha256);
+        let text = StubText {
+            filename: &pl.part.filename,
+            content_type: &pl.part.content_type,
+            size: pl.part.size,
+            sha256_hex: &sha_hex,
+            link: &pl.part.link,
+            message_id: tree.info.message_id.as_deref(),
+            altered_date: &altered,
+        };
+        out.extend_from_slice(&stub::render_stub(&text, &pl.recipe, &kept, part_eol));
+        cursor = pl.range.end;
+    }
+    out.extend_from_slice(&raw[cursor..]);
+    out
+}
+
+/// The proof: reattach over the rewritten message, with the objects in
+/// memory, gives back `raw` exactly.
+fn proves(raw: &[u8], rewritten: &[u8], planned: &[Planned]) -> bool {
+    fn find<'p>(planned: &'p [Planned], h: &Sha256) -> Option<&'p [u8]> {
+        planned.iter().find_map(|pl| {
+            if &pl.part.sha256 == h {
+                Some(&pl.content[..])
+            } else if pl.part.raw_sha256.as_ref() == Some(h) {
+                Some(pl.raw_body)
+            } else {
+                None
+            }
+        })
+    }
+    let lookup = |h: &Sha256| find(planned, h);
+    let mut cmp = Compare {
+        expected: raw,
+        pos: 0,
+        same: true,
+    };
+    // The objects were hashed while decoding; no need to hash them again.
+    reattach_into(rewritten, &lookup, &mut cmp, false).is_ok() && cmp.same && cmp.pos == raw.len()
+}
+
+/// The objects reattach will ask for, in order.
+pub fn objects_needed(rewritten: &[u8]) -> Result<Vec<Sha256>, ReattachError> {
+    let (_, stubs) = find_stubs(rewritten)?;
+    let mut out = Vec::new();
+    for (_, path, r) in stubs {
+        let h = if r.enc == "raw" {
+            r.raw.as_deref()
+        } else {
+            Some(r.sha256.as_str())
+        };
+        out.push(parse_hash(h, &path)?);
+    }
+    Ok(out)
+}
+
+/// Rebuilds the original message, byte for byte. `objects` returns the bytes
+/// of an object by its SHA-256; each is checked against its hash.
+pub fn reattach<'o>(
+    rewritten: &[u8],
+    objects: &dyn Fn(&Sha256) -> Option<&'o [u8]>,
+) -> Result<Vec<u8>, ReattachError> {
+    let mut out = Vec::with_capacity(rewritten.len());
+    reattach_into(rewritten, objects, &mut out, true)?;
+    Ok(out)
+}
+
+type Stub = (std::ops::Range<usize>, String, Recipe);
+
+/// The marker's length and the stubs (range after the marker, path, recipe).
+fn find_stubs(rewritten: &[u8]) -> Result<(usize, Vec<Stub>), ReattachError> {
+    let mlen = stub::marker_len(rewritten).ok_or(ReattachError::NotProcessed)?;
+    let body = &rewritten[mlen..];
+    let tree = structure::scan(body).map_err(ReattachError::Structure)?;
+    let mut all = Vec::new();
+    tree.walk(&mut all);
+    let mut stubs = Vec::new();
+    for p in all {
+        if !p.children.is_empty() {
+            continue;
+        }
+        if let Some(v) = stub::find_recipe(&body[p.start..p.body_start]) {
+            let recipe =
+                Recipe::from_header_value(v).map_err(|reason| ReattachError::BadRecipe {
+                    path: display_path(&p.path).to_string(),
+                    reason,
+                })?;
+            let range = if p.path.is_empty() {
+                0..body.len()
+            } else {
+                p.start..p.end
+            };
+            stubs.push((range, p.path.clone(), recipe));
+        }
+    }
+    stubs.sort_by_key(|s| s.0.start);
+    Ok((mlen, stubs))
+}
+
+fn parse_hash(h: Option<&str>, path: &str) -> Result<Sha256, ReattachError> {
+    let bad = || ReattachError::BadRecipe {
+        path: display_path(path).to_string(),
+        reason: "no valid SHA-256 in the recipe".into(),
+    };
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(h.ok_or_else(bad)?, &mut out).map_err(|_| bad())?;
+    Ok(out)
+}
+
+fn reattach_into<'o>(
+    rewritten: &[u8],
+    objects: &dyn Fn(&Sha256) -> Option<&'o [u8]>,
+    out: &mut dyn Sink,
+    verify: bool,
+) -> Result<(), ReattachError> {
+    let (mlen, stubs) = find_stubs(rewritten)?;
+    let body = &rewritten[mlen..];
+    let fetch = |h: &Sha256| -> Result<&'o [u8], ReattachError> {
+        let data = objects(h).ok_or_else(|| ReattachError::MissingObject {
+            sha256: hex::encode(h),
+        })?;
+        if verify && Sha256Hasher::digest(data).as_slice() != h {
+            return Err(ReattachError::CorruptObject {
+                sha256: hex::encode(h),
+            });
+        }
+        Ok(data)
+    };
+    let mut cursor = 0;
+    for (range, path, r) in &stubs {
+        let bad = |reason: &str| ReattachError::BadRecipe {
+            path: display_path(path).to_string(),
+            reason: reason.to_string(),
+        };
+        if range.start < cursor {
+            return Err(bad("stubs overlap"));
+        }
+        out.write(&body[cursor..range.start]);
+        out.write(&r.header_block().map_err(|e| bad(&e))?);
+        match r.enc.as_str() {
+            "raw" => out.write(fetch(&parse_hash(r.raw.as_deref(), path)?)?),
+            "identity" => out.write(fetch(&parse_hash(Some(&r.sha256), path)?)?),
+            "base64" => {
+                let content = fetch(&parse_hash(Some(&r.sha256), path)?)?;
+                let layout = Base64Layout {
+                    width: r.w.filter(|w| *w > 0).ok_or_else(|| bad("no line width"))?,
+                    eol: r
+                        .eol
+                        .as_deref()
+                        .and_then(Eol::from_name)
+                        .ok_or_else(|| bad("no line ending"))?,
+                    tail: base64_simd::STANDARD
+                        .decode_to_vec(r.tail.as_deref().unwrap_or(""))
+                        .map_err(|_| bad("tail is not base64"))?,
+                };
+                encode_base64(content, &layout, out);
+            }
+            other => return Err(bad(&format!("unknown encoding {other:?}"))),
+        }
+        cursor = range.end;
+    }
+    out.write(&body[cursor..]);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

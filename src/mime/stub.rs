@@ -1,0 +1,432 @@
+//! What slimbox writes into a message: the stub part that replaces a detached
+//! attachment, the recipe that lets reattach rebuild the original part, and the
+//! marker header that says a message was processed.
+//!
+//! Everything that comes from the message (file names, types) is made safe
+//! here before it reaches a header or the stub text: no line breaks, no
+//! control characters, RFC 2047/2231 encoding for anything not plain ASCII, and
+//! no generated line that starts with `--` (so no stub can ever look like a
+//! boundary delimiter of the message around it).
+
+use base64_simd::STANDARD as B64;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::{Deserialize, Serialize};
+
+use super::encoding::{encode_qp_text, Eol};
+use super::structure::raw_fields;
+
+/// Header that marks a processed message; its presence means "never again".
+pub const MARKER_HEADER: &str = "X-Slimbox";
+/// Header of a stub part carrying its recipe.
+pub const RECIPE_HEADER: &str = "X-Slimbox-Recipe";
+const RECIPE_VERSION: u32 = 1;
+
+/// Everything reattach needs to rebuild one original part, carried in the stub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Recipe {
+    pub v: u32,
+    /// SHA-256 (hex) of the decoded content: the file itself.
+    pub sha256: String,
+    pub size: u64,
+    /// "base64" (regenerate with `w`, `eol`, `tail`), "identity" (the body is the
+    /// content) or "raw" (the original encoded body is object `raw`).
+    pub enc: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub w: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eol: Option<String>,
+    /// Base64 of the white space after the last base64 line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<String>,
+    /// SHA-256 (hex) of the original encoded body, when kept whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// Base64 of the part's original header block, blank line included.
+    pub hdr: String,
+}
+
+impl Recipe {
+    pub fn new(sha256: &[u8; 32], size: u64, hdr: &[u8]) -> Recipe {
+        Recipe {
+            v: RECIPE_VERSION,
+            sha256: hex::encode(sha256),
+            size,
+            enc: String::new(),
+            w: None,
+            eol: None,
+            tail: None,
+            raw: None,
+            hdr: B64.encode_to_string(hdr),
+        }
+    }
+
+    /// The recipe as a folded header field, ending with `eol`.
+    fn to_header(&self, eol: Eol) -> Vec<u8> {
+        // Serialising a struct of strings and numbers cannot fail.
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let b64 = B64.encode_to_string(json);
+        let mut out = Vec::with_capacity(b64.len() + b64.len() / 60 * 3 + 32);
+        out.extend_from_slice(RECIPE_HEADER.as_bytes());
+        out.extend_from_slice(b":");
+        // Folded so no line passes 78 characters; the first line also holds
+        // the field name.
+        let (first, rest) = b64.as_bytes().split_at(58.min(b64.len()));
+        for chunk in std::iter::once(first).chain(rest.chunks(76)) {
+            out.push(b' ');
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(eol.bytes());
+        }
+        out
+    }
+
+    /// Reads a recipe back from its folded header value.
+    pub fn from_header_value(value: &[u8]) -> Result<Recipe, String> {
+        let compact: Vec<u8> = value
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let json = B64
+            .decode_to_vec(compact)
+            .map_err(|_| "the recipe header is not valid base64".to_string())?;
+        let r: Recipe = serde_json::from_slice(&json)
+            .map_err(|e| format!("the recipe header does not parse: {e}"))?;
+        if r.v != RECIPE_VERSION {
+            return Err(format!(
+                "recipe version {} is newer than this slimbox understands",
+                r.v
+            ));
+        }
+        Ok(r)
+    }
+
+    pub fn header_block(&self) -> Result<Vec<u8>, String> {
+        B64.decode_to_vec(&self.hdr)
+            .map_err(|_| "the recipe's header block is not valid base64".to_string())
+    }
+}
+
+/// Finds our recipe header in a part's header block.
+pub(crate) fn find_recipe(header_block: &[u8]) -> Option<&[u8]> {
+    raw_fields(header_block)
+        .into_iter()
+        .find(|f| f.name.eq_ignore_ascii_case(RECIPE_HEADER.as_bytes()))
+        .map(|f| f.value)
+}
+
+/// The marker header line, prepended to a processed message.
+pub(crate) fn marker(
+    parts: usize,
+    bytes: u64,
+    original_size: usize,
+    date: &str,
+    eol: Eol,
+) -> Vec<u8> {
+    let mut m = format!(
+        "{MARKER_HEADER}: v=1; parts={parts}; bytes={bytes}; original-size={original_size}; date=\"{date}\""
+    )
+    .into_bytes();
+    m.extend_from_slice(eol.bytes());
+    m
+}
+
+/// Length of the marker header at the start of `raw`, if `raw` starts with one.
+pub(crate) fn marker_len(raw: &[u8]) -> Option<usize> {
+    let name = MARKER_HEADER.as_bytes();
+    if raw.len() <= name.len() || !raw[..name.len()].eq_ignore_ascii_case(name) {
+        return None;
+    }
+    if raw[name.len()] != b':' {
+        return None;
+    }
+    // The field runs to the first line break not followed by white space.
+    let mut i = 0;
+    loop {
+        let nl = memchr::memchr(b'\n', &raw[i..])?;
+        i += nl + 1;
+        if i >= raw.len() || (raw[i] != b' ' && raw[i] != b'\t') {
+            return Some(i);
+        }
+    }
+}
+
+/// Does this header block already carry the marker anywhere?
+pub(crate) fn has_marker(header_block: &[u8]) -> bool {
+    raw_fields(header_block)
+        .iter()
+        .any(|f| f.name.eq_ignore_ascii_case(MARKER_HEADER.as_bytes()))
+}
+
+/// A file name made safe to show and to put into a header: no control or
+/// bidirectional-override characters, no path separators, at most 64
+/// characters (keeping the extension), never empty.
+pub fn safe_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' => '_',
+            c if c.is_control() => '_',
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => '_',
+            c => c,
+        })
+        .collect();
+    let cleaned = cleaned.trim().trim_matches('.').trim();
+    let cleaned = if cleaned.is_empty() {
+        "attachment"
+    } else {
+        cleaned
+    };
+    const MAX: usize = 64;
+    if cleaned.chars().count() <= MAX {
+        return cleaned.to_string();
+    }
+    let ext: String = match cleaned.rfind('.') {
+        Some(dot) if cleaned.len() - dot <= 10 => cleaned[dot..].to_string(),
+        _ => String::new(),
+    };
+    let keep = MAX - ext.chars().count();
+    let stem: String = cleaned.chars().take(keep).collect();
+    format!("{stem}{ext}")
+}
+
+/// `text/plain`-like token made safe for a header and the stub text.
+fn safe_type(t: &str) -> String {
+    let s: String = t
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "/.+-_".contains(*c))
+        .take(100)
+        .collect();
+    if s.is_empty() {
+        "application/octet-stream".into()
+    } else {
+        s
+    }
+}
+
+const PATH_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
+
+/// Fills a link template: `{sha256}`, `{sha256_2}` (first two hex digits),
+/// `{name}` (percent-encoded file name) and `{size}`.
+pub fn render_link(template: &str, sha256_hex: &str, name: &str, size: u64) -> String {
+    let link = template
+        .replace("{sha256}", sha256_hex)
+        .replace("{sha256_2}", &sha256_hex[..2.min(sha256_hex.len())])
+        .replace("{name}", &utf8_percent_encode(name, PATH_SAFE).to_string())
+        .replace("{size}", &size.to_string());
+    // A link goes into a header: nothing that could break a line.
+    link.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Everything the stub shows.
+pub(crate) struct StubText<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub size: u64,
+    pub sha256_hex: &'a str,
+    pub link: &'a str,
+    pub message_id: Option<&'a str>,
+    /// Date for Thunderbird's X-Mozilla-Altered, `Mon Nov 23 12:00:00 2026`.
+    pub altered_date: &'a str,
+}
+
+/// Renders a stub part: `kept_headers` (raw fields carried over, for a
+/// top-level part) then our headers, a blank line and the text.
+pub(crate) fn render_stub(t: &StubText, recipe: &Recipe, kept_headers: &[u8], eol: Eol) -> Vec<u8> {
+    let e = std::str::from_utf8(eol.bytes()).unwrap_or("\r\n");
+    let name = safe_name(t.filename);
+    let ctype = safe_type(t.content_type);
+    let stub_name = format!("{name}.detached.txt");
+    let size_h = bytesize::ByteSize(t.size).display().iec().to_string();
+    let restore_msg = match t.message_id.map(safe_name_for_text) {
+        Some(id) => format!("  slimbox reattach --message-id '{id}'"),
+        None => "  slimbox eml reattach MESSAGE.eml --store STORE".to_string(),
+    };
+    let text = format!(
+        "This attachment was moved out of the message by slimbox to save mailbox\n\
+         space. Nothing was lost: the file is kept in the slimbox store.\n\
+         \n\
+         File:     {name}\n\
+         Type:     {ctype}\n\
+         Size:     {size_h} ({size} bytes)\n\
+         SHA-256:  {sha}\n\
+         Link:     {link}\n\
+         \n\
+         Get the file back:\n\
+         \x20 slimbox restore {sha} --to FOLDER\n\
+         Put the original message back into the mailbox:\n\
+         {restore_msg}\n",
+        size = t.size,
+        sha = t.sha256_hex,
+        link = t.link,
+    );
+    let ascii = text.is_ascii() && text.lines().all(|l| l.len() <= 998);
+    let mut out = Vec::with_capacity(kept_headers.len() + text.len() + 1024);
+    out.extend_from_slice(kept_headers);
+    let mut h = String::new();
+    h.push_str(&format!(
+        "Content-Type: text/plain; charset=utf-8;{e} name={}{e}",
+        param_2047(&stub_name)
+    ));
+    h.push_str(&format!(
+        "Content-Disposition: attachment;{e} {}{e}",
+        param_2231("filename", &stub_name)
+    ));
+    h.push_str(&format!(
+        "Content-Transfer-Encoding: {}{e}",
+        if ascii { "7bit" } else { "quoted-printable" }
+    ));
+    h.push_str(&format!(
+        "Content-Description: {}{e}",
+        word_2047(&format!("{name} (detached by slimbox)"))
+    ));
+    h.push_str(&format!("X-Mozilla-External-Attachment-URL: {}{e}", t.link));
+    h.push_str(&format!(
+        "X-Mozilla-Altered: AttachmentDetached; date=\"{}\"{e}",
+        t.altered_date
+    ));
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(&recipe.to_header(eol));
+    out.extend_from_slice(eol.bytes());
+    if ascii {
+        out.extend_from_slice(text.replace('\n', e).as_bytes());
+    } else {
+        out.extend_from_slice(&encode_qp_text(&text, eol));
+    }
+    out
+}
+
+fn safe_name_for_text(id: &str) -> String {
+    id.chars()
+        .filter(|c| !c.is_control() && *c != '\'')
+        .take(200)
+        .collect()
+}
+
+/// A quoted parameter value, RFC 2047-encoded when it is not plain ASCII
+/// (what most clients read in `name=`).
+fn param_2047(v: &str) -> String {
+    if is_plain(v) {
+        format!("\"{v}\"")
+    } else {
+        format!("\"{}\"", word_2047(v))
+    }
+}
+
+/// `name="v"` or, for anything not plain ASCII, RFC 2231 `name*=utf-8''...`.
+fn param_2231(name: &str, v: &str) -> String {
+    if is_plain(v) {
+        format!("{name}=\"{v}\"")
+    } else {
+        const ATTR: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        format!("{name}*=utf-8''{}", utf8_percent_encode(v, ATTR))
+    }
+}
+
+fn is_plain(v: &str) -> bool {
+    v.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// RFC 2047 encoded words (B encoding), split so no word passes 75 characters.
+fn word_2047(v: &str) -> String {
+    if is_plain(v) {
+        return v.to_string();
+    }
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in v.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(format!("=?utf-8?B?{}?=", B64.encode_to_string(&chunk)));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(format!("=?utf-8?B?{}?=", B64.encode_to_string(&chunk)));
+    }
+    words.join(" ")
+}
+
+/// The non-MIME fields of a top-level header block (From, To, Subject, ...),
+/// raw, to carry over into a stub that replaces a whole single-part message.
+pub(crate) fn non_mime_fields(header_block: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header_block.len());
+    for f in raw_fields(header_block) {
+        if f.name.len() < 8 || !f.name[..8].eq_ignore_ascii_case(b"content-") {
+            out.extend_from_slice(&header_block[f.range]);
+        }
+    }
+    out
+}
+
+/// `Mon Nov 23 12:00:00 2026`, the form Thunderbird writes in X-Mozilla-Altered.
+pub(crate) fn thunderbird_date(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let d = mail_parser::DateTime::from_timestamp(unix);
+    let dow = DAYS[(unix.div_euclid(86_400).rem_euclid(7)) as usize];
+    let mon = MONTHS[(d.month.clamp(1, 12) - 1) as usize];
+    format!(
+        "{dow} {mon} {:02} {:02}:{:02}:{:02} {}",
+        d.day, d.hour, d.minute, d.second, d.year
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_are_made_safe() {
+        assert_eq!(safe_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_name("a\r\nBcc: x@y"), "a__Bcc: x@y");
+        assert_eq!(safe_name(""), "attachment");
+        assert_eq!(safe_name("evil\u{202E}fdp.exe"), "evil_fdp.exe");
+        let long = format!("{}.pdf", "x".repeat(300));
+        let s = safe_name(&long);
+        assert_eq!(s.chars().count(), 64);
+        assert!(s.ends_with(".pdf"));
+    }
+
+    #[test]
+    fn recipe_round_trips_through_its_header() {
+        let mut r = Recipe::new(&[7; 32], 42, b"Content-Type: a/b\r\n\r\n");
+        r.enc = "base64".into();
+        r.w = Some(76);
+        let h = r.to_header(Eol::CrLf);
+        let fields = raw_fields(&h);
+        assert_eq!(fields.len(), 1);
+        assert_eq!(Recipe::from_header_value(fields[0].value).unwrap(), r);
+        assert!(h.split(|&b| b == b'\n').all(|l| l.len() <= 80));
+    }
+
+    #[test]
+    fn marker_is_found_and_measured() {
+        let m = marker(2, 10, 100, "x", Eol::Lf);
+        let mut msg = m.clone();
+        msg.extend_from_slice(b"From: a\n\nbody");
+        assert_eq!(marker_len(&msg), Some(m.len()));
+        assert_eq!(marker_len(b"From: a\n\n"), None);
+    }
+
+    #[test]
+    fn thunderbird_date_format() {
+        assert_eq!(thunderbird_date(0), "Thu Jan 01 00:00:00 1970");
+        assert_eq!(thunderbird_date(1_795_435_200), "Mon Nov 23 12:00:00 2026");
+    }
+
+    #[test]
+    fn non_ascii_names_are_encoded() {
+        assert_eq!(
+            param_2231("filename", "é.pdf"),
+            "filename*=utf-8''%C3%A9.pdf"
+        );
+        assert!(param_2047("é.pdf").starts_with("\"=?utf-8?B?"));
+    }
+}

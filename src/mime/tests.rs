@@ -1,0 +1,222 @@
+//! Unit tests of the engine on hand-made messages; the corpus and property
+//! tests live in tests/.
+
+use super::*;
+
+pub(crate) fn policy(min: u64) -> Policy {
+    Policy {
+        min_size: min,
+        link_template: "file:///store/sha256/{sha256_2}/{sha256}".into(),
+        now: 1_795_435_200,
+        ..Policy::default()
+    }
+}
+
+fn b64_lines(data: &[u8], width: usize, eol: &str) -> String {
+    let s = base64_simd::STANDARD.encode_to_string(data);
+    s.as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(eol)
+}
+
+fn mixed(att: &str, eol: &str) -> Vec<u8> {
+    format!(
+        "From: a@example.com{e}To: b@example.com{e}Subject: report{e}Message-ID: <m1@example.com>{e}MIME-Version: 1.0{e}Content-Type: multipart/mixed; boundary=\"XYZ\"{e}{e}preamble{e}--XYZ{e}Content-Type: text/plain{e}{e}Hello{e}--XYZ{e}Content-Type: application/pdf; name=\"report.pdf\"{e}Content-Disposition: attachment; filename=\"report.pdf\"{e}Content-Transfer-Encoding: base64{e}{e}{att}{e}--XYZ--{e}epilogue{e}",
+        e = eol
+    )
+    .into_bytes()
+}
+
+fn objects_of<'a>(d: &'a Detached) -> impl Fn(&Sha256) -> Option<&'a [u8]> {
+    move |h| {
+        d.objects
+            .iter()
+            .find(|o| &o.sha256 == h)
+            .map(|o| &o.data[..])
+    }
+}
+
+fn round_trip(raw: &[u8], min: u64) -> Detached<'_> {
+    let d = detach(raw, &policy(min));
+    if let Some(rw) = &d.rewritten {
+        let back = reattach(rw, &objects_of(&d)).expect("reattach");
+        assert!(back == raw, "round trip differs");
+    }
+    d
+}
+
+#[test]
+fn detaches_a_base64_attachment_and_gives_it_back() {
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+    for eol in ["\r\n", "\n"] {
+        let raw = mixed(&b64_lines(&data, 76, eol), eol);
+        let d = round_trip(&raw, 1000);
+        assert_eq!(d.parts.len(), 1, "{:?}", d.untouched_reason);
+        let p = &d.parts[0];
+        assert_eq!(p.filename, "report.pdf");
+        assert_eq!(p.size, 5000);
+        assert_eq!(p.sha256, <[u8; 32]>::from(Sha256Hasher::digest(&data)));
+        assert_eq!(p.raw_sha256, None, "a regular body needs no raw copy");
+        assert_eq!(d.objects.len(), 1);
+        let rw = d.rewritten.as_ref().unwrap();
+        assert!(rw.len() < raw.len());
+        let text = String::from_utf8_lossy(rw);
+        assert!(text.starts_with("X-Slimbox: v=1; parts=1; bytes=5000;"));
+        assert!(text.contains("X-Mozilla-External-Attachment-URL: file:///store/sha256/"));
+        assert!(text
+            .contains("X-Mozilla-Altered: AttachmentDetached; date=\"Mon Nov 23 12:00:00 2026\""));
+        assert!(text.contains("filename=\"report.pdf.detached.txt\""));
+        assert!(text.contains("slimbox reattach --message-id 'm1@example.com'"));
+        assert!(text.contains("preamble") && text.contains("epilogue"));
+        assert!(is_processed(rw));
+    }
+}
+
+#[test]
+fn same_file_in_other_encodings_is_one_object() {
+    let data = vec![42u8; 3000];
+    let a = mixed(&b64_lines(&data, 76, "\r\n"), "\r\n");
+    let b = mixed(&b64_lines(&data, 64, "\n"), "\n");
+    let da = round_trip(&a, 100);
+    let db = round_trip(&b, 100);
+    assert_eq!(da.parts[0].sha256, db.parts[0].sha256);
+}
+
+#[test]
+fn ragged_base64_keeps_the_raw_body_too() {
+    let data = vec![7u8; 3000];
+    let mut att = b64_lines(&data, 76, "\r\n");
+    att.insert_str(10, "\r\n"); // one short line: no regular layout
+    let raw = mixed(&att, "\r\n");
+    let d = round_trip(&raw, 100);
+    assert_eq!(d.parts.len(), 1);
+    assert!(d.parts[0].raw_sha256.is_some());
+    assert_eq!(d.objects.len(), 2);
+}
+
+#[test]
+fn small_attachments_and_text_bodies_stay() {
+    let raw = mixed(&b64_lines(&[1u8; 100], 76, "\r\n"), "\r\n");
+    let d = round_trip(&raw, 1000);
+    assert!(d.rewritten.is_none());
+    assert!(d.untouched_reason.unwrap().contains("no attachment"));
+}
+
+#[test]
+fn signed_mail_is_never_rewritten_unless_asked() {
+    let raw = b"Content-Type: multipart/signed; boundary=s; protocol=\"application/pgp-signature\"\r\n\r\n--s\r\nContent-Type: application/pdf; name=a.pdf\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxx\r\n--s\r\nContent-Type: application/pgp-signature\r\n\r\nsig\r\n--s--\r\n";
+    let d = detach(raw, &policy(1));
+    assert!(d.untouched_reason.unwrap().contains("signed"));
+    let mut p = policy(1);
+    p.detach_signed = true;
+    assert!(detach(raw, &p).rewritten.is_some());
+}
+
+#[test]
+fn processed_mail_is_not_processed_twice() {
+    let raw = mixed(&b64_lines(&[9u8; 2000], 76, "\r\n"), "\r\n");
+    let d = detach(&raw, &policy(100));
+    let rw = d.rewritten.unwrap();
+    let again = detach(&rw, &policy(1));
+    assert_eq!(
+        again.untouched_reason.as_deref(),
+        Some("already processed by slimbox")
+    );
+}
+
+#[test]
+fn cid_images_referenced_from_html_stay() {
+    let img = b64_lines(&[3u8; 3000], 76, "\r\n");
+    let raw = format!("Content-Type: multipart/related; boundary=r\r\n\r\n--r\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:logo@x\">\r\n--r\r\nContent-Type: image/png; name=logo.png\r\nContent-ID: <logo@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n{img}\r\n--r\r\nContent-Type: image/png; name=other.png\r\nContent-Transfer-Encoding: base64\r\n\r\n{img}\r\n--r--\r\n");
+    let d = round_trip(raw.as_bytes(), 100);
+    assert_eq!(d.parts.len(), 1);
+    assert_eq!(d.parts[0].filename, "other.png");
+}
+
+#[test]
+fn forwarded_message_is_detached_whole() {
+    let inner = format!("Subject: old\r\n\r\n{}", "x".repeat(5000));
+    let raw = format!("Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nsee below\r\n--m\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--m--\r\n");
+    let d = round_trip(raw.as_bytes(), 1000);
+    assert_eq!(d.parts.len(), 1);
+    assert_eq!(d.parts[0].filename, "forwarded-message.eml");
+    assert_eq!(d.parts[0].size as usize, inner.len());
+}
+
+#[test]
+fn single_part_attachment_message_keeps_its_headers() {
+    let raw = format!(
+        "From: a@b\r\nSubject: scan\r\nContent-Type: application/pdf; name=scan.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        b64_lines(&[5u8; 4000], 72, "\r\n")
+    );
+    let d = round_trip(raw.as_bytes(), 100);
+    assert_eq!(d.parts.len(), 1);
+    assert_eq!(d.parts[0].path, "");
+    let rw = String::from_utf8(d.rewritten.unwrap()).unwrap();
+    assert!(rw.contains("From: a@b\r\nSubject: scan\r\nContent-Type: text/plain"));
+    assert!(!rw.contains("application/pdf; name=scan.pdf"));
+}
+
+#[test]
+fn hostile_file_names_cannot_inject_headers() {
+    let att = b64_lines(&[1u8; 2000], 76, "\r\n");
+    let raw = format!("Content-Type: multipart/mixed; boundary=h\r\n\r\n--h\r\nContent-Type: application/octet-stream; name=\"=?utf-8?B?{}?=\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{att}\r\n--h--\r\n",
+        base64_simd::STANDARD.encode_to_string("../../x\r\nBcc: evil@x\r\n--h--\r\n\u{202E}é.exe"));
+    let d = round_trip(raw.as_bytes(), 100);
+    let rw = String::from_utf8(d.rewritten.unwrap()).unwrap();
+    assert!(!rw.contains("\r\nBcc:"));
+    assert_eq!(rw.matches("\r\n--h--").count(), 1);
+    for line in rw.lines() {
+        assert!(!line.starts_with("--") || line.starts_with("--h"), "{line}");
+    }
+}
+
+#[test]
+fn malformed_input_is_untouched_with_a_reason() {
+    for raw in [
+        &b""[..],
+        b"\r\n\r\n",
+        b"Content-Type: multipart/mixed\r\n\r\nno boundary",
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nunterminated",
+    ] {
+        let d = detach(raw, &policy(1));
+        assert!(d.rewritten.is_none());
+        assert!(d.untouched_reason.is_some());
+    }
+}
+
+#[test]
+fn reattach_reports_missing_and_corrupt_objects() {
+    let raw = mixed(&b64_lines(&[8u8; 2000], 76, "\r\n"), "\r\n");
+    let d = detach(&raw, &policy(100));
+    let rw = d.rewritten.as_ref().unwrap();
+    assert!(matches!(
+        reattach(rw, &|_| None),
+        Err(ReattachError::MissingObject { .. })
+    ));
+    let bad = vec![0u8; 2000];
+    assert!(matches!(
+        reattach(rw, &|_| Some(&bad[..])),
+        Err(ReattachError::CorruptObject { .. })
+    ));
+    assert!(matches!(
+        reattach(&raw, &|_| None),
+        Err(ReattachError::NotProcessed)
+    ));
+    assert_eq!(objects_needed(rw).unwrap(), vec![d.parts[0].sha256]);
+}
+
+#[test]
+fn type_filters_apply() {
+    let raw = mixed(&b64_lines(&[8u8; 2000], 76, "\r\n"), "\r\n");
+    let mut p = policy(100);
+    p.exclude_types = vec!["application/*".into()];
+    assert!(detach(&raw, &p).rewritten.is_none());
+    p.exclude_types.clear();
+    p.include_types = vec!["image/*".into()];
+    assert!(detach(&raw, &p).rewritten.is_none());
+    p.include_types = vec!["application/pdf".into()];
+    assert!(detach(&raw, &p).rewritten.is_some());
+}
