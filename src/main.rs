@@ -1,1 +1,16 @@
-fn main() {}
+//! The `slimbox` binary: parses the command line, runs it, and maps errors to
+//! exit codes (0 success, 1 failure, 2 usage error from clap).
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = slimbox::cli::Cli::parse();
+    match slimbox::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("slimbox: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `slimbox eml`: detach and reattach single .eml files.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::mime::{self, Policy};
+use crate::store::Store;
+use crate::units::parse_size;
+
+/// Detach attachments from an exported .eml file, or put them back.
+///
+/// Useful on its own for exported messages, and the way to try the engine
+/// end to end without a mail server.
+#[derive(Debug, Args)]
+pub struct EmlArgs {
+    #[command(subcommand)]
+    command: EmlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum EmlCommand {
+    Detach(DetachArgs),
+    Reattach(ReattachArgs),
+}
+
+/// Move the large attachments of IN into the store and write the smaller
+/// message, with a link in place of each attachment.
+///
+/// The objects are stored, read back and checked, and the original is proven
+/// reconstructible from the store, before anything is written. A message
+/// that is left as it was (signed, malformed, nothing large enough) is
+/// written unchanged and the reason is printed; that is not an error.
+#[derive(Debug, Args)]
+struct DetachArgs {
+    /// The message to read (`-` for standard input).
+    input: PathBuf,
+    /// The store: a directory (created if missing) or a file:// URL.
+    #[arg(long)]
+    store: String,
+    /// Smallest decoded attachment size to detach: bytes or 64KiB, 1MB, 1 MiB.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    min_size: u64,
+    /// Where to write the rewritten message (standard output without it; not
+    /// written at all with --json and no --out).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print a JSON summary instead of the message.
+    #[arg(long)]
+    json: bool,
+    /// Link written into each stub: {sha256}, {sha256_2}, {name}, {size} are
+    /// filled in (default: a file:// URL to the object in a local store).
+    #[arg(long)]
+    link_template: Option<String>,
+    /// Content types to detach (repeatable, `image/*` works); default all.
+    #[arg(long = "type")]
+    include_types: Vec<String>,
+    /// Content types never to detach (repeatable).
+    #[arg(long = "skip-type")]
+    exclude_types: Vec<String>,
+    /// Also rewrite signed or encrypted messages (this breaks their signature).
+    #[arg(long)]
+    allow_signed: bool,
+}
+
+/// Rebuild the original message from a rewritten IN and the store, byte for
+/// byte; every object is checked against its SHA-256 on the way.
+#[derive(Debug, Args)]
+struct ReattachArgs {
+    /// The rewritten message (`-` for standard input).
+    input: PathBuf,
+    /// The store the attachments were moved to.
+    #[arg(long)]
+    store: String,
+    /// Where to write the original (standard output without it).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct JsonPart<'a> {
+    sha256: String,
+    size: u64,
+    filename: &'a str,
+    content_type: &'a str,
+    path: &'a str,
+    link: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    detached: Vec<JsonPart<'a>>,
+    untouched_reason: Option<&'a str>,
+    original_size: usize,
+    rewritten_size: usize,
+    notes: &'a [String],
+}
+
+pub async fn run(args: EmlArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        EmlCommand::Detach(a) => detach(a).await,
+        EmlCommand::Reattach(a) => reattach(a).await,
+    }
+}
+
+fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read the message from standard input")?;
+        return Ok(buf);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read the message {}", path.display()))
+}
+
+fn write_output(out: Option<&Path>, data: &[u8]) -> anyhow::Result<()> {
+    match out {
+        Some(p) => super::write_atomic(p, data),
+        None => {
+            let mut so = std::io::stdout().lock();
+            so.write_all(data)?;
+            so.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
+    let raw = read_input(&a.input)?;
+    let store = Store::open(&a.store)?;
+    let policy = Policy {
+        min_size: a.min_size.max(1),
+        include_types: a.include_types,
+        exclude_types: a.exclude_types,
+        detach_signed: a.allow_signed,
+        link_template: a
+            .link_template
+            .unwrap_or_else(|| store.default_link_template()),
+        now: now(),
+    };
+    let d = mime::detach(&raw, &policy);
+    let output: &[u8] = match &d.rewritten {
+        Some(rw) => {
+            for o in &d.objects {
+                store
+                    .put(&o.sha256, Bytes::copy_from_slice(&o.data))
+                    .await
+                    .with_context(|| format!("storing an attachment of {}", a.input.display()))?;
+            }
+            // The promise: prove the original comes back from what the store
+            // holds before the rewritten message goes anywhere.
+            let back = reattach_from_store(rw, &store).await?;
+            if back != raw {
+                bail!(
+                    "the original of {} could not be rebuilt from the store; nothing was written",
+                    a.input.display()
+                );
+            }
+            rw
+        }
+        None => &raw,
+    };
+    for n in &d.notes {
+        eprintln!("slimbox: note: {n}");
+    }
+    if a.json {
+        if let Some(out) = &a.out {
+            write_output(Some(out), output)?;
+        }
+        let summary = JsonSummary {
+            detached: d
+                .parts
+                .iter()
+                .map(|p| JsonPart {
+                    sha256: hex::encode(p.sha256),
+                    size: p.size,
+                    filename: &p.filename,
+                    content_type: &p.content_type,
+                    path: &p.path,
+                    link: &p.link,
+                })
+                .collect(),
+            untouched_reason: d.untouched_reason.as_deref(),
+            original_size: raw.len(),
+            rewritten_size: output.len(),
+            notes: &d.notes,
+        };
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        write_output(a.out.as_deref(), output)?;
+        match &d.untouched_reason {
+            Some(r) => eprintln!("slimbox: left as it was: {r}"),
+            None => eprintln!(
+                "slimbox: detached {} attachment(s), {} -> {} bytes",
+                d.parts.len(),
+                raw.len(),
+                output.len()
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fetches (and verifies) every object a rewritten message needs, then
+/// reattaches.
+pub(crate) async fn reattach_from_store(
+    rewritten: &[u8],
+    store: &Store,
+) -> anyhow::Result<Vec<u8>> {
+    let needed = mime::objects_needed(rewritten)?;
+    let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
+    for h in needed {
+        if objects.iter().all(|(k, _)| k != &h) {
+            let data = store.get(&h).await?;
+            objects.push((h, data));
+        }
+    }
+    let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
+    Ok(mime::reattach(rewritten, &lookup)?)
+}
+
+async fn reattach(a: ReattachArgs) -> anyhow::Result<ExitCode> {
+    let raw = read_input(&a.input)?;
+    let store = Store::open(&a.store)?;
+    let original = reattach_from_store(&raw, &store)
+        .await
+        .with_context(|| format!("cannot reattach {}", a.input.display()))?;
+    write_output(a.out.as_deref(), &original)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,60 @@
+//! The command line: one file per command, whose doc comment is its `--help`.
+//! Only this module (and main.rs) uses anyhow; the library modules have their
+//! own error types.
+
+mod eml;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps mailboxes under quota by moving large attachments into
+/// content-addressed storage, leaving a working link in each message, and
+/// giving every byte back on demand.
+#[derive(Debug, Parser)]
+#[command(name = "slimbox", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Eml(eml::EmlArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Eml(args) => rt.block_on(eml::run(args)),
+    }
+}
+
+/// Writes `data` to `path` atomically: a temporary file in the same folder,
+/// synced, then renamed over the target, so a crash never leaves half a file.
+pub(crate) fn write_atomic(path: &std::path::Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| anyhow::anyhow!("cannot write into {}: {e}", dir.display()))?;
+    tmp.write_all(data)?;
+    // A temporary file is private (0600); the result should look like any
+    // other file the user writes, or keep the mode of the file it replaces.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777);
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error))?;
+    Ok(())
+}
