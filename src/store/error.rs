@@ -1,0 +1,166 @@
+//! Errors of the object store, worded for the person running slimbox: each
+//! names the store, key or hash involved and says what to do about it.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong opening or using a [`Store`](super::Store).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store location could not be understood.
+    #[error(
+        "store location {location:?} is not usable: {reason}; give a directory path \
+         (it is created if missing) or a URL such as file:///var/lib/slimbox/store"
+    )]
+    BadLocation { location: String, reason: String },
+
+    /// The URL scheme is recognised by nobody, or its backend is not compiled in.
+    #[error(
+        "store URL {url} uses the scheme {scheme:?}, which this build of slimbox does not \
+         support yet; use a local directory path or a file:// URL instead{}",
+        path_hint(url)
+    )]
+    UnsupportedScheme { url: String, scheme: String },
+
+    /// The local store directory could not be created or resolved.
+    #[error(
+        "cannot open store directory {}: {source}; check that it exists or can be created, \
+         and that it is a directory writable by this user",
+        path.display()
+    )]
+    OpenDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A caller passed data that does not hash to the hash it claimed.
+    #[error(
+        "refusing to store data under key {key}: the data hashes to {actual}, not to \
+         {expected}; this is a bug in the caller, which must pass the SHA-256 of exactly \
+         the bytes being stored"
+    )]
+    HashMismatch {
+        key: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// A stored object's content no longer matches its key.
+    #[error(
+        "object {key} in store {url} is corrupt: its content hashes to {actual}; restore \
+         the object from a backup, or delete it so that the next run can store it again"
+    )]
+    Corrupt {
+        key: String,
+        url: String,
+        actual: String,
+    },
+
+    /// The object is not in the store.
+    #[error(
+        "object {key} is missing from store {url}; check that this is the right store URL, \
+         or restore the object from a backup"
+    )]
+    NotFound { key: String, url: String },
+
+    /// The backend cannot do an operation the store relies on.
+    #[error(
+        "store {url} cannot {op} {key}: the backend does not support it ({source}); \
+         use a backend that supports create-only writes, such as a local directory"
+    )]
+    Unsupported {
+        op: &'static str,
+        key: String,
+        url: String,
+        // Boxed: object_store's error is large and would bloat every Result.
+        source: Box<object_store::Error>,
+    },
+
+    /// Any other failure reported by the backend.
+    #[error(
+        "store {url} failed to {op} {key}: {source}; check that the store is reachable \
+         and writable, then retry"
+    )]
+    Backend {
+        op: &'static str,
+        key: String,
+        url: String,
+        // Boxed: object_store's error is large and would bloat every Result.
+        source: Box<object_store::Error>,
+    },
+
+    /// Flushing a local object to stable storage failed.
+    #[error(
+        "cannot flush {} to disk: {source}; check the disk holding the store for errors \
+         or free space, then retry",
+        path.display()
+    )]
+    Sync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// `foo:bar` parses as a URL but may well have been meant as a directory name;
+/// say how to get that. Not offered for real `scheme://` URLs.
+fn path_hint(location: &str) -> String {
+    if location.contains("://") {
+        String::new()
+    } else {
+        format!(" (if {location} is a local directory, write it as ./{location})")
+    }
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed (network or I/O
+    /// trouble), as opposed to errors that need a human or a code fix.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::BadLocation { .. }
+            | StoreError::UnsupportedScheme { .. }
+            | StoreError::HashMismatch { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::NotFound { .. }
+            | StoreError::Unsupported { .. } => false,
+            StoreError::OpenDir { source, .. } | StoreError::Sync { source, .. } => {
+                io_is_transient(source)
+            }
+            StoreError::Backend { source, .. } => backend_is_transient(source),
+        }
+    }
+}
+
+/// I/O errors are transient unless they say the setup itself is wrong.
+fn io_is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    !matches!(
+        e.kind(),
+        K::PermissionDenied
+            | K::NotFound
+            | K::AlreadyExists
+            | K::InvalidInput
+            | K::InvalidData
+            | K::Unsupported
+            | K::NotADirectory
+            | K::IsADirectory
+            | K::ReadOnlyFilesystem
+    )
+}
+
+/// `object_store::Error` is non-exhaustive; unknown kinds (and the catch-all
+/// `Generic`, which carries network and I/O failures) count as transient so
+/// that callers retry rather than give up on a hiccup.
+fn backend_is_transient(e: &object_store::Error) -> bool {
+    use object_store::Error as E;
+    !matches!(
+        e,
+        E::NotFound { .. }
+            | E::InvalidPath { .. }
+            | E::NotSupported { .. }
+            | E::NotImplemented
+            | E::AlreadyExists { .. }
+            | E::Precondition { .. }
+            | E::PermissionDenied { .. }
+            | E::Unauthenticated { .. }
+            | E::UnknownConfigurationKey { .. }
+    )
+}
