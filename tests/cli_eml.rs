@@ -1,0 +1,173 @@
+//! `slimbox eml detach` / `slimbox eml reattach` from the outside.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::Path;
+
+fn message(att_len: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..att_len).map(|i| (i * 31 % 256) as u8).collect();
+    let b64 = base64_simd::STANDARD.encode_to_string(&data);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: a@example.com\r\nSubject: x\r\nMessage-ID: <cli@example.com>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn slimbox() -> Command {
+    Command::cargo_bin("slimbox").unwrap()
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn detach_then_reattach_is_byte_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = message(200_000);
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, &raw).unwrap();
+    let store = dir.path().join("store");
+    let out = dir.path().join("out.eml");
+    slimbox()
+        .args(["eml", "detach"])
+        .arg(&input)
+        .arg("--store")
+        .arg(&store)
+        .args(["--min-size", "64KiB", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("detached 1 attachment"));
+    let rewritten = std::fs::read(&out).unwrap();
+    assert!(rewritten.len() < 5000);
+    let objects = files_under(&store);
+    assert_eq!(objects.len(), 1);
+    let rel = objects[0].strip_prefix(&store).unwrap().to_string_lossy().to_string();
+    assert!(rel.starts_with("sha256/"), "{rel}");
+    let back = slimbox()
+        .args(["eml", "reattach"])
+        .arg(&out)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(back.status.success());
+    assert!(back.stdout == raw, "reattach differs");
+}
+
+#[test]
+fn json_summary_lists_what_was_detached() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, message(100_000)).unwrap();
+    let out = slimbox()
+        .args(["eml", "detach"])
+        .arg(&input)
+        .arg("--store")
+        .arg(dir.path().join("s"))
+        .args(["--min-size", "1000", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["untouched_reason"], serde_json::Value::Null);
+    let d = &v["detached"][0];
+    assert_eq!(d["size"], 100_000);
+    assert_eq!(d["filename"], "a.pdf");
+    assert_eq!(d["content_type"], "application/pdf");
+    assert_eq!(d["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn untouched_message_is_written_unchanged_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = message(1000);
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, &raw).unwrap();
+    let out = slimbox()
+        .args(["eml", "detach"])
+        .arg(&input)
+        .arg("--store")
+        .arg(dir.path().join("s"))
+        .args(["--min-size", "1 MiB"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == raw);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("left as it was"));
+    let json = slimbox()
+        .args(["eml", "detach"])
+        .arg(&input)
+        .arg("--store")
+        .arg(dir.path().join("s"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(v["untouched_reason"].as_str().unwrap().contains("no attachment"));
+    assert_eq!(v["detached"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn bad_size_is_a_usage_error() {
+    slimbox()
+        .args(["eml", "detach", "x.eml", "--store", "s", "--min-size", "lots"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a size"));
+}
+
+#[test]
+fn reattach_explains_missing_objects_and_unprocessed_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, message(100_000)).unwrap();
+    let store = dir.path().join("s");
+    let out = dir.path().join("out.eml");
+    slimbox()
+        .args(["eml", "detach"])
+        .arg(&input)
+        .arg("--store")
+        .arg(&store)
+        .args(["--min-size", "1000", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    slimbox()
+        .args(["eml", "reattach"])
+        .arg(&input)
+        .arg("--store")
+        .arg(&store)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not processed by slimbox"));
+    for f in files_under(&store) {
+        std::fs::remove_file(f).unwrap();
+    }
+    slimbox()
+        .args(["eml", "reattach"])
+        .arg(&out)
+        .arg("--store")
+        .arg(&store)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("missing"));
+}
