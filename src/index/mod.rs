@@ -1,0 +1,389 @@
+//! The SQLite index and journal: what slimbox moved, from where, to which
+//! objects; what is in flight (the journal the safety order writes before it
+//! touches the server); and what it decided to leave alone.
+//!
+//! The schema evolves by numbered migrations (`PRAGMA user_version`). The
+//! database runs in WAL mode with `synchronous = FULL`: a journal row must be
+//! on disk before the server is changed, or a crash could forget an in-flight
+//! message.
+
+mod schema;
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// Errors of the index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cannot open the index {path}: {source}; check the folder exists and is writable, or set [index] path in the config")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the folder for the index {path}: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the index {path} has schema version {found}, newer than this slimbox understands ({known}); upgrade slimbox")]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("index query failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("a journal record in the index is damaged: {0}")]
+    Record(#[from] serde_json::Error),
+}
+
+impl IndexError {
+    /// A busy or locked database may work on a retry; nothing else will.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            IndexError::Sql(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+/// One detached part, as the index keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub sha256: String,
+    pub size: u64,
+    pub filename: String,
+    pub content_type: String,
+    pub part_path: String,
+    pub raw_sha256: Option<String>,
+}
+
+/// One processed message, as the index keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub account: String,
+    pub folder: String,
+    pub uidvalidity: u32,
+    pub old_uid: u32,
+    pub new_uid: Option<u32>,
+    pub message_id: Option<String>,
+    /// The message's Date header, Unix seconds.
+    pub date: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    pub internal_date: String,
+    pub flags: Vec<String>,
+    pub size_before: u64,
+    pub size_after: u64,
+    pub parts: Vec<PartRecord>,
+}
+
+/// Where a message is in the safety order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalState {
+    /// Objects stored and verified, original proven reconstructible; the
+    /// server is not changed yet (the APPEND may or may not have happened).
+    Prepared,
+    /// The rewritten copy is on the server (UID in `new_uid` when known).
+    Appended,
+    /// Over quota: the original was removed before the APPEND; the stub in
+    /// the journal still has to go in.
+    OriginalRemoved,
+}
+
+impl JournalState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JournalState::Prepared => "prepared",
+            JournalState::Appended => "appended",
+            JournalState::OriginalRemoved => "original-removed",
+        }
+    }
+    fn parse(s: &str) -> Option<JournalState> {
+        match s {
+            "prepared" => Some(JournalState::Prepared),
+            "appended" => Some(JournalState::Appended),
+            "original-removed" => Some(JournalState::OriginalRemoved),
+            _ => None,
+        }
+    }
+}
+
+/// A message in flight.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub state: JournalState,
+    pub new_uid: Option<u32>,
+    /// The rewritten message, exactly as it is (or is to be) APPENDed.
+    pub rewritten: Vec<u8>,
+    pub record: MessageRecord,
+}
+
+/// The index: a SQLite database.
+pub struct Index {
+    conn: Connection,
+    path: String,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Index {
+    /// Opens (creating if needed) the index at `path` and brings its schema
+    /// up to date.
+    pub fn open(path: &Path) -> Result<Index, IndexError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| IndexError::Folder {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| IndexError::Open {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::setup(conn, shown)
+    }
+
+    /// A private in-memory index, for tests.
+    pub fn open_in_memory() -> Result<Index, IndexError> {
+        Self::setup(Connection::open_in_memory()?, ":memory:".into())
+    }
+
+    fn setup(conn: Connection, path: String) -> Result<Index, IndexError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut idx = Index { conn, path };
+        idx.migrate()?;
+        Ok(idx)
+    }
+
+    fn migrate(&mut self) -> Result<(), IndexError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = schema::MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(IndexError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The schema version in force.
+    pub fn schema_version(&self) -> Result<i64, IndexError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Records the intent to replace a message; on disk before it returns.
+    pub fn journal_begin(
+        &self,
+        record: &MessageRecord,
+        rewritten: &[u8],
+    ) -> Result<i64, IndexError> {
+        let t = now();
+        self.conn.execute(
+            "INSERT INTO journal (account, folder, uidvalidity, old_uid, state, rewritten, record, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (account, folder, uidvalidity, old_uid) DO UPDATE SET
+               state = excluded.state, rewritten = excluded.rewritten, record = excluded.record,
+               new_uid = NULL, updated_at = excluded.updated_at",
+            params![
+                record.account,
+                record.folder,
+                record.uidvalidity,
+                record.old_uid,
+                JournalState::Prepared.as_str(),
+                rewritten,
+                serde_json::to_string(record)?,
+                t
+            ],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT id FROM journal WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3 AND old_uid = ?4",
+            params![record.account, record.folder, record.uidvalidity, record.old_uid],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Moves a journal entry to `state`.
+    pub fn journal_set(
+        &self,
+        id: i64,
+        state: JournalState,
+        new_uid: Option<u32>,
+    ) -> Result<(), IndexError> {
+        self.conn.execute(
+            "UPDATE journal SET state = ?2, new_uid = COALESCE(?3, new_uid), updated_at = ?4 WHERE id = ?1",
+            params![id, state.as_str(), new_uid, now()],
+        )?;
+        Ok(())
+    }
+
+    /// The entries in flight for one account (all folders), oldest first.
+    pub fn journal_pending(&self, account: &str) -> Result<Vec<JournalEntry>, IndexError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, state, new_uid, rewritten, record FROM journal WHERE account = ?1 ORDER BY id",
+        )?;
+        let rows = st.query_map([account], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<u32>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, state, new_uid, rewritten, record) = row?;
+            let state = JournalState::parse(&state).unwrap_or(JournalState::Prepared);
+            out.push(JournalEntry {
+                id,
+                state,
+                new_uid,
+                rewritten,
+                record: serde_json::from_str(&record)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Drops a journal entry whose message was left untouched after all.
+    pub fn journal_abandon(&self, id: i64) -> Result<(), IndexError> {
+        self.conn
+            .execute("DELETE FROM journal WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Commits a finished message to the index and closes its journal entry,
+    /// in one transaction.
+    pub fn journal_finish(&mut self, id: i64, record: &MessageRecord) -> Result<i64, IndexError> {
+        let tx = self.conn.transaction()?;
+        let t = now();
+        tx.execute(
+            "INSERT INTO messages (account, folder, uidvalidity, old_uid, new_uid, message_id, date,
+               from_addr, to_addr, subject, internal_date, flags, size_before, size_after, processed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                record.account,
+                record.folder,
+                record.uidvalidity,
+                record.old_uid,
+                record.new_uid,
+                record.message_id,
+                record.date,
+                record.from,
+                record.to,
+                record.subject,
+                record.internal_date,
+                record.flags.join(" "),
+                record.size_before as i64,
+                record.size_after as i64,
+                t
+            ],
+        )?;
+        let mid = tx.last_insert_rowid();
+        for p in &record.parts {
+            tx.execute(
+                "INSERT INTO parts (message, sha256, size, filename, content_type, part_path, raw_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![mid, p.sha256, p.size as i64, p.filename, p.content_type, p.part_path, p.raw_sha256],
+            )?;
+            tx.execute(
+                "INSERT INTO objects (sha256, size, first_seen, refs) VALUES (?1, ?2, ?3, 1)
+                 ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1",
+                params![p.sha256, p.size as i64, t],
+            )?;
+        }
+        tx.execute("DELETE FROM journal WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(mid)
+    }
+
+    /// Remembers that a message was looked at and left as it was, so the
+    /// next run does not download it again.
+    pub fn record_skip(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+        uid: u32,
+        reason: &str,
+    ) -> Result<(), IndexError> {
+        self.conn.execute(
+            "INSERT INTO skipped (account, folder, uidvalidity, uid, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT DO UPDATE SET reason = excluded.reason, at = excluded.at",
+            params![account, folder, uidvalidity, uid, reason, now()],
+        )?;
+        Ok(())
+    }
+
+    /// UIDs left alone earlier in this folder (same UIDVALIDITY).
+    pub fn skipped_uids(
+        &self,
+        account: &str,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Result<std::collections::HashSet<u32>, IndexError> {
+        let mut st = self.conn.prepare(
+            "SELECT uid FROM skipped WHERE account = ?1 AND folder = ?2 AND uidvalidity = ?3",
+        )?;
+        let rows = st.query_map(params![account, folder, uidvalidity], |r| {
+            r.get::<_, u32>(0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Number of processed messages recorded (for summaries and tests).
+    pub fn message_count(&self) -> Result<u64, IndexError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0))?
+            .max(0) as u64)
+    }
+
+    /// The processed-message row for a Message-ID, newest first.
+    pub fn find_by_message_id(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<(i64, String, String)>, IndexError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, account, folder FROM messages WHERE message_id = ?1 ORDER BY id DESC LIMIT 1",
+                [message_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+use super::*;
+
+fn record(uid: u32) -> MessageRecord {
+    MessageRecord {
+        account: "me".into(),
+        folder: "Sent".into(),
+        uidvalidity: 7,
+        old_uid: uid,
+        new_uid: None,
+        message_id: Some(format!("m{uid}@x")),
+        date: Some(1_700_000_000),
+        from: Some("a@x".into()),
+        to: Some("b@x".into()),
+        subject: Some("s".into()),
+        internal_date: "01-Feb-2024 10:00:00 +0100".into(),
+        flags: vec!["\\Seen".into()],
+        size_before: 1000,
+        size_after: 100,
+        parts: vec![PartRecord {
+            sha256: "ab".repeat(32),
+            size: 900,
+            filename: "a.pdf".into(),
+            content_type: "application/pdf".into(),
+            part_path: "2".into(),
+            raw_sha256: None,
+        }],
+    }
+}
+
+#[test]
+fn migrations_bring_a_new_index_to_the_latest_version() {
+    let idx = Index::open_in_memory().unwrap();
+    assert_eq!(
+        idx.schema_version().unwrap(),
+        schema::MIGRATIONS.len() as i64
+    );
+}
+
+#[test]
+fn reopening_a_file_index_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sub/index.sqlite");
+    {
+        let mut idx = Index::open(&p).unwrap();
+        let id = idx.journal_begin(&record(1), b"stub").unwrap();
+        idx.journal_finish(id, &record(1)).unwrap();
+    }
+    let idx = Index::open(&p).unwrap();
+    assert_eq!(idx.message_count().unwrap(), 1);
+}
+
+#[test]
+fn journal_moves_through_its_states_and_finishes_into_the_index() {
+    let mut idx = Index::open_in_memory().unwrap();
+    let id = idx.journal_begin(&record(5), b"rewritten").unwrap();
+    let p = idx.journal_pending("me").unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].state, JournalState::Prepared);
+    assert_eq!(p[0].rewritten, b"rewritten");
+    idx.journal_set(id, JournalState::Appended, Some(42))
+        .unwrap();
+    let p = idx.journal_pending("me").unwrap();
+    assert_eq!(
+        (p[0].state, p[0].new_uid),
+        (JournalState::Appended, Some(42))
+    );
+    let mut r = record(5);
+    r.new_uid = Some(42);
+    idx.journal_finish(id, &r).unwrap();
+    assert!(idx.journal_pending("me").unwrap().is_empty());
+    assert_eq!(idx.message_count().unwrap(), 1);
+    assert!(idx.find_by_message_id("m5@x").unwrap().is_some());
+    // A second message with the same object counts a second reference.
+    let id2 = idx.journal_begin(&record(6), b"x").unwrap();
+    idx.journal_finish(id2, &record(6)).unwrap();
+    let refs: i64 = idx
+        .connection()
+        .query_row("SELECT refs FROM objects", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refs, 2);
+}
+
+#[test]
+fn skips_are_remembered_per_uidvalidity() {
+    let idx = Index::open_in_memory().unwrap();
+    idx.record_skip("me", "Sent", 7, 3, "signed").unwrap();
+    idx.record_skip("me", "Sent", 7, 3, "signed").unwrap();
+    assert!(idx.skipped_uids("me", "Sent", 7).unwrap().contains(&3));
+    assert!(idx.skipped_uids("me", "Sent", 8).unwrap().is_empty());
+}
