@@ -60,7 +60,11 @@ fn detach_then_reattach_is_byte_exact() {
     assert!(rewritten.len() < 5000);
     let objects = files_under(&store);
     assert_eq!(objects.len(), 1);
-    let rel = objects[0].strip_prefix(&store).unwrap().to_string_lossy().to_string();
+    let rel = objects[0]
+        .strip_prefix(&store)
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
     assert!(rel.starts_with("sha256/"), "{rel}");
     let back = slimbox()
         .args(["eml", "reattach"])
@@ -122,14 +126,25 @@ fn untouched_message_is_written_unchanged_with_its_reason() {
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert!(v["untouched_reason"].as_str().unwrap().contains("no attachment"));
+    assert!(v["untouched_reason"]
+        .as_str()
+        .unwrap()
+        .contains("no attachment"));
     assert_eq!(v["detached"].as_array().unwrap().len(), 0);
 }
 
 #[test]
 fn bad_size_is_a_usage_error() {
     slimbox()
-        .args(["eml", "detach", "x.eml", "--store", "s", "--min-size", "lots"])
+        .args([
+            "eml",
+            "detach",
+            "x.eml",
+            "--store",
+            "s",
+            "--min-size",
+            "lots",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a size"));
