@@ -1,0 +1,197 @@
+//! A private Dovecot IMAP server on 127.0.0.1 for integration tests.
+//!
+//! [`Dovecot::start`] runs `scripts/dovecot-harness start` on a fresh temporary
+//! directory (installing Dovecot first on a fresh machine), which writes the
+//! config, users, TLS cert and Maildir storage there and starts Dovecot on two
+//! free loopback ports. Dropping the [`Dovecot`] stops it and removes the
+//! directory.
+//!
+//! Accounts: [`USERS`] (`alice`/`alicepw`, `bob`/`bobpw`) and the master user
+//! [`MASTER_USER`]/[`MASTER_PASSWORD`], used as `alice*admin` (see
+//! [`master_login`]). Mailboxes Sent, Archive, Trash, Drafts and Junk exist with
+//! their SPECIAL-USE flags, auto-created and subscribed; the hierarchy
+//! separator is `/`.
+
+// Each test binary that includes this module uses only part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Regular accounts: (user, password).
+pub const USERS: &[(&str, &str)] = &[("alice", "alicepw"), ("bob", "bobpw")];
+/// The master user: log in as `<user>*admin` with this password.
+pub const MASTER_USER: &str = "admin";
+pub const MASTER_PASSWORD: &str = "adminpw";
+/// Separator between the target user and the master user in a login name.
+pub const MASTER_SEPARATOR: char = '*';
+
+/// The login name that authenticates as the master user on behalf of `user`.
+pub fn master_login(user: &str) -> String {
+    format!("{user}{MASTER_SEPARATOR}{MASTER_USER}")
+}
+
+/// How to configure the instance.
+#[derive(Debug, Clone, Default)]
+pub struct DovecotOptions {
+    /// Per-user storage limit in bytes for every user (quota + imap_quota
+    /// plugins, `count` backend). APPEND beyond it fails with `NO [OVERQUOTA]`.
+    pub quota_bytes: Option<u64>,
+}
+
+/// A running private Dovecot instance; stopped on drop.
+pub struct Dovecot {
+    /// Everything of this instance lives here: dovecot.conf, passwd,
+    /// master-users, tls/, ca.pem, mail/<user>, dovecot.log, run/, state/.
+    pub dir: tempfile::TempDir,
+    /// Plain IMAP on 127.0.0.1 (STARTTLS offered, plain-text LOGIN allowed).
+    pub imap_port: u16,
+    /// Implicit-TLS IMAPS on 127.0.0.1.
+    pub imaps_port: u16,
+    /// The server's self-signed certificate (CN/SAN `localhost`, SAN IP
+    /// 127.0.0.1, `CA:FALSE`): load it as the client's only trust root.
+    pub ca_pem: PathBuf,
+    /// Dovecot's log file.
+    pub log: PathBuf,
+    running: bool,
+}
+
+/// `scripts/dovecot-harness` in this checkout.
+pub fn harness_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/dovecot-harness")
+}
+
+impl Dovecot {
+    /// Starts a fresh instance. Panics (never skips) with the harness output and
+    /// the log file's path and tail when it cannot; the directory is then kept
+    /// so the log can be read.
+    pub fn start(opts: DovecotOptions) -> Dovecot {
+        let dir = tempfile::Builder::new()
+            .prefix("slimbox-dovecot-")
+            .tempdir()
+            .expect("cannot create a temporary directory for Dovecot");
+        let log = dir.path().join("dovecot.log");
+        let script = harness_script();
+
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script).arg("start").arg(dir.path());
+        if let Some(bytes) = opts.quota_bytes {
+            cmd.arg("--quota").arg(bytes.to_string());
+        }
+        let out = match cmd.output() {
+            Ok(out) => out,
+            Err(e) => {
+                let kept = dir.keep();
+                panic!(
+                    "cannot run {}: {e} (Dovecot dir kept at {})",
+                    script.display(),
+                    kept.display()
+                );
+            }
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let port = |key: &str| -> Option<u16> {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        };
+        let ports = (port("IMAP_PORT="), port("IMAPS_PORT="));
+        let (imap_port, imaps_port) = match (out.status.success(), ports) {
+            (true, (Some(imap), Some(imaps))) => (imap, imaps),
+            _ => {
+                let tail = log_tail(&log, 30);
+                let _ = Command::new("bash")
+                    .arg(&script)
+                    .arg("stop")
+                    .arg(dir.path())
+                    .output();
+                let kept = dir.keep();
+                panic!(
+                    "Dovecot did not start ({} start {} exited with {}).\n\
+                     Log file: {}\n--- harness stdout ---\n{stdout}\n\
+                     --- harness stderr ---\n{stderr}\n--- log tail ---\n{tail}",
+                    script.display(),
+                    kept.display(),
+                    out.status,
+                    kept.join("dovecot.log").display(),
+                );
+            }
+        };
+        let ca_pem = dir.path().join("ca.pem");
+        Dovecot {
+            dir,
+            imap_port,
+            imaps_port,
+            ca_pem,
+            log,
+            running: true,
+        }
+    }
+
+    /// The Maildir root of `user` (INBOX's cur/new/tmp are directly in it;
+    /// other mailboxes are `.Name` subdirectories, Maildir++ style).
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        self.dir.path().join("mail").join(user)
+    }
+
+    /// `127.0.0.1:<imap_port>`.
+    pub fn imap_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.imap_port)
+    }
+
+    /// `127.0.0.1:<imaps_port>`.
+    pub fn imaps_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.imaps_port)
+    }
+
+    /// The last `lines` lines of the Dovecot log (for assertion messages).
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log, lines)
+    }
+
+    /// Stops the instance. Safe to call more than once; panics only if the
+    /// harness reports that Dovecot would not stop.
+    pub fn stop(&mut self) {
+        if !self.running {
+            return;
+        }
+        self.running = false;
+        let problem = match Command::new("bash")
+            .arg(harness_script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output()
+        {
+            Ok(out) if out.status.success() => return,
+            Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+            Err(e) => format!("cannot run {}: {e}", harness_script().display()),
+        };
+        let msg = format!(
+            "stopping Dovecot in {} failed: {problem}",
+            self.dir.path().display()
+        );
+        if std::thread::panicking() {
+            // Don't turn a failing test into an abort.
+            eprintln!("{msg}");
+        } else {
+            panic!("{msg}");
+        }
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
