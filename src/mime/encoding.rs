@@ -103,8 +103,10 @@ pub(crate) fn decode_base64(body: &[u8]) -> Result<Decoded, String> {
 const PARALLEL_MIN: usize = 1 << 20;
 
 /// The fast path: lines of one width and one line ending. Decodes in
-/// cache-sized chunks and hashes each chunk as it comes. `None` when the body
-/// is not regular (or not valid), so the caller takes the general path.
+/// cache-sized chunks straight into the content, proves each chunk by
+/// re-encoding it and comparing with the original characters, and hashes
+/// each chunk as it comes. `None` when the body is not regular (or not valid,
+/// or not canonical), so the caller takes the general path.
 fn decode_regular(core: &[u8], tail: &[u8]) -> Option<Decoded> {
     if core.is_empty() || tail.len() > MAX_TAIL {
         return None;
@@ -117,38 +119,48 @@ fn decode_regular(core: &[u8], tail: &[u8]) -> Option<Decoded> {
     if width == 0 {
         return None;
     }
-    let cap = core.len() / 4 * 3 + 3;
-    let (sha256, content) = if core.len() < PARALLEL_MIN {
-        let mut content = Vec::with_capacity(cap);
+    let stride = width + eol.bytes().len();
+    // Exact decoded size, from the line count and the padding.
+    let full_lines = (core.len() - 1) / stride;
+    let last_len = core.len() - full_lines * stride;
+    if last_len > width {
+        return None;
+    }
+    let chars = full_lines * width + last_len;
+    if chars % 4 != 0 {
+        return None;
+    }
+    let pad = core
+        .iter()
+        .rev()
+        .filter(|&&b| !is_ws(b))
+        .take(2)
+        .filter(|&&b| b == b'=')
+        .count();
+    let mut content = vec![0u8; chars / 4 * 3 - pad];
+    let sha256 = if core.len() < PARALLEL_MIN {
         let mut hasher = Sha256::new();
-        decode_lines(core, width, eol, &mut |chunk| {
-            hasher.update(&chunk);
-            content.extend_from_slice(&chunk);
-            Some(chunk)
+        decode_lines(core, width, eol, &mut content, &mut |chunk| {
+            hasher.update(chunk);
+            Some(())
         })?;
-        (hasher.finalize().into(), content)
+        hasher.finalize().into()
     } else {
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-            let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-            let consumer = s.spawn(move || {
-                let mut content = Vec::with_capacity(cap);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<&[u8]>(16);
+            let hasher = s.spawn(move || {
                 let mut hasher = Sha256::new();
                 for chunk in rx {
-                    hasher.update(&chunk);
-                    content.extend_from_slice(&chunk);
-                    // The decoder may already be gone; then the buffer is freed.
-                    let _ = back_tx.send(chunk);
+                    hasher.update(chunk);
                 }
-                (<[u8; 32]>::from(hasher.finalize()), content)
+                <[u8; 32]>::from(hasher.finalize())
             });
-            let decoded = decode_lines(core, width, eol, &mut |chunk| {
-                tx.send(chunk).ok()?;
-                Some(back_rx.try_recv().unwrap_or_default())
+            let decoded = decode_lines(core, width, eol, &mut content, &mut |chunk| {
+                tx.send(chunk).ok()
             });
             drop(tx);
-            let result = consumer.join().ok();
-            decoded.and(result)
+            let hash = hasher.join().ok();
+            decoded.and(hash)
         })?
     };
     Some(Decoded {
@@ -163,19 +175,23 @@ fn decode_regular(core: &[u8], tail: &[u8]) -> Option<Decoded> {
 }
 
 /// Walks lines of exactly `width` characters joined by `eol` (the last line
-/// may be shorter), decodes them in chunks and hands each decoded chunk to
-/// `sink`, which gives back a buffer to reuse. `None` as soon as the body is
-/// not regular or not valid base64.
-fn decode_lines(
+/// may be shorter), decodes them chunk by chunk into `content` (sized
+/// exactly), re-encodes each decoded chunk and compares it with the original
+/// characters (the exactness proof), and hands each chunk to `sink`. `None`
+/// as soon as the body is not regular, not valid or not canonical.
+fn decode_lines<'c>(
     core: &[u8],
     width: usize,
     eol: Eol,
-    sink: &mut dyn FnMut(Vec<u8>) -> Option<Vec<u8>>,
+    content: &'c mut [u8],
+    sink: &mut dyn FnMut(&'c [u8]) -> Option<()>,
 ) -> Option<()> {
+    use base64_simd::AsOut;
     let eol_b = eol.bytes();
     let stride = width + eol_b.len();
     let mut scratch: Vec<u8> = Vec::with_capacity(CHUNK_CHARS + stride);
-    let mut buf = Vec::with_capacity(CHUNK_CHARS / 4 * 3 + 3);
+    let mut check = vec![0u8; CHUNK_CHARS];
+    let mut out_chunks = content.chunks_mut(CHUNK_CHARS / 4 * 3);
     let mut pos = 0;
     loop {
         let rest = core.len() - pos;
@@ -193,22 +209,25 @@ fn decode_lines(
             &core[pos..pos + width]
         };
         scratch.extend_from_slice(line);
-        if last || scratch.len() >= CHUNK_CHARS {
-            // Decode the longest whole-quantum prefix; carry the rest over.
-            let take = if last {
-                scratch.len()
-            } else {
-                scratch.len() / 4 * 4
-            };
-            buf.clear();
-            base64_simd::STANDARD
-                .decode_append(&scratch[..take], &mut buf)
-                .ok()?;
-            buf = sink(buf)?;
+        while scratch.len() >= CHUNK_CHARS || (last && !scratch.is_empty()) {
+            let take = scratch.len().min(CHUNK_CHARS);
+            let src = &scratch[..take];
+            let dst = out_chunks.next()?;
+            let decoded = base64_simd::STANDARD.decode(src, dst.as_out()).ok()?;
+            if decoded.len() != dst.len() {
+                return None;
+            }
+            // The proof: the decoded bytes encode back to the very same
+            // characters (this also rejects non-canonical padding bits).
+            let again = base64_simd::STANDARD.encode(dst, check[..].as_out());
+            if again != src {
+                return None;
+            }
+            sink(dst)?;
             scratch.drain(..take);
         }
         if last {
-            return Some(());
+            return out_chunks.next().is_none().then_some(());
         }
         pos += stride;
     }
@@ -224,20 +243,17 @@ pub(crate) fn encode_base64(content: &[u8], layout: &Base64Layout, out: &mut dyn
     let lines_per_chunk = (CHUNK_CHARS / (4 * width)).max(1) * 4;
     let bytes_per_chunk = lines_per_chunk / 4 * 3 * width;
     let mut chars = Vec::with_capacity(lines_per_chunk * width + 4);
-    let mut lined = Vec::with_capacity(lines_per_chunk * (width + eol.len()));
     let mut first = true;
     for chunk in content.chunks(bytes_per_chunk) {
         chars.clear();
         base64_simd::STANDARD.encode_append(chunk, &mut chars);
-        lined.clear();
         for line in chars.chunks(width) {
             if !first {
-                lined.extend_from_slice(eol);
+                out.write(eol);
             }
             first = false;
-            lined.extend_from_slice(line);
+            out.write(line);
         }
-        out.write(&lined);
     }
     out.write(&layout.tail);
 }
