@@ -4,6 +4,7 @@
 //! `mime` is the pure detach/reattach engine, `store` the content-addressed
 //! object store, `cli` the commands. `units` parses human sizes.
 pub mod cli;
+pub mod config;
 pub mod index;
 pub mod mime;
 pub mod store;
