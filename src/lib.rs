@@ -5,6 +5,7 @@
 //! object store, `cli` the commands. `units` parses human sizes.
 pub mod cli;
 pub mod config;
+pub mod imap;
 pub mod index;
 pub mod mime;
 pub mod store;

@@ -1,0 +1,168 @@
+//! Errors of the IMAP layer, worded for the person running slimbox: each names
+//! the server, user, command or folder involved and says what to do about it.
+//! [`ImapError::is_transient`] tells callers whether retrying (on a fresh
+//! connection) can help.
+
+/// Everything that can go wrong talking to an IMAP server.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    /// The configuration cannot work (no TLS to a remote host, unreadable CA file, ...).
+    #[error("IMAP configuration problem: {0}")]
+    Config(String),
+
+    /// The TCP connection could not be made.
+    #[error(
+        "cannot connect to IMAP server {host}:{port}: {source}; check the host name and port, \
+         and that the server is reachable from here"
+    )]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// TLS could not be established or the certificate was not trusted.
+    #[error(
+        "TLS with IMAP server {host} failed: {reason}; check that the TLS mode matches the port \
+         (implicit TLS is usually 993, STARTTLS 143), and if the server uses a private CA or a \
+         self-signed certificate, point ca_file at its PEM certificate"
+    )]
+    Tls { host: String, reason: String },
+
+    /// The server rejected the credentials.
+    #[error(
+        "IMAP server rejected the login of {user:?}: {text}; check the user name and password \
+         (for a master user, log in as \"user*master\")"
+    )]
+    Auth { user: String, text: String },
+
+    /// The server said NO to a command.
+    #[error("IMAP server refused {command}: {text}")]
+    No { command: String, text: String },
+
+    /// The server said BAD: it did not understand a command slimbox sent.
+    #[error(
+        "IMAP server rejected {command} as malformed or unsupported: {text}; this is a slimbox \
+         bug or a server incompatibility, please report it with the server's name and version"
+    )]
+    Bad { command: String, text: String },
+
+    /// The mailbox is over its quota.
+    #[error(
+        "the mailbox is over its quota: {text}; free some space on the server (empty Trash, \
+         delete or detach large mail) and run again"
+    )]
+    OverQuota { text: String },
+
+    /// The server said something slimbox cannot make sense of.
+    #[error(
+        "IMAP protocol error: {0}; the connection is no longer usable, reconnect (and report \
+         it if it happens again)"
+    )]
+    Protocol(String),
+
+    /// Reading or writing the connection failed.
+    #[error("I/O error on the IMAP connection: {0}; retrying on a new connection may help")]
+    Io(#[source] std::io::Error),
+
+    /// The server did not answer in time.
+    #[error(
+        "IMAP server did not answer for {secs} s during {what}; the server or the network is \
+         slow or down, retry later"
+    )]
+    Timeout { what: String, secs: u64 },
+
+    /// The server closed the connection (`BYE`) or is temporarily unavailable.
+    #[error("IMAP server is unavailable: {text}; retry later")]
+    Unavailable { text: String },
+
+    /// An argument cannot be expressed in IMAP (a flag with spaces, a bad date, ...).
+    #[error("cannot send this to the IMAP server: {0}")]
+    Invalid(String),
+
+    /// The session was used in a way the IMAP protocol does not allow.
+    #[error("IMAP session misuse: {0}; this is a slimbox bug, please report it")]
+    Usage(String),
+}
+
+impl ImapError {
+    /// True when the same operation may succeed if retried, typically on a new
+    /// connection: network trouble, timeouts, a server going away. Auth,
+    /// configuration, NO, BAD and quota errors need a human.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ImapError::Connect { .. }
+            | ImapError::Io(_)
+            | ImapError::Timeout { .. }
+            | ImapError::Unavailable { .. } => true,
+            ImapError::Config(_)
+            | ImapError::Tls { .. }
+            | ImapError::Auth { .. }
+            | ImapError::No { .. }
+            | ImapError::Bad { .. }
+            | ImapError::OverQuota { .. }
+            | ImapError::Protocol(_)
+            | ImapError::Invalid(_)
+            | ImapError::Usage(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transience() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(ImapError::Io(io()).is_transient());
+        assert!(ImapError::Connect {
+            host: "h".into(),
+            port: 993,
+            source: io()
+        }
+        .is_transient());
+        assert!(ImapError::Timeout {
+            what: "FETCH".into(),
+            secs: 1
+        }
+        .is_transient());
+        assert!(!ImapError::Auth {
+            user: "u".into(),
+            text: "no".into()
+        }
+        .is_transient());
+        assert!(!ImapError::OverQuota { text: "q".into() }.is_transient());
+        assert!(!ImapError::Config("x".into()).is_transient());
+        assert!(!ImapError::No {
+            command: "SELECT".into(),
+            text: "t".into()
+        }
+        .is_transient());
+        assert!(!ImapError::Bad {
+            command: "X".into(),
+            text: "t".into()
+        }
+        .is_transient());
+    }
+
+    #[test]
+    fn messages_name_the_thing_and_the_fix() {
+        let e = ImapError::Auth {
+            user: "alice".into(),
+            text: "[AUTHENTICATIONFAILED] Authentication failed.".into(),
+        };
+        let s = e.to_string();
+        assert!(s.contains("alice") && s.contains("password"), "{s}");
+        let e = ImapError::Tls {
+            host: "mail.example.com".into(),
+            reason: "invalid peer certificate: UnknownIssuer".into(),
+        };
+        let s = e.to_string();
+        assert!(
+            s.contains("mail.example.com") && s.contains("ca_file"),
+            "{s}"
+        );
+    }
+}
