@@ -8,5 +8,6 @@ pub mod config;
 pub mod imap;
 pub mod index;
 pub mod mime;
+pub mod pipeline;
 pub mod store;
 pub mod units;

@@ -3,6 +3,9 @@
 //! own error types.
 
 mod eml;
+mod job;
+mod run;
+mod scan;
 
 use std::process::ExitCode;
 
@@ -14,12 +17,21 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "slimbox", version, about, long_about = None)]
 pub struct Cli {
+    /// The config file (default: $SLIMBOX_CONFIG, else
+    /// $XDG_CONFIG_HOME/slimbox/config.toml).
+    #[arg(long, global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Scan(scan::ScanArgs),
+    Run(run::RunArgs),
     Eml(eml::EmlArgs),
 }
 
@@ -28,7 +40,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("slimbox={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     match cli.command {
+        Command::Scan(args) => rt.block_on(scan::run(args, cli.config)),
+        Command::Run(args) => rt.block_on(run::run(args, cli.config)),
         Command::Eml(args) => rt.block_on(eml::run(args)),
     }
 }

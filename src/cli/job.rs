@@ -1,0 +1,93 @@
+//! What `scan` and `run` share: the config, the store and index it names,
+//! connecting to an account, the job policy, and printing tables.
+
+use anyhow::Context;
+
+use crate::config::{AccountConfig, Config, TlsSetting};
+use crate::imap::{ImapConfig, Session, TlsMode};
+use crate::pipeline::select::SelectPolicy;
+use crate::pipeline::JobPolicy;
+use crate::store::Store;
+
+/// Loads the config and prints its warnings.
+pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let config = crate::config::load(path)?;
+    for w in config.warnings() {
+        eprintln!("slimbox: warning: {w}");
+    }
+    Ok(config)
+}
+
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&config.store.url)?)
+}
+
+pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> JobPolicy {
+    let p = &config.policy;
+    JobPolicy {
+        select: SelectPolicy {
+            min_size: p.min_size,
+            include_types: p.include_types.clone(),
+            exclude_types: p.exclude_types.clone(),
+            detach_signed: p.detach_signed,
+        },
+        older_than: p.older_than,
+        folders: p.folders.clone(),
+        link_template: p
+            .link_template
+            .clone()
+            .unwrap_or_else(|| store.default_link_template()),
+        trash: account.trash.clone(),
+    }
+}
+
+pub async fn connect(account: &AccountConfig) -> anyhow::Result<Session> {
+    let password = account
+        .password
+        .resolve()
+        .with_context(|| format!("account {}", account.name))?;
+    let cfg = ImapConfig {
+        host: account.host.clone(),
+        port: account.port,
+        tls: match account.tls {
+            TlsSetting::Implicit => TlsMode::Implicit,
+            TlsSetting::StartTls => TlsMode::StartTls,
+            TlsSetting::None => TlsMode::None,
+        },
+        ca_file: account.ca_file.clone(),
+        user: account.user.clone(),
+        password,
+    };
+    Session::connect(&cfg)
+        .await
+        .with_context(|| format!("account {}", account.name))
+}
+
+/// Prints rows as an aligned table, the first column left-aligned and the
+/// others right-aligned.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let w = widths.get(i).copied().unwrap_or(0);
+            if i == 0 {
+                s.push_str(&format!("{c:<w$}"));
+            } else {
+                s.push_str(&format!("  {c:>w$}"));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}

@@ -1,0 +1,150 @@
+//! `slimbox run`: the main job.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::job;
+use crate::index::Index;
+use crate::pipeline::{AccountReport, Observer};
+use crate::units::human_size;
+
+/// Move large attachments out of the configured folders, losing nothing.
+///
+/// For each account: finish whatever an earlier run left in flight, choose
+/// candidates on the server, then convert them one by one: fetch, detach,
+/// store and verify the attachments, prove the original can be rebuilt,
+/// APPEND the smaller copy with the same flags and date, verify it, and only
+/// then remove the original (by UID; other deleted messages are never
+/// expunged). A second run finds nothing to do.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Only this account (its `name` in the config).
+    #[arg(long)]
+    account: Option<String>,
+    /// Print a JSON summary instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Bar(ProgressBar);
+
+impl Observer for Bar {
+    fn planned(&self, messages: u64, bytes: u64) {
+        self.0.set_length(self.0.length().unwrap_or(0) + bytes);
+        self.0.set_message(format!("{messages} messages"));
+    }
+    fn message_done(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+    fn note(&self, text: &str) {
+        self.0.suspend(|| eprintln!("slimbox: {text}"));
+    }
+}
+
+pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = job::load_config(config_path.as_deref())?;
+    let store = job::open_store(&config)?;
+    let mut index = Index::open(&config.index.path)?;
+    // Drawn only on a terminal; hidden when stderr is a pipe or a file.
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let observer = Bar(bar);
+    let mut reports = Vec::new();
+    for account in config.account(args.account.as_deref())? {
+        let policy = job::job_policy(&config, &store, account);
+        let mut report = AccountReport {
+            account: account.name.clone(),
+            ..AccountReport::default()
+        };
+        let result = async {
+            let mut session = job::connect(account).await?;
+            report.recovered =
+                crate::pipeline::recover_account(&mut session, &mut index, &account.name, &policy)
+                    .await?;
+            let plan = crate::pipeline::plan(&mut session, &index, &account.name, &policy).await?;
+            let n: usize = plan.folders.iter().map(|f| f.candidates.len()).sum();
+            let bytes: u64 = plan
+                .folders
+                .iter()
+                .flat_map(|f| &f.candidates)
+                .map(|c| c.size)
+                .sum();
+            observer.planned(n as u64, bytes);
+            report.folders = crate::pipeline::execute(
+                &mut session,
+                &store,
+                &mut index,
+                &plan,
+                &policy,
+                &observer,
+            )
+            .await?;
+            let _ = session.logout().await;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!("account {}: {e:#}", account.name);
+            report.error = Some(format!("{e:#}"));
+        }
+        reports.push(report);
+    }
+    observer.0.finish_and_clear();
+    let failed = reports
+        .iter()
+        .any(|r| r.error.is_some() || r.folders.iter().any(|f| f.failed > 0));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        let mut rows = Vec::new();
+        for r in &reports {
+            for f in &r.folders {
+                rows.push(vec![
+                    format!("{} {}", r.account, f.folder),
+                    f.converted.to_string(),
+                    f.skipped.to_string(),
+                    f.failed.to_string(),
+                    human_size(f.bytes_before),
+                    human_size(f.bytes_after),
+                    human_size(f.bytes_before.saturating_sub(f.bytes_after)),
+                ]);
+            }
+        }
+        job::print_table(
+            &[
+                "account folder",
+                "converted",
+                "left alone",
+                "failed",
+                "before",
+                "after",
+                "saved",
+            ],
+            &rows,
+        );
+        for r in &reports {
+            if r.recovered > 0 {
+                println!(
+                    "{}: finished {} message(s) an earlier run left in flight",
+                    r.account, r.recovered
+                );
+            }
+            if let Some(e) = &r.error {
+                println!("{}: stopped: {e}", r.account);
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

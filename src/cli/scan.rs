@@ -1,0 +1,66 @@
+//! `slimbox scan`: what `run` would do, changing nothing.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::job;
+use crate::index::Index;
+use crate::units::human_size;
+
+/// Show, per folder, the messages and bytes `slimbox run` would save.
+///
+/// Makes the same selection as `run` (server-side search, then
+/// BODYSTRUCTURE) but changes nothing: folders are opened read-only and no
+/// message is downloaded.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Only this account (its `name` in the config).
+    #[arg(long)]
+    account: Option<String>,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = job::load_config(config_path.as_deref())?;
+    let store = job::open_store(&config)?;
+    let index = Index::open(&config.index.path)?;
+    let mut plans = Vec::new();
+    let mut rows = Vec::new();
+    for account in config.account(args.account.as_deref())? {
+        let policy = job::job_policy(&config, &store, account);
+        let mut session = job::connect(account).await?;
+        let plan = crate::pipeline::plan(&mut session, &index, &account.name, &policy).await?;
+        let _ = session.logout().await;
+        for f in &plan.folders {
+            let bytes: u64 = f.candidates.iter().map(|c| c.size).sum();
+            let att: u64 = f.candidates.iter().map(|c| c.attachment_bytes).sum();
+            rows.push(vec![
+                format!("{} {}", account.name, f.folder),
+                f.candidates.len().to_string(),
+                human_size(bytes),
+                format!("~{}", human_size(att)),
+                f.skipped.len().to_string(),
+            ]);
+        }
+        plans.push(plan);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plans)?);
+    } else {
+        job::print_table(
+            &[
+                "account folder",
+                "messages",
+                "size",
+                "would save",
+                "left alone",
+            ],
+            &rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,742 @@
+//! Plan and execute against a live server. All ordering decisions that
+//! matter for safety are here, in [`convert`] and [`recover_account`].
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::recover::{next_step, Observed, Step};
+use super::select::{choose_folders, judge, SelectPolicy, Verdict};
+use crate::imap::{DeleteOutcome, Folder, ImapError, MailboxStatus, MessageMeta, Session};
+use crate::index::{Index, IndexError, JournalEntry, JournalState, MessageRecord, PartRecord};
+use crate::mime::{self, Policy};
+use crate::store::{Store, StoreError};
+
+/// Errors that stop the job for an account. Errors of one message are
+/// reported in its folder's report and the job goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("{0}")]
+    Verify(String),
+    #[error("folder {folder} was recreated on the server (UIDVALIDITY {was} is now {now}); its journal entries are kept: run slimbox verify")]
+    UidValidity { folder: String, was: u32, now: u32 },
+}
+
+impl PipelineError {
+    /// A dropped connection or a busy store: the next run will finish.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PipelineError::Imap(e) => e.is_transient(),
+            PipelineError::Store(e) => e.is_transient(),
+            PipelineError::Index(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// What the job does, from the config.
+#[derive(Debug, Clone)]
+pub struct JobPolicy {
+    pub select: SelectPolicy,
+    pub older_than: Option<Duration>,
+    pub folders: Vec<String>,
+    pub link_template: String,
+    /// Folder for the no-UIDPLUS fallback (MOVE); default the \Trash one.
+    pub trash: Option<String>,
+}
+
+/// Progress reports from the job, for a progress bar or logs.
+pub trait Observer {
+    fn planned(&self, _messages: u64, _bytes: u64) {}
+    fn message_done(&self, _bytes: u64) {}
+    fn note(&self, _text: &str) {}
+}
+
+/// One planned message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub uid: u32,
+    pub size: u64,
+    pub parts: usize,
+    pub attachment_bytes: u64,
+    #[serde(skip)]
+    pub meta: MessageMeta,
+}
+
+/// What one folder holds for the job.
+#[derive(Debug, Clone, Serialize)]
+pub struct FolderPlan {
+    pub folder: String,
+    #[serde(skip)]
+    pub handle: Folder,
+    pub uidvalidity: u32,
+    pub candidates: Vec<Candidate>,
+    /// Messages the server search returned that are left alone, and why.
+    pub skipped: Vec<(u32, String)>,
+}
+
+/// The plan for one account.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountPlan {
+    pub account: String,
+    pub folders: Vec<FolderPlan>,
+}
+
+/// What happened in one folder.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FolderReport {
+    pub folder: String,
+    pub candidates: usize,
+    pub converted: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub notes: Vec<String>,
+}
+
+/// What happened in one account.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountReport {
+    pub account: String,
+    pub recovered: usize,
+    pub folders: Vec<FolderReport>,
+    pub error: Option<String>,
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Test hook: with `SLIMBOX_TEST_PAUSE_AT=<step>` the process says so on
+/// stderr and waits (for `SLIMBOX_TEST_PAUSE_FILE` to appear, at most a
+/// minute) so a test can SIGKILL it, or cut its connection, at that exact
+/// point of the safety order.
+async fn checkpoint(step: &str) {
+    if std::env::var("SLIMBOX_TEST_PAUSE_AT").ok().as_deref() != Some(step) {
+        return;
+    }
+    eprintln!("slimbox-test: paused at {step}");
+    let file = std::env::var("SLIMBOX_TEST_PAUSE_FILE").ok();
+    for _ in 0..600 {
+        if file
+            .as_deref()
+            .is_some_and(|f| std::path::Path::new(f).exists())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Chooses folders and candidates for one account; changes nothing on the
+/// server (EXAMINE, PEEK only).
+pub async fn plan(
+    session: &mut Session,
+    index: &Index,
+    account: &str,
+    policy: &JobPolicy,
+) -> Result<AccountPlan, PipelineError> {
+    let all = session.list_folders().await?;
+    let chosen: Vec<Folder> = choose_folders(&all, &policy.folders)
+        .into_iter()
+        .cloned()
+        .collect();
+    let before = policy.older_than.map(|d| now_unix() - d.as_secs() as i64);
+    let mut folders = Vec::new();
+    for f in chosen {
+        let status = session.examine(&f).await?;
+        let uids = session
+            .search_candidates(policy.select.min_size.max(1), before)
+            .await?;
+        let skipped_before = index.skipped_uids(account, &f.name, status.uidvalidity)?;
+        let uids: Vec<u32> = uids
+            .into_iter()
+            .filter(|u| !skipped_before.contains(u))
+            .collect();
+        let metas = if uids.is_empty() {
+            Vec::new()
+        } else {
+            session.fetch_meta(&uids).await?
+        };
+        let mut candidates = Vec::new();
+        let mut skipped = Vec::new();
+        for m in metas {
+            match judge(&m, &policy.select) {
+                Verdict::Candidate { parts, bytes } => candidates.push(Candidate {
+                    uid: m.uid,
+                    size: m.size,
+                    parts,
+                    attachment_bytes: bytes,
+                    meta: m,
+                }),
+                Verdict::Skip(why) => skipped.push((m.uid, why)),
+            }
+        }
+        folders.push(FolderPlan {
+            folder: f.name.clone(),
+            handle: f,
+            uidvalidity: status.uidvalidity,
+            candidates,
+            skipped,
+        });
+    }
+    Ok(AccountPlan {
+        account: account.to_string(),
+        folders,
+    })
+}
+
+/// Converts every planned message. The plan must have been made by [`plan`]
+/// in this session; each folder is re-selected read-write.
+pub async fn execute(
+    session: &mut Session,
+    store: &Store,
+    index: &mut Index,
+    plan: &AccountPlan,
+    policy: &JobPolicy,
+    observer: &dyn Observer,
+) -> Result<Vec<FolderReport>, PipelineError> {
+    let trash = find_trash(session, policy).await?;
+    let mut reports = Vec::new();
+    for fp in &plan.folders {
+        let mut report = FolderReport {
+            folder: fp.folder.clone(),
+            candidates: fp.candidates.len(),
+            ..FolderReport::default()
+        };
+        for (uid, why) in &fp.skipped {
+            // Remember messages that can never qualify (signed, \Deleted is
+            // not permanent, so only record the lasting reasons).
+            if why.starts_with("signed") {
+                index.record_skip(&plan.account, &fp.folder, fp.uidvalidity, *uid, why)?;
+            }
+        }
+        if fp.candidates.is_empty() {
+            reports.push(report);
+            continue;
+        }
+        let status = session.select(&fp.handle).await?;
+        if status.uidvalidity != fp.uidvalidity {
+            return Err(PipelineError::UidValidity {
+                folder: fp.folder.clone(),
+                was: fp.uidvalidity,
+                now: status.uidvalidity,
+            });
+        }
+        for c in &fp.candidates {
+            let r = convert(
+                session,
+                store,
+                index,
+                &plan.account,
+                fp,
+                &c.meta,
+                policy,
+                trash.as_ref(),
+            )
+            .await;
+            observer.message_done(c.size);
+            match r {
+                Ok(Converted::Done {
+                    before,
+                    after,
+                    note,
+                }) => {
+                    report.converted += 1;
+                    report.bytes_before += before;
+                    report.bytes_after += after;
+                    if let Some(n) = note {
+                        observer.note(&n);
+                        report.notes.push(n);
+                    }
+                }
+                Ok(Converted::Untouched(why)) => {
+                    report.skipped += 1;
+                    index.record_skip(&plan.account, &fp.folder, fp.uidvalidity, c.uid, &why)?;
+                }
+                Err(e) if e.is_transient() => {
+                    // The connection is gone: stop here; the journal lets
+                    // the next run finish what was in flight.
+                    report.failed += 1;
+                    reports.push(report);
+                    return Err(e);
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    let n = format!("UID {}: {e}", c.uid);
+                    observer.note(&n);
+                    report.notes.push(n);
+                }
+            }
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+async fn find_trash(
+    session: &mut Session,
+    policy: &JobPolicy,
+) -> Result<Option<Folder>, PipelineError> {
+    let all = session.list_folders().await?;
+    Ok(match &policy.trash {
+        Some(name) => all.into_iter().find(|f| &f.name == name),
+        None => all.into_iter().find(|f| {
+            f.special_use
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case("\\Trash"))
+        }),
+    })
+}
+
+enum Converted {
+    Done {
+        before: u64,
+        after: u64,
+        note: Option<String>,
+    },
+    Untouched(String),
+}
+
+/// The flags a copy must carry: the original's, minus \Recent (which only
+/// the server may set).
+fn copy_flags(meta: &MessageMeta) -> Vec<String> {
+    meta.flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .cloned()
+        .collect()
+}
+
+fn flag_set(flags: &[String]) -> HashSet<String> {
+    flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .map(|f| {
+            if f.starts_with('\\') {
+                f.to_ascii_lowercase()
+            } else {
+                f.clone()
+            }
+        })
+        .collect()
+}
+
+/// The index record of a message, from its headers.
+fn record_for(
+    account: &str,
+    fp: &FolderPlan,
+    meta: &MessageMeta,
+    raw: &[u8],
+    rewritten: &[u8],
+    parts: &[mime::DetachedPart],
+) -> MessageRecord {
+    let parsed = mail_parser::MessageParser::new().parse_headers(raw);
+    let addr = |a: Option<&mail_parser::Address>| {
+        a.and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_string)
+    };
+    MessageRecord {
+        account: account.to_string(),
+        folder: fp.folder.clone(),
+        uidvalidity: fp.uidvalidity,
+        old_uid: meta.uid,
+        new_uid: None,
+        message_id: parsed
+            .as_ref()
+            .and_then(|m| m.message_id())
+            .map(str::to_string),
+        date: parsed
+            .as_ref()
+            .and_then(|m| m.date())
+            .map(|d| d.to_timestamp()),
+        from: parsed.as_ref().and_then(|m| addr(m.from())),
+        to: parsed.as_ref().and_then(|m| addr(m.to())),
+        subject: parsed
+            .as_ref()
+            .and_then(|m| m.subject())
+            .map(str::to_string),
+        internal_date: meta.internal_date.clone(),
+        flags: copy_flags(meta),
+        size_before: raw.len() as u64,
+        size_after: rewritten.len() as u64,
+        parts: parts
+            .iter()
+            .map(|p| PartRecord {
+                sha256: hex::encode(p.sha256),
+                size: p.size,
+                filename: p.filename.clone(),
+                content_type: p.content_type.clone(),
+                part_path: p.path.clone(),
+                raw_sha256: p.raw_sha256.map(hex::encode),
+            })
+            .collect(),
+    }
+}
+
+/// Converts one message in the safety order.
+#[allow(clippy::too_many_arguments)]
+async fn convert(
+    session: &mut Session,
+    store: &Store,
+    index: &mut Index,
+    account: &str,
+    fp: &FolderPlan,
+    meta: &MessageMeta,
+    policy: &JobPolicy,
+    trash: Option<&Folder>,
+) -> Result<Converted, PipelineError> {
+    let Some(raw) = session.fetch_message(meta.uid).await? else {
+        return Ok(Converted::Untouched(
+            "gone from the server before it was fetched".into(),
+        ));
+    };
+    let mp = Policy {
+        min_size: policy.select.min_size.max(1),
+        include_types: policy.select.include_types.clone(),
+        exclude_types: policy.select.exclude_types.clone(),
+        detach_signed: policy.select.detach_signed,
+        link_template: policy.link_template.clone(),
+        now: now_unix(),
+    };
+    let d = mime::detach(&raw, &mp);
+    let Some(rewritten) = &d.rewritten else {
+        return Ok(Converted::Untouched(
+            d.untouched_reason
+                .unwrap_or_else(|| "left as it was".into()),
+        ));
+    };
+    // 1. Every object stored, read back and verified.
+    for o in &d.objects {
+        store
+            .put(&o.sha256, Bytes::copy_from_slice(&o.data))
+            .await?;
+    }
+    // 2. The exact original rebuilt from what the store holds.
+    prove_from_store(rewritten, &raw, store).await?;
+    // 3. Intent on disk before the server changes.
+    let mut record = record_for(account, fp, meta, &raw, rewritten, &d.parts);
+    let jid = index.journal_begin(&record, rewritten)?;
+    checkpoint("prepared").await;
+    let flags = copy_flags(meta);
+    let note;
+    // 4. APPEND the rewritten message beside the original.
+    let new_uid = match session
+        .append(&fp.handle, &flags, &meta.internal_date, rewritten)
+        .await
+    {
+        Ok(appended) => {
+            let uid = match appended {
+                Some((_, uid)) => Some(uid),
+                None => find_copy(session, rewritten).await?,
+            };
+            index.journal_set(jid, JournalState::Appended, uid)?;
+            checkpoint("appended").await;
+            let uid = uid.ok_or_else(|| {
+                PipelineError::Verify(
+                    "the server did not say where the copy went, and it cannot be found".into(),
+                )
+            })?;
+            // 5. Verify the copy on the server before the original goes.
+            if let Err(e) = verify_copy(session, uid, rewritten, meta).await {
+                // A lost connection proves nothing either way: the journal
+                // says Appended and the next run checks again. A copy that
+                // is wrong is taken away again; the original stays.
+                if !e.is_transient() {
+                    let _ = session.delete_uid(uid, None).await;
+                    index.journal_abandon(jid)?;
+                }
+                return Err(e);
+            }
+            checkpoint("verified").await;
+            // 6. Remove the original, by UID only.
+            note = delete_note(session.delete_uid(meta.uid, trash).await?, meta.uid);
+            checkpoint("removed").await;
+            uid
+        }
+        Err(ImapError::OverQuota { text }) => {
+            // At the hard quota even the smaller copy is refused. The
+            // original is proven reconstructible from the store, so it may
+            // go first; the journal holds the copy until it is in.
+            tracing::warn!("APPEND refused over quota ({text}); removing the original first");
+            index.journal_set(jid, JournalState::OriginalRemoved, None)?;
+            checkpoint("quota-marked").await;
+            note = delete_note(session.delete_uid(meta.uid, trash).await?, meta.uid);
+            checkpoint("quota-removed").await;
+            let appended = session
+                .append(&fp.handle, &flags, &meta.internal_date, rewritten)
+                .await
+                .map_err(|e| {
+                    PipelineError::Verify(format!(
+                        "over quota: the original was removed and the APPEND of the smaller copy failed ({e}); the copy is kept in the journal and the next run puts it back"
+                    ))
+                })?;
+            let uid = match appended {
+                Some((_, uid)) => Some(uid),
+                None => find_copy(session, rewritten).await?,
+            };
+            index.journal_set(jid, JournalState::Appended, uid)?;
+            let uid = uid.ok_or_else(|| {
+                PipelineError::Verify("the copy cannot be found after APPEND".into())
+            })?;
+            verify_copy(session, uid, rewritten, meta).await?;
+            uid
+        }
+        Err(e) => {
+            // A NO or BAD means nothing was stored. A lost connection may
+            // have stored the copy anyway: keep the journal entry, so the
+            // next run finds the copy (by its marker) instead of leaving a
+            // duplicate behind.
+            if !e.is_transient() {
+                index.journal_abandon(jid)?;
+            }
+            return Err(e.into());
+        }
+    };
+    // 7. Commit to the index.
+    record.new_uid = Some(new_uid);
+    index.journal_finish(jid, &record)?;
+    Ok(Converted::Done {
+        before: raw.len() as u64,
+        after: rewritten.len() as u64,
+        note,
+    })
+}
+
+fn delete_note(outcome: DeleteOutcome, uid: u32) -> Option<String> {
+    match outcome {
+        DeleteOutcome::Expunged => None,
+        DeleteOutcome::MovedToTrash(t) => Some(format!(
+            "UID {uid}: the server has no UIDPLUS; the original was moved to {t}"
+        )),
+        DeleteOutcome::FlaggedOnly => Some(format!(
+            "UID {uid}: the server has neither UIDPLUS nor MOVE; the original is flagged \\Deleted and left for you to expunge"
+        )),
+    }
+}
+
+/// Fetches every object the rewritten message needs from the store (each
+/// checked against its SHA-256) and checks reattach gives back `raw`.
+async fn prove_from_store(
+    rewritten: &[u8],
+    raw: &[u8],
+    store: &Store,
+) -> Result<(), PipelineError> {
+    let needed =
+        mime::objects_needed(rewritten).map_err(|e| PipelineError::Verify(e.to_string()))?;
+    let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
+    for h in needed {
+        if objects.iter().all(|(k, _)| k != &h) {
+            objects.push((h, store.get(&h).await?));
+        }
+    }
+    let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
+    let back =
+        mime::reattach(rewritten, &lookup).map_err(|e| PipelineError::Verify(e.to_string()))?;
+    if back != raw {
+        return Err(PipelineError::Verify(
+            "the original could not be rebuilt byte for byte from the store; left untouched".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The search value that finds a copy by its marker header.
+fn marker_value(rewritten: &[u8]) -> Option<String> {
+    let line_end = memchr::memchr(b'\n', rewritten)?;
+    let line = std::str::from_utf8(&rewritten[..line_end]).ok()?;
+    let value = line.split_once(':')?.1.trim();
+    // The tail (original size and date) is what makes it unique.
+    let tail = value.find("original-size=").map_or(value, |i| &value[i..]);
+    Some(tail.trim_end_matches('\r').to_string())
+}
+
+/// Finds the UID of a byte-identical copy of `rewritten` in the selected
+/// folder.
+async fn find_copy(session: &mut Session, rewritten: &[u8]) -> Result<Option<u32>, PipelineError> {
+    let Some(value) = marker_value(rewritten) else {
+        return Ok(None);
+    };
+    for uid in session.search_header(mime::MARKER_HEADER, &value).await? {
+        if session.fetch_message(uid).await?.as_deref() == Some(rewritten) {
+            return Ok(Some(uid));
+        }
+    }
+    Ok(None)
+}
+
+/// The copy at `uid` is byte-identical, with the original's flags and
+/// INTERNALDATE instant.
+async fn verify_copy(
+    session: &mut Session,
+    uid: u32,
+    rewritten: &[u8],
+    meta: &MessageMeta,
+) -> Result<(), PipelineError> {
+    let got = session.fetch_message(uid).await?;
+    if got.as_deref() != Some(rewritten) {
+        return Err(PipelineError::Verify(format!(
+            "the copy at UID {uid} is not byte-identical to what was appended; the original is kept"
+        )));
+    }
+    let m = session.fetch_meta(&[uid]).await?;
+    let Some(m) = m.first() else {
+        return Err(PipelineError::Verify(format!(
+            "the copy at UID {uid} vanished"
+        )));
+    };
+    // NOTE: servers keep INTERNALDATE's instant, not its zone (Dovecot):
+    // compare instants.
+    if m.internal_ts != meta.internal_ts {
+        return Err(PipelineError::Verify(format!(
+            "the copy at UID {uid} has INTERNALDATE {} instead of {}; the original is kept",
+            m.internal_date, meta.internal_date
+        )));
+    }
+    if flag_set(&m.flags) != flag_set(&meta.flags) {
+        return Err(PipelineError::Verify(format!(
+            "the copy at UID {uid} has flags {:?} instead of {:?}; the original is kept",
+            m.flags, meta.flags
+        )));
+    }
+    Ok(())
+}
+
+/// Finishes or rolls back everything the journal shows in flight for this
+/// account. Returns how many entries were settled.
+pub async fn recover_account(
+    session: &mut Session,
+    index: &mut Index,
+    account: &str,
+    policy: &JobPolicy,
+) -> Result<usize, PipelineError> {
+    let pending = index.journal_pending(account)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let all = session.list_folders().await?;
+    let trash = find_trash(session, policy).await?;
+    let mut settled = 0;
+    for entry in pending {
+        let Some(folder) = all.iter().find(|f| f.name == entry.record.folder) else {
+            tracing::warn!(
+                "journal: folder {} is gone; entry kept",
+                entry.record.folder
+            );
+            continue;
+        };
+        let status: MailboxStatus = session.select(folder).await?;
+        if status.uidvalidity != entry.record.uidvalidity {
+            tracing::warn!(
+                "journal: folder {} has a new UIDVALIDITY; entry for UID {} kept",
+                folder.name,
+                entry.record.old_uid
+            );
+            continue;
+        }
+        recover_one(session, index, folder, &entry, trash.as_ref()).await?;
+        settled += 1;
+    }
+    Ok(settled)
+}
+
+async fn recover_one(
+    session: &mut Session,
+    index: &mut Index,
+    folder: &Folder,
+    entry: &JournalEntry,
+    trash: Option<&Folder>,
+) -> Result<(), PipelineError> {
+    let orig = session.fetch_meta(&[entry.record.old_uid]).await?;
+    let original = orig.first().is_some_and(|m| m.uid == entry.record.old_uid);
+    let mut copy_uid = None;
+    if let Some(uid) = entry.new_uid {
+        if session.fetch_message(uid).await?.as_deref() == Some(&entry.rewritten[..]) {
+            copy_uid = Some(uid);
+        }
+    }
+    if copy_uid.is_none() {
+        copy_uid = find_copy(session, &entry.rewritten).await?;
+    }
+    let step = next_step(
+        entry.state,
+        Observed {
+            original,
+            copy: copy_uid.is_some(),
+        },
+    );
+    tracing::info!(
+        "journal: {} UID {} ({:?}, original {original}, copy {:?}) -> {step:?}",
+        folder.name,
+        entry.record.old_uid,
+        entry.state,
+        copy_uid
+    );
+    let mut record = entry.record.clone();
+    match step {
+        Step::Abandon => index.journal_abandon(entry.id)?,
+        Step::Finish | Step::RemoveOriginalAndFinish => {
+            if step == Step::RemoveOriginalAndFinish {
+                session.delete_uid(entry.record.old_uid, trash).await?;
+            }
+            record.new_uid = copy_uid;
+            index.journal_finish(entry.id, &record)?;
+        }
+        Step::AppendAndFinish | Step::RemoveOriginalThenAppend => {
+            if step == Step::RemoveOriginalThenAppend {
+                index.journal_set(entry.id, JournalState::OriginalRemoved, None)?;
+                session.delete_uid(entry.record.old_uid, trash).await?;
+            }
+            let flags = entry.record.flags.clone();
+            let appended = session
+                .append(
+                    folder,
+                    &flags,
+                    &entry.record.internal_date,
+                    &entry.rewritten,
+                )
+                .await?;
+            let uid = match appended {
+                Some((_, uid)) => Some(uid),
+                None => find_copy(session, &entry.rewritten).await?,
+            };
+            index.journal_set(entry.id, JournalState::Appended, uid)?;
+            record.new_uid = uid;
+            index.journal_finish(entry.id, &record)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_value_is_the_unique_tail() {
+        let rw = b"X-Slimbox: v=1; parts=1; bytes=5; original-size=99; date=\"Mon, 1 Jan 2024\"\r\nFrom: a\r\n";
+        assert_eq!(
+            marker_value(rw).unwrap(),
+            "original-size=99; date=\"Mon, 1 Jan 2024\""
+        );
+    }
+
+    #[test]
+    fn flags_compare_without_recent_and_case_of_system_flags() {
+        let a = vec!["\\Seen".to_string(), "$Label".into(), "\\Recent".into()];
+        let b = vec!["\\SEEN".to_string(), "$Label".into()];
+        assert_eq!(flag_set(&a), flag_set(&b));
+    }
+}

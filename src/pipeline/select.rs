@@ -1,0 +1,339 @@
+//! Choosing on the server, before anything is downloaded: which folders, and
+//! which messages in them, from their size, flags and BODYSTRUCTURE. Pure
+//! functions over what the server told us, tested without a server.
+
+use crate::imap::{Folder, MessageMeta};
+
+/// Content types that carry a signature or encryption (as in the engine).
+const PROTECTED: &[&str] = &[
+    "multipart/signed",
+    "multipart/encrypted",
+    "application/pkcs7-mime",
+    "application/x-pkcs7-mime",
+    "application/pgp-encrypted",
+];
+
+/// What the selection needs from the policy.
+#[derive(Debug, Clone)]
+pub struct SelectPolicy {
+    pub min_size: u64,
+    pub include_types: Vec<String>,
+    pub exclude_types: Vec<String>,
+    pub detach_signed: bool,
+}
+
+/// The verdict on one message from its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Worth downloading: parts that look detachable, and their encoded size.
+    Candidate { parts: usize, bytes: u64 },
+    /// Left alone, and why.
+    Skip(String),
+}
+
+fn type_matches(t: &str, pattern: &str) -> bool {
+    let pattern = pattern.trim().to_ascii_lowercase();
+    pattern == "*"
+        || pattern == t
+        || pattern
+            .strip_suffix("/*")
+            .is_some_and(|main| t.split('/').next() == Some(main))
+}
+
+/// Judges one message from its RFC822.SIZE, FLAGS and BODYSTRUCTURE.
+pub fn judge(meta: &MessageMeta, policy: &SelectPolicy) -> Verdict {
+    if meta
+        .flags
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case("\\Deleted"))
+    {
+        return Verdict::Skip("marked \\Deleted by the user".into());
+    }
+    let protected = std::iter::once(meta.top_type.as_str())
+        .chain(meta.leaves.iter().map(|l| l.content_type.as_str()))
+        .find(|t| PROTECTED.contains(t));
+    if let (Some(t), false) = (protected, policy.detach_signed) {
+        return Verdict::Skip(format!("signed or encrypted ({t})"));
+    }
+    let single = !meta.top_type.starts_with("multipart/");
+    let min = policy.min_size.max(1);
+    let mut parts = 0;
+    let mut bytes = 0;
+    for l in &meta.leaves {
+        // The decoded size is at most the encoded size (3/4 of it for
+        // base64): a part below the minimum even then cannot qualify.
+        let upper = if l.encoding == "base64" {
+            l.size / 4 * 3 + 3
+        } else {
+            l.size
+        };
+        if upper < min {
+            continue;
+        }
+        let main = l.content_type.split('/').next().unwrap_or("");
+        let is_message = matches!(l.content_type.as_str(), "message/rfc822" | "message/global");
+        let attachment = l.disposition.as_deref() == Some("attachment")
+            || (main != "text" && main != "multipart" && main != "message" && l.filename.is_some());
+        let wanted = if single {
+            !is_message && attachment
+        } else {
+            is_message || attachment
+        };
+        let type_ok = (policy.include_types.is_empty()
+            || policy
+                .include_types
+                .iter()
+                .any(|p| type_matches(&l.content_type, p)))
+            && !policy
+                .exclude_types
+                .iter()
+                .any(|p| type_matches(&l.content_type, p));
+        if wanted && type_ok {
+            parts += 1;
+            bytes += l.size;
+        }
+    }
+    if parts == 0 {
+        Verdict::Skip("no attachment large enough".into())
+    } else {
+        Verdict::Candidate { parts, bytes }
+    }
+}
+
+/// A glob with `*` and `?`, matched against a whole folder name.
+fn glob(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Classic two-pointer match with backtracking to the last `*`.
+    let (mut pi, mut ni) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// The folders the patterns name: `\Sent`-style SPECIAL-USE flags, exact
+/// names, or globs. Each folder once, in server order.
+pub fn choose_folders<'f>(all: &'f [Folder], patterns: &[String]) -> Vec<&'f Folder> {
+    all.iter()
+        .filter(|f| {
+            patterns.iter().any(|p| {
+                if p.starts_with('\\') {
+                    f.special_use.iter().any(|s| s.eq_ignore_ascii_case(p))
+                } else if p.contains('*') || p.contains('?') {
+                    glob(p, &f.name)
+                } else {
+                    p == &f.name
+                        || (p.eq_ignore_ascii_case("INBOX") && f.name.eq_ignore_ascii_case("INBOX"))
+                }
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::BodyPart;
+
+    fn leaf(
+        path: &str,
+        t: &str,
+        enc: &str,
+        size: u64,
+        disp: Option<&str>,
+        name: Option<&str>,
+    ) -> BodyPart {
+        BodyPart {
+            path: path.into(),
+            content_type: t.into(),
+            encoding: enc.into(),
+            size,
+            disposition: disp.map(str::to_string),
+            filename: name.map(str::to_string),
+            content_id: None,
+        }
+    }
+
+    fn meta(top: &str, leaves: Vec<BodyPart>, flags: &[&str]) -> MessageMeta {
+        MessageMeta {
+            uid: 1,
+            size: leaves.iter().map(|l| l.size).sum::<u64>() + 500,
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            internal_date: "01-Feb-2024 10:00:00 +0100".into(),
+            internal_ts: 1_706_778_000,
+            top_type: top.into(),
+            leaves,
+        }
+    }
+
+    fn policy(min: u64) -> SelectPolicy {
+        SelectPolicy {
+            min_size: min,
+            include_types: vec![],
+            exclude_types: vec![],
+            detach_signed: false,
+        }
+    }
+
+    #[test]
+    fn large_base64_attachment_is_a_candidate() {
+        let m = meta(
+            "multipart/mixed",
+            vec![
+                leaf("1", "text/plain", "7bit", 100, None, None),
+                leaf(
+                    "2",
+                    "application/pdf",
+                    "base64",
+                    2_000_000,
+                    Some("attachment"),
+                    Some("a.pdf"),
+                ),
+            ],
+            &["\\Seen"],
+        );
+        assert_eq!(
+            judge(&m, &policy(1_000_000)),
+            Verdict::Candidate {
+                parts: 1,
+                bytes: 2_000_000
+            }
+        );
+        // 1.4 MB of base64 decodes to ~1.05 MB: still a candidate at 1 MB...
+        let m2 = meta(
+            "multipart/mixed",
+            vec![leaf(
+                "2",
+                "image/png",
+                "base64",
+                1_400_000,
+                None,
+                Some("p.png"),
+            )],
+            &[],
+        );
+        assert!(matches!(
+            judge(&m2, &policy(1_000_000)),
+            Verdict::Candidate { .. }
+        ));
+        // ...but 1.2 MB of base64 cannot reach 1 MB decoded.
+        let m3 = meta(
+            "multipart/mixed",
+            vec![leaf(
+                "2",
+                "image/png",
+                "base64",
+                1_200_000,
+                None,
+                Some("p.png"),
+            )],
+            &[],
+        );
+        assert!(matches!(judge(&m3, &policy(1_000_000)), Verdict::Skip(_)));
+    }
+
+    #[test]
+    fn signed_deleted_and_text_only_mail_is_skipped() {
+        let pdf = leaf(
+            "1.2",
+            "application/pdf",
+            "base64",
+            5_000_000,
+            Some("attachment"),
+            Some("a.pdf"),
+        );
+        assert!(
+            matches!(judge(&meta("multipart/signed", vec![pdf.clone()], &[]), &policy(1000)), Verdict::Skip(r) if r.contains("signed"))
+        );
+        assert!(
+            matches!(judge(&meta("multipart/mixed", vec![pdf.clone()], &["\\Deleted"]), &policy(1000)), Verdict::Skip(r) if r.contains("Deleted"))
+        );
+        let text = leaf("1", "text/plain", "quoted-printable", 5_000_000, None, None);
+        assert!(matches!(
+            judge(&meta("text/plain", vec![text], &[]), &policy(1000)),
+            Verdict::Skip(_)
+        ));
+        let mut p = policy(1000);
+        p.detach_signed = true;
+        assert!(matches!(
+            judge(&meta("multipart/signed", vec![pdf], &[]), &p),
+            Verdict::Candidate { .. }
+        ));
+    }
+
+    #[test]
+    fn forwarded_messages_and_type_filters() {
+        let fwd = leaf("2", "message/rfc822", "7bit", 3_000_000, None, None);
+        assert!(matches!(
+            judge(&meta("multipart/mixed", vec![fwd], &[]), &policy(1000)),
+            Verdict::Candidate { .. }
+        ));
+        let img = leaf(
+            "2",
+            "image/jpeg",
+            "base64",
+            3_000_000,
+            Some("attachment"),
+            Some("x.jpg"),
+        );
+        let mut p = policy(1000);
+        p.exclude_types = vec!["image/*".into()];
+        assert!(matches!(
+            judge(&meta("multipart/mixed", vec![img.clone()], &[]), &p),
+            Verdict::Skip(_)
+        ));
+        p.exclude_types.clear();
+        p.include_types = vec!["application/pdf".into()];
+        assert!(matches!(
+            judge(&meta("multipart/mixed", vec![img], &[]), &p),
+            Verdict::Skip(_)
+        ));
+    }
+
+    #[test]
+    fn folders_by_special_use_name_and_glob() {
+        let f = |name: &str, su: &[&str]| Folder {
+            name: name.into(),
+            raw_name: name.into(),
+            special_use: su.iter().map(|s| s.to_string()).collect(),
+            delimiter: Some("/".into()),
+        };
+        let all = vec![
+            f("INBOX", &[]),
+            f("Sent", &["\\Sent"]),
+            f("Archive", &["\\Archive"]),
+            f("Archive/2023", &[]),
+            f("Projects", &[]),
+        ];
+        let names = |ps: &[&str]| {
+            let ps: Vec<String> = ps.iter().map(|s| s.to_string()).collect();
+            choose_folders(&all, &ps)
+                .iter()
+                .map(|f| f.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&["\\Sent", "\\Archive"]), ["Sent", "Archive"]);
+        assert_eq!(names(&["Archive/*"]), ["Archive/2023"]);
+        assert_eq!(names(&["Proj?cts", "inbox"]), ["INBOX", "Projects"]);
+        assert!(glob("*", "anything"));
+        assert!(!glob("a*b", "ac"));
+    }
+}
