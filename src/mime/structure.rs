@@ -8,7 +8,6 @@
 //! fails with a reason: the caller then leaves the whole message as it was.
 
 use mail_parser::{MessageParser, MimeHeaders};
-use memchr::memmem;
 
 /// Deeper nesting than this is not real mail; refusing it bounds recursion.
 const MAX_DEPTH: usize = 32;
@@ -210,9 +209,14 @@ fn split_multipart(
     // (offset of the delimiter, offset just past its line, is it the close)
     let mut delims: Vec<(usize, usize, bool)> = Vec::new();
     let mut closed = false;
-    for p in memmem::find_iter(body, &delim) {
+    // Delimiters start with '-', which base64 never contains: a plain byte
+    // search skips an encoded attachment at memory speed.
+    for p in memchr::memchr_iter(b'-', body) {
         if p != 0 && body[p - 1] != b'\n' {
             continue; // not at the start of a line: plain text, not a delimiter
+        }
+        if !body[p..].starts_with(&delim) {
+            continue;
         }
         if closed {
             return Err("a delimiter line after the closing delimiter".into());
