@@ -100,6 +100,9 @@ pub struct FolderReport {
     pub failed: usize,
     pub bytes_before: u64,
     pub bytes_after: u64,
+    /// Message bytes downloaded (candidates, plus the copies read back to
+    /// verify them).
+    pub bytes_fetched: u64,
     pub notes: Vec<String>,
 }
 
@@ -244,6 +247,7 @@ pub async fn execute(
                 &c.meta,
                 policy,
                 trash.as_ref(),
+                &mut report.bytes_fetched,
             )
             .await;
             observer.message_done(c.size);
@@ -397,12 +401,14 @@ async fn convert(
     meta: &MessageMeta,
     policy: &JobPolicy,
     trash: Option<&Folder>,
+    fetched: &mut u64,
 ) -> Result<Converted, PipelineError> {
     let Some(raw) = session.fetch_message(meta.uid).await? else {
         return Ok(Converted::Untouched(
             "gone from the server before it was fetched".into(),
         ));
     };
+    *fetched += raw.len() as u64;
     let mp = Policy {
         min_size: policy.select.min_size.max(1),
         include_types: policy.select.include_types.clone(),
@@ -450,6 +456,7 @@ async fn convert(
                 )
             })?;
             // 5. Verify the copy on the server before the original goes.
+            *fetched += rewritten.len() as u64;
             if let Err(e) = verify_copy(session, uid, rewritten, meta).await {
                 // A lost connection proves nothing either way: the journal
                 // says Appended and the next run checks again. A copy that
