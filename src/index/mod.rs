@@ -7,7 +7,10 @@
 //! on disk before the server is changed, or a crash could forget an in-flight
 //! message.
 
+mod query;
 mod schema;
+
+pub use query::{FolderStats, ObjectRefs, PartFilter, PartRow};
 
 use std::path::Path;
 
@@ -113,10 +116,21 @@ impl JournalState {
     }
 }
 
+/// What a journal entry replaces with what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalKind {
+    /// The original by its rewritten (smaller) copy.
+    Detach,
+    /// A rewritten message (the stub) by the rebuilt original; `message` is
+    /// its row in `messages`.
+    Reattach { message: i64 },
+}
+
 /// A message in flight.
 #[derive(Debug, Clone)]
 pub struct JournalEntry {
     pub id: i64,
+    pub kind: JournalKind,
     pub state: JournalState,
     pub new_uid: Option<u32>,
     /// The rewritten message, exactly as it is (or is to be) APPENDed.
@@ -207,13 +221,27 @@ impl Index {
         record: &MessageRecord,
         rewritten: &[u8],
     ) -> Result<i64, IndexError> {
+        self.journal_begin_kind(record, rewritten, JournalKind::Detach)
+    }
+
+    /// Records the intent to replace a message, of either kind.
+    pub fn journal_begin_kind(
+        &self,
+        record: &MessageRecord,
+        rewritten: &[u8],
+        kind: JournalKind,
+    ) -> Result<i64, IndexError> {
+        let (kind_s, message) = match kind {
+            JournalKind::Detach => ("detach", None),
+            JournalKind::Reattach { message } => ("reattach", Some(message)),
+        };
         let t = now();
         self.conn.execute(
-            "INSERT INTO journal (account, folder, uidvalidity, old_uid, state, rewritten, record, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+            "INSERT INTO journal (account, folder, uidvalidity, old_uid, state, rewritten, record, created_at, updated_at, kind, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
              ON CONFLICT (account, folder, uidvalidity, old_uid) DO UPDATE SET
                state = excluded.state, rewritten = excluded.rewritten, record = excluded.record,
-               new_uid = NULL, updated_at = excluded.updated_at",
+               new_uid = NULL, updated_at = excluded.updated_at, kind = excluded.kind, message = excluded.message",
             params![
                 record.account,
                 record.folder,
@@ -222,7 +250,9 @@ impl Index {
                 JournalState::Prepared.as_str(),
                 rewritten,
                 serde_json::to_string(record)?,
-                t
+                t,
+                kind_s,
+                message
             ],
         )?;
         Ok(self.conn.query_row(
@@ -249,7 +279,7 @@ impl Index {
     /// The entries in flight for one account (all folders), oldest first.
     pub fn journal_pending(&self, account: &str) -> Result<Vec<JournalEntry>, IndexError> {
         let mut st = self.conn.prepare(
-            "SELECT id, state, new_uid, rewritten, record FROM journal WHERE account = ?1 ORDER BY id",
+            "SELECT id, state, new_uid, rewritten, record, kind, message FROM journal WHERE account = ?1 ORDER BY id",
         )?;
         let rows = st.query_map([account], |r| {
             Ok((
@@ -258,14 +288,21 @@ impl Index {
                 r.get::<_, Option<u32>>(2)?,
                 r.get::<_, Vec<u8>>(3)?,
                 r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<i64>>(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, state, new_uid, rewritten, record) = row?;
+            let (id, state, new_uid, rewritten, record, kind, message) = row?;
+            let kind = match (kind.as_str(), message) {
+                ("reattach", Some(message)) => JournalKind::Reattach { message },
+                _ => JournalKind::Detach,
+            };
             let state = JournalState::parse(&state).unwrap_or(JournalState::Prepared);
             out.push(JournalEntry {
                 id,
+                kind,
                 state,
                 new_uid,
                 rewritten,
@@ -279,6 +316,23 @@ impl Index {
     pub fn journal_abandon(&self, id: i64) -> Result<(), IndexError> {
         self.conn
             .execute("DELETE FROM journal WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Closes a reattach entry: the message is whole again at `uid`.
+    pub fn journal_finish_reattach(
+        &mut self,
+        id: i64,
+        message: i64,
+        uid: Option<u32>,
+    ) -> Result<(), IndexError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE messages SET reattached_at = ?2, new_uid = COALESCE(?3, new_uid) WHERE id = ?1",
+            params![message, now(), uid],
+        )?;
+        tx.execute("DELETE FROM journal WHERE id = ?1", [id])?;
+        tx.commit()?;
         Ok(())
     }
 

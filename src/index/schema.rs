@@ -68,4 +68,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (account, folder, uidvalidity, uid)
     ) WITHOUT ROWID;",
+    // 2: reattach: when a message was put back whole, and what kind of
+    // replacement a journal entry is (detach or reattach).
+    "ALTER TABLE messages ADD COLUMN reattached_at INTEGER;
+    ALTER TABLE journal ADD COLUMN kind TEXT NOT NULL DEFAULT 'detach';
+    ALTER TABLE journal ADD COLUMN message INTEGER;
+    CREATE INDEX parts_size ON parts (size);",
 ];

@@ -88,3 +88,90 @@ fn skips_are_remembered_per_uidvalidity() {
     assert!(idx.skipped_uids("me", "Sent", 7).unwrap().contains(&3));
     assert!(idx.skipped_uids("me", "Sent", 8).unwrap().is_empty());
 }
+
+#[test]
+fn parts_are_found_by_every_filter() {
+    let mut idx = Index::open_in_memory().unwrap();
+    for uid in 1..=3u32 {
+        let mut r = record(uid);
+        r.date = Some(1_700_000_000 + uid as i64 * 86_400);
+        r.parts[0].filename = format!("file{uid}.pdf");
+        r.parts[0].sha256 = format!("{uid:02x}").repeat(32);
+        r.parts[0].size = uid as u64 * 1000;
+        r.from = Some(format!("sender{uid}@example.com"));
+        let id = idx.journal_begin(&r, b"x").unwrap();
+        idx.journal_finish(id, &r).unwrap();
+    }
+    let all = idx.find_parts(&PartFilter::default()).unwrap();
+    assert_eq!(
+        all.iter().map(|p| p.filename.as_str()).collect::<Vec<_>>(),
+        ["file3.pdf", "file2.pdf", "file1.pdf"],
+        "newest first"
+    );
+    let f = |f: PartFilter| idx.find_parts(&f).unwrap().len();
+    assert_eq!(
+        f(PartFilter {
+            sha256_prefix: Some("0202".into()),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        f(PartFilter {
+            message_id: Some("<m1@x>".into()),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        f(PartFilter {
+            name_glob: Some("file[12].*".into()),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        f(PartFilter {
+            larger: Some(2000),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        f(PartFilter {
+            since: Some(1_700_000_000 + 2 * 86_400),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(
+        f(PartFilter {
+            until: Some(1_700_000_000 + 2 * 86_400),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        f(PartFilter {
+            from: Some("sender3".into()),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        f(PartFilter {
+            account: Some("other".into()),
+            ..Default::default()
+        }),
+        0
+    );
+    let stats = idx.stats().unwrap();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(stats[0].messages, 3);
+    assert_eq!(stats[0].bytes_removed, 3 * 900);
+    assert_eq!(stats[0].bytes_stored, 6000);
+    let refs = idx.object_refs().unwrap();
+    assert_eq!(refs.len(), 3);
+    idx.mark_reattached(all[0].message, Some(99)).unwrap();
+    assert_eq!(f(PartFilter::default()), 2);
+}
