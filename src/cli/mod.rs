@@ -4,8 +4,13 @@
 
 mod eml;
 mod job;
+mod list;
+mod reattach;
+mod restore;
 mod run;
 mod scan;
+mod stats;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -32,6 +37,11 @@ pub struct Cli {
 pub enum Command {
     Scan(scan::ScanArgs),
     Run(run::RunArgs),
+    List(list::ListArgs),
+    Stats(stats::StatsArgs),
+    Restore(restore::RestoreArgs),
+    Reattach(reattach::ReattachArgs),
+    Verify(verify::VerifyArgs),
     Eml(eml::EmlArgs),
 }
 
@@ -54,6 +64,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => rt.block_on(scan::run(args, cli.config)),
         Command::Run(args) => rt.block_on(run::run(args, cli.config)),
+        Command::List(args) => list::run(args, cli.config),
+        Command::Stats(args) => stats::run(args, cli.config),
+        Command::Restore(args) => rt.block_on(restore::run(args, cli.config)),
+        Command::Reattach(args) => rt.block_on(reattach::run(args, cli.config)),
+        Command::Verify(args) => rt.block_on(verify::run(args, cli.config)),
         Command::Eml(args) => rt.block_on(eml::run(args)),
     }
 }

@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::recover::{next_step, Observed, Step};
 use super::select::{choose_folders, judge, SelectPolicy, Verdict};
 use crate::imap::{DeleteOutcome, Folder, ImapError, MailboxStatus, MessageMeta, Session};
-use crate::index::{Index, IndexError, JournalEntry, JournalState, MessageRecord, PartRecord};
+use crate::index::{
+    Index, IndexError, JournalEntry, JournalKind, JournalState, MessageRecord, PartRecord,
+};
 use crate::mime::{self, Policy};
 use crate::store::{Store, StoreError};
 
@@ -125,7 +127,7 @@ fn now_unix() -> i64 {
 /// stderr and waits (for `SLIMBOX_TEST_PAUSE_FILE` to appear, at most a
 /// minute) so a test can SIGKILL it, or cut its connection, at that exact
 /// point of the safety order.
-async fn checkpoint(step: &str) {
+pub(super) async fn checkpoint(step: &str) {
     if std::env::var("SLIMBOX_TEST_PAUSE_AT").ok().as_deref() != Some(step) {
         return;
     }
@@ -289,7 +291,7 @@ pub async fn execute(
     Ok(reports)
 }
 
-async fn find_trash(
+pub(super) async fn find_trash(
     session: &mut Session,
     policy: &JobPolicy,
 ) -> Result<Option<Folder>, PipelineError> {
@@ -315,7 +317,7 @@ enum Converted {
 
 /// The flags a copy must carry: the original's, minus \Recent (which only
 /// the server may set).
-fn copy_flags(meta: &MessageMeta) -> Vec<String> {
+pub(super) fn copy_flags(meta: &MessageMeta) -> Vec<String> {
     meta.flags
         .iter()
         .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
@@ -522,7 +524,7 @@ async fn convert(
     })
 }
 
-fn delete_note(outcome: DeleteOutcome, uid: u32) -> Option<String> {
+pub(super) fn delete_note(outcome: DeleteOutcome, uid: u32) -> Option<String> {
     match outcome {
         DeleteOutcome::Expunged => None,
         DeleteOutcome::MovedToTrash(t) => Some(format!(
@@ -535,12 +537,11 @@ fn delete_note(outcome: DeleteOutcome, uid: u32) -> Option<String> {
 }
 
 /// Fetches every object the rewritten message needs from the store (each
-/// checked against its SHA-256) and checks reattach gives back `raw`.
-async fn prove_from_store(
+/// checked against its SHA-256) and rebuilds the original.
+pub(super) async fn prove_rebuild(
     rewritten: &[u8],
-    raw: &[u8],
     store: &Store,
-) -> Result<(), PipelineError> {
+) -> Result<Vec<u8>, PipelineError> {
     let needed =
         mime::objects_needed(rewritten).map_err(|e| PipelineError::Verify(e.to_string()))?;
     let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
@@ -550,9 +551,16 @@ async fn prove_from_store(
         }
     }
     let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
-    let back =
-        mime::reattach(rewritten, &lookup).map_err(|e| PipelineError::Verify(e.to_string()))?;
-    if back != raw {
+    mime::reattach(rewritten, &lookup).map_err(|e| PipelineError::Verify(e.to_string()))
+}
+
+/// The original is rebuilt byte for byte from what the store holds.
+pub(super) async fn prove_from_store(
+    rewritten: &[u8],
+    raw: &[u8],
+    store: &Store,
+) -> Result<(), PipelineError> {
+    if prove_rebuild(rewritten, store).await? != raw {
         return Err(PipelineError::Verify(
             "the original could not be rebuilt byte for byte from the store; left untouched".into(),
         ));
@@ -570,23 +578,55 @@ fn marker_value(rewritten: &[u8]) -> Option<String> {
     Some(tail.trim_end_matches('\r').to_string())
 }
 
-/// Finds the UID of a byte-identical copy of `rewritten` in the selected
-/// folder.
-async fn find_copy(session: &mut Session, rewritten: &[u8]) -> Result<Option<u32>, PipelineError> {
-    let Some(value) = marker_value(rewritten) else {
-        return Ok(None);
+/// Finds the UID of a byte-identical copy of `bytes` in the selected folder:
+/// a rewritten message by its marker header, a rebuilt original by its
+/// Message-ID.
+pub(super) async fn find_copy(
+    session: &mut Session,
+    bytes: &[u8],
+) -> Result<Option<u32>, PipelineError> {
+    let uids = if mime::is_processed(bytes) {
+        match marker_value(bytes) {
+            Some(value) => session.search_header(mime::MARKER_HEADER, &value).await?,
+            None => return Ok(None),
+        }
+    } else {
+        let id = mail_parser::MessageParser::new()
+            .parse_headers(bytes)
+            .and_then(|m| m.message_id().map(str::to_string));
+        match id {
+            Some(id) => session.search_header("Message-ID", &id).await?,
+            None => return Ok(None),
+        }
     };
-    for uid in session.search_header(mime::MARKER_HEADER, &value).await? {
-        if session.fetch_message(uid).await?.as_deref() == Some(rewritten) {
+    for uid in uids {
+        if session.fetch_message(uid).await?.as_deref() == Some(bytes) {
             return Ok(Some(uid));
         }
     }
     Ok(None)
 }
 
+/// Closes a journal entry of either kind into the index.
+fn finish_entry(
+    index: &mut Index,
+    entry: &JournalEntry,
+    record: &MessageRecord,
+) -> Result<(), PipelineError> {
+    match entry.kind {
+        JournalKind::Detach => {
+            index.journal_finish(entry.id, record)?;
+        }
+        JournalKind::Reattach { message } => {
+            index.journal_finish_reattach(entry.id, message, record.new_uid)?;
+        }
+    }
+    Ok(())
+}
+
 /// The copy at `uid` is byte-identical, with the original's flags and
 /// INTERNALDATE instant.
-async fn verify_copy(
+pub(super) async fn verify_copy(
     session: &mut Session,
     uid: u32,
     rewritten: &[u8],
@@ -699,7 +739,7 @@ async fn recover_one(
                 session.delete_uid(entry.record.old_uid, trash).await?;
             }
             record.new_uid = copy_uid;
-            index.journal_finish(entry.id, &record)?;
+            finish_entry(index, entry, &record)?;
         }
         Step::AppendAndFinish | Step::RemoveOriginalThenAppend => {
             if step == Step::RemoveOriginalThenAppend {
@@ -721,7 +761,7 @@ async fn recover_one(
             };
             index.journal_set(entry.id, JournalState::Appended, uid)?;
             record.new_uid = uid;
-            index.journal_finish(entry.id, &record)?;
+            finish_entry(index, entry, &record)?;
         }
     }
     Ok(())

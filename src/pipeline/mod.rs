@@ -21,8 +21,10 @@ pub mod recover;
 pub mod select;
 
 mod execute;
+mod reattach;
 
 pub use execute::{
     execute, plan, recover_account, AccountPlan, AccountReport, FolderPlan, FolderReport,
     JobPolicy, Observer, PipelineError,
 };
+pub use reattach::{reattach_message, ReattachTarget};

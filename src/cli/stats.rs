@@ -1,0 +1,55 @@
+//! `slimbox stats`: totals per account and folder.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::job;
+use crate::index::Index;
+use crate::units::human_size;
+
+/// Per account and folder: messages processed, bytes removed from the
+/// mailbox, bytes stored, and the dedup ratio (attachment bytes over the
+/// bytes of distinct stored objects). Reads only the local index.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: StatsArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = job::load_config(config_path.as_deref())?;
+    let index = Index::open(&config.index.path)?;
+    let stats = index.stats()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = stats
+        .iter()
+        .map(|s| {
+            vec![
+                format!("{} {}", s.account, s.folder),
+                s.messages.to_string(),
+                s.parts.to_string(),
+                human_size(s.bytes_removed),
+                human_size(s.bytes_stored),
+                format!("{:.2}", s.dedup_ratio),
+            ]
+        })
+        .collect();
+    job::print_table(
+        &[
+            "account folder",
+            "messages",
+            "attachments",
+            "removed from mailbox",
+            "stored",
+            "dedup",
+        ],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
+}

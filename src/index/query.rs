@@ -1,0 +1,234 @@
+//! Read side of the index: finding detached parts and messages by hash,
+//! Message-ID, file name, sender, date and size; per-folder statistics; and
+//! the object references `verify` checks.
+
+use rusqlite::types::Value;
+
+use super::{Index, IndexError};
+
+/// Filters for `list`, `restore` and `reattach --all`; all optional, all
+/// combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct PartFilter {
+    pub account: Option<String>,
+    /// Substring of the sender address.
+    pub from: Option<String>,
+    /// Glob (`*`, `?`, `[...]`) on the file name.
+    pub name_glob: Option<String>,
+    /// Message Date at or after (Unix seconds).
+    pub since: Option<i64>,
+    /// Message Date before (Unix seconds).
+    pub until: Option<i64>,
+    /// Part at least this many bytes.
+    pub larger: Option<u64>,
+    /// Hex prefix of the SHA-256.
+    pub sha256_prefix: Option<String>,
+    /// Exact Message-ID (without angle brackets).
+    pub message_id: Option<String>,
+    /// Include messages already put back whole.
+    pub include_reattached: bool,
+    pub limit: Option<usize>,
+}
+
+/// One detached part with its message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartRow {
+    pub message: i64,
+    pub account: String,
+    pub folder: String,
+    pub uidvalidity: u32,
+    pub uid: Option<u32>,
+    pub message_id: Option<String>,
+    pub date: Option<i64>,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub part_path: String,
+    pub reattached: bool,
+}
+
+/// Totals of one account's folder.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FolderStats {
+    pub account: String,
+    pub folder: String,
+    pub messages: u64,
+    pub parts: u64,
+    /// Bytes the mailbox no longer holds: sizes before minus after.
+    pub bytes_removed: u64,
+    /// Bytes of the distinct objects this folder's parts use.
+    pub bytes_stored: u64,
+    /// Part bytes over stored bytes: 2.0 means every file is there twice.
+    pub dedup_ratio: f64,
+}
+
+/// An object and the messages that use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRefs {
+    pub sha256: String,
+    pub size: u64,
+    /// (account, folder, Message-ID or "UID n") of each message using it.
+    pub users: Vec<(String, String, String)>,
+}
+
+impl Index {
+    /// Parts matching `f`, newest message first.
+    pub fn find_parts(&self, f: &PartFilter) -> Result<Vec<PartRow>, IndexError> {
+        let mut sql = String::from(
+            "SELECT m.id, m.account, m.folder, m.uidvalidity, COALESCE(m.new_uid, m.old_uid), m.message_id,
+                    m.date, m.from_addr, m.subject, p.filename, p.content_type, p.size, p.sha256,
+                    p.part_path, m.reattached_at IS NOT NULL
+             FROM parts p JOIN messages m ON m.id = p.message WHERE 1=1",
+        );
+        let mut args: Vec<Value> = Vec::new();
+        let mut push = |cond: &str, v: Value, sql: &mut String| {
+            args.push(v);
+            sql.push_str(&format!(" AND {cond} ?{}", args.len()));
+        };
+        if let Some(a) = &f.account {
+            push("m.account =", Value::Text(a.clone()), &mut sql);
+        }
+        if let Some(a) = &f.from {
+            push("m.from_addr LIKE", Value::Text(format!("%{a}%")), &mut sql);
+        }
+        if let Some(g) = &f.name_glob {
+            push("p.filename GLOB", Value::Text(g.clone()), &mut sql);
+        }
+        if let Some(s) = f.since {
+            push("m.date >=", Value::Integer(s), &mut sql);
+        }
+        if let Some(u) = f.until {
+            push("m.date <", Value::Integer(u), &mut sql);
+        }
+        if let Some(l) = f.larger {
+            push(
+                "p.size >=",
+                Value::Integer(l.min(i64::MAX as u64) as i64),
+                &mut sql,
+            );
+        }
+        if let Some(h) = &f.sha256_prefix {
+            // A range on the indexed column: hex digits sort below 'g'.
+            let h = h.to_ascii_lowercase();
+            push("p.sha256 >=", Value::Text(h.clone()), &mut sql);
+            push("p.sha256 <", Value::Text(format!("{h}g")), &mut sql);
+        }
+        if let Some(id) = &f.message_id {
+            let id = id.trim().trim_start_matches('<').trim_end_matches('>');
+            push("m.message_id =", Value::Text(id.to_string()), &mut sql);
+        }
+        if !f.include_reattached {
+            sql.push_str(" AND m.reattached_at IS NULL");
+        }
+        sql.push_str(" ORDER BY m.date DESC, m.id DESC, p.id");
+        if let Some(l) = f.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(PartRow {
+                message: r.get(0)?,
+                account: r.get(1)?,
+                folder: r.get(2)?,
+                uidvalidity: r.get(3)?,
+                uid: r.get(4)?,
+                message_id: r.get(5)?,
+                date: r.get(6)?,
+                from: r.get(7)?,
+                subject: r.get(8)?,
+                filename: r.get(9)?,
+                content_type: r.get(10)?,
+                size: r.get::<_, i64>(11)?.max(0) as u64,
+                sha256: r.get(12)?,
+                part_path: r.get(13)?,
+                reattached: r.get(14)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Per account and folder totals.
+    pub fn stats(&self) -> Result<Vec<FolderStats>, IndexError> {
+        let mut st = self.conn.prepare(
+            "SELECT m.account, m.folder, COUNT(DISTINCT m.id),
+                    (SELECT COUNT(*) FROM parts p2 JOIN messages m2 ON m2.id = p2.message
+                       WHERE m2.account = m.account AND m2.folder = m.folder AND m2.reattached_at IS NULL),
+                    SUM(m.size_before - m.size_after),
+                    (SELECT COALESCE(SUM(o.size), 0) FROM objects o WHERE o.sha256 IN
+                       (SELECT p3.sha256 FROM parts p3 JOIN messages m3 ON m3.id = p3.message
+                          WHERE m3.account = m.account AND m3.folder = m.folder AND m3.reattached_at IS NULL)),
+                    (SELECT COALESCE(SUM(p4.size), 0) FROM parts p4 JOIN messages m4 ON m4.id = p4.message
+                       WHERE m4.account = m.account AND m4.folder = m.folder AND m4.reattached_at IS NULL)
+             FROM messages m WHERE m.reattached_at IS NULL
+             GROUP BY m.account, m.folder ORDER BY m.account, m.folder",
+        )?;
+        let rows = st.query_map([], |r| {
+            let stored = r.get::<_, i64>(5)?.max(0) as u64;
+            let part_bytes = r.get::<_, i64>(6)?.max(0) as u64;
+            Ok(FolderStats {
+                account: r.get(0)?,
+                folder: r.get(1)?,
+                messages: r.get::<_, i64>(2)?.max(0) as u64,
+                parts: r.get::<_, i64>(3)?.max(0) as u64,
+                bytes_removed: r.get::<_, i64>(4)?.max(0) as u64,
+                bytes_stored: stored,
+                dedup_ratio: if stored == 0 {
+                    1.0
+                } else {
+                    part_bytes as f64 / stored as f64
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every object the index knows (including raw-body objects), with the
+    /// messages that use it.
+    pub fn object_refs(&self) -> Result<Vec<ObjectRefs>, IndexError> {
+        let mut st = self.conn.prepare(
+            "SELECT h, MAX(size), account, folder, COALESCE(message_id, 'UID ' || uid) FROM (
+                SELECT p.sha256 AS h, p.size AS size, m.account, m.folder, m.message_id,
+                       COALESCE(m.new_uid, m.old_uid) AS uid
+                  FROM parts p JOIN messages m ON m.id = p.message WHERE m.reattached_at IS NULL
+                UNION ALL
+                SELECT p.raw_sha256, -1, m.account, m.folder, m.message_id, COALESCE(m.new_uid, m.old_uid)
+                  FROM parts p JOIN messages m ON m.id = p.message
+                 WHERE p.raw_sha256 IS NOT NULL AND m.reattached_at IS NULL)
+             GROUP BY h, account, folder, COALESCE(message_id, 'UID ' || uid) ORDER BY h",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out: Vec<ObjectRefs> = Vec::new();
+        for row in rows {
+            let (h, size, account, folder, who) = row?;
+            match out.last_mut() {
+                Some(last) if last.sha256 == h => last.users.push((account, folder, who)),
+                _ => out.push(ObjectRefs {
+                    sha256: h,
+                    size: size.max(0) as u64,
+                    users: vec![(account, folder, who)],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that a message was put back whole (at `uid`).
+    pub fn mark_reattached(&self, message: i64, uid: Option<u32>) -> Result<(), IndexError> {
+        self.conn.execute(
+            "UPDATE messages SET reattached_at = strftime('%s','now'), new_uid = COALESCE(?2, new_uid) WHERE id = ?1",
+            rusqlite::params![message, uid],
+        )?;
+        Ok(())
+    }
+}
