@@ -567,6 +567,22 @@ pub fn reattach<'o>(
     Ok(out)
 }
 
+/// Does reattach give back exactly `expected`? Compares as it rebuilds, so
+/// no second copy of the message is held; objects are hash-checked.
+pub fn reattach_equals<'o>(
+    rewritten: &[u8],
+    objects: &dyn Fn(&Sha256) -> Option<&'o [u8]>,
+    expected: &[u8],
+) -> Result<bool, ReattachError> {
+    let mut cmp = Compare {
+        expected,
+        pos: 0,
+        same: true,
+    };
+    reattach_into(rewritten, objects, None, &mut cmp, true)?;
+    Ok(cmp.same && cmp.pos == expected.len())
+}
+
 type Stub = (std::ops::Range<usize>, String, Recipe);
 
 /// The marker's length and the stubs (range after the marker, path, recipe).

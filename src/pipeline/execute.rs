@@ -419,23 +419,30 @@ async fn convert(
         link_template: policy.link_template.clone(),
         now: now_unix(),
     };
-    let d = mime::detach(&raw, &mp);
-    let Some(rewritten) = &d.rewritten else {
+    let mime::Detached {
+        rewritten,
+        parts,
+        objects,
+        untouched_reason,
+        ..
+    } = mime::detach(&raw, &mp);
+    let Some(rewritten) = rewritten else {
         return Ok(Converted::Untouched(
-            d.untouched_reason
-                .unwrap_or_else(|| "left as it was".into()),
+            untouched_reason.unwrap_or_else(|| "left as it was".into()),
         ));
     };
-    // 1. Every object stored, read back and verified.
-    for o in &d.objects {
+    let rewritten = &rewritten[..];
+    // 1. Every object stored, read back and verified. Each object's memory
+    // goes to the store and is freed: the proof below reads them back.
+    for o in objects {
         store
-            .put(&o.sha256, Bytes::copy_from_slice(&o.data))
+            .put(&o.sha256, Bytes::from(o.data.into_owned()))
             .await?;
     }
     // 2. The exact original rebuilt from what the store holds.
     prove_from_store(rewritten, &raw, store).await?;
     // 3. Intent on disk before the server changes.
-    let mut record = record_for(account, fp, meta, &raw, rewritten, &d.parts);
+    let mut record = record_for(account, fp, meta, &raw, rewritten, &parts);
     let jid = index.journal_begin(&record, rewritten)?;
     checkpoint("prepared").await;
     let flags = copy_flags(meta);
@@ -554,13 +561,25 @@ pub(super) async fn prove_rebuild(
     mime::reattach(rewritten, &lookup).map_err(|e| PipelineError::Verify(e.to_string()))
 }
 
-/// The original is rebuilt byte for byte from what the store holds.
+/// The original is rebuilt byte for byte from what the store holds,
+/// compared as it is rebuilt (no second copy of the message in memory).
 pub(super) async fn prove_from_store(
     rewritten: &[u8],
     raw: &[u8],
     store: &Store,
 ) -> Result<(), PipelineError> {
-    if prove_rebuild(rewritten, store).await? != raw {
+    let needed =
+        mime::objects_needed(rewritten).map_err(|e| PipelineError::Verify(e.to_string()))?;
+    let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
+    for h in needed {
+        if objects.iter().all(|(k, _)| k != &h) {
+            objects.push((h, store.get(&h).await?));
+        }
+    }
+    let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
+    let same = mime::reattach_equals(rewritten, &lookup, raw)
+        .map_err(|e| PipelineError::Verify(e.to_string()))?;
+    if !same {
         return Err(PipelineError::Verify(
             "the original could not be rebuilt byte for byte from the store; left untouched".into(),
         ));
