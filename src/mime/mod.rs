@@ -31,7 +31,7 @@ pub type Sha256 = [u8; 32];
 
 /// Content types that carry a signature or encryption over the message body:
 /// rewriting any part under them would break it.
-const PROTECTED_TYPES: &[&str] = &[
+pub const PROTECTED_TYPES: &[&str] = &[
     "multipart/signed",
     "multipart/encrypted",
     "application/pkcs7-mime",
@@ -308,7 +308,11 @@ fn is_candidate(p: &Part, policy: &Policy, cids: &HashSet<String>) -> bool {
             return false;
         }
     }
-    type_allowed(&info.content_type, policy)
+    type_allowed(
+        &info.content_type,
+        &policy.include_types,
+        &policy.exclude_types,
+    )
 }
 
 fn is_attachment(p: &Part) -> bool {
@@ -318,7 +322,9 @@ fn is_attachment(p: &Part) -> bool {
         || (main != "text" && main != "multipart" && main != "message" && info.filename.is_some())
 }
 
-fn type_matches(t: &str, pattern: &str) -> bool {
+/// Does content type `t` (lower-case) match `pattern` (`*`, `image/*`,
+/// `application/pdf`)?
+pub fn type_matches(t: &str, pattern: &str) -> bool {
     let pattern = pattern.trim().to_ascii_lowercase();
     pattern == "*"
         || pattern == t
@@ -327,9 +333,10 @@ fn type_matches(t: &str, pattern: &str) -> bool {
             .is_some_and(|main| t.split('/').next() == Some(main))
 }
 
-fn type_allowed(t: &str, policy: &Policy) -> bool {
-    (policy.include_types.is_empty() || policy.include_types.iter().any(|p| type_matches(t, p)))
-        && !policy.exclude_types.iter().any(|p| type_matches(t, p))
+/// Do the include and exclude filters let content type `t` through?
+pub fn type_allowed(t: &str, include: &[String], exclude: &[String]) -> bool {
+    (include.is_empty() || include.iter().any(|p| type_matches(t, p)))
+        && !exclude.iter().any(|p| type_matches(t, p))
 }
 
 /// Content-IDs that an HTML part refers to with `cid:`: those parts are the

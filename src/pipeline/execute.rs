@@ -543,12 +543,12 @@ pub(super) fn delete_note(outcome: DeleteOutcome, uid: u32) -> Option<String> {
     }
 }
 
-/// Fetches every object the rewritten message needs from the store (each
-/// checked against its SHA-256) and rebuilds the original.
-pub(super) async fn prove_rebuild(
+/// Every object a rewritten message needs, read from the store (each
+/// checked against its SHA-256 on the way).
+async fn fetch_objects(
     rewritten: &[u8],
     store: &Store,
-) -> Result<Vec<u8>, PipelineError> {
+) -> Result<Vec<(mime::Sha256, Bytes)>, PipelineError> {
     let needed =
         mime::objects_needed(rewritten).map_err(|e| PipelineError::Verify(e.to_string()))?;
     let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
@@ -557,6 +557,15 @@ pub(super) async fn prove_rebuild(
             objects.push((h, store.get(&h).await?));
         }
     }
+    Ok(objects)
+}
+
+/// Rebuilds the original of a rewritten message from the store.
+pub(super) async fn prove_rebuild(
+    rewritten: &[u8],
+    store: &Store,
+) -> Result<Vec<u8>, PipelineError> {
+    let objects = fetch_objects(rewritten, store).await?;
     let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
     mime::reattach(rewritten, &lookup).map_err(|e| PipelineError::Verify(e.to_string()))
 }
@@ -568,14 +577,7 @@ pub(super) async fn prove_from_store(
     raw: &[u8],
     store: &Store,
 ) -> Result<(), PipelineError> {
-    let needed =
-        mime::objects_needed(rewritten).map_err(|e| PipelineError::Verify(e.to_string()))?;
-    let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
-    for h in needed {
-        if objects.iter().all(|(k, _)| k != &h) {
-            objects.push((h, store.get(&h).await?));
-        }
-    }
+    let objects = fetch_objects(rewritten, store).await?;
     let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
     let same = mime::reattach_equals(rewritten, &lookup, raw)
         .map_err(|e| PipelineError::Verify(e.to_string()))?;

@@ -3,15 +3,7 @@
 //! functions over what the server told us, tested without a server.
 
 use crate::imap::{Folder, MessageMeta};
-
-/// Content types that carry a signature or encryption (as in the engine).
-const PROTECTED: &[&str] = &[
-    "multipart/signed",
-    "multipart/encrypted",
-    "application/pkcs7-mime",
-    "application/x-pkcs7-mime",
-    "application/pgp-encrypted",
-];
+use crate::mime::{type_allowed, PROTECTED_TYPES as PROTECTED};
 
 /// What the selection needs from the policy.
 #[derive(Debug, Clone)]
@@ -29,15 +21,6 @@ pub enum Verdict {
     Candidate { parts: usize, bytes: u64 },
     /// Left alone, and why.
     Skip(String),
-}
-
-fn type_matches(t: &str, pattern: &str) -> bool {
-    let pattern = pattern.trim().to_ascii_lowercase();
-    pattern == "*"
-        || pattern == t
-        || pattern
-            .strip_suffix("/*")
-            .is_some_and(|main| t.split('/').next() == Some(main))
 }
 
 /// Judges one message from its RFC822.SIZE, FLAGS and BODYSTRUCTURE.
@@ -79,15 +62,11 @@ pub fn judge(meta: &MessageMeta, policy: &SelectPolicy) -> Verdict {
         } else {
             is_message || attachment
         };
-        let type_ok = (policy.include_types.is_empty()
-            || policy
-                .include_types
-                .iter()
-                .any(|p| type_matches(&l.content_type, p)))
-            && !policy
-                .exclude_types
-                .iter()
-                .any(|p| type_matches(&l.content_type, p));
+        let type_ok = type_allowed(
+            &l.content_type,
+            &policy.include_types,
+            &policy.exclude_types,
+        );
         if wanted && type_ok {
             parts += 1;
             bytes += l.size;
