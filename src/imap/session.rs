@@ -572,6 +572,32 @@ impl Session {
         Ok(DeleteOutcome::FlaggedOnly)
     }
 
+    /// Sets exactly these flags on `uid` (`UID STORE FLAGS.SILENT`).
+    // NOTE: some servers (mailutils imap4d on Maildir) drop the flags given
+    // with APPEND; the copy gets the original's flags this way instead.
+    pub async fn set_flags(&mut self, uid: u32, flags: &[String]) -> Result<(), ImapError> {
+        let selected = self.require_selected("setting flags")?;
+        if selected.read_only {
+            return Err(ImapError::Usage(format!(
+                "cannot set flags on UID {uid}: the folder was opened read-only (EXAMINE)"
+            )));
+        }
+        let flags: Vec<&str> = flags
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+            .collect();
+        if let Some(bad) = flags.iter().find(|f| !is_valid_flag(f)) {
+            return Err(ImapError::Invalid(format!(
+                "{bad:?} is not a valid IMAP flag or keyword"
+            )));
+        }
+        let cmd =
+            Command::new("UID STORE").raw(&format!(" {uid} FLAGS.SILENT ({})", flags.join(" ")));
+        self.conn.run(cmd, |_| {}).await?.check("UID STORE")?;
+        Ok(())
+    }
+
     async fn flag_deleted(&mut self, uid: u32) -> Result<(), ImapError> {
         let cmd = Command::new("UID STORE").raw(&format!(" {uid} +FLAGS.SILENT (\\Deleted)"));
         self.conn.run(cmd, |_| {}).await?.check("UID STORE")?;

@@ -473,6 +473,16 @@ async fn convert(
                 if !e.is_transient() {
                     let _ = session.delete_uid(uid, None).await;
                     index.journal_abandon(jid)?;
+                    // This server cannot hold a faithful copy: do not try
+                    // again on every run (each try would leave one more
+                    // rejected copy where nothing can expunge it).
+                    index.record_skip(
+                        account,
+                        &fp.folder,
+                        fp.uidvalidity,
+                        meta.uid,
+                        &e.to_string(),
+                    )?;
                 }
                 return Err(e);
             }
@@ -653,6 +663,13 @@ pub(super) async fn verify_copy(
     rewritten: &[u8],
     meta: &MessageMeta,
 ) -> Result<(), PipelineError> {
+    // NOTE: a server may drop the flags given with APPEND (mailutils imap4d
+    // does); set them on the copy once more, then check everything.
+    if let Some(m) = session.fetch_meta(&[uid]).await?.first() {
+        if flag_set(&m.flags) != flag_set(&meta.flags) {
+            session.set_flags(uid, &copy_flags(meta)).await?;
+        }
+    }
     let got = session.fetch_message(uid).await?;
     if got.as_deref() != Some(rewritten) {
         return Err(PipelineError::Verify(format!(
