@@ -373,13 +373,18 @@ fn flags_dropped_by_imap4d_append_are_set_again_on_the_copy() {
     assert_eq!(sent["converted"], 1, "{report:#}");
 
     let now = rt().block_on(snapshot(&d, "Sent"));
-    let original = now.get(&was.uid).expect("the original stays, flagged \\Deleted");
+    let original = now
+        .get(&was.uid)
+        .expect("the original stays, flagged \\Deleted");
     assert!(is_deleted(original));
     let copies: Vec<&Seen> = now.values().filter(|s| s.uid != was.uid).collect();
     assert_eq!(copies.len(), 1, "{now:#?}");
     assert!(slimbox::mime::is_processed(&copies[0].bytes));
     assert_eq!(copies[0].flags, vec!["\\Seen".to_string()]);
-    assert_eq!(reattach_from_disk(&dir.path().join("store"), &copies[0].bytes), was.bytes);
+    assert_eq!(
+        reattach_from_disk(&dir.path().join("store"), &copies[0].bytes),
+        was.bytes
+    );
 
     // A second run adds nothing.
     let out = run(&d, &config);

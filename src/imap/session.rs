@@ -572,6 +572,31 @@ impl Session {
         Ok(DeleteOutcome::FlaggedOnly)
     }
 
+    /// Moves `uid` to `target` with `UID MOVE` (RFC 6851).
+    // NOTE: Gmail keeps an expunged message in "All Mail" (expunging only
+    // removes a label); moving it to [Gmail]/Trash is what removes it from
+    // every label. Callers use this when the server says X-GM-EXT-1.
+    pub async fn move_uid(&mut self, uid: u32, target: &Folder) -> Result<(), ImapError> {
+        let selected = self.require_selected("moving a message")?;
+        if selected.read_only {
+            return Err(ImapError::Usage(format!(
+                "cannot move UID {uid}: the folder was opened read-only (EXAMINE)"
+            )));
+        }
+        if !self.conn.has("MOVE") {
+            return Err(ImapError::Usage(format!(
+                "cannot move UID {uid}: the server has no MOVE"
+            )));
+        }
+        let label = format!("UID MOVE to {:?}", target.name);
+        let mut cmd = Command::new("UID MOVE")
+            .raw(&format!(" {uid} "))
+            .string(&target.raw_name);
+        cmd.label = label.clone();
+        self.conn.run(cmd, |_| {}).await?.check(&label)?;
+        Ok(())
+    }
+
     /// Sets exactly these flags on `uid` (`UID STORE FLAGS.SILENT`).
     // NOTE: some servers (mailutils imap4d on Maildir) drop the flags given
     // with APPEND; the copy gets the original's flags this way instead.

@@ -488,7 +488,7 @@ async fn convert(
             }
             checkpoint("verified").await;
             // 6. Remove the original, by UID only.
-            note = delete_note(session.delete_uid(meta.uid, trash).await?, meta.uid);
+            note = remove_original(session, meta.uid, trash).await?;
             checkpoint("removed").await;
             uid
         }
@@ -499,7 +499,7 @@ async fn convert(
             tracing::warn!("APPEND refused over quota ({text}); removing the original first");
             index.journal_set(jid, JournalState::OriginalRemoved, None)?;
             checkpoint("quota-marked").await;
-            note = delete_note(session.delete_uid(meta.uid, trash).await?, meta.uid);
+            note = remove_original(session, meta.uid, trash).await?;
             checkpoint("quota-removed").await;
             let appended = session
                 .append(&fp.handle, &flags, &meta.internal_date, rewritten)
@@ -539,6 +539,26 @@ async fn convert(
         after: rewritten.len() as u64,
         note,
     })
+}
+
+/// Removes the original after its copy is verified: by UID only; on Gmail
+/// by moving it to the Trash, since an expunge there only drops a label and
+/// "All Mail" would keep the original.
+pub(super) async fn remove_original(
+    session: &mut Session,
+    uid: u32,
+    trash: Option<&Folder>,
+) -> Result<Option<String>, PipelineError> {
+    if session.has_capability("X-GM-EXT-1") && session.has_capability("MOVE") {
+        if let Some(t) = trash {
+            session.move_uid(uid, t).await?;
+            return Ok(Some(format!(
+                "UID {uid}: moved to {} so Gmail's All Mail does not keep it",
+                t.name
+            )));
+        }
+    }
+    Ok(delete_note(session.delete_uid(uid, trash).await?, uid))
 }
 
 pub(super) fn delete_note(outcome: DeleteOutcome, uid: u32) -> Option<String> {
@@ -774,7 +794,7 @@ async fn recover_one(
         Step::Abandon => index.journal_abandon(entry.id)?,
         Step::Finish | Step::RemoveOriginalAndFinish => {
             if step == Step::RemoveOriginalAndFinish {
-                session.delete_uid(entry.record.old_uid, trash).await?;
+                remove_original(session, entry.record.old_uid, trash).await?;
             }
             record.new_uid = copy_uid;
             finish_entry(index, entry, &record)?;
@@ -782,7 +802,7 @@ async fn recover_one(
         Step::AppendAndFinish | Step::RemoveOriginalThenAppend => {
             if step == Step::RemoveOriginalThenAppend {
                 index.journal_set(entry.id, JournalState::OriginalRemoved, None)?;
-                session.delete_uid(entry.record.old_uid, trash).await?;
+                remove_original(session, entry.record.old_uid, trash).await?;
             }
             let flags = entry.record.flags.clone();
             let appended = session
