@@ -575,18 +575,20 @@ pub fn reattach<'o>(
 }
 
 /// Does reattach give back exactly `expected`? Compares as it rebuilds, so
-/// no second copy of the message is held; objects are hash-checked.
+/// no second copy of the message is held. Objects are hash-checked unless
+/// the caller says they already were (as the store's reads are).
 pub fn reattach_equals<'o>(
     rewritten: &[u8],
     objects: &dyn Fn(&Sha256) -> Option<&'o [u8]>,
     expected: &[u8],
+    objects_verified: bool,
 ) -> Result<bool, ReattachError> {
     let mut cmp = Compare {
         expected,
         pos: 0,
         same: true,
     };
-    reattach_into(rewritten, objects, None, &mut cmp, true)?;
+    reattach_into(rewritten, objects, None, &mut cmp, !objects_verified)?;
     Ok(cmp.same && cmp.pos == expected.len())
 }
 

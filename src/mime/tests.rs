@@ -226,9 +226,9 @@ fn reattach_equals_compares_without_rebuilding() {
     let raw = mixed(&b64_lines(&[6u8; 3000], 76, "\r\n"), "\r\n");
     let d = detach(&raw, &policy(100));
     let rw = d.rewritten.as_ref().unwrap();
-    assert!(reattach_equals(rw, &objects_of(&d), &raw).unwrap());
+    assert!(reattach_equals(rw, &objects_of(&d), &raw, false).unwrap());
     let mut other = raw.clone();
     other.push(b'x');
-    assert!(!reattach_equals(rw, &objects_of(&d), &other).unwrap());
-    assert!(!reattach_equals(rw, &objects_of(&d), &raw[..raw.len() - 1]).unwrap());
+    assert!(!reattach_equals(rw, &objects_of(&d), &other, false).unwrap());
+    assert!(!reattach_equals(rw, &objects_of(&d), &raw[..raw.len() - 1], false).unwrap());
 }
