@@ -90,6 +90,10 @@ struct Report {
     messages_checked: u64,
     problems: Vec<Problem>,
     orphans: Vec<Orphan>,
+    /// Messages an interrupted run left half-way (per account); the next
+    /// `slimbox run` finishes them. Their objects are in the store but not
+    /// yet in the index, so they may show up as orphans until then.
+    in_flight: BTreeMap<String, usize>,
 }
 
 /// What the store holds under one hash.
@@ -180,7 +184,14 @@ pub async fn run(args: VerifyArgs, config_path: Option<PathBuf>) -> anyhow::Resu
         messages_checked: 0,
         problems: Vec::new(),
         orphans: Vec::new(),
+        in_flight: BTreeMap::new(),
     };
+    for a in &config.accounts {
+        let n = index.journal_pending(&a.name)?.len();
+        if n > 0 {
+            report.in_flight.insert(a.name.clone(), n);
+        }
+    }
 
     // a. Every object the index references is in the store (and intact).
     let refs = index.object_refs()?;
@@ -204,8 +215,9 @@ pub async fn run(args: VerifyArgs, config_path: Option<PathBuf>) -> anyhow::Resu
                 key: None,
                 messages: users,
                 detail: format!("the index holds a damaged SHA-256 {:?}", r.sha256),
-                repair: "the index is damaged; the message itself still names its objects: \
-                         `slimbox verify` checks processed mail on the server against the store"
+                repair: "this index row is damaged, so `slimbox list` and `slimbox restore` \
+                         cannot use it; the message's stubs on the server still name its objects, \
+                         and this run checked those against the store (see the other findings)"
                     .to_string(),
             }),
         }
@@ -628,6 +640,14 @@ fn print_report(report: &Report, store: &Store, accounts: &[AccountConfig], read
              processed message in any configured account links to it. Copies of stubs outside \
              those mailboxes (forwarded mail, a local archive) may still link to it: search \
              them for the SHA-256 before moving it out of the store."
+        );
+        println!();
+    }
+    for (account, n) in &report.in_flight {
+        println!(
+            "note: account {account}: {n} message(s) are in flight from an interrupted run; \
+             the next `slimbox run` (or `slimbox reattach`) finishes them. Until then their \
+             objects may be listed as orphans above."
         );
         println!();
     }

@@ -1,0 +1,228 @@
+//! `slimbox verify` against a private Dovecot: after a run all is well; a
+//! flipped byte in a stored object is caught by --read-data and named with
+//! the messages using it; a missing object is caught without --read-data; a
+//! stray object shows up as an orphan (not an error); an unreachable server
+//! is a reported problem, not a crash.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
+use sha2::Digest;
+use support::dovecot::{Dovecot, DovecotOptions};
+use support::mailbox;
+
+const DATE: &str = "01-Feb-2024 10:00:00 +0100";
+
+fn slimbox(config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_slimbox"));
+    c.arg("--config")
+        .arg(config)
+        .env("SLIMBOX_TEST_PASSWORD", "alicepw")
+        .env_remove("SLIMBOX_TEST_PAUSE_AT");
+    c
+}
+
+fn verify(config: &Path, extra: &[&str]) -> Output {
+    slimbox(config)
+        .arg("verify")
+        .args(extra)
+        .output()
+        .expect("run slimbox verify")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn verify_json(config: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let out = verify(config, &args);
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("verify --json printed no JSON ({e}):\n{}", text(&out)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A message with two attachments.
+fn two_attachments(id: &str, a: (&str, &[u8]), b: (&str, &[u8])) -> Vec<u8> {
+    let mbox = |s: &str| s.parse::<Mailbox>().expect("mailbox");
+    let att = |name: &str, data: &[u8]| {
+        Attachment::new(name.to_string()).body(
+            data.to_vec(),
+            ContentType::parse("application/pdf").expect("content type"),
+        )
+    };
+    Message::builder()
+        .from(mbox("Ada Lovelace <ada@example.com>"))
+        .to(mbox("Bob <bob@example.com>"))
+        .subject(format!("Files {id}"))
+        .message_id(Some(format!("<{id}@example.com>")))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain("Two files attached.\n".to_string()))
+                .singlepart(att(a.0, a.1))
+                .singlepart(att(b.0, b.1)),
+        )
+        .expect("message")
+        .formatted()
+}
+
+fn hex_of(data: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+fn object_path(store: &Path, hex: &str) -> PathBuf {
+    store.join("sha256").join(&hex[..2]).join(hex)
+}
+
+fn make_writable(p: &Path) {
+    let mut perm = std::fs::metadata(p).expect("object file").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(p, perm).expect("chmod");
+}
+
+#[test]
+fn verify_finds_corrupt_missing_and_orphan_objects() {
+    let mut d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = mailbox::write_config(&d, dir.path(), "100KiB");
+    let store = dir.path().join("store");
+
+    let shared = mailbox::noise(300_000, 11);
+    let only_one = mailbox::noise(250_000, 12);
+    let only_two = mailbox::noise(200_000, 13);
+    let one = two_attachments("one", ("shared.pdf", &shared), ("a.pdf", &only_one));
+    let two = two_attachments("two", ("shared.pdf", &shared), ("b.pdf", &only_two));
+    rt().block_on(async {
+        mailbox::seed(&d, "Sent", &one, &["\\Seen"], DATE).await;
+        mailbox::seed(&d, "Sent", &two, &["\\Seen"], DATE).await;
+    });
+
+    let out = slimbox(&config).args(["run", "--json"]).output().unwrap();
+    assert!(out.status.success(), "run failed: {}", text(&out));
+
+    // All is well after a run.
+    let out = verify(&config, &["--read-data"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("all is well"), "{}", text(&out));
+    let (code, json) = verify_json(&config, &["--read-data"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["objects_checked"], 3, "{json:#}");
+    assert_eq!(json["messages_checked"], 2, "{json:#}");
+    assert_eq!(
+        json["bytes_read"],
+        (shared.len() + only_one.len() + only_two.len()) as u64
+    );
+    assert!(json["problems"].as_array().unwrap().is_empty(), "{json:#}");
+    assert!(json["orphans"].as_array().unwrap().is_empty(), "{json:#}");
+
+    // One flipped byte in the shared object: only --read-data can see it,
+    // and it names both messages.
+    let shared_hex = hex_of(&shared);
+    let shared_path = object_path(&store, &shared_hex);
+    let good = std::fs::read(&shared_path).expect("shared object stored");
+    assert_eq!(good, shared);
+    let mut bad = good.clone();
+    bad[1000] ^= 0x01;
+    make_writable(&shared_path);
+    std::fs::write(&shared_path, &bad).unwrap();
+
+    let out = verify(&config, &["--read-data"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(&shared_hex), "{said}");
+    assert!(
+        said.contains(&format!("sha256/{}/{shared_hex}", &shared_hex[..2])),
+        "{said}"
+    );
+    assert!(said.contains("one@example.com"), "{said}");
+    assert!(said.contains("two@example.com"), "{said}");
+    assert!(said.contains("corrupt"), "{said}");
+    assert!(said.contains("backup"), "{said}");
+    let (code, json) = verify_json(&config, &["--read-data"]);
+    assert_eq!(code, 1);
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json:#}");
+    assert_eq!(problems[0]["kind"], "corrupt");
+    assert_eq!(problems[0]["sha256"], shared_hex.as_str());
+    assert_eq!(problems[0]["messages"].as_array().unwrap().len(), 2);
+    // Same size, so a metadata-only check cannot tell.
+    let out = verify(&config, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(&shared_path, &good).unwrap();
+
+    // A missing object, without --read-data: named with its one message.
+    let one_hex = hex_of(&only_one);
+    let one_path = object_path(&store, &one_hex);
+    let one_bytes = std::fs::read(&one_path).expect("object stored");
+    std::fs::remove_file(&one_path).unwrap();
+    let out = verify(&config, &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains(&one_hex), "{said}");
+    assert!(said.contains("missing"), "{said}");
+    assert!(said.contains("one@example.com"), "{said}");
+    assert!(!said.contains("two@example.com"), "{said}");
+    let (_, json) = verify_json(&config, &[]);
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json:#}");
+    assert_eq!(problems[0]["kind"], "missing");
+    assert_eq!(
+        problems[0]["key"],
+        format!("sha256/{}/{one_hex}", &one_hex[..2]).as_str()
+    );
+    let users = problems[0]["messages"].as_array().unwrap();
+    assert_eq!(users.len(), 1, "{json:#}");
+    assert_eq!(users[0]["message_id"], "one@example.com");
+    assert_eq!(users[0]["folder"], "Sent");
+    assert!(users[0]["uid"].is_u64(), "the server's UID: {json:#}");
+    std::fs::write(&one_path, &one_bytes).unwrap();
+
+    // A stray object: an orphan, noted but not an error.
+    let stray = b"nobody links to this".to_vec();
+    let stray_hex = hex_of(&stray);
+    let stray_path = object_path(&store, &stray_hex);
+    std::fs::create_dir_all(stray_path.parent().unwrap()).unwrap();
+    std::fs::write(&stray_path, &stray).unwrap();
+    let out = verify(&config, &["--read-data"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains(&stray_hex), "{said}");
+    assert!(said.contains("not used by any message"), "{said}");
+    let (code, json) = verify_json(&config, &[]);
+    assert_eq!(code, 0);
+    let orphans = json["orphans"].as_array().unwrap();
+    assert_eq!(orphans.len(), 1, "{json:#}");
+    assert_eq!(orphans[0]["sha256"], stray_hex.as_str());
+    assert_eq!(orphans[0]["size"], stray.len() as u64);
+
+    // The server gone: a problem for that account, not a crash.
+    d.stop();
+    let (code, json) = verify_json(&config, &["--account", "alice"]);
+    assert_eq!(code, 1, "{json:#}");
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json:#}");
+    assert_eq!(problems[0]["kind"], "server");
+    assert!(
+        problems[0]["detail"].as_str().unwrap().contains("alice"),
+        "{json:#}"
+    );
+    // The index and store checks still ran.
+    assert_eq!(json["objects_checked"], 3, "{json:#}");
+}
