@@ -92,7 +92,14 @@ impl Index {
             push("m.account =", Value::Text(a.clone()), &mut sql);
         }
         if let Some(a) = &f.from {
-            push("m.from_addr LIKE", Value::Text(format!("%{a}%")), &mut sql);
+            // A substring match cannot use an index; as a subquery SQLite
+            // scans messages once instead of probing them in date order.
+            push(
+                "m.id IN (SELECT id FROM messages WHERE from_addr LIKE",
+                Value::Text(format!("%{a}%")),
+                &mut sql,
+            );
+            sql.push(')');
         }
         if let Some(g) = &f.name_glob {
             push("p.filename GLOB", Value::Text(g.clone()), &mut sql);
