@@ -159,27 +159,18 @@ impl Index {
 
     /// Per account and folder totals.
     pub fn stats(&self) -> Result<Vec<FolderStats>, IndexError> {
-        // One pass over messages and one over parts (no correlated
-        // subqueries): distinct objects per folder come from a DISTINCT over
-        // (folder, hash) pairs.
         let mut st = self.conn.prepare(
-            "WITH live AS (
-                 SELECT id, account, folder, size_before - size_after AS removed
-                   FROM messages WHERE reattached_at IS NULL),
-             m AS (SELECT account, folder, COUNT(*) AS n, SUM(removed) AS removed
-                     FROM live GROUP BY account, folder),
-             lp AS (SELECT l.account, l.folder, p.sha256, p.size
-                      FROM parts p JOIN live l ON l.id = p.message),
-             p AS (SELECT account, folder, COUNT(*) AS parts, SUM(size) AS part_bytes
-                     FROM lp GROUP BY account, folder),
-             o AS (SELECT account, folder, SUM(size) AS stored
-                     FROM (SELECT DISTINCT account, folder, sha256, size FROM lp)
-                    GROUP BY account, folder)
-             SELECT m.account, m.folder, m.n, COALESCE(p.parts, 0), m.removed,
-                    COALESCE(o.stored, 0), COALESCE(p.part_bytes, 0)
-               FROM m LEFT JOIN p ON p.account = m.account AND p.folder = m.folder
-                      LEFT JOIN o ON o.account = m.account AND o.folder = m.folder
-              ORDER BY m.account, m.folder",
+            "SELECT m.account, m.folder, COUNT(DISTINCT m.id),
+                    (SELECT COUNT(*) FROM parts p2 JOIN messages m2 ON m2.id = p2.message
+                       WHERE m2.account = m.account AND m2.folder = m.folder AND m2.reattached_at IS NULL),
+                    SUM(m.size_before - m.size_after),
+                    (SELECT COALESCE(SUM(o.size), 0) FROM objects o WHERE o.sha256 IN
+                       (SELECT p3.sha256 FROM parts p3 JOIN messages m3 ON m3.id = p3.message
+                          WHERE m3.account = m.account AND m3.folder = m.folder AND m3.reattached_at IS NULL)),
+                    (SELECT COALESCE(SUM(p4.size), 0) FROM parts p4 JOIN messages m4 ON m4.id = p4.message
+                       WHERE m4.account = m.account AND m4.folder = m.folder AND m4.reattached_at IS NULL)
+             FROM messages m WHERE m.reattached_at IS NULL
+             GROUP BY m.account, m.folder ORDER BY m.account, m.folder",
         )?;
         let rows = st.query_map([], |r| {
             let stored = r.get::<_, i64>(5)?.max(0) as u64;
