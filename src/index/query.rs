@@ -159,18 +159,15 @@ impl Index {
 
     /// Per account and folder totals.
     pub fn stats(&self) -> Result<Vec<FolderStats>, IndexError> {
+        // Running totals kept by triggers (schema migration 3): a few rows,
+        // plus one range scan per folder for its distinct objects.
         let mut st = self.conn.prepare(
-            "SELECT m.account, m.folder, COUNT(DISTINCT m.id),
-                    (SELECT COUNT(*) FROM parts p2 JOIN messages m2 ON m2.id = p2.message
-                       WHERE m2.account = m.account AND m2.folder = m.folder AND m2.reattached_at IS NULL),
-                    SUM(m.size_before - m.size_after),
-                    (SELECT COALESCE(SUM(o.size), 0) FROM objects o WHERE o.sha256 IN
-                       (SELECT p3.sha256 FROM parts p3 JOIN messages m3 ON m3.id = p3.message
-                          WHERE m3.account = m.account AND m3.folder = m.folder AND m3.reattached_at IS NULL)),
-                    (SELECT COALESCE(SUM(p4.size), 0) FROM parts p4 JOIN messages m4 ON m4.id = p4.message
-                       WHERE m4.account = m.account AND m4.folder = m.folder AND m4.reattached_at IS NULL)
-             FROM messages m WHERE m.reattached_at IS NULL
-             GROUP BY m.account, m.folder ORDER BY m.account, m.folder",
+            "SELECT t.account, t.folder, t.messages, t.parts, t.bytes_removed,
+                    (SELECT COALESCE(SUM(o.size), 0) FROM folder_objects o
+                      WHERE o.account = t.account AND o.folder = t.folder),
+                    t.part_bytes
+               FROM folder_totals t WHERE t.messages > 0
+              ORDER BY t.account, t.folder",
         )?;
         let rows = st.query_map([], |r| {
             let stored = r.get::<_, i64>(5)?.max(0) as u64;

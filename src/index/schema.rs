@@ -74,4 +74,68 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE journal ADD COLUMN kind TEXT NOT NULL DEFAULT 'detach';
     ALTER TABLE journal ADD COLUMN message INTEGER;
     CREATE INDEX parts_size ON parts (size);",
+    // 3: running totals per folder, kept by triggers, so `stats` reads a
+    // few rows instead of joining every part (seconds on a million parts).
+    // `folder_objects` counts the distinct objects each folder uses.
+    "CREATE TABLE folder_totals (
+        account TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        messages INTEGER NOT NULL DEFAULT 0,
+        parts INTEGER NOT NULL DEFAULT 0,
+        bytes_removed INTEGER NOT NULL DEFAULT 0,
+        part_bytes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (account, folder)
+    ) WITHOUT ROWID;
+    CREATE TABLE folder_objects (
+        account TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        refs INTEGER NOT NULL,
+        PRIMARY KEY (account, folder, sha256)
+    ) WITHOUT ROWID;
+    INSERT INTO folder_totals (account, folder, messages, bytes_removed)
+        SELECT account, folder, COUNT(*), SUM(size_before - size_after)
+          FROM messages WHERE reattached_at IS NULL GROUP BY account, folder;
+    INSERT INTO folder_objects (account, folder, sha256, size, refs)
+        SELECT m.account, m.folder, p.sha256, MAX(p.size), COUNT(*)
+          FROM parts p JOIN messages m ON m.id = p.message
+         WHERE m.reattached_at IS NULL GROUP BY m.account, m.folder, p.sha256;
+    UPDATE folder_totals SET
+        parts = (SELECT COALESCE(SUM(refs), 0) FROM folder_objects o
+                  WHERE o.account = folder_totals.account AND o.folder = folder_totals.folder),
+        part_bytes = (SELECT COALESCE(SUM(size * refs), 0) FROM folder_objects o
+                  WHERE o.account = folder_totals.account AND o.folder = folder_totals.folder);
+    CREATE TRIGGER messages_totals AFTER INSERT ON messages WHEN NEW.reattached_at IS NULL BEGIN
+        INSERT INTO folder_totals (account, folder, messages, bytes_removed)
+        VALUES (NEW.account, NEW.folder, 1, NEW.size_before - NEW.size_after)
+        ON CONFLICT (account, folder) DO UPDATE SET
+            messages = messages + 1, bytes_removed = bytes_removed + excluded.bytes_removed;
+    END;
+    CREATE TRIGGER parts_totals AFTER INSERT ON parts BEGIN
+        INSERT INTO folder_totals (account, folder, parts, part_bytes)
+        SELECT account, folder, 1, NEW.size FROM messages
+         WHERE id = NEW.message AND reattached_at IS NULL
+        ON CONFLICT (account, folder) DO UPDATE SET
+            parts = parts + 1, part_bytes = part_bytes + excluded.part_bytes;
+        INSERT INTO folder_objects (account, folder, sha256, size, refs)
+        SELECT account, folder, NEW.sha256, NEW.size, 1 FROM messages
+         WHERE id = NEW.message AND reattached_at IS NULL
+        ON CONFLICT (account, folder, sha256) DO UPDATE SET refs = refs + 1;
+    END;
+    CREATE TRIGGER messages_reattached_totals AFTER UPDATE OF reattached_at ON messages
+    WHEN OLD.reattached_at IS NULL AND NEW.reattached_at IS NOT NULL BEGIN
+        UPDATE folder_totals SET
+            messages = messages - 1,
+            bytes_removed = bytes_removed - (OLD.size_before - OLD.size_after),
+            parts = parts - (SELECT COUNT(*) FROM parts WHERE message = OLD.id),
+            part_bytes = part_bytes - (SELECT COALESCE(SUM(size), 0) FROM parts WHERE message = OLD.id)
+         WHERE account = OLD.account AND folder = OLD.folder;
+        UPDATE folder_objects SET refs = refs -
+            (SELECT COUNT(*) FROM parts WHERE message = OLD.id AND parts.sha256 = folder_objects.sha256)
+         WHERE account = OLD.account AND folder = OLD.folder
+           AND sha256 IN (SELECT sha256 FROM parts WHERE message = OLD.id);
+        DELETE FROM folder_objects
+         WHERE account = OLD.account AND folder = OLD.folder AND refs <= 0;
+    END;",
 ];

@@ -175,3 +175,60 @@ fn parts_are_found_by_every_filter() {
     idx.mark_reattached(all[0].message, Some(99)).unwrap();
     assert_eq!(f(PartFilter::default()), 2);
 }
+
+#[test]
+fn stats_totals_follow_inserts_and_reattach() {
+    let mut idx = Index::open_in_memory().unwrap();
+    for uid in 1..=2u32 {
+        // Same object in both messages: stored once.
+        let r = record(uid);
+        let id = idx.journal_begin(&r, b"x").unwrap();
+        idx.journal_finish(id, &r).unwrap();
+    }
+    let s = &idx.stats().unwrap()[0];
+    assert_eq!(
+        (s.messages, s.parts, s.bytes_removed, s.bytes_stored),
+        (2, 2, 1800, 900)
+    );
+    assert!((s.dedup_ratio - 2.0).abs() < 1e-9);
+    let first = idx.find_parts(&PartFilter::default()).unwrap()[0].message;
+    idx.mark_reattached(first, None).unwrap();
+    let s = &idx.stats().unwrap()[0];
+    assert_eq!(
+        (s.messages, s.parts, s.bytes_removed, s.bytes_stored),
+        (1, 1, 900, 900)
+    );
+    idx.mark_reattached(
+        idx.find_parts(&PartFilter::default()).unwrap()[0].message,
+        None,
+    )
+    .unwrap();
+    assert!(idx.stats().unwrap().is_empty());
+}
+
+#[test]
+fn migration_3_backfills_totals_from_existing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("index.sqlite");
+    {
+        let mut idx = Index::open(&p).unwrap();
+        let r = record(1);
+        let id = idx.journal_begin(&r, b"x").unwrap();
+        idx.journal_finish(id, &r).unwrap();
+        // Pretend the database predates migration 3.
+        idx.connection()
+            .execute_batch(
+                "DROP TRIGGER messages_totals; DROP TRIGGER parts_totals;
+                 DROP TRIGGER messages_reattached_totals;
+                 DROP TABLE folder_totals; DROP TABLE folder_objects;
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+    }
+    let idx = Index::open(&p).unwrap();
+    let s = &idx.stats().unwrap()[0];
+    assert_eq!(
+        (s.messages, s.parts, s.bytes_removed, s.bytes_stored),
+        (1, 1, 900, 900)
+    );
+}
