@@ -765,8 +765,15 @@ async fn recover_one(
     entry: &JournalEntry,
     trash: Option<&Folder>,
 ) -> Result<(), PipelineError> {
-    let orig = session.fetch_meta(&[entry.record.old_uid]).await?;
-    let original = orig.first().is_some_and(|m| m.uid == entry.record.old_uid);
+    // NOTE: mailutils imap4d answers BAD to a UID FETCH of a UID in a gap
+    // (one that was expunged) where Dovecot answers OK with no data: both
+    // mean the original is gone. Misjudging can at worst lead to a second
+    // APPEND of the copy, never to a loss.
+    let original = match session.fetch_meta(&[entry.record.old_uid]).await {
+        Ok(orig) => orig.first().is_some_and(|m| m.uid == entry.record.old_uid),
+        Err(ImapError::Bad { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
     let mut copy_uid = None;
     if let Some(uid) = entry.new_uid {
         if session.fetch_message(uid).await?.as_deref() == Some(&entry.rewritten[..]) {
