@@ -89,7 +89,8 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
         };
         let policy = job::job_policy(&config, &store, account);
         let mut session = job::connect(account).await?;
-        crate::pipeline::recover_account(&mut session, &mut index, &account.name, &policy).await?;
+        crate::pipeline::recover_account(&mut session, &store, &mut index, &account.name, &policy)
+            .await?;
         let trash = session
             .list_folders()
             .await?

@@ -66,9 +66,14 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
         };
         let result = async {
             let mut session = job::connect(account).await?;
-            report.recovered =
-                crate::pipeline::recover_account(&mut session, &mut index, &account.name, &policy)
-                    .await?;
+            report.recovered = crate::pipeline::recover_account(
+                &mut session,
+                &store,
+                &mut index,
+                &account.name,
+                &policy,
+            )
+            .await?;
             let plan = crate::pipeline::plan(&mut session, &index, &account.name, &policy).await?;
             let n: usize = plan.folders.iter().map(|f| f.candidates.len()).sum();
             let bytes: u64 = plan

@@ -724,6 +724,7 @@ pub(super) async fn verify_copy(
 /// account. Returns how many entries were settled.
 pub async fn recover_account(
     session: &mut Session,
+    store: &Store,
     index: &mut Index,
     account: &str,
     policy: &JobPolicy,
@@ -752,14 +753,34 @@ pub async fn recover_account(
             );
             continue;
         }
-        recover_one(session, index, folder, &entry, trash.as_ref()).await?;
+        recover_one(session, store, index, folder, &entry, trash.as_ref()).await?;
         settled += 1;
     }
     Ok(settled)
 }
 
+/// Before recovery removes an original, the proof once more: the store
+/// still holds what rebuilds it byte for byte (the store may have changed
+/// since the run that was interrupted). A reattach entry's "original" is a
+/// stub, whose verified full copy is already on the server.
+async fn prove_before_removal(
+    session: &mut Session,
+    store: &Store,
+    entry: &JournalEntry,
+) -> Result<(), PipelineError> {
+    if entry.kind != JournalKind::Detach {
+        return Ok(());
+    }
+    let raw = session
+        .fetch_message(entry.record.old_uid)
+        .await?
+        .ok_or_else(|| PipelineError::Verify("the original vanished during recovery".into()))?;
+    prove_from_store(&entry.rewritten, &raw, store).await
+}
+
 async fn recover_one(
     session: &mut Session,
+    store: &Store,
     index: &mut Index,
     folder: &Folder,
     entry: &JournalEntry,
@@ -802,6 +823,7 @@ async fn recover_one(
         Step::Abandon => index.journal_abandon(entry.id)?,
         Step::Finish | Step::RemoveOriginalAndFinish => {
             if step == Step::RemoveOriginalAndFinish {
+                prove_before_removal(session, store, entry).await?;
                 remove_original(session, entry.record.old_uid, trash).await?;
             }
             record.new_uid = copy_uid;
@@ -809,6 +831,7 @@ async fn recover_one(
         }
         Step::AppendAndFinish | Step::RemoveOriginalThenAppend => {
             if step == Step::RemoveOriginalThenAppend {
+                prove_before_removal(session, store, entry).await?;
                 index.journal_set(entry.id, JournalState::OriginalRemoved, None)?;
                 remove_original(session, entry.record.old_uid, trash).await?;
             }
