@@ -218,21 +218,6 @@ fn sent_report(report: &serde_json::Value) -> serde_json::Value {
         .unwrap_or_else(|| panic!("Sent not in the report: {report:#}"))
 }
 
-/// Rebuilds the original from a converted message and the store on disk.
-fn reattach_from_disk(store: &Path, rewritten: &[u8]) -> Vec<u8> {
-    let needed = slimbox::mime::objects_needed(rewritten).expect("stubs");
-    let objects: Vec<([u8; 32], Vec<u8>)> = needed
-        .iter()
-        .map(|h| {
-            let hex = hex::encode(h);
-            let p = store.join("sha256").join(&hex[..2]).join(&hex);
-            (*h, std::fs::read(&p).expect("object on disk"))
-        })
-        .collect();
-    let lookup = |h: &[u8; 32]| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
-    slimbox::mime::reattach(rewritten, &lookup).expect("reattach")
-}
-
 fn is_deleted(s: &Seen) -> bool {
     s.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted"))
 }
@@ -332,7 +317,7 @@ fn run_without_uidplus_or_move_flags_the_original_deleted_and_keeps_it() {
         "copy keeps the INTERNALDATE instant"
     );
     assert_eq!(
-        reattach_from_disk(&dir.path().join("store"), &copy.bytes),
+        mailbox::reattach_from_disk(&dir.path().join("store"), &copy.bytes),
         big,
         "the original rebuilds byte for byte from the copy and the store"
     );
@@ -382,7 +367,7 @@ fn flags_dropped_by_imap4d_append_are_set_again_on_the_copy() {
     assert!(slimbox::mime::is_processed(&copies[0].bytes));
     assert_eq!(copies[0].flags, vec!["\\Seen".to_string()]);
     assert_eq!(
-        reattach_from_disk(&dir.path().join("store"), &copies[0].bytes),
+        mailbox::reattach_from_disk(&dir.path().join("store"), &copies[0].bytes),
         was.bytes
     );
 
@@ -438,7 +423,7 @@ fn uids_renumbered_by_imap4d_between_scan_and_run_lose_nothing() {
     assert!(slimbox::mime::is_processed(&live[0].bytes));
     assert_eq!(live[0].internal_ts, RECEIVED_TS);
     assert_eq!(
-        reattach_from_disk(&dir.path().join("store"), &live[0].bytes),
+        mailbox::reattach_from_disk(&dir.path().join("store"), &live[0].bytes),
         big
     );
     assert!(

@@ -55,21 +55,6 @@ fn by_message_id(snap: &BTreeMap<u32, Seen>) -> BTreeMap<String, Vec<&Seen>> {
     m
 }
 
-/// Rebuilds the original from a converted message and the store on disk.
-fn reattach_from_disk(store: &Path, rewritten: &[u8]) -> Vec<u8> {
-    let needed = slimbox::mime::objects_needed(rewritten).expect("stubs");
-    let objects: Vec<([u8; 32], Vec<u8>)> = needed
-        .iter()
-        .map(|h| {
-            let hex = hex::encode(h);
-            let p = store.join("sha256").join(&hex[..2]).join(&hex);
-            (*h, std::fs::read(&p).expect("object on disk"))
-        })
-        .collect();
-    let lookup = |h: &[u8; 32]| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
-    slimbox::mime::reattach(rewritten, &lookup).expect("reattach")
-}
-
 struct Seeded {
     pdf: Vec<u8>,
     video: Vec<u8>,
@@ -170,7 +155,7 @@ fn run_converts_large_mail_and_keeps_everything_else() {
                 assert!(slimbox::mime::is_processed(&now.bytes), "{id} converted");
                 assert!(now.bytes.len() < was.bytes.len() / 10);
                 assert_eq!(
-                    reattach_from_disk(&dir.path().join("store"), &now.bytes),
+                    mailbox::reattach_from_disk(&dir.path().join("store"), &now.bytes),
                     was.bytes
                 );
             }
@@ -332,7 +317,7 @@ fn kill_at(step: &str) {
     assert!(!mid.is_empty(), "{step}: nothing left on the server");
     for s in mid.values() {
         let full = if slimbox::mime::is_processed(&s.bytes) {
-            reattach_from_disk(&dir.path().join("store"), &s.bytes)
+            mailbox::reattach_from_disk(&dir.path().join("store"), &s.bytes)
         } else {
             s.bytes.clone()
         };
@@ -352,7 +337,7 @@ fn kill_at(step: &str) {
         "{step}: converted after the next run"
     );
     assert_eq!(
-        reattach_from_disk(&dir.path().join("store"), &only.bytes),
+        mailbox::reattach_from_disk(&dir.path().join("store"), &only.bytes),
         original
     );
     assert_eq!(only.flags, vec!["\\Seen".to_string()]);
@@ -472,7 +457,7 @@ fn drop_connection_at(step: &str) {
         "{step}: converted: {report:#}"
     );
     assert_eq!(
-        reattach_from_disk(&dir.path().join("store"), &only.bytes),
+        mailbox::reattach_from_disk(&dir.path().join("store"), &only.bytes),
         original
     );
 }

@@ -187,3 +187,18 @@ password_env = "SLIMBOX_TEST_PASSWORD"
     std::fs::write(&p, text).expect("write config");
     p
 }
+
+/// Rebuilds the original from a converted message and the store on disk.
+pub fn reattach_from_disk(store: &Path, rewritten: &[u8]) -> Vec<u8> {
+    let needed = slimbox::mime::objects_needed(rewritten).expect("stubs");
+    let objects: Vec<([u8; 32], Vec<u8>)> = needed
+        .iter()
+        .map(|h| {
+            let hex = hex::encode(h);
+            let p = store.join("sha256").join(&hex[..2]).join(&hex);
+            (*h, std::fs::read(&p).expect("object on disk"))
+        })
+        .collect();
+    let lookup = |h: &[u8; 32]| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
+    slimbox::mime::reattach(rewritten, &lookup).expect("reattach")
+}
