@@ -113,7 +113,7 @@ async fn snapshot(d: &Imap4d, folder_name: &str) -> BTreeMap<u32, Seen> {
                     uid: m.uid,
                     flags,
                     internal_ts: m.internal_ts,
-                    bytes,
+                    bytes: bytes.to_vec(),
                 },
             );
         }

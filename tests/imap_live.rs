@@ -255,14 +255,17 @@ async fn folders_append_fetch_search_delete() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(s.fetch_message(uid_big).await.unwrap(), Some(big.clone()));
+    assert_eq!(
+        s.fetch_message(uid_big).await.unwrap(),
+        Some(bytes::Bytes::from(big.clone()))
+    );
     assert_eq!(
         s.fetch_message(uid_unseen).await.unwrap(),
-        Some(big.clone())
+        Some(bytes::Bytes::from(big.clone()))
     );
     assert_eq!(
         s.fetch_message(uid_small).await.unwrap(),
-        Some(small.clone())
+        Some(bytes::Bytes::from(small.clone()))
     );
     let after = s.fetch_meta(&[uid_unseen]).await.unwrap();
     assert_eq!(

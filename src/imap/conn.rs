@@ -94,6 +94,8 @@ pub(crate) struct Conn {
     bye: Option<String>,
     /// Set once the stream is unusable (I/O error, parse error, timeout).
     broken: Option<String>,
+    /// A slice of a response kept without copying (see [`Conn::run_keep`]).
+    kept: Option<bytes::Bytes>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -121,6 +123,7 @@ impl Conn {
             caps: HashSet::new(),
             bye: None,
             broken: None,
+            kept: None,
         }
     }
 
@@ -204,12 +207,28 @@ impl Conn {
     where
         F: FnMut(&Response<'_>) + Send,
     {
+        self.run_keep(cmd, |r: &Response<'_>| -> Option<&[u8]> {
+            on_data(r);
+            None
+        })
+        .await
+    }
+
+    /// As [`Conn::run`], but `on_data` may point at a slice of a response
+    /// (a FETCH body) to keep: it is then taken over from async-imap's
+    /// buffer without a copy and handed out by [`Conn::take_kept`]. A large
+    /// message is held once in memory instead of twice.
+    pub async fn run_keep<F>(&mut self, cmd: Command<'_>, mut on_data: F) -> Result<Done, ImapError>
+    where
+        F: for<'r> FnMut(&'r Response<'_>) -> Option<&'r [u8]> + Send,
+    {
         if let Some(why) = &self.broken {
             return Err(ImapError::Usage(format!(
                 "{} was attempted on a connection that already failed ({why}); reconnect",
                 cmd.label
             )));
         }
+        self.kept = None;
         let res = self.run_inner(cmd, &mut on_data).await;
         if let Err(e) = &res {
             self.broken = Some(e.to_string());
@@ -217,10 +236,15 @@ impl Conn {
         res
     }
 
+    /// The slice the last [`Conn::run_keep`] kept, if any.
+    pub fn take_kept(&mut self) -> Option<bytes::Bytes> {
+        self.kept.take()
+    }
+
     async fn run_inner(
         &mut self,
         cmd: Command<'_>,
-        on_data: &mut (dyn FnMut(&Response<'_>) + Send),
+        on_data: &mut (dyn for<'r> FnMut(&'r Response<'_>) -> Option<&'r [u8]> + Send),
     ) -> Result<Done, ImapError> {
         self.next_tag += 1;
         let tag = format!("S{}", self.next_tag);
@@ -288,7 +312,7 @@ impl Conn {
         tag: &str,
         label: &str,
         want_continue: bool,
-        on_data: &mut (dyn FnMut(&Response<'_>) + Send),
+        on_data: &mut (dyn for<'r> FnMut(&'r Response<'_>) -> Option<&'r [u8]> + Send),
     ) -> Result<Option<Done>, ImapError> {
         loop {
             let resp = match self.client.read_response().await {
@@ -296,7 +320,7 @@ impl Conn {
                 Ok(None) => return Err(self.closed_error(label)),
                 Err(e) => return Err(self.read_error(e, label)),
             };
-            match resp.parsed() {
+            let keep = match resp.parsed() {
                 Response::Continue(_) if want_continue => return Ok(None),
                 Response::Continue(outcome) => {
                     return Err(ImapError::Protocol(format!(
@@ -319,11 +343,31 @@ impl Conn {
                 }
                 Response::Done { tag: t, .. } => {
                     tracing::warn!("ignoring a completion for unknown tag {:?}", t.0);
+                    None
                 }
                 other => {
                     self.note_untagged(other);
-                    on_data(other);
+                    match on_data(other) {
+                        // A slice inside this response's buffer (a literal):
+                        // remember where, to take the buffer over below.
+                        Some(k) => {
+                            let base = resp.borrow_owner().as_ptr() as usize;
+                            let off = (k.as_ptr() as usize).checked_sub(base);
+                            match off.filter(|o| o + k.len() <= resp.borrow_owner().len()) {
+                                Some(off) => Some(Ok(off..off + k.len())),
+                                // Not in the buffer (decoded by the parser):
+                                // a copy is the only way to keep it.
+                                None => Some(Err(bytes::Bytes::copy_from_slice(k))),
+                            }
+                        }
+                        None => None,
+                    }
                 }
+            };
+            match keep {
+                Some(Ok(range)) => self.kept = Some(resp.into_owner().freeze().slice(range)),
+                Some(Err(copy)) => self.kept = Some(copy),
+                None => {}
             }
         }
     }

@@ -428,7 +428,7 @@ impl Session {
     /// The whole message `uid` byte for byte (`BODY.PEEK[]`, so \Seen is not
     /// set); `None` if that UID does not exist (any more). Dovecot turns NUL
     /// bytes into 0x80 here (see the NOTE inside).
-    pub async fn fetch_message(&mut self, uid: u32) -> Result<Option<Vec<u8>>, ImapError> {
+    pub async fn fetch_message(&mut self, uid: u32) -> Result<Option<bytes::Bytes>, ImapError> {
         self.require_selected("UID FETCH")?;
         // NOTE: never FETCH BINARY[]: imap-proto cannot parse the answer and
         // the session is lost. BODY.PEEK[] returns the stored bytes unchanged,
@@ -439,32 +439,30 @@ impl Session {
         // them) with CRLF line ends, and counts RFC822.SIZE the same way; a
         // message appended with CRLF comes back exactly.
         let cmd = Command::new("UID FETCH").raw(&format!(" {uid} BODY.PEEK[]"));
-        let mut body: Option<Vec<u8>> = None;
         let done = self
             .conn
-            .run(cmd, |resp| {
+            .run_keep(cmd, |resp| {
                 let Response::Fetch(_, attrs) = resp else {
-                    return;
+                    return None;
                 };
                 let this_uid = attrs.iter().find_map(|a| match a {
                     AttributeValue::Uid(u) => Some(*u),
                     _ => None,
                 });
                 if this_uid != Some(uid) {
-                    return;
+                    return None;
                 }
-                for attr in attrs {
-                    if let AttributeValue::BodySection {
+                attrs.iter().find_map(|attr| match attr {
+                    AttributeValue::BodySection {
                         section: None,
                         data: Some(data),
                         ..
-                    } = attr
-                    {
-                        body = Some(data.to_vec());
-                    }
-                }
+                    } => Some(&data[..]),
+                    _ => None,
+                })
             })
             .await?;
+        let body = self.conn.take_kept();
         if done.is_expunge_issued() {
             return Ok(None);
         }

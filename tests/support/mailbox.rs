@@ -143,7 +143,7 @@ pub async fn snapshot(d: &Dovecot, folder_name: &str) -> BTreeMap<u32, Seen> {
                     uid: m.uid,
                     flags,
                     internal_ts: m.internal_ts,
-                    bytes,
+                    bytes: bytes.to_vec(),
                 },
             );
         }
