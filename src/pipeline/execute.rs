@@ -218,6 +218,7 @@ pub async fn execute(
         let mut report = FolderReport {
             folder: fp.folder.clone(),
             candidates: fp.candidates.len(),
+            skipped: fp.skipped.len(),
             ..FolderReport::default()
         };
         for (uid, why) in &fp.skipped {
