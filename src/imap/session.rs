@@ -481,16 +481,7 @@ impl Session {
         message: &[u8],
     ) -> Result<Option<(u32, u32)>, ImapError> {
         // NOTE: Dovecot answers BAD to an APPEND that lists \Recent.
-        let flags: Vec<&str> = flags
-            .iter()
-            .map(String::as_str)
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-            .collect();
-        if let Some(bad) = flags.iter().find(|f| !is_valid_flag(f)) {
-            return Err(ImapError::Invalid(format!(
-                "{bad:?} is not a valid IMAP flag or keyword"
-            )));
-        }
+        let flags = settable_flags(flags)?;
         if !internal_date.is_empty() && parse_datetime(internal_date).is_none() {
             return Err(ImapError::Invalid(format!(
                 "{internal_date:?} is not an IMAP date-time like \"01-Feb-2024 10:00:00 +0100\""
@@ -605,16 +596,7 @@ impl Session {
                 "cannot set flags on UID {uid}: the folder was opened read-only (EXAMINE)"
             )));
         }
-        let flags: Vec<&str> = flags
-            .iter()
-            .map(String::as_str)
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-            .collect();
-        if let Some(bad) = flags.iter().find(|f| !is_valid_flag(f)) {
-            return Err(ImapError::Invalid(format!(
-                "{bad:?} is not a valid IMAP flag or keyword"
-            )));
-        }
+        let flags = settable_flags(flags)?;
         let cmd =
             Command::new("UID STORE").raw(&format!(" {uid} FLAGS.SILENT ({})", flags.join(" ")));
         self.conn.run(cmd, |_| {}).await?.check("UID STORE")?;
@@ -743,4 +725,19 @@ fn meta_from_attrs(attrs: &[AttributeValue<'_>]) -> Result<Option<MessageMeta>, 
         top_type: top_type(structure),
         leaves: leaves(structure),
     }))
+}
+
+/// The flags a client may set (`\Recent` is the server's own), each checked.
+fn settable_flags(flags: &[String]) -> Result<Vec<&str>, ImapError> {
+    let flags: Vec<&str> = flags
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .collect();
+    if let Some(bad) = flags.iter().find(|f| !is_valid_flag(f)) {
+        return Err(ImapError::Invalid(format!(
+            "{bad:?} is not a valid IMAP flag or keyword"
+        )));
+    }
+    Ok(flags)
 }

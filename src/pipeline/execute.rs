@@ -685,12 +685,23 @@ pub(super) async fn verify_copy(
     rewritten: &[u8],
     meta: &MessageMeta,
 ) -> Result<(), PipelineError> {
+    let vanished = || PipelineError::Verify(format!("the copy at UID {uid} vanished"));
+    let mut m = session
+        .fetch_meta(&[uid])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(vanished)?;
     // NOTE: a server may drop the flags given with APPEND (mailutils imap4d
-    // does); set them on the copy once more, then check everything.
-    if let Some(m) = session.fetch_meta(&[uid]).await?.first() {
-        if flag_set(&m.flags) != flag_set(&meta.flags) {
-            session.set_flags(uid, &copy_flags(meta)).await?;
-        }
+    // does); set them on the copy once more and read them back.
+    if flag_set(&m.flags) != flag_set(&meta.flags) {
+        session.set_flags(uid, &copy_flags(meta)).await?;
+        m = session
+            .fetch_meta(&[uid])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(vanished)?;
     }
     let got = session.fetch_message(uid).await?;
     if got.as_deref() != Some(rewritten) {
@@ -698,12 +709,6 @@ pub(super) async fn verify_copy(
             "the copy at UID {uid} is not byte-identical to what was appended; the original is kept"
         )));
     }
-    let m = session.fetch_meta(&[uid]).await?;
-    let Some(m) = m.first() else {
-        return Err(PipelineError::Verify(format!(
-            "the copy at UID {uid} vanished"
-        )));
-    };
     // NOTE: servers keep INTERNALDATE's instant, not its zone (Dovecot):
     // compare instants.
     if m.internal_ts != meta.internal_ts {
