@@ -10,8 +10,11 @@
 //!
 //! Because slimbox deletes the original attachment from the mailbox once it
 //! is stored, a successful [`Store::put`] must mean the exact bytes are in the
-//! store: the data is hashed before writing, read back and hashed after, and
-//! (for local stores) flushed to disk.
+//! store: the data is hashed before writing, never overwrites, and (for
+//! local stores) is flushed to disk. Reading it back is [`Store::get`]'s job,
+//! which checks every read against the hash: the pipeline's proof reads each
+//! object back that way before any original is removed, so `put` does not
+//! read a fresh object a second time.
 
 mod error;
 mod key;
@@ -176,12 +179,25 @@ impl Store {
 
     /// Stores `data` under `hash`, which must be its SHA-256.
     ///
-    /// Never overwrites: if the key exists, the existing object is verified
-    /// instead. On `Ok`, the object under `hash` has been read back and found
-    /// to hash correctly (and, locally, has been flushed to disk).
+    /// Never overwrites: if the key exists, the existing object is read back
+    /// and verified instead. On `Ok`, the object is under `hash` (and, for a
+    /// local store, flushed to disk). A freshly written object is not read
+    /// back here: whoever relies on it reads it with [`Store::get`], which
+    /// checks the hash (the pipeline's proof does exactly that), so one read
+    /// serves both.
     pub async fn put(&self, hash: &Sha256, data: Bytes) -> Result<PutOutcome, StoreError> {
+        let outcome = self.put_unsynced(hash, data).await?;
+        self.sync_later(vec![*hash]).wait().await?;
+        Ok(outcome)
+    }
+
+    /// As [`Store::put`], except that a local store's object is not yet
+    /// flushed to disk: it is durable only once [`Store::sync_later`] for
+    /// it has been waited for. Lets the flush run while other work goes on;
+    /// nothing may rely on the object surviving a power cut before that.
+    pub async fn put_unsynced(&self, hash: &Sha256, data: Bytes) -> Result<PutOutcome, StoreError> {
         let key = object_key(hash);
-        let actual = sha256(&data);
+        let (actual, data) = hash_off_thread(data).await;
         if actual != *hash {
             // A caller bug must never store content under a wrong key: the
             // mail would then point at bytes that are not its attachment.
@@ -213,11 +229,29 @@ impl Store {
             }
             Err(e) => return Err(self.backend("write", &key, e)),
         };
-        // Read back whatever is under the key now, whether we wrote it or it
-        // was there before: "already present" is only good news if intact.
-        self.verify_stored(hash, &key).await?;
-        self.sync_local(hash).await?;
+        // "Already present" is only good news if what is there is intact.
+        if outcome == PutOutcome::AlreadyPresent {
+            self.verify_stored(hash, &key).await?;
+        }
         Ok(outcome)
+    }
+
+    /// Starts flushing the objects `hashes` (and the directories naming
+    /// them) to disk on the blocking pool; [`Syncing::wait`] says when they
+    /// are durable. Nothing to do for a remote store, where a completed
+    /// write is the backend's promise.
+    pub fn sync_later(&self, hashes: Vec<Sha256>) -> Syncing {
+        let Some(root) = self.local_root.clone() else {
+            return Syncing(None);
+        };
+        Syncing(Some(tokio::task::spawn_blocking(move || {
+            for hash in hashes {
+                let hex = to_hex(&hash);
+                let file = root.join(key::PREFIX).join(&hex[..2]).join(&hex);
+                sync_file_and_dirs(&root, &file)?;
+            }
+            Ok(())
+        })))
     }
 
     /// Reads the object `hash`, checking that its content hashes to `hash`.
@@ -229,7 +263,7 @@ impl Store {
             .await
             .map_err(|e| self.read_err(&key, e))?;
         let data = result.bytes().await.map_err(|e| self.read_err(&key, e))?;
-        let actual = sha256(&data);
+        let (actual, data) = hash_off_thread(data).await;
         if actual != *hash {
             return Err(self.corrupt(&key, &actual));
         }
@@ -294,26 +328,6 @@ impl Store {
         Ok(())
     }
 
-    /// For a local store, fsyncs the object file and the directories that
-    /// name it. `LocalFileSystem` writes without fsync, and the caller is
-    /// about to delete the only other copy of these bytes from the mailbox,
-    /// so "stored" has to survive a power cut.
-    async fn sync_local(&self, hash: &Sha256) -> Result<(), StoreError> {
-        let Some(root) = self.local_root.clone() else {
-            return Ok(());
-        };
-        let hex = to_hex(hash);
-        let file = root.join(key::PREFIX).join(&hex[..2]).join(&hex);
-        let joined = tokio::task::spawn_blocking(move || sync_file_and_dirs(&root, &file)).await;
-        match joined {
-            Ok(result) => result,
-            Err(e) => Err(StoreError::Sync {
-                path: self.local_root.clone().unwrap_or_default(),
-                source: std::io::Error::other(e),
-            }),
-        }
-    }
-
     fn read_err(&self, key: &Path, e: object_store::Error) -> StoreError {
         match e {
             object_store::Error::NotFound { .. } => StoreError::NotFound {
@@ -339,6 +353,42 @@ impl Store {
             url: self.url.clone(),
             source: Box::new(source),
         }
+    }
+}
+
+/// Objects being flushed to disk (see [`Store::sync_later`]).
+#[must_use = "objects are durable only once the sync has been waited for"]
+pub struct Syncing(Option<tokio::task::JoinHandle<Result<(), StoreError>>>);
+
+impl Syncing {
+    /// Waits until every object is on disk.
+    pub async fn wait(self) -> Result<(), StoreError> {
+        match self.0 {
+            None => Ok(()),
+            Some(job) => match job.await {
+                Ok(result) => result,
+                Err(e) => Err(StoreError::Sync {
+                    path: PathBuf::new(),
+                    source: std::io::Error::other(e),
+                }),
+            },
+        }
+    }
+}
+
+/// The SHA-256 of `data`, computed on tokio's blocking pool when it is
+/// large, so that a multi-megabyte hash does not stall other I/O (the next
+/// message arriving on another connection) on the runtime's thread.
+async fn hash_off_thread(data: Bytes) -> (Sha256, Bytes) {
+    const INLINE_MAX: usize = 256 * 1024;
+    if data.len() <= INLINE_MAX {
+        return (sha256(&data), data);
+    }
+    let for_pool = data.clone();
+    match tokio::task::spawn_blocking(move || sha256(&for_pool)).await {
+        Ok(hash) => (hash, data),
+        // The pool is shutting down (or the task panicked): hash here.
+        Err(_) => (sha256(&data), data),
     }
 }
 
