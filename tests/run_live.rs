@@ -38,6 +38,17 @@ fn run_json(config: &Path, cmd: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
+/// The report of `folder` in the first account of a `run --json` report.
+fn folder_report(report: &serde_json::Value, folder: &str) -> serde_json::Value {
+    report[0]["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["folder"] == folder)
+        .cloned()
+        .unwrap_or_else(|| panic!("{folder} in the report: {report:#}"))
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -125,13 +136,7 @@ fn run_converts_large_mail_and_keeps_everything_else() {
     assert_eq!(before.len(), 6);
 
     let report = run_json(&config, "run");
-    let sent = &report[0]["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["folder"] == "Sent")
-        .cloned()
-        .expect("Sent in the report");
+    let sent = &folder_report(&report, "Sent");
     assert_eq!(sent["converted"], 2, "{report:#}");
     assert_eq!(sent["failed"], 0, "{report:#}");
 
@@ -371,30 +376,55 @@ struct Proxy {
 
 impl Proxy {
     fn start(target: u16) -> Proxy {
+        Proxy::start_limited(target, &[])
+    }
+
+    /// As [`Proxy::start`], but connection number `i` (from 0, in the
+    /// order they come) is cut after `limits[i]` bytes from the server.
+    fn start_limited(target: u16, limits: &[Option<u64>]) -> Proxy {
+        use std::io::Read;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
         let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let list = conns.clone();
+        let limits = limits.to_vec();
         std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
+            for (n, client) in listener.incoming().flatten().enumerate() {
                 let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
                     continue;
                 };
                 if let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) {
                     list.lock().unwrap().extend([c2, s2]);
                 }
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
+                let limit = limits.get(n).copied().flatten().unwrap_or(u64::MAX);
+                for (mut from, mut to, limit) in [
+                    (
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                        u64::MAX,
+                    ),
+                    (server, client, limit),
                 ] {
                     std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = std::io::copy(&mut (&mut from).take(limit), &mut to);
                         let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
                     });
                 }
             }
         });
         Proxy { port, conns }
+    }
+
+    /// A config (min size 100 KiB) for an account reached through the proxy.
+    fn write_config(&self, d: &Dovecot, dir: &Path) -> std::path::PathBuf {
+        let config = mailbox::write_config(d, dir, "100KiB");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            &format!("port = {}", d.imaps_port),
+            &format!("port = {}", self.port),
+        );
+        std::fs::write(&config, text).unwrap();
+        config
     }
 
     /// Drops every connection now open, as a network failure would.
@@ -411,12 +441,7 @@ fn drop_connection_at(step: &str) {
     let d = Dovecot::start(DovecotOptions::default());
     let proxy = Proxy::start(d.imaps_port);
     let dir = tempfile::tempdir().unwrap();
-    let config = mailbox::write_config(&d, dir.path(), "100KiB");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        &format!("port = {}", d.imaps_port),
-        &format!("port = {}", proxy.port),
-    );
-    std::fs::write(&config, text).unwrap();
+    let config = proxy.write_config(&d, dir.path());
     let original = mailbox::with_attachment(
         "c",
         "Cut",
@@ -475,4 +500,66 @@ fn connection_drop_before_verify_loses_nothing() {
 #[test]
 fn connection_drop_before_removing_the_original_loses_nothing() {
     drop_connection_at("verified");
+}
+
+/// Several messages through a proxy whose second connection (the one that
+/// fetches ahead) is refused or cut after `limit` bytes: the job goes on
+/// with its one connection and converts every message exactly once.
+fn fetch_ahead_fails_at(limit: u64, expect_in_log: &str) {
+    let d = Dovecot::start(DovecotOptions::default());
+    let proxy = Proxy::start_limited(d.imaps_port, &[None, Some(limit)]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = proxy.write_config(&d, dir.path());
+    let originals: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            mailbox::with_attachment(
+                &format!("ahead{i}"),
+                "Ahead",
+                "a.pdf",
+                "application/pdf",
+                mailbox::noise(400_000, 20 + i),
+            )
+        })
+        .collect();
+    rt().block_on(async {
+        for o in &originals {
+            mailbox::seed(&d, "Sent", o, &["\\Seen"], DATE).await;
+        }
+    });
+
+    let out = slimbox(&config)
+        .args(["-v", "run", "--json"])
+        .output()
+        .expect("run slimbox");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "slimbox run failed: {log}");
+    assert!(log.contains(expect_in_log), "{log}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let sent = folder_report(&report, "Sent");
+    assert_eq!(sent["converted"], 4, "{report:#}");
+    assert_eq!(sent["failed"], 0, "{report:#}");
+    let after = rt().block_on(mailbox::snapshot(&d, "Sent"));
+    assert_eq!(after.len(), 4, "each message exactly once: {report:#}");
+    let mut rebuilt: Vec<Vec<u8>> = after
+        .values()
+        .map(|s| {
+            assert!(slimbox::mime::is_processed(&s.bytes));
+            mailbox::reattach_from_disk(&dir.path().join("store"), &s.bytes)
+        })
+        .collect();
+    rebuilt.sort();
+    let mut want = originals.clone();
+    want.sort();
+    assert_eq!(rebuilt, want);
+}
+
+#[test]
+fn issue3_second_connection_refused_runs_on_one() {
+    fetch_ahead_fails_at(0, "no second connection to fetch ahead");
+}
+
+#[test]
+fn issue3_second_connection_cut_mid_fetch_runs_on_one() {
+    // Past the greeting, login and EXAMINE, inside the first FETCH.
+    fetch_ahead_fails_at(200_000, "the connection fetching ahead failed");
 }

@@ -83,8 +83,23 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
                 .map(|c| c.size)
                 .sum();
             observer.planned(n as u64, bytes);
+            // A second, read-only connection downloads the next message
+            // while one is converted. Without it (a server that limits
+            // connections) the job runs the same, only slower.
+            let ahead = if n > 1 {
+                match job::connect(account).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::info!("no second connection to fetch ahead ({e:#}); using one");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
             report.folders = crate::pipeline::execute(
                 &mut session,
+                ahead,
                 &store,
                 &mut index,
                 &plan,

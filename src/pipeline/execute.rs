@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::ahead;
 use super::recover::{next_step, Observed, Step};
 use super::select::{choose_folders, judge, SelectPolicy, Verdict};
 use crate::imap::{DeleteOutcome, Folder, ImapError, MailboxStatus, MessageMeta, Session};
@@ -203,9 +204,39 @@ pub async fn plan(
 }
 
 /// Converts every planned message. The plan must have been made by [`plan`]
-/// in this session; each folder is re-selected read-write.
+/// in this session; each folder is re-selected read-write. With `ahead`, a
+/// second session of the same account, messages are downloaded on it while
+/// the one before is converted (see [`super::ahead`]); the safety order of
+/// each message is the same either way.
 pub async fn execute(
     session: &mut Session,
+    ahead: Option<Session>,
+    store: &Store,
+    index: &mut Index,
+    plan: &AccountPlan,
+    policy: &JobPolicy,
+    observer: &dyn Observer,
+) -> Result<Vec<FolderReport>, PipelineError> {
+    let budget = ahead::Budget::for_plan(plan);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (fetcher, rx) = match ahead {
+        Some(s) => (Some(ahead::fetch_ahead(s, plan, &budget, tx)), Some(rx)),
+        None => (None, None),
+    };
+    let job = async move {
+        let mut ahead = ahead::Ahead::new(rx);
+        execute_with(session, &mut ahead, store, index, plan, policy, observer).await
+        // `ahead` is dropped here, which stops the fetcher.
+    };
+    match fetcher {
+        Some(fetcher) => tokio::join!(fetcher, job).1,
+        None => job.await,
+    }
+}
+
+async fn execute_with(
+    session: &mut Session,
+    ahead: &mut ahead::Ahead<'_>,
     store: &Store,
     index: &mut Index,
     plan: &AccountPlan,
@@ -214,7 +245,7 @@ pub async fn execute(
 ) -> Result<Vec<FolderReport>, PipelineError> {
     let trash = find_trash(session, policy).await?;
     let mut reports = Vec::new();
-    for fp in &plan.folders {
+    for (folder_no, fp) in plan.folders.iter().enumerate() {
         let mut report = FolderReport {
             folder: fp.folder.clone(),
             candidates: fp.candidates.len(),
@@ -240,56 +271,131 @@ pub async fn execute(
                 now: status.uidvalidity,
             });
         }
-        for c in &fp.candidates {
-            let r = convert(
-                session,
-                store,
-                index,
-                &plan.account,
-                fp,
-                &c.meta,
-                policy,
-                trash.as_ref(),
-                &mut report.bytes_fetched,
-            )
-            .await;
-            observer.message_done(c.size);
-            match r {
-                Ok(Converted::Done {
-                    before,
-                    after,
-                    note,
-                }) => {
-                    report.converted += 1;
-                    report.bytes_before += before;
-                    report.bytes_after += after;
-                    if let Some(n) = note {
-                        observer.note(&n);
-                        report.notes.push(n);
+        // Pipelined: message k is committed on the server (this session)
+        // while message k+1, fetched ahead on the other connection, is
+        // detached, stored and proven. Each message still goes through
+        // the whole safety order; only the local half of the next one
+        // overlaps the server half of the one before.
+        let mut waiting: Option<(&Candidate, Prepared)> = None;
+        let mut verify_bytes = 0u64;
+        // One more turn after the last candidate commits the last one.
+        for c in fp.candidates.iter().map(Some).chain([None]) {
+            let commit_before = async {
+                let (pc, prepared) = waiting.take()?;
+                let r = commit(
+                    session,
+                    index,
+                    &plan.account,
+                    fp,
+                    &pc.meta,
+                    prepared,
+                    trash.as_ref(),
+                    &mut verify_bytes,
+                )
+                .await;
+                Some((pc, r))
+            };
+            let prepare_this = async {
+                let c = c?;
+                let mut lap = Laps::new(c.uid);
+                // Holds its share of the memory budget until prepared.
+                let fetched = ahead.take(folder_no, c.uid).await?;
+                lap.mark("fetch");
+                let body = fetched.body.as_ref().ok()?.clone();
+                Some(match body {
+                    Some(raw) => {
+                        let len = raw.len() as u64;
+                        let r = prepare(store, &plan.account, fp, &c.meta, raw, policy, lap).await;
+                        (len, r)
+                    }
+                    None => (0, Ok(Err(GONE.to_string()))),
+                })
+            };
+            let (before, this) = tokio::join!(commit_before, prepare_this);
+            if let Some((pc, r)) = before {
+                tally(&mut report, index, observer, &plan.account, fp, pc, r)?;
+            }
+            let Some(c) = c else { break };
+            let (len, r) = match this {
+                Some(done) => done,
+                // Not fetched ahead: fetch it on this connection.
+                None => {
+                    let mut lap = Laps::new(c.uid);
+                    match session.fetch_message(c.uid).await {
+                        Ok(Some(raw)) => {
+                            lap.mark("fetch");
+                            let len = raw.len() as u64;
+                            let r =
+                                prepare(store, &plan.account, fp, &c.meta, raw, policy, lap).await;
+                            (len, r)
+                        }
+                        Ok(None) => (0, Ok(Err(GONE.to_string()))),
+                        Err(e) => (0, Err(e.into())),
                     }
                 }
-                Ok(Converted::Untouched(why)) => {
-                    report.skipped += 1;
-                    index.record_skip(&plan.account, &fp.folder, fp.uidvalidity, c.uid, &why)?;
+            };
+            report.bytes_fetched += len;
+            let r = match r {
+                Ok(Ok(prepared)) => {
+                    waiting = Some((c, prepared));
+                    continue;
                 }
-                Err(e) if e.is_transient() => {
-                    // The connection is gone: stop here; the journal lets
-                    // the next run finish what was in flight.
-                    report.failed += 1;
-                    reports.push(report);
-                    return Err(e);
-                }
-                Err(e) => {
-                    report.failed += 1;
-                    let n = format!("UID {}: {e}", c.uid);
-                    observer.note(&n);
-                    report.notes.push(n);
-                }
-            }
+                Ok(Err(why)) => Ok(Converted::Untouched(why)),
+                Err(e) => Err(e),
+            };
+            tally(&mut report, index, observer, &plan.account, fp, c, r)?;
         }
+        report.bytes_fetched += verify_bytes;
         reports.push(report);
     }
     Ok(reports)
+}
+
+const GONE: &str = "gone from the server before it was fetched";
+
+/// Counts one message's outcome in its folder's report. A transient error
+/// (the connection is gone) stops the job: the journal lets the next run
+/// finish what was in flight.
+fn tally(
+    report: &mut FolderReport,
+    index: &mut Index,
+    observer: &dyn Observer,
+    account: &str,
+    fp: &FolderPlan,
+    c: &Candidate,
+    r: Result<Converted, PipelineError>,
+) -> Result<(), PipelineError> {
+    observer.message_done(c.size);
+    match r {
+        Ok(Converted::Done {
+            before,
+            after,
+            note,
+        }) => {
+            report.converted += 1;
+            report.bytes_before += before;
+            report.bytes_after += after;
+            if let Some(n) = note {
+                observer.note(&n);
+                report.notes.push(n);
+            }
+        }
+        Ok(Converted::Untouched(why)) => {
+            report.skipped += 1;
+            index.record_skip(account, &fp.folder, fp.uidvalidity, c.uid, &why)?;
+        }
+        Err(e) if e.is_transient() => {
+            report.failed += 1;
+            return Err(e);
+        }
+        Err(e) => {
+            report.failed += 1;
+            let n = format!("UID {}: {e}", c.uid);
+            observer.note(&n);
+            report.notes.push(n);
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn find_trash(
@@ -393,25 +499,100 @@ fn record_for(
     }
 }
 
-/// Converts one message in the safety order.
-#[allow(clippy::too_many_arguments)]
-async fn convert(
-    session: &mut Session,
+/// Where one message's time went, for `-vv` logs.
+struct Laps {
+    uid: u32,
+    last: std::time::Instant,
+    laps: Vec<(&'static str, Duration)>,
+}
+
+impl Laps {
+    fn new(uid: u32) -> Self {
+        Laps {
+            uid,
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((step, now - self.last));
+        self.last = now;
+    }
+
+    fn log(&self) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let laps: Vec<String> = self
+                .laps
+                .iter()
+                .map(|(s, d)| format!("{s} {:.1} ms", d.as_secs_f64() * 1e3))
+                .collect();
+            tracing::debug!("UID {}: {}", self.uid, laps.join(", "));
+        }
+    }
+}
+
+/// What detach made of a message, owning its data.
+struct Rewritten {
+    rewritten: Bytes,
+    parts: Vec<mime::DetachedPart>,
+    objects: Vec<(mime::Sha256, Bytes)>,
+}
+
+/// Runs the detach engine on tokio's blocking pool (it is pure CPU work,
+/// and the runtime's thread meanwhile keeps the next message coming in).
+/// `Err` is why the message is left as it was.
+async fn detach_off_thread(raw: Bytes, policy: Policy) -> Result<Rewritten, String> {
+    let job = tokio::task::spawn_blocking(move || {
+        let d = mime::detach(&raw, &policy);
+        match d.rewritten {
+            Some(rewritten) => Ok(Rewritten {
+                rewritten: Bytes::from(rewritten),
+                parts: d.parts,
+                objects: d
+                    .objects
+                    .into_iter()
+                    .map(|o| (o.sha256, Bytes::from(o.data.into_owned())))
+                    .collect(),
+            }),
+            None => Err(d
+                .untouched_reason
+                .unwrap_or_else(|| "left as it was".into())),
+        }
+    });
+    match job.await {
+        Ok(r) => r,
+        // The engine is built never to panic; if it did anyway, the message
+        // stays as it was.
+        Err(e) => Err(format!(
+            "the detach engine failed on this message ({e}); left as it was"
+        )),
+    }
+}
+
+/// A message made ready for the server: its objects are in the store (being
+/// flushed to disk) and the original is proven rebuildable from them.
+struct Prepared {
+    rewritten: Bytes,
+    record: MessageRecord,
+    synced: crate::store::Syncing,
+    lap: Laps,
+}
+
+/// The local half of a conversion, steps 1 and 2 of the safety order:
+/// detach, store every object, read each back and prove the exact original
+/// rebuilds from them. Touches nothing on the server, so it may run while
+/// the message before is committed. `Err(why)` in `Ok` means left as it was.
+async fn prepare(
     store: &Store,
-    index: &mut Index,
     account: &str,
     fp: &FolderPlan,
     meta: &MessageMeta,
+    raw: Bytes,
     policy: &JobPolicy,
-    trash: Option<&Folder>,
-    fetched: &mut u64,
-) -> Result<Converted, PipelineError> {
-    let Some(raw) = session.fetch_message(meta.uid).await? else {
-        return Ok(Converted::Untouched(
-            "gone from the server before it was fetched".into(),
-        ));
-    };
-    *fetched += raw.len() as u64;
+    mut lap: Laps,
+) -> Result<Result<Prepared, String>, PipelineError> {
     let mp = Policy {
         min_size: policy.select.min_size.max(1),
         include_types: policy.select.include_types.clone(),
@@ -420,31 +601,64 @@ async fn convert(
         link_template: policy.link_template.clone(),
         now: now_unix(),
     };
-    let mime::Detached {
+    let Rewritten {
         rewritten,
         parts,
         objects,
-        untouched_reason,
-        ..
-    } = mime::detach(&raw, &mp);
-    let Some(rewritten) = rewritten else {
-        return Ok(Converted::Untouched(
-            untouched_reason.unwrap_or_else(|| "left as it was".into()),
-        ));
+    } = match detach_off_thread(raw.clone(), mp).await {
+        Ok(r) => r,
+        Err(why) => return Ok(Err(why)),
     };
-    let rewritten = &rewritten[..];
-    // 1. Every object stored, read back and verified. Each object's memory
-    // goes to the store and is freed: the proof below reads them back.
-    for o in objects {
-        store
-            .put(&o.sha256, Bytes::from(o.data.into_owned()))
-            .await?;
+    lap.mark("detach");
+    // 1. Every object stored, create-only. Each object's memory goes to the
+    // store and is freed: the proof below reads them back. The flush to
+    // disk runs meanwhile and is waited for before the journal entry.
+    let mut hashes = Vec::with_capacity(objects.len());
+    for (sha256, data) in objects {
+        store.put_unsynced(&sha256, data).await?;
+        hashes.push(sha256);
     }
-    // 2. The exact original rebuilt from what the store holds.
-    prove_from_store(rewritten, &raw, store).await?;
+    let synced = store.sync_later(hashes);
+    lap.mark("store");
+    // 2. Every object read back and checked against its SHA-256, and the
+    // exact original rebuilt from them.
+    prove_from_store(rewritten.clone(), raw.clone(), store).await?;
+    lap.mark("prove");
+    let record = record_for(account, fp, meta, &raw, &rewritten, &parts);
+    Ok(Ok(Prepared {
+        rewritten,
+        record,
+        synced,
+        lap,
+    }))
+}
+
+/// The server half of a conversion, steps 3 to 7 of the safety order, for
+/// a message [`prepare`] made ready.
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    session: &mut Session,
+    index: &mut Index,
+    account: &str,
+    fp: &FolderPlan,
+    meta: &MessageMeta,
+    prepared: Prepared,
+    trash: Option<&Folder>,
+    fetched: &mut u64,
+) -> Result<Converted, PipelineError> {
+    let Prepared {
+        rewritten: rewritten_bytes,
+        mut record,
+        synced,
+        mut lap,
+    } = prepared;
+    let rewritten = &rewritten_bytes[..];
+    // The objects on disk before anything depends on them.
+    synced.wait().await?;
+    lap.mark("sync");
     // 3. Intent on disk before the server changes.
-    let mut record = record_for(account, fp, meta, &raw, rewritten, &parts);
     let jid = index.journal_begin(&record, rewritten)?;
+    lap.mark("journal");
     checkpoint("prepared").await;
     let flags = copy_flags(meta);
     let note;
@@ -459,6 +673,7 @@ async fn convert(
                 None => find_copy(session, rewritten).await?,
             };
             index.journal_set(jid, JournalState::Appended, uid)?;
+            lap.mark("append");
             checkpoint("appended").await;
             let uid = uid.ok_or_else(|| {
                 PipelineError::Verify(
@@ -487,9 +702,11 @@ async fn convert(
                 }
                 return Err(e);
             }
+            lap.mark("verify");
             checkpoint("verified").await;
             // 6. Remove the original, by UID only.
             note = remove_original(session, meta.uid, trash).await?;
+            lap.mark("remove");
             checkpoint("removed").await;
             uid
         }
@@ -535,9 +752,11 @@ async fn convert(
     // 7. Commit to the index.
     record.new_uid = Some(new_uid);
     index.journal_finish(jid, &record)?;
+    lap.mark("commit");
+    lap.log();
     Ok(Converted::Done {
-        before: raw.len() as u64,
-        after: rewritten.len() as u64,
+        before: record.size_before,
+        after: record.size_after,
         note,
     })
 }
@@ -602,17 +821,22 @@ pub(super) async fn prove_rebuild(
 }
 
 /// The original is rebuilt byte for byte from what the store holds,
-/// compared as it is rebuilt (no second copy of the message in memory).
+/// compared as it is rebuilt (no second copy of the message in memory; on
+/// the blocking pool, as it is CPU work).
 pub(super) async fn prove_from_store(
-    rewritten: &[u8],
-    raw: &[u8],
+    rewritten: Bytes,
+    raw: Bytes,
     store: &Store,
 ) -> Result<(), PipelineError> {
-    let objects = fetch_objects(rewritten, store).await?;
-    let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
-    // store.get has checked every object's SHA-256 already.
-    let same = mime::reattach_equals(rewritten, &lookup, raw, true)
-        .map_err(|e| PipelineError::Verify(e.to_string()))?;
+    let objects = fetch_objects(&rewritten, store).await?;
+    let same = tokio::task::spawn_blocking(move || {
+        let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
+        // store.get has checked every object's SHA-256 already.
+        mime::reattach_equals(&rewritten, &lookup, &raw, true)
+    })
+    .await
+    .map_err(|e| PipelineError::Verify(format!("the proof could not run ({e})")))?
+    .map_err(|e| PipelineError::Verify(e.to_string()))?;
     if !same {
         return Err(PipelineError::Verify(
             "the original could not be rebuilt byte for byte from the store; left untouched".into(),
@@ -781,7 +1005,7 @@ async fn prove_before_removal(
         .fetch_message(entry.record.old_uid)
         .await?
         .ok_or_else(|| PipelineError::Verify("the original vanished during recovery".into()))?;
-    prove_from_store(&entry.rewritten, &raw, store).await
+    prove_from_store(Bytes::copy_from_slice(&entry.rewritten), raw, store).await
 }
 
 async fn recover_one(

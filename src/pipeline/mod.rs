@@ -16,10 +16,17 @@
 //! still fails the journal keeps the rewritten message for the next run.
 //! Each run starts by finishing or rolling back whatever the journal shows
 //! in flight ([`recover`]).
+//!
+//! For speed, the two halves of that order overlap across messages: while
+//! message k is committed on the server (journal, APPEND, verify, remove),
+//! message k+1, downloaded ahead on a second read-only connection
+//! (`ahead`), is detached, stored and proven. No server step of a message
+//! starts before its own local steps are done.
 
 pub mod recover;
 pub mod select;
 
+mod ahead;
 mod execute;
 mod reattach;
 

@@ -1,0 +1,184 @@
+//! Fetching ahead: while one message is detached, stored and proven, the
+//! next ones are downloaded on a second, read-only connection, so the
+//! network does not sit idle during local work.
+//!
+//! The second connection only EXAMINEs folders and FETCHes `BODY.PEEK[]`: it
+//! changes nothing on the server, so it has no place in the safety order,
+//! and when it fails the job simply fetches on its own connection again.
+//! Memory is bounded by a byte budget shared with the job: a message is
+//! fetched ahead only while the messages held (the one being converted and
+//! those waiting) fit in [`BUDGET`] together; one larger message is held
+//! alone.
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
+
+use super::execute::AccountPlan;
+use crate::imap::{ImapError, Session};
+
+/// The least budget: small messages still flow while one is converted.
+const MIN_BUDGET: u64 = 16 * 1024 * 1024;
+
+/// How many bytes of raw messages may be held at once (the one being
+/// converted plus those fetched ahead): the largest candidate's size, at
+/// least [`MIN_BUDGET`]. While the largest is converted nothing waits
+/// beside it, so the job's memory stays near what converting the largest
+/// message alone takes (about 1.75x its size: the message, then its
+/// attachments as read back for the proof).
+pub struct Budget {
+    bytes: u64,
+    sem: Semaphore,
+}
+
+impl Budget {
+    pub fn for_plan(plan: &AccountPlan) -> Budget {
+        Budget::for_sizes(
+            plan.folders
+                .iter()
+                .flat_map(|f| &f.candidates)
+                .map(|c| c.size),
+        )
+    }
+
+    fn for_sizes(sizes: impl Iterator<Item = u64>) -> Budget {
+        Budget::new(sizes.max().unwrap_or(0).max(MIN_BUDGET))
+    }
+
+    fn new(bytes: u64) -> Budget {
+        let bytes = bytes.max(1);
+        Budget {
+            bytes,
+            sem: Semaphore::new(kib(bytes) as usize),
+        }
+    }
+
+    /// Semaphore permits (KiB) for a message of `size` bytes: one larger
+    /// than the whole budget takes all of it, and is held alone.
+    fn permits_for(&self, size: u64) -> u32 {
+        kib(size.clamp(1, self.bytes))
+    }
+}
+
+/// Budget permits are counted in KiB (a semaphore counts in `u32`).
+fn kib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX)
+}
+
+/// A message fetched ahead, holding its share of the budget until dropped.
+pub struct Fetched<'a> {
+    pub folder: usize,
+    pub uid: u32,
+    pub body: Result<Option<Bytes>, ImapError>,
+    _permit: SemaphorePermit<'a>,
+}
+
+/// Fetches every candidate of `plan`, in plan order, into `tx`. Stops at
+/// the first error (after sending it), or as soon as the receiver is gone.
+pub async fn fetch_ahead<'a>(
+    mut session: Session,
+    plan: &AccountPlan,
+    budget: &'a Budget,
+    tx: mpsc::UnboundedSender<Fetched<'a>>,
+) {
+    for (folder, fp) in plan.folders.iter().enumerate() {
+        if fp.candidates.is_empty() {
+            continue;
+        }
+        let status = tokio::select! {
+            s = session.examine(&fp.handle) => s,
+            _ = tx.closed() => return,
+        };
+        match status {
+            Ok(s) if s.uidvalidity == fp.uidvalidity => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!("fetching ahead stopped: {e}");
+                return;
+            }
+        }
+        for c in &fp.candidates {
+            let permit = tokio::select! {
+                p = budget.sem.acquire_many(budget.permits_for(c.size)) => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                _ = tx.closed() => return,
+            };
+            let body = tokio::select! {
+                b = session.fetch_message(c.uid) => b,
+                _ = tx.closed() => return,
+            };
+            let failed = body.is_err();
+            let sent = tx.send(Fetched {
+                folder,
+                uid: c.uid,
+                body,
+                _permit: permit,
+            });
+            if sent.is_err() || failed {
+                return;
+            }
+        }
+    }
+    let _ = session.logout().await;
+}
+
+/// The job's end of [`fetch_ahead`]: hands out the candidates in plan
+/// order, or says to fetch one on the job's own connection.
+pub struct Ahead<'a> {
+    rx: Option<mpsc::UnboundedReceiver<Fetched<'a>>>,
+}
+
+impl<'a> Ahead<'a> {
+    pub fn new(rx: Option<mpsc::UnboundedReceiver<Fetched<'a>>>) -> Self {
+        Ahead { rx }
+    }
+
+    /// The message `uid` of folder `folder` (its plan position) with its
+    /// budget share, if it was fetched ahead; `None` means: fetch it here.
+    /// After one miss, every later message is fetched here too.
+    pub async fn take(&mut self, folder: usize, uid: u32) -> Option<Fetched<'a>> {
+        let rx = self.rx.as_mut()?;
+        match rx.recv().await {
+            Some(f) if f.folder == folder && f.uid == uid && f.body.is_ok() => Some(f),
+            Some(f) => {
+                if let Err(e) = &f.body {
+                    tracing::info!("the connection fetching ahead failed ({e}); going on with one");
+                }
+                self.rx = None;
+                None
+            }
+            None => {
+                self.rx = None;
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permits_cover_the_size_within_the_budget() {
+        let b = Budget::new(64 * 1024 * 1024);
+        assert_eq!(b.permits_for(0), 1);
+        assert_eq!(b.permits_for(1), 1);
+        assert_eq!(b.permits_for(1024), 1);
+        assert_eq!(b.permits_for(1025), 2);
+        // A message larger than the budget takes all of it, and is held alone.
+        assert_eq!(
+            b.permits_for(10 * b.bytes) as usize,
+            b.sem.available_permits()
+        );
+    }
+
+    #[test]
+    fn budget_is_the_largest_candidate_but_not_below_the_minimum() {
+        let bytes = |sizes: &[u64]| Budget::for_sizes(sizes.iter().copied()).bytes;
+        assert_eq!(bytes(&[]), MIN_BUDGET);
+        assert_eq!(bytes(&[3_000_000]), MIN_BUDGET);
+        assert_eq!(bytes(&[3_000_000, 41_000_000, 9]), 41_000_000);
+    }
+}
