@@ -284,6 +284,12 @@ fn over_quota_mailbox_ends_under_quota() {
 /// Runs slimbox paused at `step`, SIGKILLs it there, checks nothing is
 /// lost, then runs again and checks the job is finished exactly once.
 fn kill_at(step: &str) {
+    kill_then(step, |_| {});
+}
+
+/// [`kill_at`], with `meanwhile` done to the store between the kill and the
+/// next run.
+fn kill_then(step: &str, meanwhile: impl Fn(&Path)) {
     let d = Dovecot::start(DovecotOptions::default());
     let dir = tempfile::tempdir().unwrap();
     let config = mailbox::write_config(&d, dir.path(), "100KiB");
@@ -328,6 +334,7 @@ fn kill_at(step: &str) {
         };
         assert_eq!(full, original, "{step}: a message that is not the original");
     }
+    meanwhile(&dir.path().join("store"));
 
     let report = run_json(&config, "run");
     let after = rt().block_on(mailbox::snapshot(&d, "Sent"));
@@ -366,6 +373,16 @@ fn sigkill_after_verify_loses_nothing() {
 #[test]
 fn sigkill_after_removing_the_original_loses_nothing() {
     kill_at("removed");
+}
+
+#[test]
+fn issue3_recovery_rolls_back_when_the_store_lost_the_objects() {
+    // Killed with both copies on the server, then the store loses what the
+    // copy needs: the next run must not remove the original (it cannot be
+    // rebuilt), nor stop on it; it takes the copy away and converts again.
+    kill_then("verified", |store| {
+        std::fs::remove_dir_all(store.join("sha256")).expect("remove the objects");
+    });
 }
 
 /// A loopback TCP proxy whose connections the test can cut.

@@ -516,70 +516,86 @@ impl Session {
     }
 
     /// Removes message `uid` from the selected (read-write) folder, touching
-    /// no other message:
-    /// - with UIDPLUS: `UID STORE +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE uid`
-    ///   (never a plain EXPUNGE, which would also purge every other message
-    ///   the user marked \Deleted) -> [`DeleteOutcome::Expunged`];
-    /// - else with MOVE and a `trash` folder: `UID MOVE uid trash`
-    ///   -> [`DeleteOutcome::MovedToTrash`] (not flagged \Deleted first, so the
-    ///   copy in the trash is not itself purged by the next expunge there);
-    /// - else: only flagged \Deleted -> [`DeleteOutcome::FlaggedOnly`].
-    ///
-    /// A UID that does not exist (any more) counts as deleted.
+    /// no other message: [`Session::delete_uids`] for one UID.
     pub async fn delete_uid(
         &mut self,
         uid: u32,
         trash: Option<&Folder>,
     ) -> Result<DeleteOutcome, ImapError> {
+        self.delete_uids(&[uid], trash).await
+    }
+
+    /// Removes messages `uids` from the selected (read-write) folder,
+    /// touching no other message, in one round of commands:
+    /// - with UIDPLUS: `UID STORE +FLAGS.SILENT (\Deleted)` then `UID EXPUNGE`
+    ///   of exactly those UIDs (never a plain EXPUNGE, which would also purge
+    ///   every other message the user marked \Deleted) -> [`DeleteOutcome::Expunged`];
+    /// - else with MOVE and a `trash` folder: `UID MOVE uids trash`
+    ///   -> [`DeleteOutcome::MovedToTrash`] (not flagged \Deleted first, so the
+    ///   copies in the trash are not themselves purged by the next expunge there);
+    /// - else: only flagged \Deleted -> [`DeleteOutcome::FlaggedOnly`].
+    ///
+    /// A UID that does not exist (any more) counts as deleted.
+    pub async fn delete_uids(
+        &mut self,
+        uids: &[u32],
+        trash: Option<&Folder>,
+    ) -> Result<DeleteOutcome, ImapError> {
+        let set = exact_set(uids)?;
         let selected = self.require_selected("deleting a message")?.clone();
         if selected.read_only {
             return Err(ImapError::Usage(format!(
-                "cannot delete UID {uid} from {:?}: it was opened read-only (EXAMINE); use select",
+                "cannot delete UID {set} from {:?}: it was opened read-only (EXAMINE); use select",
                 selected.name
             )));
         }
         if self.conn.has("UIDPLUS") {
-            self.flag_deleted(uid).await?;
-            let cmd = Command::new("UID EXPUNGE").raw(&format!(" {uid}"));
-            // Untagged EXPUNGE responses carry sequence numbers; the UID is
+            self.flag_deleted(&set).await?;
+            let cmd = Command::new("UID EXPUNGE").raw(&format!(" {set}"));
+            // Untagged EXPUNGE responses carry sequence numbers; the UIDs are
             // what we asked for, so there is nothing to read from them.
             self.conn.run(cmd, |_| {}).await?.check("UID EXPUNGE")?;
             return Ok(DeleteOutcome::Expunged);
         }
         if let Some(trash) = trash {
             if self.conn.has("MOVE") && trash.raw_name != selected.raw_name {
-                let label = format!("UID MOVE to {:?}", trash.name);
-                let mut cmd = Command::new("UID MOVE")
-                    .raw(&format!(" {uid} "))
-                    .string(&trash.raw_name);
-                cmd.label = label.clone();
-                self.conn.run(cmd, |_| {}).await?.check(&label)?;
+                self.move_set(&set, trash).await?;
                 return Ok(DeleteOutcome::MovedToTrash(trash.name.clone()));
             }
         }
-        self.flag_deleted(uid).await?;
+        self.flag_deleted(&set).await?;
         Ok(DeleteOutcome::FlaggedOnly)
     }
 
     /// Moves `uid` to `target` with `UID MOVE` (RFC 6851).
+    pub async fn move_uid(&mut self, uid: u32, target: &Folder) -> Result<(), ImapError> {
+        self.move_uids(&[uid], target).await
+    }
+
+    /// Moves `uids` to `target` with one `UID MOVE` (RFC 6851).
     // NOTE: Gmail keeps an expunged message in "All Mail" (expunging only
     // removes a label); moving it to [Gmail]/Trash is what removes it from
     // every label. Callers use this when the server says X-GM-EXT-1.
-    pub async fn move_uid(&mut self, uid: u32, target: &Folder) -> Result<(), ImapError> {
+    pub async fn move_uids(&mut self, uids: &[u32], target: &Folder) -> Result<(), ImapError> {
+        let set = exact_set(uids)?;
         let selected = self.require_selected("moving a message")?;
         if selected.read_only {
             return Err(ImapError::Usage(format!(
-                "cannot move UID {uid}: the folder was opened read-only (EXAMINE)"
+                "cannot move UID {set}: the folder was opened read-only (EXAMINE)"
             )));
         }
         if !self.conn.has("MOVE") {
             return Err(ImapError::Usage(format!(
-                "cannot move UID {uid}: the server has no MOVE"
+                "cannot move UID {set}: the server has no MOVE"
             )));
         }
+        self.move_set(&set, target).await
+    }
+
+    async fn move_set(&mut self, set: &str, target: &Folder) -> Result<(), ImapError> {
         let label = format!("UID MOVE to {:?}", target.name);
         let mut cmd = Command::new("UID MOVE")
-            .raw(&format!(" {uid} "))
+            .raw(&format!(" {set} "))
             .string(&target.raw_name);
         cmd.label = label.clone();
         self.conn.run(cmd, |_| {}).await?.check(&label)?;
@@ -603,8 +619,8 @@ impl Session {
         Ok(())
     }
 
-    async fn flag_deleted(&mut self, uid: u32) -> Result<(), ImapError> {
-        let cmd = Command::new("UID STORE").raw(&format!(" {uid} +FLAGS.SILENT (\\Deleted)"));
+    async fn flag_deleted(&mut self, set: &str) -> Result<(), ImapError> {
+        let cmd = Command::new("UID STORE").raw(&format!(" {set} +FLAGS.SILENT (\\Deleted)"));
         self.conn.run(cmd, |_| {}).await?.check("UID STORE")?;
         Ok(())
     }
@@ -740,4 +756,15 @@ fn settable_flags(flags: &[String]) -> Result<Vec<&str>, ImapError> {
         )));
     }
     Ok(flags)
+}
+
+/// The UID set of a command that changes exactly these messages; UID 0 does
+/// not exist and an empty set is not a command.
+fn exact_set(uids: &[u32]) -> Result<String, ImapError> {
+    if uids.is_empty() || uids.contains(&0) {
+        return Err(ImapError::Usage(format!(
+            "not a set of message UIDs: {uids:?}"
+        )));
+    }
+    Ok(uid_set(uids))
 }

@@ -277,23 +277,37 @@ async fn execute_with(
         // the whole safety order; only the local half of the next one
         // overlaps the server half of the one before.
         let mut waiting: Option<(&Candidate, Prepared)> = None;
+        let mut verified: Vec<(&Candidate, Verified)> = Vec::new();
         let mut verify_bytes = 0u64;
         // One more turn after the last candidate commits the last one.
         for c in fp.candidates.iter().map(Some).chain([None]) {
+            let last = c.is_none();
             let commit_before = async {
-                let (pc, prepared) = waiting.take()?;
-                let r = commit(
-                    session,
-                    index,
-                    &plan.account,
-                    fp,
-                    &pc.meta,
-                    prepared,
-                    trash.as_ref(),
-                    &mut verify_bytes,
-                )
-                .await;
-                Some((pc, r))
+                let mut done = Vec::new();
+                if let Some((pc, prepared)) = waiting.take() {
+                    match commit(
+                        session,
+                        index,
+                        &plan.account,
+                        fp,
+                        &pc.meta,
+                        prepared,
+                        trash.as_ref(),
+                        &mut verify_bytes,
+                    )
+                    .await
+                    {
+                        Ok(Committed::Verified(v)) => verified.push((pc, *v)),
+                        Ok(Committed::Done(r)) => done.push((pc, Ok(r))),
+                        Err(e) => done.push((pc, Err(e))),
+                    }
+                }
+                if verified.len() >= REMOVE_BATCH || (last && !verified.is_empty()) {
+                    let (cs, batch): (Vec<_>, Vec<_>) = verified.drain(..).unzip();
+                    let results = finish_batch(session, index, batch, trash.as_ref()).await;
+                    done.extend(cs.into_iter().zip(results));
+                }
+                done
             };
             let prepare_this = async {
                 let c = c?;
@@ -312,7 +326,7 @@ async fn execute_with(
                 })
             };
             let (before, this) = tokio::join!(commit_before, prepare_this);
-            if let Some((pc, r)) = before {
+            for (pc, r) in before {
                 tally(&mut report, index, observer, &plan.account, fp, pc, r)?;
             }
             let Some(c) = c else { break };
@@ -645,7 +659,7 @@ async fn commit(
     prepared: Prepared,
     trash: Option<&Folder>,
     fetched: &mut u64,
-) -> Result<Converted, PipelineError> {
+) -> Result<Committed, PipelineError> {
     let Prepared {
         rewritten: rewritten_bytes,
         mut record,
@@ -704,11 +718,10 @@ async fn commit(
             }
             lap.mark("verify");
             checkpoint("verified").await;
-            // 6. Remove the original, by UID only.
-            note = remove_original(session, meta.uid, trash).await?;
-            lap.mark("remove");
-            checkpoint("removed").await;
-            uid
+            // 6. and 7. (removing the original, by UID only, and the index)
+            // follow in a batch: see [`finish_batch`].
+            record.new_uid = Some(uid);
+            return Ok(Committed::Verified(Box::new(Verified { jid, record, lap })));
         }
         Err(ImapError::OverQuota { text }) => {
             // At the hard quota even the smaller copy is refused. The
@@ -754,11 +767,80 @@ async fn commit(
     index.journal_finish(jid, &record)?;
     lap.mark("commit");
     lap.log();
-    Ok(Converted::Done {
+    Ok(Committed::Done(Converted::Done {
         before: record.size_before,
         after: record.size_after,
         note,
-    })
+    }))
+}
+
+/// A message whose copy is verified on the server, its original still
+/// there (journal state Appended).
+struct Verified {
+    jid: i64,
+    record: MessageRecord,
+    lap: Laps,
+}
+
+/// What [`commit`] got to.
+enum Committed {
+    Done(Converted),
+    Verified(Box<Verified>),
+}
+
+/// How many verified messages wait for their originals to be removed
+/// together. Each removal is a round of commands the server fsyncs, so
+/// one per message doubled the server's share of the time; a batch keeps
+/// both copies of a message for at most this many messages' time (a crash
+/// meanwhile leaves them to the journal, as at any other step).
+const REMOVE_BATCH: usize = 16;
+
+/// Steps 6 and 7 for a batch of verified messages: removes their originals
+/// (by UID only) in one round, then commits each to the index.
+async fn finish_batch(
+    session: &mut Session,
+    index: &mut Index,
+    batch: Vec<Verified>,
+    trash: Option<&Folder>,
+) -> Vec<Result<Converted, PipelineError>> {
+    if batch.is_empty() {
+        return Vec::new();
+    }
+    let uids: Vec<u32> = batch.iter().map(|v| v.record.old_uid).collect();
+    let removed = remove_originals(session, &uids, trash).await;
+    let notes = match removed {
+        Ok(notes) => notes,
+        Err(e) => {
+            // The journal keeps each entry at Appended: the next run checks
+            // the copy once more and removes the original then. The first
+            // message carries the error itself (a lost connection stops
+            // the job there).
+            let text = e.to_string();
+            let mut out = vec![Err(e)];
+            out.extend(batch.iter().skip(1).map(|_| {
+                Err(PipelineError::Verify(format!(
+                    "the original could not be removed ({text}); the next run tries again"
+                )))
+            }));
+            return out;
+        }
+    };
+    checkpoint("removed").await;
+    batch
+        .into_iter()
+        .zip(notes)
+        .map(|(mut v, note)| {
+            v.lap.mark("remove");
+            index.journal_finish(v.jid, &v.record)?;
+            v.lap.mark("commit");
+            v.lap.log();
+            Ok(Converted::Done {
+                before: v.record.size_before,
+                after: v.record.size_after,
+                note,
+            })
+        })
+        .collect()
 }
 
 /// Removes the original after its copy is verified: by UID only; on Gmail
@@ -769,16 +851,38 @@ pub(super) async fn remove_original(
     uid: u32,
     trash: Option<&Folder>,
 ) -> Result<Option<String>, PipelineError> {
+    Ok(remove_originals(session, &[uid], trash)
+        .await?
+        .pop()
+        .flatten())
+}
+
+/// [`remove_original`] for several originals at once (one round of
+/// commands); a note for each UID, in order.
+pub(super) async fn remove_originals(
+    session: &mut Session,
+    uids: &[u32],
+    trash: Option<&Folder>,
+) -> Result<Vec<Option<String>>, PipelineError> {
     if session.has_capability("X-GM-EXT-1") && session.has_capability("MOVE") {
         if let Some(t) = trash {
-            session.move_uid(uid, t).await?;
-            return Ok(Some(format!(
-                "UID {uid}: moved to {} so Gmail's All Mail does not keep it",
-                t.name
-            )));
+            session.move_uids(uids, t).await?;
+            return Ok(uids
+                .iter()
+                .map(|uid| {
+                    Some(format!(
+                        "UID {uid}: moved to {} so Gmail's All Mail does not keep it",
+                        t.name
+                    ))
+                })
+                .collect());
         }
     }
-    Ok(delete_note(session.delete_uid(uid, trash).await?, uid))
+    let outcome = session.delete_uids(uids, trash).await?;
+    Ok(uids
+        .iter()
+        .map(|&uid| delete_note(outcome.clone(), uid))
+        .collect())
 }
 
 pub(super) fn delete_note(outcome: DeleteOutcome, uid: u32) -> Option<String> {
@@ -1049,11 +1153,34 @@ async fn recover_one(
         copy_uid
     );
     let mut record = entry.record.clone();
+    if matches!(
+        step,
+        Step::RemoveOriginalAndFinish | Step::RemoveOriginalThenAppend
+    ) {
+        if let Err(e) = prove_before_removal(session, store, entry).await {
+            if e.is_transient() {
+                return Err(e);
+            }
+            // The store can no longer rebuild this original (an object was
+            // lost or damaged since): roll back. The original stays, the
+            // copy that points at the missing objects goes, and the next
+            // run converts the message afresh.
+            tracing::warn!(
+                "journal: {} UID {}: {e}; keeping the original and taking the copy away",
+                folder.name,
+                entry.record.old_uid
+            );
+            if let Some(uid) = copy_uid {
+                session.delete_uid(uid, None).await?;
+            }
+            index.journal_abandon(entry.id)?;
+            return Ok(());
+        }
+    }
     match step {
         Step::Abandon => index.journal_abandon(entry.id)?,
         Step::Finish | Step::RemoveOriginalAndFinish => {
             if step == Step::RemoveOriginalAndFinish {
-                prove_before_removal(session, store, entry).await?;
                 remove_original(session, entry.record.old_uid, trash).await?;
             }
             record.new_uid = copy_uid;
@@ -1061,7 +1188,6 @@ async fn recover_one(
         }
         Step::AppendAndFinish | Step::RemoveOriginalThenAppend => {
             if step == Step::RemoveOriginalThenAppend {
-                prove_before_removal(session, store, entry).await?;
                 index.journal_set(entry.id, JournalState::OriginalRemoved, None)?;
                 remove_original(session, entry.record.old_uid, trash).await?;
             }
