@@ -204,10 +204,16 @@ pub async fn plan(
 }
 
 /// Converts every planned message. The plan must have been made by [`plan`]
-/// in this session; each folder is re-selected read-write. With `ahead`, a
-/// second session of the same account, messages are downloaded on it while
-/// the one before is converted (see [`super::ahead`]); the safety order of
-/// each message is the same either way.
+/// in this session; each folder is re-selected read-write.
+///
+/// With `ahead`, a second session of the same account, three things run at
+/// once: messages are downloaded on it ([`super::ahead`]), the next ones
+/// are detached, stored and proven ([`prepare_all`]), and the prepared ones
+/// are committed on the server through `session` ([`commit_all`]). Each
+/// message goes through the whole safety order all the same: no server
+/// step of a message starts before its own local steps are done. Without
+/// `ahead` (or once it fails) each message is fetched, prepared and
+/// committed in turn on `session`.
 pub async fn execute(
     session: &mut Session,
     ahead: Option<Session>,
@@ -218,34 +224,109 @@ pub async fn execute(
     observer: &dyn Observer,
 ) -> Result<Vec<FolderReport>, PipelineError> {
     let budget = ahead::Budget::for_plan(plan);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (fetcher, rx) = match ahead {
-        Some(s) => (Some(ahead::fetch_ahead(s, plan, &budget, tx)), Some(rx)),
-        None => (None, None),
+    let (fetched_tx, fetched_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (prepared_tx, prepared_rx) = tokio::sync::mpsc::channel(PREPARED_AHEAD);
+    let (fetcher, preparer) = match ahead {
+        Some(s) => (
+            Some(ahead::fetch_ahead(s, plan, &budget, fetched_tx)),
+            Some(prepare_all(
+                ahead::Ahead::new(Some(fetched_rx)),
+                store,
+                plan,
+                policy,
+                prepared_tx,
+            )),
+        ),
+        None => {
+            // No sender: commit_all fetches everything itself.
+            drop(prepared_tx);
+            (None, None)
+        }
     };
-    let job = async move {
-        let mut ahead = ahead::Ahead::new(rx);
-        execute_with(session, &mut ahead, store, index, plan, policy, observer).await
-        // `ahead` is dropped here, which stops the fetcher.
-    };
-    match fetcher {
-        Some(fetcher) => tokio::join!(fetcher, job).1,
-        None => job.await,
+    let committer = commit_all(session, prepared_rx, store, index, plan, policy, observer);
+    let (_, _, reports) = tokio::join!(
+        async {
+            if let Some(f) = fetcher {
+                f.await
+            }
+        },
+        async {
+            if let Some(p) = preparer {
+                p.await
+            }
+        },
+        committer
+    );
+    reports
+}
+
+/// How many prepared messages may wait for the server. They are small (the
+/// raw message is dropped once prepared); the bound keeps the objects that
+/// are stored ahead of their journal entries to a few messages' worth.
+const PREPARED_AHEAD: usize = 4;
+
+/// One candidate as [`prepare_all`] hands it over.
+struct Item {
+    uid: u32,
+    /// Bytes downloaded for it.
+    fetched: u64,
+    outcome: Result<Result<Prepared, String>, PipelineError>,
+}
+
+/// The local half for every candidate in plan order, on messages fetched
+/// ahead. Stops (and [`commit_all`] fetches the rest itself) when a message
+/// was not fetched ahead or the receiver is gone.
+async fn prepare_all(
+    mut ahead: ahead::Ahead<'_>,
+    store: &Store,
+    plan: &AccountPlan,
+    policy: &JobPolicy,
+    tx: tokio::sync::mpsc::Sender<Item>,
+) {
+    for (folder_no, fp) in plan.folders.iter().enumerate() {
+        for c in &fp.candidates {
+            let mut lap = Laps::new(c.uid);
+            // Holds its share of the memory budget until prepared.
+            let Some(fetched) = ahead.take(folder_no, c.uid).await else {
+                return;
+            };
+            lap.mark("fetch");
+            let item = match fetched.body.as_ref().ok().cloned().flatten() {
+                Some(raw) => Item {
+                    uid: c.uid,
+                    fetched: raw.len() as u64,
+                    outcome: prepare(store, &plan.account, fp, &c.meta, raw, policy, lap).await,
+                },
+                None => Item {
+                    uid: c.uid,
+                    fetched: 0,
+                    outcome: Ok(Err(GONE.to_string())),
+                },
+            };
+            drop(fetched);
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
     }
 }
 
-async fn execute_with(
+/// The server half for every candidate in plan order: takes each prepared
+/// message from [`prepare_all`] (or fetches and prepares it here when it
+/// was not), commits it, and removes verified originals in batches.
+async fn commit_all(
     session: &mut Session,
-    ahead: &mut ahead::Ahead<'_>,
+    prepared: tokio::sync::mpsc::Receiver<Item>,
     store: &Store,
     index: &mut Index,
     plan: &AccountPlan,
     policy: &JobPolicy,
     observer: &dyn Observer,
 ) -> Result<Vec<FolderReport>, PipelineError> {
+    let mut prepared = Some(prepared);
     let trash = find_trash(session, policy).await?;
     let mut reports = Vec::new();
-    for (folder_no, fp) in plan.folders.iter().enumerate() {
+    for fp in &plan.folders {
         let mut report = FolderReport {
             folder: fp.folder.clone(),
             candidates: fp.candidates.len(),
@@ -271,69 +352,19 @@ async fn execute_with(
                 now: status.uidvalidity,
             });
         }
-        // Pipelined: message k is committed on the server (this session)
-        // while message k+1, fetched ahead on the other connection, is
-        // detached, stored and proven. Each message still goes through
-        // the whole safety order; only the local half of the next one
-        // overlaps the server half of the one before.
-        let mut waiting: Option<(&Candidate, Prepared)> = None;
         let mut verified: Vec<(&Candidate, Verified)> = Vec::new();
         let mut verify_bytes = 0u64;
-        // One more turn after the last candidate commits the last one.
-        for c in fp.candidates.iter().map(Some).chain([None]) {
-            let last = c.is_none();
-            let commit_before = async {
-                let mut done = Vec::new();
-                if let Some((pc, prepared)) = waiting.take() {
-                    match commit(
-                        session,
-                        index,
-                        &plan.account,
-                        fp,
-                        &pc.meta,
-                        prepared,
-                        trash.as_ref(),
-                        &mut verify_bytes,
-                    )
-                    .await
-                    {
-                        Ok(Committed::Verified(v)) => verified.push((pc, *v)),
-                        Ok(Committed::Done(r)) => done.push((pc, Ok(r))),
-                        Err(e) => done.push((pc, Err(e))),
-                    }
-                }
-                if verified.len() >= REMOVE_BATCH || (last && !verified.is_empty()) {
-                    let (cs, batch): (Vec<_>, Vec<_>) = verified.drain(..).unzip();
-                    let results = finish_batch(session, index, batch, trash.as_ref()).await;
-                    done.extend(cs.into_iter().zip(results));
-                }
-                done
+        for c in &fp.candidates {
+            let item = match prepared.as_mut() {
+                Some(rx) => rx.recv().await.filter(|item| item.uid == c.uid),
+                None => None,
             };
-            let prepare_this = async {
-                let c = c?;
-                let mut lap = Laps::new(c.uid);
-                // Holds its share of the memory budget until prepared.
-                let fetched = ahead.take(folder_no, c.uid).await?;
-                lap.mark("fetch");
-                let body = fetched.body.as_ref().ok()?.clone();
-                Some(match body {
-                    Some(raw) => {
-                        let len = raw.len() as u64;
-                        let r = prepare(store, &plan.account, fp, &c.meta, raw, policy, lap).await;
-                        (len, r)
-                    }
-                    None => (0, Ok(Err(GONE.to_string()))),
-                })
-            };
-            let (before, this) = tokio::join!(commit_before, prepare_this);
-            for (pc, r) in before {
-                tally(&mut report, index, observer, &plan.account, fp, pc, r)?;
-            }
-            let Some(c) = c else { break };
-            let (len, r) = match this {
-                Some(done) => done,
-                // Not fetched ahead: fetch it on this connection.
+            let (len, outcome) = match item {
+                Some(item) => (item.fetched, item.outcome),
                 None => {
+                    // From here on every message is fetched on this
+                    // connection (dropping the receiver stops the other).
+                    prepared = None;
                     let mut lap = Laps::new(c.uid);
                     match session.fetch_message(c.uid).await {
                         Ok(Some(raw)) => {
@@ -349,20 +380,83 @@ async fn execute_with(
                 }
             };
             report.bytes_fetched += len;
-            let r = match r {
-                Ok(Ok(prepared)) => {
-                    waiting = Some((c, prepared));
-                    continue;
+            let r = match outcome {
+                Ok(Ok(p)) => {
+                    let committed = commit(
+                        session,
+                        index,
+                        &plan.account,
+                        fp,
+                        &c.meta,
+                        p,
+                        trash.as_ref(),
+                        &mut verify_bytes,
+                    )
+                    .await;
+                    match committed {
+                        Ok(Committed::Verified(v)) => {
+                            verified.push((c, *v));
+                            None
+                        }
+                        Ok(Committed::Done(r)) => Some(Ok(r)),
+                        Err(e) => Some(Err(e)),
+                    }
                 }
-                Ok(Err(why)) => Ok(Converted::Untouched(why)),
-                Err(e) => Err(e),
+                Ok(Err(why)) => Some(Ok(Converted::Untouched(why))),
+                Err(e) => Some(Err(e)),
             };
-            tally(&mut report, index, observer, &plan.account, fp, c, r)?;
+            if let Some(r) = r {
+                tally(&mut report, index, observer, &plan.account, fp, c, r)?;
+            }
+            if verified.len() >= REMOVE_BATCH {
+                finish_verified(
+                    session,
+                    index,
+                    observer,
+                    &plan.account,
+                    fp,
+                    &mut report,
+                    &mut verified,
+                    trash.as_ref(),
+                )
+                .await?;
+            }
         }
+        finish_verified(
+            session,
+            index,
+            observer,
+            &plan.account,
+            fp,
+            &mut report,
+            &mut verified,
+            trash.as_ref(),
+        )
+        .await?;
         report.bytes_fetched += verify_bytes;
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Removes the originals of `verified` and counts them in `report`.
+#[allow(clippy::too_many_arguments)]
+async fn finish_verified(
+    session: &mut Session,
+    index: &mut Index,
+    observer: &dyn Observer,
+    account: &str,
+    fp: &FolderPlan,
+    report: &mut FolderReport,
+    verified: &mut Vec<(&Candidate, Verified)>,
+    trash: Option<&Folder>,
+) -> Result<(), PipelineError> {
+    let (cs, batch): (Vec<_>, Vec<_>) = verified.drain(..).unzip();
+    let results = finish_batch(session, index, batch, trash).await;
+    for (c, r) in cs.into_iter().zip(results) {
+        tally(report, index, observer, account, fp, c, r)?;
+    }
+    Ok(())
 }
 
 const GONE: &str = "gone from the server before it was fetched";
@@ -629,7 +723,9 @@ async fn prepare(
     // disk runs meanwhile and is waited for before the journal entry.
     let mut hashes = Vec::with_capacity(objects.len());
     for (sha256, data) in objects {
-        store.put_unsynced(&sha256, data).await?;
+        // detach hashed each object from these very bytes; the proof's
+        // read-back checks them against the hash once more.
+        store.put_hashed_unsynced(&sha256, data).await?;
         hashes.push(sha256);
     }
     let synced = store.sync_later(hashes);

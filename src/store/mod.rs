@@ -196,17 +196,30 @@ impl Store {
     /// it has been waited for. Lets the flush run while other work goes on;
     /// nothing may rely on the object surviving a power cut before that.
     pub async fn put_unsynced(&self, hash: &Sha256, data: Bytes) -> Result<PutOutcome, StoreError> {
-        let key = object_key(hash);
         let (actual, data) = hash_off_thread(data).await;
         if actual != *hash {
             // A caller bug must never store content under a wrong key: the
             // mail would then point at bytes that are not its attachment.
             return Err(StoreError::HashMismatch {
-                key: key.to_string(),
+                key: object_key(hash).to_string(),
                 expected: to_hex(hash),
                 actual: to_hex(&actual),
             });
         }
+        self.put_hashed_unsynced(hash, data).await
+    }
+
+    /// As [`Store::put_unsynced`], for data whose SHA-256 the caller has
+    /// just computed from these very bytes (the detach engine hashes each
+    /// attachment as it decodes it), so it is not hashed a second time
+    /// here. A wrong `hash` is still never relied on: the read-back through
+    /// [`Store::get`] checks every object before anything depends on it.
+    pub async fn put_hashed_unsynced(
+        &self,
+        hash: &Sha256,
+        data: Bytes,
+    ) -> Result<PutOutcome, StoreError> {
+        let key = object_key(hash);
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
