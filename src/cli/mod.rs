@@ -47,10 +47,12 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // One thread: the job is sequential by design (the safety order), and
-    // one thread means one malloc arena, so freed message buffers are
-    // reused instead of piling up per thread (peak RSS).
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Two threads: while the job's thread is busy (an SQLite fsync, a
+    // message being parsed), the other keeps reading the message fetched
+    // ahead, so the server keeps sending. Each message's safety order is
+    // still one sequence of steps (src/pipeline/).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     let level = match cli.verbose {

@@ -10,11 +10,13 @@
 //! those waiting) fit in [`BUDGET`] together; one larger message is held
 //! alone.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::execute::AccountPlan;
-use crate::imap::{ImapError, Session};
+use crate::imap::{Folder, ImapError, Session};
 
 /// The least budget: small messages still flow while one is converted.
 const MIN_BUDGET: u64 = 16 * 1024 * 1024;
@@ -27,7 +29,7 @@ const MIN_BUDGET: u64 = 16 * 1024 * 1024;
 /// attachments as read back for the proof).
 pub struct Budget {
     bytes: u64,
-    sem: Semaphore,
+    sem: Arc<Semaphore>,
 }
 
 impl Budget {
@@ -48,7 +50,7 @@ impl Budget {
         let bytes = bytes.max(1);
         Budget {
             bytes,
-            sem: Semaphore::new(kib(bytes) as usize),
+            sem: Arc::new(Semaphore::new(kib(bytes) as usize)),
         }
     }
 
@@ -65,79 +67,121 @@ fn kib(bytes: u64) -> u32 {
 }
 
 /// A message fetched ahead, holding its share of the budget until dropped.
-pub struct Fetched<'a> {
+pub struct Fetched {
     pub folder: usize,
     pub uid: u32,
     pub body: Result<Option<Bytes>, ImapError>,
-    _permit: SemaphorePermit<'a>,
+    _permit: OwnedSemaphorePermit,
 }
 
-/// Fetches every candidate of `plan`, in plan order, into `tx`. Stops at
-/// the first error (after sending it), or as soon as the receiver is gone.
-pub async fn fetch_ahead<'a>(
+/// What [`fetch_ahead`] needs of one folder of the plan.
+pub struct AheadFolder {
+    /// Position in the plan.
+    folder: usize,
+    handle: Folder,
+    uidvalidity: u32,
+    /// UID and size of each candidate, in plan order.
+    candidates: Vec<(u32, u64)>,
+}
+
+/// The folders of `plan` that have candidates, for [`fetch_ahead`].
+pub fn folders_of(plan: &AccountPlan) -> Vec<AheadFolder> {
+    plan.folders
+        .iter()
+        .enumerate()
+        .filter(|(_, fp)| !fp.candidates.is_empty())
+        .map(|(folder, fp)| AheadFolder {
+            folder,
+            handle: fp.handle.clone(),
+            uidvalidity: fp.uidvalidity,
+            candidates: fp.candidates.iter().map(|c| (c.uid, c.size)).collect(),
+        })
+        .collect()
+}
+
+/// Fetches every candidate of `folders`, in order, into `tx`. Stops at the
+/// first error (after sending it), or as soon as the receiver is gone. It
+/// owns what it uses, so it can run as a task of its own: on a runtime
+/// with more than one thread it keeps reading while the job's thread is
+/// busy (an SQLite fsync, a proof), and the server keeps sending.
+pub async fn fetch_ahead(
     mut session: Session,
-    plan: &AccountPlan,
-    budget: &'a Budget,
-    tx: mpsc::UnboundedSender<Fetched<'a>>,
+    folders: Vec<AheadFolder>,
+    budget: &Budget,
+    tx: mpsc::UnboundedSender<Fetched>,
 ) {
-    for (folder, fp) in plan.folders.iter().enumerate() {
-        if fp.candidates.is_empty() {
-            continue;
-        }
-        let status = tokio::select! {
-            s = session.examine(&fp.handle) => s,
-            _ = tx.closed() => return,
-        };
-        match status {
-            Ok(s) if s.uidvalidity == fp.uidvalidity => {}
-            Ok(_) => return,
-            Err(e) => {
-                tracing::debug!("fetching ahead stopped: {e}");
-                return;
-            }
-        }
-        for c in &fp.candidates {
-            let permit = tokio::select! {
-                p = budget.sem.acquire_many(budget.permits_for(c.size)) => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
-                },
+    let sem = budget.sem.clone();
+    let permits: Vec<Vec<u32>> = folders
+        .iter()
+        .map(|f| {
+            f.candidates
+                .iter()
+                .map(|&(_, size)| budget.permits_for(size))
+                .collect()
+        })
+        .collect();
+    let job = async move {
+        for (f, permits) in folders.iter().zip(permits) {
+            let status = tokio::select! {
+                s = session.examine(&f.handle) => s,
                 _ = tx.closed() => return,
             };
-            let body = tokio::select! {
-                b = session.fetch_message(c.uid) => b,
-                _ = tx.closed() => return,
-            };
-            let failed = body.is_err();
-            let sent = tx.send(Fetched {
-                folder,
-                uid: c.uid,
-                body,
-                _permit: permit,
-            });
-            if sent.is_err() || failed {
-                return;
+            match status {
+                Ok(s) if s.uidvalidity == f.uidvalidity => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::debug!("fetching ahead stopped: {e}");
+                    return;
+                }
+            }
+            for (&(uid, _), n) in f.candidates.iter().zip(permits) {
+                let permit = tokio::select! {
+                    p = sem.clone().acquire_many_owned(n) => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = tx.closed() => return,
+                };
+                let body = tokio::select! {
+                    b = session.fetch_message(uid) => b,
+                    _ = tx.closed() => return,
+                };
+                let failed = body.is_err();
+                let sent = tx.send(Fetched {
+                    folder: f.folder,
+                    uid,
+                    body,
+                    _permit: permit,
+                });
+                if sent.is_err() || failed {
+                    return;
+                }
             }
         }
+        let _ = session.logout().await;
+    };
+    // A task of its own; the job waits for it to end (it ends as soon as
+    // the job drops its receiver).
+    if let Err(e) = tokio::spawn(job).await {
+        tracing::debug!("fetching ahead ended: {e}");
     }
-    let _ = session.logout().await;
 }
 
 /// The job's end of [`fetch_ahead`]: hands out the candidates in plan
 /// order, or says to fetch one on the job's own connection.
-pub struct Ahead<'a> {
-    rx: Option<mpsc::UnboundedReceiver<Fetched<'a>>>,
+pub struct Ahead {
+    rx: Option<mpsc::UnboundedReceiver<Fetched>>,
 }
 
-impl<'a> Ahead<'a> {
-    pub fn new(rx: Option<mpsc::UnboundedReceiver<Fetched<'a>>>) -> Self {
+impl Ahead {
+    pub fn new(rx: Option<mpsc::UnboundedReceiver<Fetched>>) -> Self {
         Ahead { rx }
     }
 
     /// The message `uid` of folder `folder` (its plan position) with its
     /// budget share, if it was fetched ahead; `None` means: fetch it here.
     /// After one miss, every later message is fetched here too.
-    pub async fn take(&mut self, folder: usize, uid: u32) -> Option<Fetched<'a>> {
+    pub async fn take(&mut self, folder: usize, uid: u32) -> Option<Fetched> {
         let rx = self.rx.as_mut()?;
         match rx.recv().await {
             Some(f) if f.folder == folder && f.uid == uid && f.body.is_ok() => Some(f),

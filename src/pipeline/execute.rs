@@ -228,7 +228,12 @@ pub async fn execute(
     let (prepared_tx, prepared_rx) = tokio::sync::mpsc::channel(PREPARED_AHEAD);
     let (fetcher, preparer) = match ahead {
         Some(s) => (
-            Some(ahead::fetch_ahead(s, plan, &budget, fetched_tx)),
+            Some(ahead::fetch_ahead(
+                s,
+                ahead::folders_of(plan),
+                &budget,
+                fetched_tx,
+            )),
             Some(prepare_all(
                 ahead::Ahead::new(Some(fetched_rx)),
                 store,
@@ -277,7 +282,7 @@ struct Item {
 /// ahead. Stops (and [`commit_all`] fetches the rest itself) when a message
 /// was not fetched ahead or the receiver is gone.
 async fn prepare_all(
-    mut ahead: ahead::Ahead<'_>,
+    mut ahead: ahead::Ahead,
     store: &Store,
     plan: &AccountPlan,
     policy: &JobPolicy,
