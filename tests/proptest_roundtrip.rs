@@ -208,6 +208,14 @@ fn check(raw: &[u8], min_size: u64) -> Result<bool, TestCaseError> {
         ..Policy::default()
     };
     let d = detach(raw, &policy);
+    // The pipeline detaches without the engine's own proof first (it
+    // proves from the store instead): same result whenever the engine's
+    // proof holds.
+    let unproven = slimbox::mime::detach_unproven(raw, &policy);
+    prop_assert!(
+        unproven.rewritten == d.rewritten,
+        "detach_unproven differs from detach"
+    );
     match &d.rewritten {
         Some(rw) => {
             let objects = |h: &Sha256| {

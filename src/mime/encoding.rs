@@ -78,9 +78,16 @@ fn is_ws(b: u8) -> bool {
 
 /// Decodes a base64 body. `Err` when it is not valid base64 at all.
 pub(crate) fn decode_base64(body: &[u8]) -> Result<Decoded, String> {
+    decode_base64_checked(body, true)
+}
+
+/// [`decode_base64`]; with `check` false a regular body's layout is taken
+/// from its line structure without re-encoding each chunk to prove it, for
+/// a caller that proves the whole round trip itself.
+pub(crate) fn decode_base64_checked(body: &[u8], check: bool) -> Result<Decoded, String> {
     let core_len = body.iter().rposition(|&b| !is_ws(b)).map_or(0, |p| p + 1);
     let (core, tail) = body.split_at(core_len);
-    if let Some(d) = decode_regular(core, tail) {
+    if let Some(d) = decode_regular(core, tail, check) {
         return Ok(d);
     }
     // Irregular: drop all white space and decode what remains.
@@ -107,7 +114,7 @@ const PARALLEL_MIN: usize = 1 << 20;
 /// re-encoding it and comparing with the original characters, and hashes
 /// each chunk as it comes. `None` when the body is not regular (or not valid,
 /// or not canonical), so the caller takes the general path.
-fn decode_regular(core: &[u8], tail: &[u8]) -> Option<Decoded> {
+fn decode_regular(core: &[u8], tail: &[u8], check: bool) -> Option<Decoded> {
     if core.is_empty() || tail.len() > MAX_TAIL {
         return None;
     }
@@ -140,7 +147,7 @@ fn decode_regular(core: &[u8], tail: &[u8]) -> Option<Decoded> {
     let mut content = vec![0u8; chars / 4 * 3 - pad];
     let sha256 = if core.len() < PARALLEL_MIN {
         let mut hasher = Sha256::new();
-        decode_lines(core, width, eol, &mut content, &mut |chunk| {
+        decode_lines(core, width, eol, check, &mut content, &mut |chunk| {
             hasher.update(chunk);
             Some(())
         })?;
@@ -155,7 +162,7 @@ fn decode_regular(core: &[u8], tail: &[u8]) -> Option<Decoded> {
                 }
                 <[u8; 32]>::from(hasher.finalize())
             });
-            let decoded = decode_lines(core, width, eol, &mut content, &mut |chunk| {
+            let decoded = decode_lines(core, width, eol, check, &mut content, &mut |chunk| {
                 tx.send(chunk).ok()
             });
             drop(tx);
@@ -177,12 +184,14 @@ fn decode_regular(core: &[u8], tail: &[u8]) -> Option<Decoded> {
 /// Walks lines of exactly `width` characters joined by `eol` (the last line
 /// may be shorter), decodes them chunk by chunk into `content` (sized
 /// exactly), re-encodes each decoded chunk and compares it with the original
-/// characters (the exactness proof), and hands each chunk to `sink`. `None`
-/// as soon as the body is not regular, not valid or not canonical.
+/// characters (the exactness proof, unless `check` is false), and hands each
+/// chunk to `sink`. `None` as soon as the body is not regular, not valid or
+/// (when checked) not canonical.
 fn decode_lines<'c>(
     core: &[u8],
     width: usize,
     eol: Eol,
+    check: bool,
     content: &'c mut [u8],
     sink: &mut dyn FnMut(&'c [u8]) -> Option<()>,
 ) -> Option<()> {
@@ -190,7 +199,7 @@ fn decode_lines<'c>(
     let eol_b = eol.bytes();
     let stride = width + eol_b.len();
     let mut scratch: Vec<u8> = Vec::with_capacity(CHUNK_CHARS + stride);
-    let mut check = vec![0u8; CHUNK_CHARS];
+    let mut checked = vec![0u8; if check { CHUNK_CHARS } else { 0 }];
     let mut out_chunks = content.chunks_mut(CHUNK_CHARS / 4 * 3);
     let mut pos = 0;
     loop {
@@ -219,9 +228,11 @@ fn decode_lines<'c>(
             }
             // The proof: the decoded bytes encode back to the very same
             // characters (this also rejects non-canonical padding bits).
-            let again = base64_simd::STANDARD.encode(dst, check[..].as_out());
-            if again != src {
-                return None;
+            if check {
+                let again = base64_simd::STANDARD.encode(dst, checked[..].as_out());
+                if again != src {
+                    return None;
+                }
             }
             sink(dst)?;
             scratch.drain(..take);

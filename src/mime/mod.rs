@@ -20,7 +20,7 @@ use std::collections::HashSet;
 
 use sha2::{Digest, Sha256 as Sha256Hasher};
 
-use encoding::{decode_base64, decode_qp, encode_base64, Base64Layout, Eol};
+use encoding::{decode_base64, decode_base64_checked, decode_qp, encode_base64, Base64Layout, Eol};
 use structure::{display_path, Cte, Part};
 use stub::{Recipe, StubText};
 
@@ -187,8 +187,22 @@ struct Planned<'a> {
 
 /// Detaches the attachments of `raw` that `policy` selects. Never fails: a
 /// message that cannot be handled with certainty comes back untouched, with
-/// the reason.
+/// the reason. Before it returns a rewritten message, it proves that
+/// [`reattach`] over it, with the objects, gives back `raw` exactly.
 pub fn detach<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
+    detach_with(raw, policy, true)
+}
+
+/// [`detach`] without its own proof of the round trip, for a caller that
+/// proves it anyway from where it stored the objects, byte for byte, before
+/// it relies on the result; when that proof fails, the caller must call
+/// [`detach`] (which may then keep original bodies whole) and prove again.
+/// It saves re-encoding every attachment once more.
+pub fn detach_unproven<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
+    detach_with(raw, policy, false)
+}
+
+fn detach_with<'a>(raw: &'a [u8], policy: &Policy, prove: bool) -> Detached<'a> {
     let top_header_end = structure::header_end(raw, 0, raw.len());
     if stub::has_marker(&raw[..top_header_end]) {
         return Detached::untouched("already processed by slimbox");
@@ -219,7 +233,7 @@ pub fn detach<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
     let mut notes = Vec::new();
     let mut planned = Vec::new();
     for p in all.iter().filter(|p| is_candidate(p, policy, &cids)) {
-        match plan_part(raw, p, policy) {
+        match plan_part(raw, p, policy, prove) {
             Ok(Some(pl)) => planned.push(pl),
             Ok(None) => {}
             Err(note) => notes.push(format!("part {}: {note}; left as it was", p.path)),
@@ -235,7 +249,7 @@ pub fn detach<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
     }
     let eol = Eol::of(&raw[..top_header_end]);
     let mut rewritten = render(raw, &planned, &tree, policy, eol);
-    if !proves(raw, &rewritten, &planned) {
+    if prove && !proves(raw, &rewritten, &planned) {
         // The fast path's layout guess did not regenerate the bytes exactly:
         // keep every original body whole and prove again.
         for pl in &mut planned {
@@ -376,12 +390,17 @@ fn referenced_cids(raw: &[u8], parts: &[&Part]) -> HashSet<String> {
 
 /// Decodes a candidate and prepares its recipe. `Ok(None)`: smaller than the
 /// policy's minimum once decoded. `Err`: cannot be decoded, left as it was.
-fn plan_part<'a>(raw: &'a [u8], p: &Part, policy: &Policy) -> Result<Option<Planned<'a>>, String> {
+fn plan_part<'a>(
+    raw: &'a [u8],
+    p: &Part,
+    policy: &Policy,
+    prove: bool,
+) -> Result<Option<Planned<'a>>, String> {
     let body = &raw[p.body_start..p.end];
     let hdr = &raw[p.start..p.body_start];
     let (content, sha256, layout, keep_raw): (Cow<'a, [u8]>, Sha256, _, bool) = match p.info.cte() {
         Cte::Base64 => {
-            let d = decode_base64(body)?;
+            let d = decode_base64_checked(body, prove)?;
             let keep_raw = d.layout.is_none();
             (Cow::Owned(d.content), d.sha256, d.layout, keep_raw)
         }

@@ -232,3 +232,38 @@ fn reattach_equals_compares_without_rebuilding() {
     assert!(!reattach_equals(rw, &objects_of(&d), &other, false).unwrap());
     assert!(!reattach_equals(rw, &objects_of(&d), &raw[..raw.len() - 1], false).unwrap());
 }
+
+#[test]
+fn unproven_detach_matches_detach_on_regular_base64() {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let raw = mixed(&b64_lines(&data, 76, "\r\n"), "\r\n");
+    let proven = detach(&raw, &policy(1000));
+    let unproven = detach_unproven(&raw, &policy(1000));
+    assert_eq!(proven.rewritten, unproven.rewritten);
+    let rewritten = unproven.rewritten.as_deref().expect("rewritten");
+    let back = reattach(rewritten, &objects_of(&unproven)).expect("reattach");
+    assert_eq!(back, raw);
+}
+
+#[test]
+fn unproven_detach_declines_non_canonical_base64_as_detach_does() {
+    // Non-canonical padding bits ("QR==" would decode like "QQ==") cannot
+    // re-encode to the same characters; the strict decoder refuses them,
+    // so even without the engine's own proof nothing wrong is produced
+    // (and the caller's proof from the store would catch it if it were).
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 13) as u8).collect();
+    let mut b64 = b64_lines(&data, 76, "\r\n");
+    b64.push_str("\r\nQR==");
+    let raw = mixed(&b64, "\r\n");
+    for d in [
+        detach(&raw, &policy(100)),
+        detach_unproven(&raw, &policy(100)),
+    ] {
+        assert!(d.rewritten.is_none());
+        assert!(
+            d.notes.iter().any(|n| n.contains("base64")),
+            "{:?}",
+            d.notes
+        );
+    }
+}

@@ -654,11 +654,16 @@ struct Rewritten {
 }
 
 /// Runs the detach engine on tokio's blocking pool (it is pure CPU work,
-/// and the runtime's thread meanwhile keeps the next message coming in).
-/// `Err` is why the message is left as it was.
-async fn detach_off_thread(raw: Bytes, policy: Policy) -> Result<Rewritten, String> {
+/// and the runtime's thread meanwhile keeps the next message coming in),
+/// with its own proof of the round trip or without (see
+/// [`mime::detach_unproven`]). `Err` is why the message is left as it was.
+async fn detach_off_thread(raw: Bytes, policy: Policy, proven: bool) -> Result<Rewritten, String> {
     let job = tokio::task::spawn_blocking(move || {
-        let d = mime::detach(&raw, &policy);
+        let d = if proven {
+            mime::detach(&raw, &policy)
+        } else {
+            mime::detach_unproven(&raw, &policy)
+        };
         match d.rewritten {
             Some(rewritten) => Ok(Rewritten {
                 rewritten: Bytes::from(rewritten),
@@ -714,30 +719,49 @@ async fn prepare(
         link_template: policy.link_template.clone(),
         now: now_unix(),
     };
-    let Rewritten {
-        rewritten,
-        parts,
-        objects,
-    } = match detach_off_thread(raw.clone(), mp).await {
-        Ok(r) => r,
-        Err(why) => return Ok(Err(why)),
+    // The detach engine's own proof re-encodes every attachment; the proof
+    // from the store below does the same from what was kept, so the first
+    // try leaves the engine's out. Only when the store's proof fails does
+    // the engine run with its own (it then keeps bodies it cannot
+    // regenerate whole) before the store's proof runs again.
+    let mut first_try = true;
+    let (rewritten, parts, synced) = loop {
+        let Rewritten {
+            rewritten,
+            parts,
+            objects,
+        } = match detach_off_thread(raw.clone(), mp.clone(), !first_try).await {
+            Ok(r) => r,
+            Err(why) => return Ok(Err(why)),
+        };
+        lap.mark("detach");
+        // 1. Every object stored, create-only. Each object's memory goes to
+        // the store and is freed: the proof below reads them back. The
+        // flush to disk runs meanwhile and is waited for before the
+        // journal entry.
+        let mut hashes = Vec::with_capacity(objects.len());
+        for (sha256, data) in objects {
+            // detach hashed each object from these very bytes; the proof's
+            // read-back checks them against the hash once more.
+            store.put_hashed_unsynced(&sha256, data).await?;
+            hashes.push(sha256);
+        }
+        let synced = store.sync_later(hashes);
+        lap.mark("store");
+        // 2. Every object read back and checked against its SHA-256, and
+        // the exact original rebuilt from them.
+        match prove_from_store(rewritten.clone(), raw.clone(), store).await {
+            Ok(()) => break (rewritten, parts, synced),
+            Err(PipelineError::Verify(why)) if first_try => {
+                tracing::debug!(
+                    "UID {}: {why}; detaching again with the engine's own proof",
+                    meta.uid
+                );
+                first_try = false;
+            }
+            Err(e) => return Err(e),
+        }
     };
-    lap.mark("detach");
-    // 1. Every object stored, create-only. Each object's memory goes to the
-    // store and is freed: the proof below reads them back. The flush to
-    // disk runs meanwhile and is waited for before the journal entry.
-    let mut hashes = Vec::with_capacity(objects.len());
-    for (sha256, data) in objects {
-        // detach hashed each object from these very bytes; the proof's
-        // read-back checks them against the hash once more.
-        store.put_hashed_unsynced(&sha256, data).await?;
-        hashes.push(sha256);
-    }
-    let synced = store.sync_later(hashes);
-    lap.mark("store");
-    // 2. Every object read back and checked against its SHA-256, and the
-    // exact original rebuilt from them.
-    prove_from_store(rewritten.clone(), raw.clone(), store).await?;
     lap.mark("prove");
     let record = record_for(account, fp, meta, &raw, &rewritten, &parts);
     Ok(Ok(Prepared {
