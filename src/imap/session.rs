@@ -768,3 +768,17 @@ fn exact_set(uids: &[u32]) -> Result<String, ImapError> {
     }
     Ok(uid_set(uids))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removal_names_exactly_its_uids() {
+        assert_eq!(exact_set(&[7]).unwrap(), "7");
+        assert_eq!(exact_set(&[9, 5, 6, 7]).unwrap(), "5:7,9");
+        // No set would be "every message" or a syntax error: refused here.
+        assert!(exact_set(&[]).is_err());
+        assert!(exact_set(&[0, 3]).is_err());
+    }
+}
