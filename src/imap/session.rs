@@ -567,11 +567,6 @@ impl Session {
         Ok(DeleteOutcome::FlaggedOnly)
     }
 
-    /// Moves `uid` to `target` with `UID MOVE` (RFC 6851).
-    pub async fn move_uid(&mut self, uid: u32, target: &Folder) -> Result<(), ImapError> {
-        self.move_uids(&[uid], target).await
-    }
-
     /// Moves `uids` to `target` with one `UID MOVE` (RFC 6851).
     // NOTE: Gmail keeps an expunged message in "All Mail" (expunging only
     // removes a label); moving it to [Gmail]/Trash is what removes it from

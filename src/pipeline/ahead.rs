@@ -56,9 +56,15 @@ impl Budget {
 
     /// Semaphore permits (KiB) for a message of `size` bytes: one larger
     /// than the whole budget takes all of it, and is held alone.
+    #[cfg(test)]
     fn permits_for(&self, size: u64) -> u32 {
-        kib(size.clamp(1, self.bytes))
+        permits(size, self.bytes)
     }
+}
+
+/// Permits for `size` bytes within a budget of `cap` bytes.
+fn permits(size: u64, cap: u64) -> u32 {
+    kib(size.clamp(1, cap))
 }
 
 /// Budget permits are counted in KiB (a semaphore counts in `u32`).
@@ -111,17 +117,9 @@ pub async fn fetch_ahead(
     tx: mpsc::UnboundedSender<Fetched>,
 ) {
     let sem = budget.sem.clone();
-    let permits: Vec<Vec<u32>> = folders
-        .iter()
-        .map(|f| {
-            f.candidates
-                .iter()
-                .map(|&(_, size)| budget.permits_for(size))
-                .collect()
-        })
-        .collect();
+    let cap = budget.bytes;
     let job = async move {
-        for (f, permits) in folders.iter().zip(permits) {
+        for f in &folders {
             let status = tokio::select! {
                 s = session.examine(&f.handle) => s,
                 _ = tx.closed() => return,
@@ -134,9 +132,9 @@ pub async fn fetch_ahead(
                     return;
                 }
             }
-            for (&(uid, _), n) in f.candidates.iter().zip(permits) {
+            for &(uid, size) in &f.candidates {
                 let permit = tokio::select! {
-                    p = sem.clone().acquire_many_owned(n) => match p {
+                    p = sem.clone().acquire_many_owned(permits(size, cap)) => match p {
                         Ok(p) => p,
                         Err(_) => return,
                     },

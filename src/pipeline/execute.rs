@@ -359,75 +359,83 @@ async fn commit_all(
         }
         let mut verified: Vec<(&Candidate, Verified)> = Vec::new();
         let mut verify_bytes = 0u64;
-        for c in &fp.candidates {
-            let item = match prepared.as_mut() {
-                Some(rx) => rx.recv().await.filter(|item| item.uid == c.uid),
-                None => None,
-            };
-            let (len, outcome) = match item {
-                Some(item) => (item.fetched, item.outcome),
-                None => {
-                    // From here on every message is fetched on this
-                    // connection (dropping the receiver stops the other).
-                    prepared = None;
-                    let mut lap = Laps::new(c.uid);
-                    match session.fetch_message(c.uid).await {
-                        Ok(Some(raw)) => {
-                            lap.mark("fetch");
-                            let len = raw.len() as u64;
-                            let r =
-                                prepare(store, &plan.account, fp, &c.meta, raw, policy, lap).await;
-                            (len, r)
+        let run = async {
+            for c in &fp.candidates {
+                let item = match prepared.as_mut() {
+                    Some(rx) => rx.recv().await.filter(|item| item.uid == c.uid),
+                    None => None,
+                };
+                let (len, outcome) = match item {
+                    Some(item) => (item.fetched, item.outcome),
+                    None => {
+                        // From here on every message is fetched on this
+                        // connection (dropping the receiver stops the other).
+                        prepared = None;
+                        let mut lap = Laps::new(c.uid);
+                        match session.fetch_message(c.uid).await {
+                            Ok(Some(raw)) => {
+                                lap.mark("fetch");
+                                let len = raw.len() as u64;
+                                let r =
+                                    prepare(store, &plan.account, fp, &c.meta, raw, policy, lap)
+                                        .await;
+                                (len, r)
+                            }
+                            Ok(None) => (0, Ok(Err(GONE.to_string()))),
+                            Err(e) => (0, Err(e.into())),
                         }
-                        Ok(None) => (0, Ok(Err(GONE.to_string()))),
-                        Err(e) => (0, Err(e.into())),
                     }
+                };
+                report.bytes_fetched += len;
+                let r = match outcome {
+                    Ok(Ok(p)) => {
+                        let committed = commit(
+                            session,
+                            index,
+                            &plan.account,
+                            fp,
+                            &c.meta,
+                            p,
+                            trash.as_ref(),
+                            &mut verify_bytes,
+                        )
+                        .await;
+                        match committed {
+                            Ok(Committed::Verified(v)) => {
+                                verified.push((c, *v));
+                                None
+                            }
+                            Ok(Committed::Done(r)) => Some(Ok(r)),
+                            Err(e) => Some(Err(e)),
+                        }
+                    }
+                    Ok(Err(why)) => Some(Ok(Converted::Untouched(why))),
+                    Err(e) => Some(Err(e)),
+                };
+                if let Some(r) = r {
+                    tally(&mut report, index, observer, &plan.account, fp, c, r)?;
                 }
-            };
-            report.bytes_fetched += len;
-            let r = match outcome {
-                Ok(Ok(p)) => {
-                    let committed = commit(
+                if verified.len() >= REMOVE_BATCH {
+                    finish_verified(
                         session,
                         index,
+                        observer,
                         &plan.account,
                         fp,
-                        &c.meta,
-                        p,
+                        &mut report,
+                        &mut verified,
                         trash.as_ref(),
-                        &mut verify_bytes,
                     )
-                    .await;
-                    match committed {
-                        Ok(Committed::Verified(v)) => {
-                            verified.push((c, *v));
-                            None
-                        }
-                        Ok(Committed::Done(r)) => Some(Ok(r)),
-                        Err(e) => Some(Err(e)),
-                    }
+                    .await?;
                 }
-                Ok(Err(why)) => Some(Ok(Converted::Untouched(why))),
-                Err(e) => Some(Err(e)),
-            };
-            if let Some(r) = r {
-                tally(&mut report, index, observer, &plan.account, fp, c, r)?;
             }
-            if verified.len() >= REMOVE_BATCH {
-                finish_verified(
-                    session,
-                    index,
-                    observer,
-                    &plan.account,
-                    fp,
-                    &mut report,
-                    &mut verified,
-                    trash.as_ref(),
-                )
-                .await?;
-            }
+            Ok::<(), PipelineError>(())
         }
-        finish_verified(
+        .await;
+        // Whatever ended the loop, originals whose copies are verified go
+        // now rather than wait for the next run (after a lost connection
+        // this fails too, and the journal keeps them).
+        let flushed = finish_verified(
             session,
             index,
             observer,
@@ -437,7 +445,9 @@ async fn commit_all(
             &mut verified,
             trash.as_ref(),
         )
-        .await?;
+        .await;
+        run?;
+        flushed?;
         report.bytes_fetched += verify_bytes;
         reports.push(report);
     }
