@@ -10,17 +10,9 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 use support::dovecot::{Dovecot, DovecotOptions};
-use support::mailbox;
+use support::mailbox::{self, slimbox};
 
 const DATE: &str = "01-Feb-2024 10:00:00 +0100";
-
-fn slimbox(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_slimbox"));
-    c.arg("--config")
-        .arg(config)
-        .env("SLIMBOX_TEST_PASSWORD", "alicepw");
-    c
-}
 
 fn ok(c: &mut Command) -> String {
     let out = c.output().expect("run slimbox");

@@ -9,21 +9,12 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use support::dovecot::{Dovecot, DovecotOptions};
-use support::mailbox::{self, Seen};
+use support::mailbox::{self, slimbox, Seen};
 
 const DATE: &str = "01-Feb-2024 10:00:00 +0100";
-
-fn slimbox(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_slimbox"));
-    c.arg("--config")
-        .arg(config)
-        .env("SLIMBOX_TEST_PASSWORD", "alicepw")
-        .env_remove("SLIMBOX_TEST_PAUSE_AT");
-    c
-}
 
 fn run_json(config: &Path, cmd: &str) -> serde_json::Value {
     let out = slimbox(config)

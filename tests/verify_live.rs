@@ -7,24 +7,15 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
 use sha2::Digest;
 use support::dovecot::{Dovecot, DovecotOptions};
-use support::mailbox;
+use support::mailbox::{self, slimbox};
 
 const DATE: &str = "01-Feb-2024 10:00:00 +0100";
-
-fn slimbox(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_slimbox"));
-    c.arg("--config")
-        .arg(config)
-        .env("SLIMBOX_TEST_PASSWORD", "alicepw")
-        .env_remove("SLIMBOX_TEST_PAUSE_AT");
-    c
-}
 
 fn verify(config: &Path, extra: &[&str]) -> Output {
     slimbox(config)

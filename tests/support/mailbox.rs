@@ -188,6 +188,17 @@ password_env = "SLIMBOX_TEST_PASSWORD"
     p
 }
 
+/// The slimbox binary with a config from [`write_config`] and its password,
+/// never paused by the test hook unless the caller says so.
+pub fn slimbox(config: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_slimbox"));
+    c.arg("--config")
+        .arg(config)
+        .env("SLIMBOX_TEST_PASSWORD", "alicepw")
+        .env_remove("SLIMBOX_TEST_PAUSE_AT");
+    c
+}
+
 /// Rebuilds the original from a converted message and the store on disk.
 pub fn reattach_from_disk(store: &Path, rewritten: &[u8]) -> Vec<u8> {
     let needed = slimbox::mime::objects_needed(rewritten).expect("stubs");
