@@ -42,11 +42,19 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
 }
 
 pub async fn connect(account: &AccountConfig) -> anyhow::Result<Session> {
+    let cfg = imap_config(account)?;
+    Session::connect(&cfg)
+        .await
+        .with_context(|| format!("account {}", account.name))
+}
+
+/// How to reach an account (the password resolved once, here).
+pub fn imap_config(account: &AccountConfig) -> anyhow::Result<ImapConfig> {
     let password = account
         .password
         .resolve()
         .with_context(|| format!("account {}", account.name))?;
-    let cfg = ImapConfig {
+    Ok(ImapConfig {
         host: account.host.clone(),
         port: account.port,
         tls: match account.tls {
@@ -57,10 +65,7 @@ pub async fn connect(account: &AccountConfig) -> anyhow::Result<Session> {
         ca_file: account.ca_file.clone(),
         user: account.user.clone(),
         password,
-    };
-    Session::connect(&cfg)
-        .await
-        .with_context(|| format!("account {}", account.name))
+    })
 }
 
 /// Prints rows as an aligned table, the first column left-aligned and the

@@ -10,7 +10,7 @@ use clap::Args;
 use super::job;
 use super::list::FilterArgs;
 use crate::index::Index;
-use crate::pipeline::{reattach_message, ReattachTarget};
+use crate::pipeline::{reattach_account, ReattachOutcome, ReattachTarget};
 
 /// Put whole messages back: each stub is replaced by the original, rebuilt
 /// byte for byte from the store.
@@ -34,13 +34,38 @@ pub struct ReattachArgs {
     json: bool,
 }
 
+/// The outcome of a message that could not be tried.
+fn failed(target: ReattachTarget, why: String) -> ReattachOutcome {
+    ReattachOutcome {
+        target,
+        uid: None,
+        note: None,
+        error: Some(why),
+    }
+}
+
+/// One line of JSON output per message.
 #[derive(serde::Serialize)]
-struct Outcome {
-    account: String,
-    folder: String,
-    message_id: Option<String>,
+struct Outcome<'a> {
+    account: &'a str,
+    folder: &'a str,
+    message_id: Option<&'a str>,
     uid: Option<u32>,
-    error: Option<String>,
+    note: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+impl<'a> From<&'a ReattachOutcome> for Outcome<'a> {
+    fn from(o: &'a ReattachOutcome) -> Self {
+        Outcome {
+            account: &o.target.account,
+            folder: &o.target.folder,
+            message_id: o.target.message_id.as_deref(),
+            uid: o.uid,
+            note: o.note.as_deref(),
+            error: o.error.as_deref(),
+        }
+    }
 }
 
 pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -74,53 +99,43 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
     let mut outcomes = Vec::new();
     for (account_name, list) in targets {
         let Some(account) = config.accounts.iter().find(|a| a.name == account_name) else {
-            for t in list {
-                outcomes.push(Outcome {
-                    account: t.account,
-                    folder: t.folder,
-                    message_id: t.message_id,
-                    uid: None,
-                    error: Some(format!(
-                        "account {account_name} is not in the config any more"
-                    )),
-                });
-            }
+            let why = format!("account {account_name} is not in the config any more");
+            outcomes.extend(list.into_iter().map(|t| failed(t, why.clone())));
             continue;
         };
         let policy = job::job_policy(&config, &store, account);
-        let mut session = job::connect(account).await?;
-        crate::pipeline::recover_account(&mut session, &store, &mut index, &account.name, &policy)
-            .await?;
-        let trash = session
-            .list_folders()
-            .await?
-            .into_iter()
-            .find(|f| f.has_special_use("\\Trash"));
-        for t in list {
-            let r = reattach_message(&mut session, &store, &mut index, &t, trash.as_ref()).await;
-            outcomes.push(Outcome {
-                account: t.account.clone(),
-                folder: t.folder.clone(),
-                message_id: t.message_id.clone(),
-                uid: r.as_ref().ok().copied(),
-                error: r.err().map(|e| e.to_string()),
-            });
+        let imap = job::imap_config(account)?;
+        match reattach_account(
+            &imap,
+            &store,
+            &mut index,
+            &account.name,
+            &policy,
+            list.clone(),
+        )
+        .await
+        {
+            Ok(done) => outcomes.extend(done),
+            Err(e) => outcomes.extend(list.into_iter().map(|t| failed(t, e.to_string()))),
         }
-        let _ = session.logout().await;
     }
     let failed = outcomes.iter().any(|o| o.error.is_some());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        let out: Vec<Outcome> = outcomes.iter().map(Outcome::from).collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        for o in &outcomes {
-            let id = o.message_id.as_deref().unwrap_or("(no Message-ID)");
-            match (&o.error, o.uid) {
+        for o in outcomes.iter().map(Outcome::from) {
+            let id = o.message_id.unwrap_or("(no Message-ID)");
+            match (o.error, o.uid) {
                 (None, Some(uid)) => println!(
                     "{} {}: {id} is whole again (UID {uid})",
                     o.account, o.folder
                 ),
                 (Some(e), _) => println!("{} {}: {id}: {e}", o.account, o.folder),
                 _ => {}
+            }
+            if let Some(n) = o.note {
+                println!("{} {}: {id}: {n}", o.account, o.folder);
             }
         }
     }

@@ -18,7 +18,11 @@ use crate::units::human_size;
 /// store and verify the attachments, prove the original can be rebuilt,
 /// APPEND the smaller copy with the same flags and date, verify it, and only
 /// then remove the original (by UID; other deleted messages are never
-/// expunged). A second run finds nothing to do.
+/// expunged). A lost connection is made again with backoff, and what was
+/// in flight is finished in the same run. A second run finds nothing to do.
+///
+/// Exit status 1 if anything failed, or if the connection was lost on the
+/// way (even when the run reconnected and finished: the summary says so).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Only this account (its `name` in the config).
@@ -60,67 +64,30 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     let mut reports = Vec::new();
     for account in config.account(args.account.as_deref())? {
         let policy = job::job_policy(&config, &store, account);
-        let mut report = AccountReport {
-            account: account.name.clone(),
-            ..AccountReport::default()
+        let report = match job::imap_config(account) {
+            Ok(imap) => {
+                crate::pipeline::run_account(
+                    &imap,
+                    &store,
+                    &mut index,
+                    &account.name,
+                    &policy,
+                    &observer,
+                )
+                .await
+            }
+            Err(e) => AccountReport {
+                error: Some(format!("{e:#}")),
+                ..AccountReport::new(&account.name)
+            },
         };
-        let result = async {
-            let mut session = job::connect(account).await?;
-            report.recovered = crate::pipeline::recover_account(
-                &mut session,
-                &store,
-                &mut index,
-                &account.name,
-                &policy,
-            )
-            .await?;
-            let plan = crate::pipeline::plan(&mut session, &index, &account.name, &policy).await?;
-            let n: usize = plan.folders.iter().map(|f| f.candidates.len()).sum();
-            let bytes: u64 = plan
-                .folders
-                .iter()
-                .flat_map(|f| &f.candidates)
-                .map(|c| c.size)
-                .sum();
-            observer.planned(n as u64, bytes);
-            // A second, read-only connection downloads the next message
-            // while one is converted. Without it (a server that limits
-            // connections) the job runs the same, only slower.
-            let ahead = if n > 1 {
-                match job::connect(account).await {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        tracing::info!("no second connection to fetch ahead ({e:#}); using one");
-                        None
-                    }
-                }
-            } else {
-                None
-            };
-            report.folders = crate::pipeline::execute(
-                &mut session,
-                ahead,
-                &store,
-                &mut index,
-                &plan,
-                &policy,
-                &observer,
-            )
-            .await?;
-            let _ = session.logout().await;
-            anyhow::Ok(())
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::error!("account {}: {e:#}", account.name);
-            report.error = Some(format!("{e:#}"));
+        if let Some(e) = &report.error {
+            tracing::error!("account {}: {e}", account.name);
         }
         reports.push(report);
     }
     observer.0.finish_and_clear();
-    let failed = reports
-        .iter()
-        .any(|r| r.error.is_some() || r.folders.iter().any(|f| f.failed > 0));
+    let failed = reports.iter().any(AccountReport::had_trouble);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
@@ -155,6 +122,12 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
                 println!(
                     "{}: finished {} message(s) an earlier run left in flight",
                     r.account, r.recovered
+                );
+            }
+            if r.reconnects > 0 {
+                println!(
+                    "{}: lost the connection {} time(s); reconnected and finished what was in flight",
+                    r.account, r.reconnects
                 );
             }
             if let Some(e) = &r.error {

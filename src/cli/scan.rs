@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
 
 use super::job;
@@ -32,9 +33,10 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
     let mut rows = Vec::new();
     for account in config.account(args.account.as_deref())? {
         let policy = job::job_policy(&config, &store, account);
-        let mut session = job::connect(account).await?;
-        let plan = crate::pipeline::plan(&mut session, &index, &account.name, &policy).await?;
-        let _ = session.logout().await;
+        let imap = job::imap_config(account)?;
+        let plan = crate::pipeline::scan_account(&imap, &index, &account.name, &policy)
+            .await
+            .with_context(|| format!("account {}", account.name))?;
         for f in &plan.folders {
             let bytes: u64 = f.candidates.iter().map(|c| c.size).sum();
             let att: u64 = f.candidates.iter().map(|c| c.attachment_bytes).sum();

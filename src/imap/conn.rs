@@ -236,6 +236,11 @@ impl Conn {
         res
     }
 
+    /// A command failed on the wire: this connection takes no more.
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
     /// The slice the last [`Conn::run_keep`] kept, if any.
     pub fn take_kept(&mut self) -> Option<bytes::Bytes> {
         self.kept.take()

@@ -620,6 +620,12 @@ impl Session {
         Ok(())
     }
 
+    /// The connection failed (dropped, timed out, garbled): every further
+    /// command is refused, and only a new session can go on.
+    pub fn is_broken(&self) -> bool {
+        self.conn.is_broken()
+    }
+
     /// NOOP: keeps the connection alive and lets the server report changes.
     pub async fn noop(&mut self) -> Result<(), ImapError> {
         self.conn

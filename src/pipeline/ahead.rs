@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use super::execute::AccountPlan;
+use super::plan::AccountPlan;
 use crate::imap::{Folder, ImapError, Session};
 
 /// The least budget: small messages still flow while one is converted.

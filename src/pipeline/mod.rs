@@ -1,37 +1,268 @@
-//! The main job, and the one module that owns the safety order.
+//! The main job, and the one module that owns the safety order. Every
+//! message slimbox changes goes through these steps, in this order; the
+//! numbers are the ones in the step comments of the code:
 //!
-//! It works as plan then execute (as rustic's prepare_restore/restore): [`plan`]
-//! chooses folders and candidates on the server without changing anything
-//! (`slimbox scan` prints it), [`execute`] converts the planned messages one
-//! by one in the order that keeps the promise:
+//! 0. Plan on the server, changing nothing: folders, then candidates by
+//!    size, age and BODYSTRUCTURE ([`plan`]).
+//! 1. Fetch the original (`BODY.PEEK[]`: `\Seen` is not set).
+//! 2. Detach: the pure engine rewrites it with stubs (`crate::mime`).
+//! 3. Store every object, create-only, and flush it to disk.
+//! 4. Prove: read every object back, check its SHA-256, and rebuild the
+//!    exact original from what was read, byte for byte.
+//! 5. Journal the intent on disk (the rewritten message with it).
+//! 6. APPEND the copy to the same folder with the original's flags and
+//!    INTERNALDATE; learn its UID (APPENDUID, else by search); journal it.
+//! 7. Verify the copy on the server: its bytes, flags and INTERNALDATE
+//!    instant. A copy that is not faithful is taken away; the original
+//!    stays.
+//! 8. Remove the original by UID only (UIDPLUS `UID EXPUNGE`; on Gmail a
+//!    move to its Trash; without UIDPLUS a MOVE to Trash, or `\Deleted`
+//!    alone with a note), never a plain EXPUNGE. Originals are removed in
+//!    batches of at most 16 and at most about two seconds.
+//! 9. Commit to the index; the journal entry is closed.
 //!
-//! fetch → detach → store objects, read back and verified → prove the
-//! original reconstructible from the store → journal the intent (on disk) →
-//! APPEND the rewritten message (same folder, same flags, same INTERNALDATE)
-//! → verify the copy on the server → remove the original by UID only →
-//! commit to the index.
+//! Steps 1 to 4 are the local half ([`prepare`](self::prepare)), 5 to 9 the
+//! server half ([`commit`](self::commit)); steps 6 and 7 are one shared
+//! function and step 8 another, used by every path: the normal one, the
+//! over-quota one, recovery and reattach.
 //!
-//! Over quota the APPEND may be refused; the original (already proven
-//! reconstructible) is then removed first and the APPEND retried; if it
-//! still fails the journal keeps the rewritten message for the next run.
-//! Each run starts by finishing or rolling back whatever the journal shows
-//! in flight ([`recover`]).
+//! The one exception to "no original goes before its copy is verified":
+//! over quota the server refuses even the smaller copy at step 6. The
+//! original is already proven rebuildable (step 4) and its copy is in the
+//! journal (step 5), so it is removed first and steps 6 and 7 are retried;
+//! if the server still refuses, the journal keeps the copy and recovery
+//! puts it in.
 //!
-//! For speed, the two halves of that order overlap across messages: while
-//! message k is committed on the server (journal, APPEND, verify, remove),
-//! message k+1, downloaded ahead on a second read-only connection
-//! (`ahead`), is detached, stored and proven. No server step of a message
-//! starts before its own local steps are done.
+//! Recovery ([`recover`]) runs before every plan: at the start of a run,
+//! and again after a lost connection, when [`run_account`] reconnects
+//! with backoff, settles what was in flight and plans the rest. A crash
+//! leaves at most one batch of messages (16, or two seconds' worth) on the
+//! server twice, original and verified copy, until the next run's recovery
+//! removes the originals; every other message is untouched or converted.
+//!
+//! For speed the two halves overlap across messages ([`execute`]): while
+//! message k is committed, message k+1, downloaded ahead on a second
+//! read-only connection ([`ahead`]), is prepared. No server step of a
+//! message starts before its own local steps are done.
 
 pub mod recover;
 pub mod select;
 
 mod ahead;
+mod commit;
 mod execute;
+mod plan;
+mod prepare;
 mod reattach;
+mod report;
 
-pub use execute::{
-    execute, plan, recover_account, AccountPlan, AccountReport, FolderPlan, FolderReport,
-    JobPolicy, Observer, PipelineError,
-};
-pub use reattach::{reattach_message, ReattachTarget};
+use std::future::Future;
+use std::time::Duration;
+
+pub use commit::Removal;
+pub use plan::{plan, AccountPlan, Candidate, FolderPlan, JobPolicy};
+pub use reattach::{reattach_account, ReattachOutcome, ReattachTarget};
+pub use report::{AccountReport, FolderReport, Observer, PipelineError, Quiet};
+
+use crate::imap::{ImapConfig, ImapError, Session};
+use crate::index::Index;
+use crate::store::Store;
+
+/// Makes a fresh IMAP session for one account: at the start, for fetching
+/// ahead, and again after a lost connection. An OAuth sign-in refreshes its
+/// token here.
+pub trait Connector {
+    fn connect(&self) -> impl Future<Output = Result<Session, ImapError>> + Send;
+}
+
+impl Connector for ImapConfig {
+    fn connect(&self) -> impl Future<Output = Result<Session, ImapError>> + Send {
+        Session::connect(self)
+    }
+}
+
+/// How often one run reconnects to an account before it gives up (the
+/// journal then lets the next run finish).
+const MAX_RECONNECTS: usize = 5;
+
+/// Connection attempts after a loss before the run gives up on the account
+/// (about half a minute with [`backoff`]: a server restart fits).
+const RECONNECT_TRIES: u32 = 6;
+
+/// Waits before connection attempt `n` (from 1) after a loss: 1, 2, 4, 8,
+/// 16 seconds.
+fn backoff(n: u32) -> Duration {
+    Duration::from_secs(1 << n.saturating_sub(1).min(4))
+}
+
+/// The job for one account: recover → plan → execute. After a lost
+/// connection (or another transient error) it reconnects with backoff,
+/// recovers what was in flight and plans what is left, up to
+/// [`MAX_RECONNECTS`] times. Never fails: what went wrong is in the report.
+pub async fn run_account<C: Connector>(
+    connector: &C,
+    store: &Store,
+    index: &mut Index,
+    account: &str,
+    policy: &JobPolicy,
+    observer: &dyn Observer,
+) -> AccountReport {
+    let mut report = AccountReport::new(account);
+    // A server that cannot be reached at the start is reported at once.
+    let mut session = match connector.connect().await {
+        Ok(s) => s,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return report;
+        }
+    };
+    loop {
+        let first = report.reconnects == 0;
+        let pass = one_pass(
+            session,
+            connector,
+            store,
+            index,
+            policy,
+            observer,
+            first,
+            &mut report,
+        );
+        let e = match pass.await {
+            Ok(()) => break,
+            Err(e) => e,
+        };
+        if !e.is_transient() || report.reconnects >= MAX_RECONNECTS {
+            report.error = Some(e.to_string());
+            break;
+        }
+        report.reconnects += 1;
+        let note = format!("{e}; reconnecting, then finishing what was in flight");
+        tracing::warn!("account {account}: {note}");
+        observer.note(&note);
+        session = match connect_with_backoff(connector, RECONNECT_TRIES).await {
+            Ok(s) => s,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                break;
+            }
+        };
+    }
+    report
+}
+
+/// One pass on `session`: recover, plan, execute.
+#[allow(clippy::too_many_arguments)]
+async fn one_pass<C: Connector>(
+    mut session: Session,
+    connector: &C,
+    store: &Store,
+    index: &mut Index,
+    policy: &JobPolicy,
+    observer: &dyn Observer,
+    first: bool,
+    report: &mut AccountReport,
+) -> Result<(), PipelineError> {
+    // Steps 4 to 9 for whatever an earlier pass or run left in flight.
+    report.recovered +=
+        recover::recover_account(&mut session, store, index, &report.account, policy).await?;
+    // 0. Plan what is left.
+    let plan = plan::plan(&mut session, index, &report.account, policy).await?;
+    let (messages, bytes) = plan.totals();
+    if first {
+        observer.planned(messages as u64, bytes);
+    }
+    // A second, read-only connection downloads the next message while one
+    // is converted. Without it (a server that limits connections) the job
+    // runs the same, only slower.
+    let ahead = match messages > 1 {
+        true => connector
+            .connect()
+            .await
+            .inspect_err(|e| tracing::info!("no second connection to fetch ahead ({e}); using one"))
+            .ok(),
+        false => None,
+    };
+    let job = execute::Job {
+        store,
+        plan: &plan,
+        policy,
+        observer,
+        count_skipped: first,
+    };
+    let mut folders = Vec::new();
+    let result = execute::execute(&mut session, ahead, index, &job, &mut folders).await;
+    report.absorb(folders);
+    result?;
+    let _ = session.logout().await;
+    Ok(())
+}
+
+/// What `run` would do for one account; changes nothing on the server.
+pub async fn scan_account<C: Connector>(
+    connector: &C,
+    index: &Index,
+    account: &str,
+    policy: &JobPolicy,
+) -> Result<AccountPlan, PipelineError> {
+    let mut session = connector.connect().await?;
+    let plan = plan::plan(&mut session, index, account, policy).await?;
+    let _ = session.logout().await;
+    Ok(plan)
+}
+
+/// Connects after a loss: up to `tries` attempts, waiting [`backoff`]
+/// before each; only transient failures are tried again.
+async fn connect_with_backoff<C: Connector>(
+    connector: &C,
+    tries: u32,
+) -> Result<Session, PipelineError> {
+    let mut attempt = 1;
+    loop {
+        tokio::time::sleep(backoff(attempt)).await;
+        match connector.connect().await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.is_transient() && attempt < tries => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The current time in unix seconds.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Test hook: with `SLIMBOX_TEST_PAUSE_AT=<step>` the process says so on
+/// stderr and waits (for `SLIMBOX_TEST_PAUSE_FILE` to appear, at most a
+/// minute) so a test can SIGKILL it, cut its connection or restart the
+/// server at that exact point of the safety order.
+async fn checkpoint(step: &str) {
+    if std::env::var("SLIMBOX_TEST_PAUSE_AT").ok().as_deref() != Some(step) {
+        return;
+    }
+    eprintln!("slimbox-test: paused at {step}");
+    let file = std::env::var("SLIMBOX_TEST_PAUSE_FILE").ok();
+    for _ in 0..600 {
+        if file
+            .as_deref()
+            .is_some_and(|f| std::path::Path::new(f).exists())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_sixteen_seconds() {
+        let secs: Vec<u64> = (1..=7).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 16, 16]);
+    }
+}

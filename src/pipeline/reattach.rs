@@ -1,18 +1,24 @@
-//! Putting a whole message back: the stub replaced by the rebuilt original,
-//! in the same safety order as detach (rebuild and verify from the store →
-//! journal → APPEND with the stub's flags and the original INTERNALDATE →
-//! verify on the server → remove the stub by UID → commit to the index).
+//! Putting whole messages back: each stub replaced by the rebuilt
+//! original, through the same safety order and shared steps as detach: the
+//! original rebuilt from the store, every object hash-checked (4) →
+//! journal (5) → APPEND with the stub's flags and the original
+//! INTERNALDATE, learn its UID (6) → verify on the server (7) → remove the
+//! stub by UID through the one removal path (8) → commit to the index (9).
 
-use super::execute::{
-    checkpoint, copy_flags, find_copy, prove_rebuild, verify_copy, PipelineError,
-};
+use serde::Serialize;
+
+use super::commit::{append_verified, find_trash, remove_messages, Want};
+use super::plan::JobPolicy;
+use super::prepare::prove_rebuild;
+use super::report::PipelineError;
+use super::{checkpoint, recover, Connector};
 use crate::imap::{Folder, ImapError, Session};
-use crate::index::{Index, JournalKind, JournalState, MessageRecord};
+use crate::index::{Index, JournalKind, MessageRecord};
 use crate::mime;
 use crate::store::Store;
 
 /// A processed message to put back, as the index knows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ReattachTarget {
     /// Its row in the index's `messages`.
     pub message: i64,
@@ -24,35 +30,84 @@ pub struct ReattachTarget {
     pub message_id: Option<String>,
 }
 
-/// Puts one message back whole; returns the UID of the original.
-pub async fn reattach_message(
+/// How putting one message back went.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReattachOutcome {
+    pub target: ReattachTarget,
+    /// The UID of the whole message, when it is back.
+    pub uid: Option<u32>,
+    /// What the user should know about the stub's removal (flagged only,
+    /// moved to Trash).
+    pub note: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Puts `targets` (all of one account) back: recovery first, then each
+/// message in turn. An error of one message is in its outcome; `Err` only
+/// when the account cannot be worked on at all.
+pub async fn reattach_account<C: Connector>(
+    connector: &C,
+    store: &Store,
+    index: &mut Index,
+    account: &str,
+    policy: &JobPolicy,
+    targets: Vec<ReattachTarget>,
+) -> Result<Vec<ReattachOutcome>, PipelineError> {
+    let mut session = connector.connect().await?;
+    recover::recover_account(&mut session, store, index, account, policy).await?;
+    let trash = find_trash(&mut session, policy).await?;
+    let mut outcomes = Vec::new();
+    for target in targets {
+        let r = reattach_message(&mut session, store, index, &target, trash.as_ref()).await;
+        let (uid, note, error) = match r {
+            Ok((uid, note)) => (Some(uid), note, None),
+            Err(e) => (None, None, Some(e.to_string())),
+        };
+        outcomes.push(ReattachOutcome {
+            target,
+            uid,
+            note,
+            error,
+        });
+    }
+    let _ = session.logout().await;
+    Ok(outcomes)
+}
+
+/// Puts one message back whole; returns the UID of the original and a
+/// note on how the stub went.
+async fn reattach_message(
     session: &mut Session,
     store: &Store,
     index: &mut Index,
     target: &ReattachTarget,
     trash: Option<&Folder>,
-) -> Result<u32, PipelineError> {
+) -> Result<(u32, Option<String>), PipelineError> {
     let folders = session.list_folders().await?;
     let folder = folders
         .iter()
         .find(|f| f.name == target.folder)
-        .ok_or_else(|| {
-            PipelineError::Verify(format!("folder {} is gone from the server", target.folder))
+        .ok_or_else(|| PipelineError::FolderGone {
+            folder: target.folder.clone(),
         })?;
     let status = session.select(folder).await?;
     let stub_uid = find_stub(session, target, status.uidvalidity).await?;
+    let vanished = || PipelineError::StubGone {
+        folder: target.folder.clone(),
+        message_id: show_id(target),
+    };
     let stub = session
         .fetch_message(stub_uid)
         .await?
-        .ok_or_else(|| PipelineError::Verify(format!("the stub at UID {stub_uid} vanished")))?;
+        .ok_or_else(vanished)?;
     let meta = session
         .fetch_meta(&[stub_uid])
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| PipelineError::Verify(format!("the stub at UID {stub_uid} vanished")))?;
-    // 1. The original rebuilt from the store, every object hash-checked.
-    let original = prove_rebuild(&stub, store).await?;
+        .ok_or_else(vanished)?;
+    // 4. The original rebuilt from the store, every object hash-checked.
+    let original = prove_rebuild(&stub, store, &folder.name, stub_uid).await?;
     let record = MessageRecord {
         account: target.account.clone(),
         folder: target.folder.clone(),
@@ -65,60 +120,45 @@ pub async fn reattach_message(
         to: None,
         subject: None,
         internal_date: meta.internal_date.clone(),
-        flags: copy_flags(&meta),
+        flags: super::commit::copy_flags(&meta.flags),
         size_before: stub.len() as u64,
         size_after: original.len() as u64,
         parts: Vec::new(),
     };
-    // 2. Intent on disk.
-    let jid = index.journal_begin_kind(
-        &record,
-        &original,
-        JournalKind::Reattach {
-            message: target.message,
-        },
-    )?;
+    // 5. Intent on disk.
+    let kind = JournalKind::Reattach {
+        message: target.message,
+    };
+    let jid = index.journal_begin_kind(&record, &original, kind)?;
     checkpoint("reattach-prepared").await;
-    // 3. APPEND the original beside the stub.
-    let appended = match session
-        .append(folder, &record.flags, &meta.internal_date, &original)
-        .await
-    {
-        Ok(a) => a,
-        Err(ImapError::OverQuota { text }) => {
-            index.journal_abandon(jid)?;
-            return Err(PipelineError::Verify(format!(
-                "the mailbox is over quota ({text}): the whole message does not fit; nothing was changed — free some space and try again"
-            )));
-        }
-        Err(e) => {
-            if !e.is_transient() {
-                index.journal_abandon(jid)?;
-            }
-            return Err(e.into());
-        }
+    // 6. and 7. APPEND the original beside the stub and verify it.
+    let want = Want {
+        folder,
+        bytes: &original,
+        flags: record.flags.clone(),
+        internal_date: &meta.internal_date,
     };
-    let uid = match appended {
-        Some((_, uid)) => Some(uid),
-        None => find_copy(session, &original).await?,
+    let mut fetched = 0;
+    let uid = match append_verified(session, index, jid, &want, true, &mut fetched).await {
+        Ok(uid) => uid,
+        Err(PipelineError::Append {
+            folder,
+            source: ImapError::OverQuota { text },
+        }) => return Err(PipelineError::NoRoom { folder, text }),
+        Err(e) => return Err(e),
     };
-    index.journal_set(jid, JournalState::Appended, uid)?;
-    let uid = uid.ok_or_else(|| {
-        PipelineError::Verify("the rebuilt message cannot be found after APPEND".into())
-    })?;
-    // 4. Verify it on the server.
-    if let Err(e) = verify_copy(session, uid, &original, &meta).await {
-        if !e.is_transient() {
-            let _ = session.delete_uid(uid, None).await;
-            index.journal_abandon(jid)?;
-        }
-        return Err(e);
-    }
-    // 5. Remove the stub, by UID only.
-    session.delete_uid(stub_uid, trash).await?;
-    // 6. Commit.
+    // 8. Remove the stub, by UID only, through the one removal path.
+    let removal = remove_messages(session, &[stub_uid], trash).await?;
+    // 9. Commit.
     index.journal_finish_reattach(jid, target.message, Some(uid))?;
-    Ok(uid)
+    Ok((uid, removal.note(stub_uid, "the stub")))
+}
+
+fn show_id(target: &ReattachTarget) -> String {
+    target
+        .message_id
+        .as_deref()
+        .map_or_else(|| "(no Message-ID)".to_string(), |id| format!("<{id}>"))
 }
 
 /// Finds the stub: at its recorded UID when the folder is unchanged, else by
@@ -151,9 +191,8 @@ async fn find_stub(
             }
         }
     }
-    Err(PipelineError::Verify(format!(
-        "the processed message {} is no longer in {}",
-        target.message_id.as_deref().unwrap_or("(no Message-ID)"),
-        target.folder
-    )))
+    Err(PipelineError::StubGone {
+        folder: target.folder.clone(),
+        message_id: show_id(target),
+    })
 }

@@ -1,9 +1,20 @@
-//! The next-step decision for a message the journal shows in flight: a pure
-//! function of the journal state and what is on the server now, tested
-//! without a server. Whatever it decides keeps the promise: every message
-//! ends either untouched or converted, never lost.
+//! Recovery, at the start of every run and after every reconnect: each
+//! message the journal shows in flight is finished or rolled back, so it
+//! ends untouched or converted, never lost and never twice. The decision is
+//! a pure function ([`next_step`]) of the journal state and what is on the
+//! server now, tested without a server; [`recover_account`] acts on it
+//! through the same shared steps as the normal path (the proof, APPEND and
+//! verify, one removal path).
 
-use crate::index::JournalState;
+use bytes::Bytes;
+
+use super::commit::{append_verified, find_copy, find_trash, remove_messages, verify_copy, Want};
+use super::plan::JobPolicy;
+use super::prepare::prove_from_store;
+use super::report::PipelineError;
+use crate::imap::{Folder, ImapError, Session};
+use crate::index::{Index, JournalEntry, JournalKind, JournalState};
+use crate::store::Store;
 
 /// What the server shows for a journaled message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +63,249 @@ pub fn next_step(state: JournalState, seen: Observed) -> Step {
         (Appended, false, false) => Step::AppendAndFinish,
         (OriginalRemoved, true, false) => Step::RemoveOriginalThenAppend,
         (OriginalRemoved, false, false) => Step::AppendAndFinish,
+    }
+}
+
+/// Finishes or rolls back everything the journal shows in flight for this
+/// account. Returns how many entries were settled.
+pub(super) async fn recover_account(
+    session: &mut Session,
+    store: &Store,
+    index: &mut Index,
+    account: &str,
+    policy: &JobPolicy,
+) -> Result<usize, PipelineError> {
+    let pending = index.journal_pending(account)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let all = session.list_folders().await?;
+    let trash = find_trash(session, policy).await?;
+    let mut settled = 0;
+    for entry in pending {
+        let Some(folder) = all.iter().find(|f| f.name == entry.record.folder) else {
+            tracing::warn!(
+                "journal: folder {} is gone; entry kept",
+                entry.record.folder
+            );
+            continue;
+        };
+        let status = session.select(folder).await?;
+        if status.uidvalidity != entry.record.uidvalidity {
+            tracing::warn!(
+                "journal: folder {} has a new UIDVALIDITY; entry for UID {} kept",
+                folder.name,
+                entry.record.old_uid
+            );
+            continue;
+        }
+        let mut r = Recovery {
+            session: &mut *session,
+            store,
+            index: &mut *index,
+            folder,
+            entry: &entry,
+            trash: trash.as_ref(),
+        };
+        r.settle().await?;
+        settled += 1;
+    }
+    Ok(settled)
+}
+
+/// One journal entry being settled.
+struct Recovery<'a> {
+    session: &'a mut Session,
+    store: &'a Store,
+    index: &'a mut Index,
+    folder: &'a Folder,
+    entry: &'a JournalEntry,
+    trash: Option<&'a Folder>,
+}
+
+impl<'a> Recovery<'a> {
+    async fn settle(&mut self) -> Result<(), PipelineError> {
+        let (original, copy) = self.observe().await?;
+        let state = self.entry.state;
+        let step = next_step(
+            state,
+            Observed {
+                original,
+                copy: copy.is_some(),
+            },
+        );
+        tracing::info!(
+            "journal: {} UID {} ({state:?}, original {original}, copy {copy:?}) -> {step:?}",
+            self.folder.name,
+            self.entry.record.old_uid,
+        );
+        if matches!(
+            step,
+            Step::RemoveOriginalAndFinish | Step::RemoveOriginalThenAppend
+        ) && !self.original_still_rebuilds().await?
+        {
+            return self.roll_back(copy).await;
+        }
+        match (step, copy) {
+            (Step::Abandon, _) => Ok(self.index.journal_abandon(self.entry.id)?),
+            (Step::Finish, Some(uid)) => self.finish(uid),
+            (Step::RemoveOriginalAndFinish, Some(uid)) => self.verify_then_remove(uid).await,
+            (Step::AppendAndFinish, _) => {
+                let uid = self.append(false).await?;
+                self.finish(uid)
+            }
+            (Step::RemoveOriginalThenAppend, _) => self.append_beside_original().await,
+            // next_step only finishes with a copy it was told is there.
+            (Step::Finish | Step::RemoveOriginalAndFinish, None) => Ok(()),
+        }
+    }
+
+    /// Whether the original and a byte-identical copy are on the server.
+    async fn observe(&mut self) -> Result<(bool, Option<u32>), PipelineError> {
+        let old_uid = self.entry.record.old_uid;
+        // NOTE: mailutils imap4d answers BAD to a UID FETCH of a UID in a gap
+        // (one that was expunged) where Dovecot answers OK with no data: both
+        // mean the original is gone. Misjudging can at worst lead to a second
+        // APPEND of the copy, never to a loss.
+        let original = match self.session.fetch_meta(&[old_uid]).await {
+            Ok(orig) => orig.first().is_some_and(|m| m.uid == old_uid),
+            Err(ImapError::Bad { .. }) => false,
+            Err(e) => return Err(e.into()),
+        };
+        let rewritten = &self.entry.rewritten[..];
+        if let Some(uid) = self.entry.new_uid {
+            if self.session.fetch_message(uid).await?.as_deref() == Some(rewritten) {
+                return Ok((original, Some(uid)));
+            }
+        }
+        Ok((original, find_copy(self.session, rewritten).await?))
+    }
+
+    /// Step 4 once more before recovery removes an original: the store
+    /// still rebuilds it byte for byte (it may have changed since the run
+    /// that was interrupted). A reattach entry's "original" is a stub,
+    /// whose full copy is what is being put on the server.
+    async fn original_still_rebuilds(&mut self) -> Result<bool, PipelineError> {
+        if self.entry.kind != JournalKind::Detach {
+            return Ok(true);
+        }
+        let (folder, uid) = (self.folder.name.clone(), self.entry.record.old_uid);
+        let raw = self
+            .session
+            .fetch_message(uid)
+            .await?
+            .ok_or(PipelineError::OriginalVanished { folder, uid })?;
+        let rewritten = Bytes::copy_from_slice(&self.entry.rewritten);
+        match prove_from_store(rewritten, raw, self.store, &self.folder.name, uid).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                tracing::warn!("journal: {e}; keeping the original and taking the copy away");
+                Ok(false)
+            }
+        }
+    }
+
+    /// The store can no longer rebuild this original (an object was lost
+    /// or damaged since): the original stays, the copy that points at the
+    /// missing objects goes, and the next run converts the message afresh.
+    async fn roll_back(&mut self, copy: Option<u32>) -> Result<(), PipelineError> {
+        if let Some(uid) = copy {
+            remove_messages(self.session, &[uid], self.trash).await?;
+        }
+        Ok(self.index.journal_abandon(self.entry.id)?)
+    }
+
+    fn want(&self) -> Want<'a> {
+        Want {
+            folder: self.folder,
+            bytes: &self.entry.rewritten,
+            flags: self.entry.record.flags.clone(),
+            internal_date: &self.entry.record.internal_date,
+        }
+    }
+
+    /// Steps 6 and 7 through the shared step.
+    async fn append(&mut self, original_kept: bool) -> Result<u32, PipelineError> {
+        let want = self.want();
+        let mut fetched = 0;
+        append_verified(
+            self.session,
+            self.index,
+            self.entry.id,
+            &want,
+            original_kept,
+            &mut fetched,
+        )
+        .await
+    }
+
+    /// Both are there: the copy is verified (flags and date too, not only
+    /// its bytes) before the original goes. A copy that is not faithful is
+    /// taken away instead and the original stays.
+    async fn verify_then_remove(&mut self, uid: u32) -> Result<(), PipelineError> {
+        let want = self.want();
+        match verify_copy(self.session, uid, &want).await {
+            Ok(()) => {
+                self.remove_original().await?;
+                self.finish(uid)
+            }
+            Err(e) if e.is_unfaithful_copy() => {
+                tracing::warn!("journal: {e}");
+                remove_messages(self.session, &[uid], None).await?;
+                Ok(self.index.journal_abandon(self.entry.id)?)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Over quota the run had marked the original for removal before its
+    /// copy was in, but the original is still there: the copy goes in
+    /// beside it first, and only if the server is still over quota does
+    /// the original (proven rebuildable above) go first.
+    async fn append_beside_original(&mut self) -> Result<(), PipelineError> {
+        let uid = match self.append(true).await {
+            Ok(uid) => {
+                self.remove_original().await?;
+                uid
+            }
+            Err(PipelineError::Append {
+                source: ImapError::OverQuota { .. },
+                ..
+            }) => {
+                self.index
+                    .journal_set(self.entry.id, JournalState::OriginalRemoved, None)?;
+                self.remove_original().await?;
+                self.append(false).await?
+            }
+            Err(e) => return Err(e),
+        };
+        self.finish(uid)
+    }
+
+    async fn remove_original(&mut self) -> Result<(), PipelineError> {
+        let uid = self.entry.record.old_uid;
+        let removal = remove_messages(self.session, &[uid], self.trash).await?;
+        if let Some(note) = removal.note(uid, "the original") {
+            tracing::warn!("journal: {} {note}", self.folder.name);
+        }
+        Ok(())
+    }
+
+    /// Step 9: closes the entry into the index, the copy at `uid`.
+    fn finish(&mut self, uid: u32) -> Result<(), PipelineError> {
+        match self.entry.kind {
+            JournalKind::Detach => {
+                let mut record = self.entry.record.clone();
+                record.new_uid = Some(uid);
+                self.index.journal_finish(self.entry.id, &record)?;
+            }
+            JournalKind::Reattach { message } => {
+                self.index
+                    .journal_finish_reattach(self.entry.id, message, Some(uid))?;
+            }
+        }
+        Ok(())
     }
 }
 

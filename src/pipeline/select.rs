@@ -20,7 +20,36 @@ pub enum Verdict {
     /// Worth downloading: parts that look detachable, and their encoded size.
     Candidate { parts: usize, bytes: u64 },
     /// Left alone, and why.
-    Skip(String),
+    Skip(SkipReason),
+}
+
+/// Why a message is left alone without being downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The user marked it `\Deleted`; that may change, so it is looked at again.
+    Deleted,
+    /// Signed or encrypted mail (the protected content type); lasting.
+    Signed(String),
+    /// No part reaches the minimum size.
+    NothingLargeEnough,
+}
+
+impl SkipReason {
+    /// The reason holds for good (the message cannot change), so the
+    /// index may remember it and later runs need not look again.
+    pub fn lasts(&self) -> bool {
+        matches!(self, SkipReason::Signed(_))
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Deleted => write!(f, "marked \\Deleted by the user"),
+            SkipReason::Signed(t) => write!(f, "signed or encrypted ({t})"),
+            SkipReason::NothingLargeEnough => write!(f, "no attachment large enough"),
+        }
+    }
 }
 
 /// Judges one message from its RFC822.SIZE, FLAGS and BODYSTRUCTURE.
@@ -30,13 +59,13 @@ pub fn judge(meta: &MessageMeta, policy: &SelectPolicy) -> Verdict {
         .iter()
         .any(|f| f.eq_ignore_ascii_case("\\Deleted"))
     {
-        return Verdict::Skip("marked \\Deleted by the user".into());
+        return Verdict::Skip(SkipReason::Deleted);
     }
     let protected = std::iter::once(meta.top_type.as_str())
         .chain(meta.leaves.iter().map(|l| l.content_type.as_str()))
         .find(|t| PROTECTED.contains(t));
     if let (Some(t), false) = (protected, policy.detach_signed) {
-        return Verdict::Skip(format!("signed or encrypted ({t})"));
+        return Verdict::Skip(SkipReason::Signed(t.to_string()));
     }
     let single = !meta.top_type.starts_with("multipart/");
     let min = policy.min_size.max(1);
@@ -73,7 +102,7 @@ pub fn judge(meta: &MessageMeta, policy: &SelectPolicy) -> Verdict {
         }
     }
     if parts == 0 {
-        Verdict::Skip("no attachment large enough".into())
+        Verdict::Skip(SkipReason::NothingLargeEnough)
     } else {
         Verdict::Candidate { parts, bytes }
     }
@@ -240,10 +269,10 @@ mod tests {
             Some("a.pdf"),
         );
         assert!(
-            matches!(judge(&meta("multipart/signed", vec![pdf.clone()], &[]), &policy(1000)), Verdict::Skip(r) if r.contains("signed"))
+            matches!(judge(&meta("multipart/signed", vec![pdf.clone()], &[]), &policy(1000)), Verdict::Skip(r) if r.to_string().contains("signed"))
         );
         assert!(
-            matches!(judge(&meta("multipart/mixed", vec![pdf.clone()], &["\\Deleted"]), &policy(1000)), Verdict::Skip(r) if r.contains("Deleted"))
+            matches!(judge(&meta("multipart/mixed", vec![pdf.clone()], &["\\Deleted"]), &policy(1000)), Verdict::Skip(r) if r.to_string().contains("Deleted"))
         );
         let text = leaf("1", "text/plain", "quoted-printable", 5_000_000, None, None);
         assert!(matches!(

@@ -150,6 +150,23 @@ impl Dovecot {
         log_tail(&self.log, lines)
     }
 
+    /// Restarts the server (same config, ports and mail), dropping every
+    /// open connection, as an administrator restarting the service would.
+    pub fn restart(&mut self) {
+        let out = Command::new("bash")
+            .arg(harness_script())
+            .arg("restart")
+            .arg(self.dir.path())
+            .output()
+            .expect("run the Dovecot harness");
+        assert!(
+            out.status.success(),
+            "restarting Dovecot failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail(20)
+        );
+    }
+
     /// Stops the instance. Safe to call more than once; panics only if the
     /// harness reports that Dovecot would not stop.
     pub fn stop(&mut self) {

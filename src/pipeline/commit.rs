@@ -1,0 +1,478 @@
+//! Steps 5 to 9 of the safety order, the server half, and the two pieces
+//! every path that changes the server shares: [`append_verified`] (APPEND
+//! a copy, learn its UID, journal it, verify it on the server) and
+//! [`remove_messages`] (take messages away by UID: UIDPLUS, Gmail's Trash,
+//! MOVE, or flag only, saying which). The normal path, the over-quota
+//! path, recovery and reattach all go through them.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::checkpoint;
+use super::plan::{FolderPlan, JobPolicy};
+use super::prepare::Prepared;
+use super::report::{Converted, Laps, PipelineError};
+use crate::imap::{DeleteOutcome, Folder, ImapError, MessageMeta, Session};
+use crate::index::{Index, JournalState, MessageRecord};
+use crate::mime;
+
+/// A copy to put on the server, and what it must look like there.
+pub(super) struct Want<'a> {
+    pub folder: &'a Folder,
+    pub bytes: &'a [u8],
+    /// The flags it must carry (see [`copy_flags`]).
+    pub flags: Vec<String>,
+    /// IMAP date-time; the server must keep its instant.
+    pub internal_date: &'a str,
+}
+
+/// Steps 6 and 7: APPENDs `want` beside the message it replaces, learns its
+/// UID (APPENDUID, else by searching for an identical copy), records it in
+/// journal entry `jid` and verifies it on the server: byte-identical, same
+/// flags, same INTERNALDATE instant.
+///
+/// With `original_kept` (the message it replaces is still on the server),
+/// a refused APPEND abandons the journal entry and an unfaithful copy is
+/// taken away again, so the server is as before. Without it the journal
+/// entry is kept whatever happens: it is then the only full record of the
+/// message besides the store, and the next run finishes from it.
+pub(super) async fn append_verified(
+    session: &mut Session,
+    index: &mut Index,
+    jid: i64,
+    want: &Want<'_>,
+    original_kept: bool,
+    fetched: &mut u64,
+) -> Result<u32, PipelineError> {
+    let folder = || want.folder.name.clone();
+    // 6. APPEND the copy, with the original's flags and INTERNALDATE.
+    let appended = match session
+        .append(want.folder, &want.flags, want.internal_date, want.bytes)
+        .await
+    {
+        Ok(a) => a,
+        Err(source) => {
+            // A NO or BAD means nothing was stored. A lost connection may
+            // have stored the copy anyway: the journal entry stays, so the
+            // next recovery finds the copy (by its marker) instead of
+            // leaving a duplicate behind.
+            if original_kept && !source.is_transient() {
+                index.journal_abandon(jid)?;
+            }
+            return Err(PipelineError::Append {
+                folder: folder(),
+                source,
+            });
+        }
+    };
+    let uid = match appended {
+        Some((_, uid)) => Some(uid),
+        None => find_copy(session, want.bytes).await?,
+    };
+    index.journal_set(jid, JournalState::Appended, uid)?;
+    checkpoint("appended").await;
+    let uid = uid.ok_or_else(|| PipelineError::CopyNotFound { folder: folder() })?;
+    // 7. Verify the copy on the server before anything is removed.
+    *fetched += want.bytes.len() as u64;
+    if let Err(e) = verify_copy(session, uid, want).await {
+        // A lost connection proves nothing either way: the journal says
+        // Appended and recovery checks again. A copy that is wrong is
+        // taken away again when the original is still there.
+        if e.is_unfaithful_copy() && original_kept {
+            let _ = remove_messages(session, &[uid], None).await;
+            index.journal_abandon(jid)?;
+        }
+        return Err(e);
+    }
+    checkpoint("verified").await;
+    Ok(uid)
+}
+
+/// The copy at `uid` is byte-identical to `want`, with its flags and
+/// INTERNALDATE instant.
+pub(super) async fn verify_copy(
+    session: &mut Session,
+    uid: u32,
+    want: &Want<'_>,
+) -> Result<(), PipelineError> {
+    let folder = || want.folder.name.clone();
+    let mut m = fetch_one_meta(session, uid, want).await?;
+    // NOTE: a server may drop the flags given with APPEND (mailutils imap4d
+    // does); set them on the copy once more and read them back.
+    if flag_set(&m.flags) != flag_set(&want.flags) {
+        session.set_flags(uid, &want.flags).await?;
+        m = fetch_one_meta(session, uid, want).await?;
+    }
+    let got = session.fetch_message(uid).await?;
+    if got.as_deref() != Some(want.bytes) {
+        return Err(PipelineError::CopyAltered {
+            folder: folder(),
+            uid,
+        });
+    }
+    // NOTE: servers keep INTERNALDATE's instant, not its zone (Dovecot):
+    // compare instants.
+    let want_ts = crate::imap::datetime::parse_datetime(want.internal_date);
+    if !want.internal_date.is_empty() && Some(m.internal_ts) != want_ts {
+        return Err(PipelineError::CopyDate {
+            folder: folder(),
+            uid,
+            got: m.internal_date,
+            want: want.internal_date.to_string(),
+        });
+    }
+    if flag_set(&m.flags) != flag_set(&want.flags) {
+        return Err(PipelineError::CopyFlags {
+            folder: folder(),
+            uid,
+            got: m.flags,
+            want: want.flags.clone(),
+        });
+    }
+    Ok(())
+}
+
+async fn fetch_one_meta(
+    session: &mut Session,
+    uid: u32,
+    want: &Want<'_>,
+) -> Result<MessageMeta, PipelineError> {
+    session
+        .fetch_meta(&[uid])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| PipelineError::CopyVanished {
+            folder: want.folder.name.clone(),
+            uid,
+        })
+}
+
+/// How [`remove_messages`] took messages away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Flagged `\Deleted` and expunged by UID (UIDPLUS).
+    Expunged,
+    /// Gmail: moved to its Trash folder, since an expunge there only drops
+    /// a label and "All Mail" would keep the message.
+    GmailTrash(String),
+    /// No UIDPLUS: moved to this trash folder (MOVE).
+    MovedToTrash(String),
+    /// Neither UIDPLUS nor MOVE: only flagged `\Deleted`, left for the
+    /// user's client to expunge.
+    FlaggedOnly,
+}
+
+impl Removal {
+    /// What the user should hear about the removal of `what` (say "the
+    /// original") at `uid`; nothing for a plain expunge.
+    pub fn note(&self, uid: u32, what: &str) -> Option<String> {
+        match self {
+            Removal::Expunged => None,
+            Removal::GmailTrash(t) => Some(format!(
+                "UID {uid}: {what} was moved to {t} so Gmail's All Mail does not keep it"
+            )),
+            Removal::MovedToTrash(t) => Some(format!(
+                "UID {uid}: the server has no UIDPLUS; {what} was moved to {t}"
+            )),
+            Removal::FlaggedOnly => Some(format!(
+                "UID {uid}: the server has neither UIDPLUS nor MOVE; {what} is flagged \\Deleted and left for you to expunge"
+            )),
+        }
+    }
+}
+
+/// Step 8, the one removal path: takes exactly `uids` away from the
+/// selected folder in one round of commands, touching no other message
+/// (never a plain EXPUNGE). On Gmail (X-GM-EXT-1) by a move to `trash`.
+pub(super) async fn remove_messages(
+    session: &mut Session,
+    uids: &[u32],
+    trash: Option<&Folder>,
+) -> Result<Removal, PipelineError> {
+    if session.has_capability("X-GM-EXT-1") && session.has_capability("MOVE") {
+        if let Some(t) = trash {
+            session.move_uids(uids, t).await?;
+            return Ok(Removal::GmailTrash(t.name.clone()));
+        }
+    }
+    Ok(match session.delete_uids(uids, trash).await? {
+        DeleteOutcome::Expunged => Removal::Expunged,
+        DeleteOutcome::MovedToTrash(t) => Removal::MovedToTrash(t),
+        DeleteOutcome::FlaggedOnly => Removal::FlaggedOnly,
+    })
+}
+
+/// The trash folder: the configured one, else the one with SPECIAL-USE
+/// `\Trash` (its name is localised on Gmail).
+pub(super) async fn find_trash(
+    session: &mut Session,
+    policy: &JobPolicy,
+) -> Result<Option<Folder>, PipelineError> {
+    let all = session.list_folders().await?;
+    Ok(match &policy.trash {
+        Some(name) => all.into_iter().find(|f| &f.name == name),
+        None => all.into_iter().find(|f| f.has_special_use("\\Trash")),
+    })
+}
+
+/// A message whose copy is verified on the server, its original still
+/// there (journal state Appended).
+pub(super) struct Verified {
+    pub jid: i64,
+    pub record: MessageRecord,
+    pub lap: Laps,
+    /// When the copy was verified: a batch waits at most
+    /// [`super::execute::BATCH_WAIT`] from its oldest member.
+    pub at: Instant,
+}
+
+/// What [`commit`] got to.
+pub(super) enum Committed {
+    /// Finished (over quota the original went first).
+    Done(Converted),
+    /// The copy is verified; the original waits for its batch.
+    Verified(Box<Verified>),
+}
+
+/// Steps 5 to 7 for a message [`super::prepare::prepare`] made ready (and
+/// 8 and 9 over quota; otherwise they follow in a batch).
+pub(super) async fn commit(
+    session: &mut Session,
+    index: &mut Index,
+    fp: &FolderPlan,
+    meta: &MessageMeta,
+    prepared: Prepared,
+    trash: Option<&Folder>,
+    fetched: &mut u64,
+) -> Result<Committed, PipelineError> {
+    let Prepared {
+        rewritten,
+        mut record,
+        synced,
+        mut lap,
+    } = prepared;
+    // The objects on disk before anything depends on them.
+    synced.wait().await?;
+    lap.mark("sync");
+    // 5. Intent on disk before the server changes.
+    let jid = index.journal_begin(&record, &rewritten)?;
+    lap.mark("journal");
+    checkpoint("prepared").await;
+    let want = Want {
+        folder: &fp.handle,
+        bytes: &rewritten,
+        flags: copy_flags(&meta.flags),
+        internal_date: &meta.internal_date,
+    };
+    match append_verified(session, index, jid, &want, true, fetched).await {
+        Ok(uid) => {
+            lap.mark("verify");
+            record.new_uid = Some(uid);
+            let at = Instant::now();
+            Ok(Committed::Verified(Box::new(Verified {
+                jid,
+                record,
+                lap,
+                at,
+            })))
+        }
+        Err(PipelineError::Append {
+            source: ImapError::OverQuota { text },
+            ..
+        }) => {
+            tracing::warn!("APPEND refused over quota ({text}); removing the original first");
+            over_quota(session, index, jid, &want, meta.uid, trash, fetched, record).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// At the hard quota even the smaller copy is refused. The original is
+/// proven rebuildable from the store (step 4), so it may go first; the
+/// journal holds the copy until it is in.
+#[allow(clippy::too_many_arguments)]
+async fn over_quota(
+    session: &mut Session,
+    index: &mut Index,
+    jid: i64,
+    want: &Want<'_>,
+    uid: u32,
+    trash: Option<&Folder>,
+    fetched: &mut u64,
+    mut record: MessageRecord,
+) -> Result<Committed, PipelineError> {
+    index.journal_set(jid, JournalState::OriginalRemoved, None)?;
+    checkpoint("quota-marked").await;
+    // 8. (early) Remove the original, by UID only.
+    let note = remove_messages(session, &[uid], trash)
+        .await?
+        .note(uid, "the original");
+    checkpoint("quota-removed").await;
+    // 6. and 7. again.
+    let new_uid = match append_verified(session, index, jid, want, false, fetched).await {
+        Ok(u) => u,
+        Err(PipelineError::Append { folder, source }) => {
+            return Err(PipelineError::OverQuotaAppend {
+                folder,
+                uid,
+                source,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    // 9. Commit to the index.
+    record.new_uid = Some(new_uid);
+    index.journal_finish(jid, &record)?;
+    Ok(Committed::Done(Converted::Done {
+        before: record.size_before,
+        after: record.size_after,
+        note,
+    }))
+}
+
+/// Steps 8 and 9 for a batch of verified messages: removes their originals
+/// (by UID only) in one round, then commits each to the index.
+pub(super) async fn finish_batch(
+    session: &mut Session,
+    index: &mut Index,
+    folder: &str,
+    batch: Vec<Verified>,
+    trash: Option<&Folder>,
+) -> Vec<Result<Converted, PipelineError>> {
+    if batch.is_empty() {
+        return Vec::new();
+    }
+    let uids: Vec<u32> = batch.iter().map(|v| v.record.old_uid).collect();
+    // 8. Remove the originals, by UID only.
+    let removal = match remove_messages(session, &uids, trash).await {
+        Ok(r) => r,
+        Err(e) => {
+            // The journal keeps each entry at Appended: recovery checks the
+            // copy once more and removes the original then. The first
+            // message carries the error itself (a lost connection makes
+            // the job reconnect and recover).
+            let reason = e.to_string();
+            let mut out = vec![Err(e)];
+            out.extend(batch.iter().skip(1).map(|v| {
+                Err(PipelineError::NotRemoved {
+                    folder: folder.to_string(),
+                    uid: v.record.old_uid,
+                    reason: reason.clone(),
+                })
+            }));
+            return out;
+        }
+    };
+    checkpoint("removed").await;
+    batch
+        .into_iter()
+        .map(|mut v| {
+            v.lap.mark("remove");
+            // 9. Commit to the index.
+            index.journal_finish(v.jid, &v.record)?;
+            v.lap.mark("commit");
+            v.lap.log();
+            Ok(Converted::Done {
+                before: v.record.size_before,
+                after: v.record.size_after,
+                note: removal.note(v.record.old_uid, "the original"),
+            })
+        })
+        .collect()
+}
+
+/// The flags a copy must carry: the original's, minus `\Recent` (which
+/// only the server may set).
+pub(super) fn copy_flags(flags: &[String]) -> Vec<String> {
+    flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .cloned()
+        .collect()
+}
+
+fn flag_set(flags: &[String]) -> HashSet<String> {
+    flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .map(|f| {
+            if f.starts_with('\\') {
+                f.to_ascii_lowercase()
+            } else {
+                f.clone()
+            }
+        })
+        .collect()
+}
+
+/// The search value that finds a copy by its marker header.
+fn marker_value(rewritten: &[u8]) -> Option<String> {
+    let line_end = memchr::memchr(b'\n', rewritten)?;
+    let line = std::str::from_utf8(&rewritten[..line_end]).ok()?;
+    let value = line.split_once(':')?.1.trim();
+    // The tail (original size and date) is what makes it unique.
+    let tail = value.find("original-size=").map_or(value, |i| &value[i..]);
+    Some(tail.trim_end_matches('\r').to_string())
+}
+
+/// Finds the UID of a byte-identical copy of `bytes` in the selected folder:
+/// a rewritten message by its marker header, a rebuilt original by its
+/// Message-ID.
+pub(super) async fn find_copy(
+    session: &mut Session,
+    bytes: &[u8],
+) -> Result<Option<u32>, PipelineError> {
+    let uids = if mime::is_processed(bytes) {
+        match marker_value(bytes) {
+            Some(value) => session.search_header(mime::MARKER_HEADER, &value).await?,
+            None => return Ok(None),
+        }
+    } else {
+        let id = mail_parser::MessageParser::new()
+            .parse_headers(bytes)
+            .and_then(|m| m.message_id().map(str::to_string));
+        match id {
+            Some(id) => session.search_header("Message-ID", &id).await?,
+            None => return Ok(None),
+        }
+    };
+    for uid in uids {
+        if session.fetch_message(uid).await?.as_deref() == Some(bytes) {
+            return Ok(Some(uid));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_value_is_the_unique_tail() {
+        let rw = b"X-Slimbox: v=1; parts=1; bytes=5; original-size=99; date=\"Mon, 1 Jan 2024\"\r\nFrom: a\r\n";
+        assert_eq!(
+            marker_value(rw).unwrap(),
+            "original-size=99; date=\"Mon, 1 Jan 2024\""
+        );
+    }
+
+    #[test]
+    fn flags_compare_without_recent_and_case_of_system_flags() {
+        let a = vec!["\\Seen".to_string(), "$Label".into(), "\\Recent".into()];
+        let b = vec!["\\SEEN".to_string(), "$Label".into()];
+        assert_eq!(flag_set(&a), flag_set(&b));
+    }
+
+    #[test]
+    fn only_a_plain_expunge_goes_unreported() {
+        assert_eq!(Removal::Expunged.note(3, "the stub"), None);
+        let n = Removal::FlaggedOnly.note(3, "the stub").unwrap();
+        assert!(n.contains("UID 3") && n.contains("the stub") && n.contains("expunge"));
+        let n = Removal::GmailTrash("[Gmail]/Trash".into())
+            .note(4, "the original")
+            .unwrap();
+        assert!(n.contains("[Gmail]/Trash"), "{n}");
+    }
+}

@@ -1,0 +1,142 @@
+//! Step 0 of the safety order: what the job will do, chosen on the server
+//! without changing anything (EXAMINE, SEARCH, BODYSTRUCTURE; nothing is
+//! downloaded). `slimbox scan` prints the plan; `run` executes it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::report::PipelineError;
+use super::select::{choose_folders, judge, SelectPolicy, Verdict};
+use crate::imap::{Folder, MessageMeta, Session};
+use crate::index::Index;
+
+/// What the job does, from the config.
+#[derive(Debug, Clone)]
+pub struct JobPolicy {
+    pub select: SelectPolicy,
+    pub older_than: Option<Duration>,
+    pub folders: Vec<String>,
+    pub link_template: String,
+    /// Folder for the no-UIDPLUS fallback (MOVE) and Gmail's removal;
+    /// default the one with SPECIAL-USE `\Trash`.
+    pub trash: Option<String>,
+}
+
+/// One planned message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub uid: u32,
+    pub size: u64,
+    pub parts: usize,
+    pub attachment_bytes: u64,
+    #[serde(skip)]
+    pub meta: MessageMeta,
+}
+
+/// What one folder holds for the job.
+#[derive(Debug, Clone, Serialize)]
+pub struct FolderPlan {
+    pub folder: String,
+    #[serde(skip)]
+    pub handle: Folder,
+    pub uidvalidity: u32,
+    pub candidates: Vec<Candidate>,
+    /// Messages the server search returned that are left alone, and why.
+    pub skipped: Vec<(u32, String)>,
+    /// The skipped UIDs whose reason lasts (signed or encrypted mail): the
+    /// index remembers them so later runs do not look at them again.
+    #[serde(skip)]
+    pub lasting_skips: Vec<u32>,
+}
+
+/// The plan for one account.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountPlan {
+    pub account: String,
+    pub folders: Vec<FolderPlan>,
+}
+
+impl AccountPlan {
+    /// How many candidates, and their total size.
+    pub fn totals(&self) -> (usize, u64) {
+        let all = self.folders.iter().flat_map(|f| &f.candidates);
+        (all.clone().count(), all.map(|c| c.size).sum())
+    }
+}
+
+/// Chooses folders and candidates for one account; changes nothing on the
+/// server (EXAMINE, PEEK only).
+pub async fn plan(
+    session: &mut Session,
+    index: &Index,
+    account: &str,
+    policy: &JobPolicy,
+) -> Result<AccountPlan, PipelineError> {
+    let all = session.list_folders().await?;
+    let chosen: Vec<Folder> = choose_folders(&all, &policy.folders)
+        .into_iter()
+        .cloned()
+        .collect();
+    let before = policy
+        .older_than
+        .map(|d| super::now_unix() - d.as_secs() as i64);
+    let mut folders = Vec::new();
+    for f in chosen {
+        folders.push(plan_folder(session, index, account, policy, f, before).await?);
+    }
+    Ok(AccountPlan {
+        account: account.to_string(),
+        folders,
+    })
+}
+
+async fn plan_folder(
+    session: &mut Session,
+    index: &Index,
+    account: &str,
+    policy: &JobPolicy,
+    f: Folder,
+    before: Option<i64>,
+) -> Result<FolderPlan, PipelineError> {
+    let status = session.examine(&f).await?;
+    let uids = session
+        .search_candidates(policy.select.min_size.max(1), before)
+        .await?;
+    let skipped_before = index.skipped_uids(account, &f.name, status.uidvalidity)?;
+    let uids: Vec<u32> = uids
+        .into_iter()
+        .filter(|u| !skipped_before.contains(u))
+        .collect();
+    let metas = if uids.is_empty() {
+        Vec::new()
+    } else {
+        session.fetch_meta(&uids).await?
+    };
+    let mut fp = FolderPlan {
+        folder: f.name.clone(),
+        handle: f,
+        uidvalidity: status.uidvalidity,
+        candidates: Vec::new(),
+        skipped: Vec::new(),
+        lasting_skips: Vec::new(),
+    };
+    for m in metas {
+        match judge(&m, &policy.select) {
+            Verdict::Candidate { parts, bytes } => fp.candidates.push(Candidate {
+                uid: m.uid,
+                size: m.size,
+                parts,
+                attachment_bytes: bytes,
+                meta: m,
+            }),
+            Verdict::Skip(why) => {
+                if why.lasts() {
+                    fp.lasting_skips.push(m.uid);
+                }
+                fp.skipped.push((m.uid, why.to_string()));
+            }
+        }
+    }
+    Ok(fp)
+}

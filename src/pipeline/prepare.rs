@@ -1,0 +1,271 @@
+//! Steps 2 to 4 of the safety order, the local half of a conversion:
+//! detach, store every object, and prove the exact original rebuilds from
+//! what the store returns. Nothing here touches the server, so it may run
+//! while the message before is committed.
+
+use bytes::Bytes;
+
+use super::plan::{FolderPlan, JobPolicy};
+use super::report::{Laps, PipelineError};
+use crate::imap::MessageMeta;
+use crate::index::{MessageRecord, PartRecord};
+use crate::mime::{self, Policy};
+use crate::store::{Store, Syncing};
+
+/// A message made ready for the server: its objects are in the store (being
+/// flushed to disk) and the original is proven rebuildable from them.
+pub(super) struct Prepared {
+    pub rewritten: Bytes,
+    pub record: MessageRecord,
+    pub synced: Syncing,
+    pub lap: Laps,
+}
+
+/// Detach, store and prove one message. `Ok(Err(why))` means it is left as
+/// it was (nothing to detach, or detach cannot be sure of its structure).
+pub(super) async fn prepare(
+    store: &Store,
+    account: &str,
+    fp: &FolderPlan,
+    meta: &MessageMeta,
+    raw: Bytes,
+    policy: &JobPolicy,
+    mut lap: Laps,
+) -> Result<Result<Prepared, String>, PipelineError> {
+    let mp = Policy {
+        min_size: policy.select.min_size.max(1),
+        include_types: policy.select.include_types.clone(),
+        exclude_types: policy.select.exclude_types.clone(),
+        detach_signed: policy.select.detach_signed,
+        link_template: policy.link_template.clone(),
+        now: super::now_unix(),
+    };
+    // The detach engine's own proof re-encodes every attachment; the proof
+    // from the store (step 4) does the same from what was kept, so the
+    // first try leaves the engine's out. Only when the store's proof fails
+    // does the engine run with its own (it then keeps bodies it cannot
+    // regenerate whole) before the store's proof runs again.
+    let mut first_try = true;
+    let (rewritten, parts, synced) = loop {
+        // 2. Detach.
+        let d = match detach_off_thread(raw.clone(), mp.clone(), !first_try).await {
+            Ok(d) => d,
+            Err(why) => return Ok(Err(why)),
+        };
+        lap.mark("detach");
+        // 3. Store.
+        let synced = store_objects(store, d.objects).await?;
+        lap.mark("store");
+        // 4. Every object read back and checked against its SHA-256, and
+        // the exact original rebuilt from them.
+        match prove_from_store(
+            d.rewritten.clone(),
+            raw.clone(),
+            store,
+            &fp.folder,
+            meta.uid,
+        )
+        .await
+        {
+            Ok(()) => break (d.rewritten, d.parts, synced),
+            Err(PipelineError::NotRebuildable { reason, .. }) if first_try => {
+                tracing::debug!(
+                    "UID {}: {reason}; detaching again with the engine's own proof",
+                    meta.uid
+                );
+                first_try = false;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    lap.mark("prove");
+    let record = record_for(account, fp, meta, &raw, &rewritten, &parts);
+    Ok(Ok(Prepared {
+        rewritten,
+        record,
+        synced,
+        lap,
+    }))
+}
+
+/// Step 3: every object stored, create-only. Each object's memory goes to
+/// the store and is freed: the proof reads them back. The flush to disk
+/// runs meanwhile and is waited for before the journal entry (step 5).
+async fn store_objects(
+    store: &Store,
+    objects: Vec<(mime::Sha256, Bytes)>,
+) -> Result<Syncing, PipelineError> {
+    let mut hashes = Vec::with_capacity(objects.len());
+    for (sha256, data) in objects {
+        // detach hashed each object from these very bytes; the proof's
+        // read-back checks them against the hash once more.
+        store.put_hashed_unsynced(&sha256, data).await?;
+        hashes.push(sha256);
+    }
+    Ok(store.sync_later(hashes))
+}
+
+/// What detach made of a message, owning its data.
+struct Rewritten {
+    rewritten: Bytes,
+    parts: Vec<mime::DetachedPart>,
+    objects: Vec<(mime::Sha256, Bytes)>,
+}
+
+/// Runs the detach engine on tokio's blocking pool (it is pure CPU work,
+/// and the runtime's thread meanwhile keeps the next message coming in),
+/// with its own proof of the round trip or without (see
+/// [`mime::detach_unproven`]). `Err` is why the message is left as it was.
+async fn detach_off_thread(raw: Bytes, policy: Policy, proven: bool) -> Result<Rewritten, String> {
+    let job = tokio::task::spawn_blocking(move || {
+        let d = if proven {
+            mime::detach(&raw, &policy)
+        } else {
+            mime::detach_unproven(&raw, &policy)
+        };
+        match d.rewritten {
+            Some(rewritten) => Ok(Rewritten {
+                rewritten: Bytes::from(rewritten),
+                parts: d.parts,
+                objects: d
+                    .objects
+                    .into_iter()
+                    .map(|o| (o.sha256, Bytes::from(o.data.into_owned())))
+                    .collect(),
+            }),
+            None => Err(d
+                .untouched_reason
+                .unwrap_or_else(|| "left as it was".into())),
+        }
+    });
+    match job.await {
+        Ok(r) => r,
+        // The engine is built never to panic; if it did anyway, the message
+        // stays as it was.
+        Err(e) => Err(format!(
+            "the detach engine failed on this message ({e}); left as it was"
+        )),
+    }
+}
+
+/// Every object a rewritten message needs, read from the store (each
+/// checked against its SHA-256 on the way).
+async fn fetch_objects(
+    rewritten: &[u8],
+    store: &Store,
+    folder: &str,
+    uid: u32,
+) -> Result<Vec<(mime::Sha256, Bytes)>, PipelineError> {
+    let needed = mime::objects_needed(rewritten).map_err(|e| PipelineError::NotRebuildable {
+        folder: folder.to_string(),
+        uid,
+        reason: e.to_string(),
+    })?;
+    let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
+    for h in needed {
+        if objects.iter().all(|(k, _)| k != &h) {
+            objects.push((h, store.get(&h).await?));
+        }
+    }
+    Ok(objects)
+}
+
+/// Rebuilds the original of a rewritten message (`uid` in `folder`) from
+/// the store.
+pub(super) async fn prove_rebuild(
+    rewritten: &[u8],
+    store: &Store,
+    folder: &str,
+    uid: u32,
+) -> Result<Vec<u8>, PipelineError> {
+    let objects = fetch_objects(rewritten, store, folder, uid).await?;
+    let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
+    mime::reattach(rewritten, &lookup).map_err(|e| PipelineError::NotRebuildable {
+        folder: folder.to_string(),
+        uid,
+        reason: e.to_string(),
+    })
+}
+
+/// The original is rebuilt byte for byte from what the store holds,
+/// compared as it is rebuilt (no second copy of the message in memory; on
+/// the blocking pool, as it is CPU work).
+pub(super) async fn prove_from_store(
+    rewritten: Bytes,
+    raw: Bytes,
+    store: &Store,
+    folder: &str,
+    uid: u32,
+) -> Result<(), PipelineError> {
+    let objects = fetch_objects(&rewritten, store, folder, uid).await?;
+    let failed = |reason: String| PipelineError::NotRebuildable {
+        folder: folder.to_string(),
+        uid,
+        reason,
+    };
+    let same = tokio::task::spawn_blocking(move || {
+        let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
+        // store.get has checked every object's SHA-256 already.
+        mime::reattach_equals(&rewritten, &lookup, &raw, true)
+    })
+    .await
+    .map_err(|e| failed(format!("the proof could not run: {e}")))?
+    .map_err(|e| failed(e.to_string()))?;
+    if !same {
+        return Err(failed("the rebuilt bytes differ".into()));
+    }
+    Ok(())
+}
+
+/// The index record of a message, from its headers.
+fn record_for(
+    account: &str,
+    fp: &FolderPlan,
+    meta: &MessageMeta,
+    raw: &[u8],
+    rewritten: &[u8],
+    parts: &[mime::DetachedPart],
+) -> MessageRecord {
+    let parsed = mail_parser::MessageParser::new().parse_headers(raw);
+    let addr = |a: Option<&mail_parser::Address>| {
+        a.and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_string)
+    };
+    MessageRecord {
+        account: account.to_string(),
+        folder: fp.folder.clone(),
+        uidvalidity: fp.uidvalidity,
+        old_uid: meta.uid,
+        new_uid: None,
+        message_id: parsed
+            .as_ref()
+            .and_then(|m| m.message_id())
+            .map(str::to_string),
+        date: parsed
+            .as_ref()
+            .and_then(|m| m.date())
+            .map(|d| d.to_timestamp()),
+        from: parsed.as_ref().and_then(|m| addr(m.from())),
+        to: parsed.as_ref().and_then(|m| addr(m.to())),
+        subject: parsed
+            .as_ref()
+            .and_then(|m| m.subject())
+            .map(str::to_string),
+        internal_date: meta.internal_date.clone(),
+        flags: super::commit::copy_flags(&meta.flags),
+        size_before: raw.len() as u64,
+        size_after: rewritten.len() as u64,
+        parts: parts
+            .iter()
+            .map(|p| PartRecord {
+                sha256: hex::encode(p.sha256),
+                size: p.size,
+                filename: p.filename.clone(),
+                content_type: p.content_type.clone(),
+                part_path: p.path.clone(),
+                raw_sha256: p.raw_sha256.map(hex::encode),
+            })
+            .collect(),
+    }
+}

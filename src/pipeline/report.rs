@@ -1,0 +1,261 @@
+//! What the job tells its caller: the errors that stop it or fail one
+//! message, the per-folder and per-account reports, the progress observer,
+//! and the per-message step timings logged with `-vv`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::imap::ImapError;
+use crate::index::IndexError;
+use crate::store::StoreError;
+
+/// Errors of the pipeline. Those of one message are reported in its
+/// folder's report and the job goes on; a transient one (the connection is
+/// gone) makes the job reconnect, recover and go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("folder {folder} was recreated on the server (UIDVALIDITY {was} is now {now}); its journal entries are kept: run slimbox verify")]
+    UidValidity { folder: String, was: u32, now: u32 },
+    #[error("folder {folder} is gone from the server; recreate it or put the message back with slimbox restore")]
+    FolderGone { folder: String },
+    #[error("{folder} UID {uid}: the original could not be rebuilt byte for byte from the store ({reason}); the message is left untouched")]
+    NotRebuildable {
+        folder: String,
+        uid: u32,
+        reason: String,
+    },
+    #[error("{folder}: the APPEND of the copy failed: {source}")]
+    Append {
+        folder: String,
+        #[source]
+        source: ImapError,
+    },
+    #[error("{folder}: the server did not say where the copy went (no APPENDUID) and no identical copy can be found; the journal keeps it and the next run looks again")]
+    CopyNotFound { folder: String },
+    #[error(
+        "{folder}: the copy at UID {uid} vanished before it was verified; the original is kept"
+    )]
+    CopyVanished { folder: String, uid: u32 },
+    #[error("{folder}: the copy at UID {uid} is not byte-identical to what was appended; the original is kept")]
+    CopyAltered { folder: String, uid: u32 },
+    #[error("{folder}: the copy at UID {uid} has INTERNALDATE {got} instead of {want}; the original is kept")]
+    CopyDate {
+        folder: String,
+        uid: u32,
+        got: String,
+        want: String,
+    },
+    #[error("{folder}: the copy at UID {uid} has flags {got:?} instead of {want:?}; the original is kept")]
+    CopyFlags {
+        folder: String,
+        uid: u32,
+        got: Vec<String>,
+        want: Vec<String>,
+    },
+    #[error("{folder} UID {uid}: over quota, the original was removed and the APPEND of the smaller copy failed ({source}); the copy is kept in the journal and the next run puts it back")]
+    OverQuotaAppend {
+        folder: String,
+        uid: u32,
+        #[source]
+        source: ImapError,
+    },
+    #[error("{folder}: the mailbox is over quota ({text}): the whole message does not fit; nothing was changed, free some space and try again")]
+    NoRoom { folder: String, text: String },
+    #[error("{folder} UID {uid}: the original could not be removed ({reason}); its verified copy is there, and the next run removes the original")]
+    NotRemoved {
+        folder: String,
+        uid: u32,
+        reason: String,
+    },
+    #[error("{folder} UID {uid}: the original vanished during recovery; the journal entry is kept, run slimbox verify")]
+    OriginalVanished { folder: String, uid: u32 },
+    #[error("the processed message {message_id} is no longer in {folder}; slimbox restore gets its files back")]
+    StubGone { folder: String, message_id: String },
+    #[error("the IMAP connection was lost ({why}); a new one finishes the job")]
+    ConnectionLost { why: String },
+}
+
+impl PipelineError {
+    /// A dropped connection or a busy store: reconnecting (or the next
+    /// run) finishes the job.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PipelineError::Imap(e) => e.is_transient(),
+            PipelineError::Store(e) => e.is_transient(),
+            PipelineError::Index(e) => e.is_transient(),
+            PipelineError::Append { source, .. }
+            | PipelineError::OverQuotaAppend { source, .. } => source.is_transient(),
+            PipelineError::ConnectionLost { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The copy on the server is not faithful (as opposed to: the server
+    /// could not be asked).
+    pub fn is_unfaithful_copy(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::CopyVanished { .. }
+                | PipelineError::CopyAltered { .. }
+                | PipelineError::CopyDate { .. }
+                | PipelineError::CopyFlags { .. }
+        )
+    }
+}
+
+/// Progress reports from the job, for a progress bar or logs.
+pub trait Observer {
+    fn planned(&self, _messages: u64, _bytes: u64) {}
+    fn message_done(&self, _bytes: u64) {}
+    fn note(&self, _text: &str) {}
+}
+
+/// An observer that shows nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
+/// What happened in one folder.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FolderReport {
+    pub folder: String,
+    pub candidates: usize,
+    pub converted: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Message bytes downloaded (candidates, plus the copies read back to
+    /// verify them).
+    pub bytes_fetched: u64,
+    pub notes: Vec<String>,
+}
+
+impl FolderReport {
+    /// Adds a later pass over the same folder (after a reconnect): its
+    /// candidates are ones the first pass counted already (and it counts
+    /// no message the first pass left alone).
+    fn absorb(&mut self, later: FolderReport) {
+        self.candidates = self.candidates.max(later.candidates);
+        self.converted += later.converted;
+        self.skipped += later.skipped;
+        self.failed += later.failed;
+        self.bytes_before += later.bytes_before;
+        self.bytes_after += later.bytes_after;
+        self.bytes_fetched += later.bytes_fetched;
+        self.notes.extend(later.notes);
+    }
+}
+
+/// What happened in one account.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountReport {
+    pub account: String,
+    /// Journal entries an earlier run (or this one, before a reconnect)
+    /// left in flight and that were finished or rolled back.
+    pub recovered: usize,
+    /// How often the connection was lost and made again during the run.
+    pub reconnects: usize,
+    pub folders: Vec<FolderReport>,
+    pub error: Option<String>,
+}
+
+impl AccountReport {
+    pub fn new(account: &str) -> Self {
+        AccountReport {
+            account: account.to_string(),
+            ..AccountReport::default()
+        }
+    }
+
+    /// Adds the reports of one pass over the folders.
+    pub(super) fn absorb(&mut self, pass: Vec<FolderReport>) {
+        for f in pass {
+            match self.folders.iter_mut().find(|r| r.folder == f.folder) {
+                Some(r) => r.absorb(f),
+                None => self.folders.push(f),
+            }
+        }
+    }
+
+    /// Anything failed, or the run had to reconnect on the way.
+    pub fn had_trouble(&self) -> bool {
+        self.error.is_some() || self.reconnects > 0 || self.folders.iter().any(|f| f.failed > 0)
+    }
+}
+
+/// How one message ended, for its folder's report.
+pub(super) enum Converted {
+    Done {
+        before: u64,
+        after: u64,
+        note: Option<String>,
+    },
+    Untouched(String),
+}
+
+/// Where one message's time went, for `-vv` logs.
+pub(super) struct Laps {
+    uid: u32,
+    last: std::time::Instant,
+    laps: Vec<(&'static str, Duration)>,
+}
+
+impl Laps {
+    pub(super) fn new(uid: u32) -> Self {
+        Laps {
+            uid,
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    pub(super) fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((step, now - self.last));
+        self.last = now;
+    }
+
+    pub(super) fn log(&self) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let laps: Vec<String> = self
+                .laps
+                .iter()
+                .map(|(s, d)| format!("{s} {:.1} ms", d.as_secs_f64() * 1e3))
+                .collect();
+            tracing::debug!("UID {}: {}", self.uid, laps.join(", "));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_pass_adds_to_the_first() {
+        let mut r = AccountReport::new("a");
+        let pass = |converted, failed| FolderReport {
+            folder: "Sent".into(),
+            candidates: 5,
+            converted,
+            failed,
+            bytes_before: 10,
+            ..FolderReport::default()
+        };
+        r.absorb(vec![pass(2, 0)]);
+        r.absorb(vec![pass(3, 1)]);
+        assert_eq!(r.folders.len(), 1);
+        let f = &r.folders[0];
+        assert_eq!((f.candidates, f.converted, f.failed), (5, 5, 1));
+        assert_eq!(f.bytes_before, 20);
+        assert!(r.had_trouble());
+    }
+}
