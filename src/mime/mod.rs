@@ -24,6 +24,7 @@ use encoding::{decode_base64, decode_base64_checked, decode_qp, encode_base64, B
 use structure::{display_path, Cte, Part};
 use stub::{Recipe, StubText};
 
+pub use stub::{check_link_template, LINK_PLACEHOLDERS};
 pub use stub::{render_link, safe_name, MARKER_HEADER, RECIPE_HEADER};
 
 /// A SHA-256 digest.
@@ -351,6 +352,34 @@ pub fn type_matches(t: &str, pattern: &str) -> bool {
 pub fn type_allowed(t: &str, include: &[String], exclude: &[String]) -> bool {
     (include.is_empty() || include.iter().any(|p| type_matches(t, p)))
         && !exclude.iter().any(|p| type_matches(t, p))
+}
+
+/// Checks a content-type pattern before it is used: `*`, `type/*` or
+/// `type/subtype`, the forms [`type_matches`] understands. Anything else
+/// would silently match nothing; the error says what to write instead.
+pub fn check_type_pattern(t: &str) -> Result<(), String> {
+    let p = t.trim();
+    if p == "*" {
+        return Ok(());
+    }
+    let bad = || {
+        format!(
+            "{t:?} is not a content-type pattern; write \"type/subtype\" \
+             (\"application/pdf\"), \"type/*\" (\"image/*\") or \"*\""
+        )
+    };
+    let (main, sub) = p.split_once('/').ok_or_else(bad)?;
+    // RFC 6838 restricted-name characters.
+    let token_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    if token_ok(main) && (sub == "*" || token_ok(sub)) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
 }
 
 /// Content-IDs that an HTML part refers to with `cid:`: those parts are the

@@ -217,6 +217,40 @@ pub fn render_link(template: &str, sha256_hex: &str, name: &str, size: u64) -> S
     link.chars().filter(|c| !c.is_control()).collect()
 }
 
+/// The placeholders [`render_link`] fills in.
+pub const LINK_PLACEHOLDERS: [&str; 4] = ["sha256", "sha256_2", "name", "size"];
+
+/// Checks a link template before it is used: it must tell attachments apart
+/// (so `{sha256}` is required), and a misspelt placeholder would end up
+/// verbatim in every stub. The error says what to write instead.
+pub fn check_link_template(t: &str) -> Result<(), String> {
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err(format!(
+                "{t:?} has a `{{` without a closing `}}`; placeholders are {{sha256}}, \
+                 {{sha256_2}}, {{name}} and {{size}}"
+            ));
+        };
+        let name = &after[..close];
+        if !LINK_PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "{t:?} has the unknown placeholder {{{name}}}; the placeholders are \
+                 {{sha256}}, {{sha256_2}}, {{name}} and {{size}}"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    if !t.contains("{sha256}") {
+        return Err(format!(
+            "{t:?} does not contain {{sha256}}, so every stub would carry the same link; \
+             add it, e.g. \"https://files.example.com/sha256/{{sha256_2}}/{{sha256}}\""
+        ));
+    }
+    Ok(())
+}
+
 /// Everything the stub shows.
 pub(crate) struct StubText<'a> {
     pub filename: &'a str,
@@ -381,6 +415,37 @@ pub(crate) fn thunderbird_date(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue8_link_templates_are_checked() {
+        for good in [
+            "file:///store/sha256/{sha256_2}/{sha256}",
+            "https://x/{sha256}/{name}?size={size}",
+            "{sha256}",
+        ] {
+            assert_eq!(check_link_template(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("https://x/{name}", "does not contain {sha256}"),
+            ("https://x/", "does not contain {sha256}"),
+            ("https://x/{sha}/{sha256}", "unknown placeholder {sha}"),
+            ("https://x/{sha256", "without a closing"),
+        ] {
+            let msg = check_link_template(bad).expect_err(bad);
+            assert!(msg.contains(says) && msg.contains(bad), "{bad}: {msg}");
+        }
+    }
+
+    /// Every placeholder the check accepts is one render_link fills in.
+    #[test]
+    fn issue8_checked_placeholders_are_all_rendered() {
+        for p in LINK_PLACEHOLDERS {
+            let template = format!("x/{{{p}}}/{{sha256}}");
+            assert_eq!(check_link_template(&template), Ok(()));
+            let link = render_link(&template, "abcd", "n", 7);
+            assert!(!link.contains('{'), "{p} left in {link}");
+        }
+    }
 
     #[test]
     fn hostile_names_are_made_safe() {

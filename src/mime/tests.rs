@@ -267,3 +267,21 @@ fn unproven_detach_declines_non_canonical_base64_as_detach_does() {
         );
     }
 }
+
+#[test]
+fn issue8_type_patterns_are_checked() {
+    for good in ["*", "image/*", "application/pdf", "image/svg+xml", " a/b "] {
+        assert_eq!(check_type_pattern(good), Ok(()), "{good}");
+    }
+    for bad in ["image", "image/png*", "/png", "image/", "*/*x", "a b/c", ""] {
+        let msg = check_type_pattern(bad).expect_err(bad);
+        assert!(msg.contains("is not a content-type pattern"), "{msg}");
+    }
+    // What the check accepts, type_matches understands.
+    assert!(type_matches("image/png", "image/*"));
+    assert!(type_allowed(
+        "image/svg+xml",
+        &["image/svg+xml".into()],
+        &[]
+    ));
+}

@@ -1,0 +1,305 @@
+//! `[[account]]`: server, TLS, login and password source of one account.
+
+use std::net::IpAddr;
+
+use super::Ctx;
+use crate::config::raw::RawAccount;
+use crate::config::{AccountConfig, ConfigError, PasswordSource, TlsSetting};
+
+/// Checks one `[[account]]`, the `i`-th in the file.
+pub(super) fn account_config(
+    ctx: &Ctx,
+    i: usize,
+    raw: RawAccount,
+) -> Result<AccountConfig, ConfigError> {
+    let key = |k: &str| format!("account[{i}].{k}");
+    let name = raw.name.trim().to_string();
+    if name.is_empty() {
+        return Err(ctx.err(
+            key("name"),
+            "is empty; give the account a short name such as \"work\" (it is what \
+             --account selects)",
+        ));
+    }
+    // From here on, say which account as well: `account[3]` alone means
+    // counting tables in the file.
+    let key = |k: &str| format!("account[{i}].{k} (account {name:?})");
+
+    let host = check_host(ctx, &key, &raw.host)?;
+
+    if raw.tls == TlsSetting::None && !is_loopback(&host) {
+        return Err(ctx.err(
+            key("tls"),
+            format!(
+                "\"none\" would send the password to {host:?} in the clear, so it is only \
+                 allowed for loopback hosts (localhost, 127.0.0.0/8, ::1); use \"implicit\" \
+                 or \"starttls\""
+            ),
+        ));
+    }
+    let port = raw.port.unwrap_or_else(|| raw.tls.default_port());
+    if port == 0 {
+        return Err(ctx.err(key("port"), "is 0; write the server's port (993 for implicit TLS, 143 otherwise), or remove the key"));
+    }
+
+    let ca_file = match &raw.ca_file {
+        Some(p) => Some(ctx.resolve_path(&key("ca_file"), p)?),
+        None => None,
+    };
+
+    let user = raw.user;
+    if user.is_empty() {
+        return Err(ctx.err(key("user"), "is empty; write the IMAP login name"));
+    }
+
+    let password = password_source(
+        ctx,
+        &key,
+        raw.password_env,
+        raw.password_command,
+        raw.password,
+    )?;
+
+    if let Some(t) = &raw.trash {
+        if t.trim().is_empty() {
+            return Err(ctx.err(
+                key("trash"),
+                "is empty; write a folder name, or remove the key to use the \\Trash \
+                 special-use folder",
+            ));
+        }
+    }
+
+    Ok(AccountConfig {
+        name,
+        host,
+        port,
+        tls: raw.tls,
+        ca_file,
+        user,
+        password,
+        trash: raw.trash,
+    })
+}
+
+/// The server's name: not empty, and not a URL or `host:port`.
+fn check_host(ctx: &Ctx, key: &dyn Fn(&str) -> String, raw: &str) -> Result<String, ConfigError> {
+    let host = raw.trim().to_string();
+    if host.is_empty() {
+        return Err(ctx.err(
+            key("host"),
+            "is empty; write the IMAP server's name, e.g. \"imap.example.com\"",
+        ));
+    }
+    if host.contains('/') {
+        return Err(ctx.err(
+            key("host"),
+            format!("{host:?} looks like a URL; write only the server's name (\"imap.example.com\"), and set tls and port separately"),
+        ));
+    }
+    if host.contains(':') && unbracket(&host).parse::<IpAddr>().is_err() {
+        return Err(ctx.err(
+            key("host"),
+            format!("{host:?} contains a `:`; write only the server's name and put the port in port = ..."),
+        ));
+    }
+    Ok(host)
+}
+
+fn password_source(
+    ctx: &Ctx,
+    key: &dyn Fn(&str) -> String,
+    env: Option<String>,
+    command: Option<String>,
+    inline: Option<String>,
+) -> Result<PasswordSource, ConfigError> {
+    let given: Vec<&str> = [
+        ("password_env", env.is_some()),
+        ("password_command", command.is_some()),
+        ("password", inline.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    if given.len() > 1 {
+        return Err(ctx.err(
+            key(given[1]),
+            format!(
+                "{} are {} set; keep exactly one password source",
+                given.join(" and "),
+                if given.len() == 2 { "both" } else { "all" }
+            ),
+        ));
+    }
+    if let Some(var) = env {
+        let var = var.trim();
+        if let Some(bare) = var.strip_prefix('$') {
+            return Err(ctx.err(
+                key("password_env"),
+                format!("names the variable with a `$`; write password_env = {bare:?}"),
+            ));
+        }
+        if var.is_empty() || var.contains(['=', '\0']) {
+            return Err(ctx.err(
+                key("password_env"),
+                format!(
+                    "{var:?} is not an environment variable name; write e.g. \"MAIL_PASSWORD\""
+                ),
+            ));
+        }
+        return Ok(PasswordSource::Env(var.to_string()));
+    }
+    if let Some(cmd) = command {
+        if cmd.trim().is_empty() {
+            return Err(ctx.err(
+                key("password_command"),
+                "is empty; write a command that prints the password, e.g. \"pass show mail\"",
+            ));
+        }
+        return Ok(PasswordSource::Command(cmd));
+    }
+    if let Some(p) = inline {
+        if p.is_empty() {
+            return Err(ctx.err(
+                key("password"),
+                "is empty; write the password, or better use password_env or password_command",
+            ));
+        }
+        return Ok(PasswordSource::Inline(p));
+    }
+    Err(ctx.err(
+        key("password_env"),
+        "no password source: set exactly one of password_env = \"VAR\", \
+         password_command = \"pass show mail\" or password = \"...\"",
+    ))
+}
+
+fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// Hosts where `tls = "none"` cannot leak a password off the machine.
+fn is_loopback(host: &str) -> bool {
+    let h = host.strip_suffix('.').unwrap_or(host);
+    h.eq_ignore_ascii_case("localhost")
+        || unbracket(h)
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::*;
+
+    #[test]
+    fn ports_follow_tls() {
+        let c = ok(&with_store(
+            &ACCOUNT
+                .replace("user =", "tls = \"none\"\nuser =")
+                .replace("imap.example.com", "127.0.0.1"),
+        ));
+        assert_eq!(
+            (c.accounts[0].tls, c.accounts[0].port),
+            (TlsSetting::None, 143)
+        );
+        let c = ok(&with_store(
+            &ACCOUNT.replace("user =", "port = 10993\nuser ="),
+        ));
+        assert_eq!(c.accounts[0].port, 10993);
+    }
+
+    /// Every account validation failure names its key (the account half of
+    /// check's `validation_errors_name_the_key`).
+    #[test]
+    fn account_validation_errors_name_the_key() {
+        let two = |a: &str, b: &str| {
+            with_store(&format!(
+                "{}{}",
+                ACCOUNT.replace("\"me\"", a),
+                ACCOUNT.replace("\"me\"", b)
+            ))
+        };
+        let one = |from: &str, to: &str| with_store(&ACCOUNT.replace(from, to));
+        let cases: Vec<(String, &str)> = vec![
+            (two("\"me\"", "\"me\""), "account[1].name"),
+            (one("name = \"me\"", "name = \" \""), "account[0].name"),
+            (one("\"imap.example.com\"", "\"\""), "account[0].host"),
+            (
+                one("\"imap.example.com\"", "\"imaps://imap.example.com\""),
+                "account[0].host",
+            ),
+            (
+                one("\"imap.example.com\"", "\"imap.example.com:993\""),
+                "account[0].host",
+            ),
+            (one("user =", "tls = \"none\"\nuser ="), "account[0].tls"),
+            (one("user =", "port = 0\nuser ="), "account[0].port"),
+            (
+                one("user = \"me@example.com\"", "user = \"\""),
+                "account[0].user",
+            ),
+            (
+                one("user =", "ca_file = \"\"\nuser ="),
+                "account[0].ca_file",
+            ),
+            (one("user =", "trash = \"\"\nuser ="), "account[0].trash"),
+            (
+                one("password_env = \"MAIL_PASSWORD\"", ""),
+                "account[0].password_env",
+            ),
+            (
+                one("password_env", "password_command = \"x\"\npassword_env"),
+                "account[0].password_command",
+            ),
+            (
+                one("password_env", "password = \"x\"\npassword_env"),
+                "account[0].password",
+            ),
+            (
+                one("\"MAIL_PASSWORD\"", "\"$MAIL_PASSWORD\""),
+                "account[0].password_env",
+            ),
+            (one("\"MAIL_PASSWORD\"", "\"\""), "account[0].password_env"),
+            (
+                one(
+                    "password_env = \"MAIL_PASSWORD\"",
+                    "password_command = \" \"",
+                ),
+                "account[0].password_command",
+            ),
+            (
+                one("password_env = \"MAIL_PASSWORD\"", "password = \"\""),
+                "account[0].password",
+            ),
+        ];
+        for (text, key) in &cases {
+            let msg = err(text);
+            assert!(msg.contains(key), "expected {key:?} in: {msg}");
+        }
+    }
+
+    #[test]
+    fn tls_none_only_on_loopback() {
+        for host in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST.",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "10.0.0.1",
+            "imap.example.com",
+            "localhost.example.com",
+            "::2",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! slimbox's configuration file (TOML): where the store and index live, what
+//! to detach, and which IMAP accounts to work on.
+//!
+//! [`load`] finds the file (`--config FILE`, else `$SLIMBOX_CONFIG`, else
+//! `$XDG_CONFIG_HOME/slimbox/config.toml`, default
+//! `~/.config/slimbox/config.toml`); [`parse`] turns text into a validated
+//! [`Config`] and is pure apart from reading `$HOME` / `$XDG_DATA_HOME` for
+//! `~` and default paths, so tests can feed it strings.
+//!
+//! Everything a typo could get wrong is an error rather than a silent default:
+//! unknown keys are rejected, and every message names the file, the key
+//! (`account[1].password_env`) and what to write instead. Paths in the file
+//! (`store.url` as a plain path, `index.path`, `ca_file`) are relative to the
+//! file's folder, so a config keeps working from any working directory.
+//!
+//! ```toml
+//! [store]
+//! url = "~/slimbox/store"
+//!
+//! [[account]]
+//! name = "me"
+//! host = "imap.example.com"
+//! user = "me@example.com"
+//! password_command = "pass show mail"
+//! ```
+//!
+//! The parts: `raw` mirrors the file for serde, `check` turns that into the
+//! checked types here (one file per section), `password` fetches passwords,
+//! `error` says what went wrong.
+
+mod check;
+mod error;
+mod password;
+mod raw;
+#[cfg(test)]
+mod test_support;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use check::parse_with_env;
+
+pub use check::parse_age;
+pub use error::ConfigError;
+pub use password::PasswordSource;
+
+/// Default `policy.min_size`: attachments under 1 MiB cost little quota and
+/// are not worth a link.
+pub const DEFAULT_MIN_SIZE: u64 = 1024 * 1024;
+
+/// Default `policy.folders`: sent and archived mail is what people keep for
+/// years and rarely open, so it is the safest to slim.
+pub const DEFAULT_FOLDERS: [&str; 2] = ["\\Sent", "\\Archive"];
+
+/// The smallest working config, shown when none is found.
+pub const MINIMAL_EXAMPLE: &str = r#"[store]
+url = "~/slimbox/store"            # a folder, or an object_store URL
+
+[[account]]
+name = "me"
+host = "imap.example.com"
+user = "me@example.com"
+password_command = "pass show mail"   # or password_env = "MAIL_PASSWORD"
+"#;
+
+/// A validated configuration, with defaults filled in and paths resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub index: IndexConfig,
+    pub policy: PolicyConfig,
+    /// The `[[account]]` tables, in file order; never empty.
+    pub accounts: Vec<AccountConfig>,
+    /// The file this was read from (absolute when it came from [`load`]).
+    pub path: Option<PathBuf>,
+}
+
+/// `[store]`: where detached attachments go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// An `object_store` URL as written (`file:///…`, …), or for a plain path
+    /// the path with `~` expanded and made relative to the config file's
+    /// folder; either way ready for `store::Store::open`.
+    pub url: String,
+}
+
+/// `[index]`: the local SQLite index of what was detached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexConfig {
+    /// `index.path`, or the default: `index.sqlite` beside a local store's
+    /// folder, else `$XDG_DATA_HOME/slimbox/index.sqlite`.
+    pub path: PathBuf,
+}
+
+/// `[policy]`: what to detach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyConfig {
+    /// Smallest decoded attachment size to detach, in bytes.
+    pub min_size: u64,
+    /// Only touch mail older than this.
+    pub older_than: Option<Duration>,
+    /// Special-use flags (`\Sent`, canonical spelling), folder names or
+    /// globs with `*` and `?`; never empty.
+    pub folders: Vec<String>,
+    /// Content types to detach (`image/*`); empty means all.
+    pub include_types: Vec<String>,
+    /// Content types never to detach.
+    pub exclude_types: Vec<String>,
+    /// Also rewrite signed or encrypted messages (breaks the signature).
+    pub detach_signed: bool,
+    /// Link written into stubs; `None`: the store's default.
+    pub link_template: Option<String>,
+}
+
+/// One `[[account]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// Unique, non-empty; what `--account NAME` selects.
+    pub name: String,
+    pub host: String,
+    /// `port`, or 993 for implicit TLS and 143 otherwise.
+    pub port: u16,
+    pub tls: TlsSetting,
+    /// Extra trust root (PEM), resolved against the config file's folder.
+    pub ca_file: Option<PathBuf>,
+    pub user: String,
+    pub password: PasswordSource,
+    /// Folder for the no-UIDPLUS fallback; `None`: the `\Trash` special-use
+    /// folder.
+    pub trash: Option<String>,
+}
+
+/// How to talk TLS to the IMAP server (`tls = "…"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsSetting {
+    /// TLS from the first byte (IMAPS, port 993). The default: nothing is
+    /// ever sent in the clear.
+    #[default]
+    Implicit,
+    /// Plain connection upgraded with STARTTLS (port 143).
+    #[serde(rename = "starttls")]
+    StartTls,
+    /// No TLS at all: only allowed for loopback hosts (test servers), since
+    /// it would send the password in the clear.
+    None,
+}
+
+impl TlsSetting {
+    /// The usual port for this kind of connection.
+    pub fn default_port(self) -> u16 {
+        match self {
+            TlsSetting::Implicit => 993,
+            TlsSetting::StartTls | TlsSetting::None => 143,
+        }
+    }
+}
+
+/// Finds and reads the config: `explicit` (`--config FILE`), else
+/// `$SLIMBOX_CONFIG`, else `$XDG_CONFIG_HOME/slimbox/config.toml`, else
+/// `~/.config/slimbox/config.toml`.
+pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    load_with_env(explicit, &|k| std::env::var_os(k))
+}
+
+/// Parses and validates config text. `path` is where the text came from: it
+/// is named in errors and relative paths are resolved against its folder.
+pub fn parse(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
+    parse_with_env(text, path, &|k| std::env::var_os(k))
+}
+
+/// Reads an environment variable; a parameter so tests need not change the
+/// process environment (which other tests running in parallel share).
+type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// An environment variable that is set and not empty.
+fn env_nonempty(env: Env, key: &str) -> Option<OsString> {
+    env(key).filter(|v| !v.is_empty())
+}
+
+/// An XDG base directory: the spec says to ignore relative values.
+fn xdg_dir(env: Env, var: &str, home_default: &str) -> Option<PathBuf> {
+    env_nonempty(env, var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| env_nonempty(env, "HOME").map(|h| PathBuf::from(h).join(home_default)))
+}
+
+fn load_with_env(explicit: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+    let (path, origin) = if let Some(p) = explicit {
+        (p.to_path_buf(), Some("--config"))
+    } else if let Some(p) = env_nonempty(env, "SLIMBOX_CONFIG") {
+        (PathBuf::from(p), Some("$SLIMBOX_CONFIG"))
+    } else {
+        let dir = xdg_dir(env, "XDG_CONFIG_HOME", ".config").ok_or(ConfigError::NoConfigDir)?;
+        (dir.join("slimbox").join("config.toml"), None)
+    };
+    // Absolute, so that paths resolved against its folder stay right
+    // whatever the process later does with its working directory.
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(match origin {
+                Some(origin) => ConfigError::Missing { path, origin },
+                None => ConfigError::NotFound { looked: vec![path] },
+            });
+        }
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    let config = parse_with_env(&text, Some(&path), env)?;
+    tracing::debug!(path = %path.display(), accounts = config.accounts.len(), "loaded config");
+    Ok(config)
+}
+
+impl Config {
+    /// The accounts `--account NAME` selects: that one, or all without it.
+    pub fn account(&self, name: Option<&str>) -> Result<Vec<&AccountConfig>, ConfigError> {
+        let Some(name) = name else {
+            return Ok(self.accounts.iter().collect());
+        };
+        match self.accounts.iter().find(|a| a.name == name) {
+            Some(a) => Ok(vec![a]),
+            None => Err(ConfigError::UnknownAccount {
+                name: name.to_string(),
+                file: self.file_name(),
+                known: self.accounts.iter().map(|a| a.name.clone()).collect(),
+            }),
+        }
+    }
+
+    /// Problems worth telling the user about that do not stop slimbox:
+    /// today, an inline password in a file others can read.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let inline: Vec<&str> = self
+            .accounts
+            .iter()
+            .filter(|a| matches!(a.password, PasswordSource::Inline(_)))
+            .map(|a| a.name.as_str())
+            .collect();
+        if let (false, Some(path)) = (inline.is_empty(), &self.path) {
+            if let Some(mode) = group_or_other_access(path) {
+                out.push(format!(
+                    "config file {} holds the password of account(s) {} and is readable by \
+                     others (mode {:o}); run `chmod 600 {}`, or use password_env or \
+                     password_command instead",
+                    path.display(),
+                    inline.join(", "),
+                    mode,
+                    path.display()
+                ));
+            }
+        }
+        out
+    }
+
+    fn file_name(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => "config".to_string(),
+        }
+    }
+}
+
+/// The file's permission bits when group or others have any access.
+#[cfg(unix)]
+fn group_or_other_access(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn group_or_other_access(_path: &Path) -> Option<u32> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn account_selection() {
+        let text = with_store(&format!(
+            "{ACCOUNT}{}",
+            ACCOUNT.replace("\"me\"", "\"work\"")
+        ));
+        let c = ok(&text);
+        assert_eq!(c.account(None).expect("all").len(), 2);
+        let w = c.account(Some("work")).expect("work");
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].name, "work");
+        let msg = c.account(Some("home")).expect_err("unknown").to_string();
+        assert!(msg.contains("home") && msg.contains("me, work"), "{msg}");
+    }
+
+    #[test]
+    fn inline_password_warns_when_others_can_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let text = with_store(
+            &ACCOUNT.replace("password_env = \"MAIL_PASSWORD\"", "password = \"hunter2\""),
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, &text).expect("write");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let c = load(Some(&path)).expect("load");
+        assert_eq!(c.accounts[0].password.resolve().expect("inline"), "hunter2");
+        let w = c.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("chmod 600") && w[0].contains(&path.display().to_string()),
+            "{w:?}"
+        );
+        assert!(
+            w[0].contains("password_env") && w[0].contains("me"),
+            "{w:?}"
+        );
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(c.warnings().is_empty());
+
+        // No inline password, no warning, whatever the mode.
+        std::fs::write(&path, with_store(ACCOUNT)).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(load(Some(&path)).expect("load").warnings().is_empty());
+    }
+
+    #[test]
+    fn load_follows_the_search_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let xdg = dir.path().join("xdg");
+        std::fs::create_dir_all(xdg.join("slimbox")).expect("mkdir");
+        let text = format!("[store]\nurl = \"store\"\n{ACCOUNT}");
+        std::fs::write(xdg.join("slimbox/config.toml"), &text).expect("write");
+        let other = dir.path().join("other.toml");
+        std::fs::write(&other, &text).expect("write");
+
+        let xdg_s = xdg.to_string_lossy().to_string();
+        let env = env_of(&[("XDG_CONFIG_HOME", &xdg_s)]);
+        let c = load_with_env(None, &env).expect("xdg");
+        assert_eq!(c.path, Some(xdg.join("slimbox/config.toml")));
+        assert_eq!(c.store.url, xdg.join("slimbox/store").to_string_lossy());
+
+        let other_s = other.to_string_lossy().to_string();
+        let env = env_of(&[("XDG_CONFIG_HOME", &xdg_s), ("SLIMBOX_CONFIG", &other_s)]);
+        assert_eq!(
+            load_with_env(None, &env).expect("env").path,
+            Some(other.clone())
+        );
+        let explicit = dir.path().join("missing.toml");
+        let msg = load_with_env(Some(&explicit), &env)
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            msg.contains("missing.toml") && msg.contains("--config"),
+            "{msg}"
+        );
+
+        let home = dir.path().join("home");
+        let home_s = home.to_string_lossy().to_string();
+        let env = env_of(&[("HOME", &home_s)]);
+        let msg = load_with_env(None, &env).expect_err("none").to_string();
+        assert!(msg.contains(".config/slimbox/config.toml"), "{msg}");
+        assert!(
+            msg.contains("[[account]]") && msg.contains("$SLIMBOX_CONFIG"),
+            "{msg}"
+        );
+
+        let env = env_of(&[]);
+        assert!(matches!(
+            load_with_env(None, &env),
+            Err(ConfigError::NoConfigDir)
+        ));
+    }
+}

@@ -1,0 +1,68 @@
+//! The file as written: structs that mirror the TOML one to one, for serde.
+//!
+//! `deny_unknown_fields` turns a misspelt key into an error naming it instead
+//! of a silently ignored line. Values needing more than a type check stay
+//! loose here and are checked in `check`, where the key can be named in the
+//! message.
+
+use serde::Deserialize;
+
+use super::TlsSetting;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    /// Optional here only so that its absence gets a message with an example.
+    pub(super) store: Option<RawStore>,
+    #[serde(default)]
+    pub(super) index: RawIndex,
+    #[serde(default)]
+    pub(super) policy: RawPolicy,
+    #[serde(default, rename = "account")]
+    pub(super) accounts: Vec<RawAccount>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    pub(super) url: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIndex {
+    pub(super) path: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    /// A string ("1MiB") or an integer (bytes), hence a loose value.
+    pub(super) min_size: Option<toml::Value>,
+    /// Loose so that `older_than = 30` gets "add a unit" rather than a type error.
+    pub(super) older_than: Option<toml::Value>,
+    pub(super) folders: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) include_types: Vec<String>,
+    #[serde(default)]
+    pub(super) exclude_types: Vec<String>,
+    #[serde(default)]
+    pub(super) detach_signed: bool,
+    pub(super) link_template: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccount {
+    pub(super) name: String,
+    pub(super) host: String,
+    pub(super) port: Option<u16>,
+    #[serde(default)]
+    pub(super) tls: TlsSetting,
+    pub(super) ca_file: Option<String>,
+    pub(super) user: String,
+    pub(super) password_env: Option<String>,
+    pub(super) password_command: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) trash: Option<String>,
+}
