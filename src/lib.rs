@@ -2,9 +2,11 @@
 //! and give every byte back on demand.
 //!
 //! `mime` is the pure detach/reattach engine, `store` the content-addressed
-//! object store, `cli` the commands. `units` parses human sizes.
+//! object store, `cli` the commands. `units` parses human sizes, `dates` reads
+//! the clock and human dates.
 pub mod cli;
 pub mod config;
+pub mod dates;
 pub mod imap;
 pub mod index;
 pub mod mime;

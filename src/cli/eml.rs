@@ -9,6 +9,7 @@ use bytes::Bytes;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::dates::now_unix;
 use crate::mime::{self, Policy};
 use crate::store::Store;
 use crate::units::parse_size;
@@ -131,12 +132,6 @@ fn write_output(out: Option<&Path>, data: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
     let raw = read_input(&a.input)?;
     let store = Store::open(&a.store)?;
@@ -148,7 +143,7 @@ async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
         link_template: a
             .link_template
             .unwrap_or_else(|| store.default_link_template()),
-        now: now(),
+        now: now_unix(),
     };
     let d = mime::detach(&raw, &policy);
     let output: &[u8] = match &d.rewritten {

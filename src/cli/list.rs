@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::job;
+use crate::dates::{self, parse_day};
 use crate::index::{Index, PartFilter};
 use crate::units::{human_size, parse_size};
 
@@ -46,43 +47,9 @@ impl FilterArgs {
     }
 }
 
-/// `YYYY-MM-DD` to Unix seconds at 00:00 UTC.
-pub fn parse_day(s: &str) -> Result<i64, String> {
-    let bad = || format!("{s:?} is not a date: write YYYY-MM-DD, e.g. 2024-03-31");
-    let mut it = s.trim().splitn(3, '-');
-    let (y, m, d) = (
-        it.next()
-            .and_then(|v| v.parse::<i64>().ok())
-            .ok_or_else(bad)?,
-        it.next()
-            .and_then(|v| v.parse::<i64>().ok())
-            .ok_or_else(bad)?,
-        it.next()
-            .and_then(|v| v.parse::<i64>().ok())
-            .ok_or_else(bad)?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Ok((era * 146_097 + doe - 719_468) * 86_400)
-}
-
-/// Unix seconds as `YYYY-MM-DD`.
+/// Unix seconds as `YYYY-MM-DD`, or `-` for a message without a date.
 pub fn format_day(ts: Option<i64>) -> String {
-    match ts {
-        Some(t) => {
-            let d = mail_parser::DateTime::from_timestamp(t);
-            format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
-        }
-        None => "-".into(),
-    }
+    ts.map_or_else(|| "-".into(), dates::format_day)
 }
 
 /// List what was detached, newest first: date, sender, file, size, SHA-256.

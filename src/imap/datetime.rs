@@ -1,60 +1,37 @@
 //! IMAP date and date-time strings (RFC 3501 section 9, `date-time` and
-//! `date`) to and from unix seconds. Pure functions; the calendar arithmetic is
-//! done by hand so this module needs no date crate.
+//! `date`) to and from unix seconds. Pure functions. The IMAP grammar is read
+//! here; the calendar (days per month, leap years, days since the epoch) is
+//! jiff's, through `crate::dates`.
 
+use jiff::civil::Date;
+
+use crate::dates::{utc_datetime, utc_midnight};
+
+/// `date-month` of RFC 3501, in order.
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Inverse of [`days_from_civil`]: (year, month 1-12, day 1-31).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
+fn month_name(month: i8) -> &'static str {
+    MONTHS[usize::try_from(month - 1).unwrap_or(0).min(11)]
 }
 
 /// Formats `unix` seconds as an IMAP date-time in the zone `offset_minutes`
 /// east of UTC, e.g. `01-Feb-2024 10:00:00 +0100`.
 pub fn format_datetime(unix: i64, offset_minutes: i32) -> String {
-    let local = unix + i64::from(offset_minutes) * 60;
-    let days = local.div_euclid(86_400);
-    let secs = local.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    // Shifting by the offset is plain seconds; the wall clock is jiff's. Any
+    // offset works, even one outside jiff's +-25:59.
+    let local = utc_datetime(unix.saturating_add(i64::from(offset_minutes) * 60));
     let sign = if offset_minutes < 0 { '-' } else { '+' };
     let off = offset_minutes.unsigned_abs();
     format!(
-        "{d:02}-{}-{y:04} {:02}:{:02}:{:02} {sign}{:02}{:02}",
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60,
+        "{:02}-{}-{:04} {:02}:{:02}:{:02} {sign}{:02}{:02}",
+        local.day(),
+        month_name(local.month()),
+        local.year(),
+        local.hour(),
+        local.minute(),
+        local.second(),
         off / 60,
         off % 60
     )
@@ -62,8 +39,8 @@ pub fn format_datetime(unix: i64, offset_minutes: i32) -> String {
 
 /// Formats the UTC calendar day of `unix` as an IMAP search date, e.g. `1-Feb-2024`.
 pub fn format_date(unix: i64) -> String {
-    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
-    format!("{d}-{}-{y:04}", MONTHS[(m - 1) as usize])
+    let d = utc_datetime(unix);
+    format!("{}-{}-{:04}", d.day(), month_name(d.month()), d.year())
 }
 
 /// Parses an IMAP date-time (`dd-Mon-yyyy hh:mm:ss +zzzz`; the day may also be
@@ -73,18 +50,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     let s = s.trim_start_matches(' ');
     let (date, rest) = s.split_once(' ')?;
     let (time, zone) = rest.trim_start_matches(' ').split_once(' ')?;
-
-    let mut dparts = date.split('-');
-    let d: u32 = parse_digits(dparts.next()?, 1, 2)?;
-    let mon = dparts.next()?;
-    let m = MONTHS
-        .iter()
-        .position(|x| x.eq_ignore_ascii_case(mon))
-        .map(|i| i as u32 + 1)?;
-    let y: i64 = i64::from(parse_digits(dparts.next()?, 4, 4)?);
-    if dparts.next().is_some() || d == 0 || d > days_in_month(y, m) {
-        return None;
-    }
+    let midnight = utc_midnight(parse_date(date)?);
 
     let mut tparts = time.split(':');
     let hh = parse_digits(tparts.next()?, 2, 2)?;
@@ -94,7 +60,31 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     if tparts.next().is_some() || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
+    let local = midnight + i64::from(hh * 3600 + mm * 60 + ss);
+    Some(local - parse_zone(zone)?)
+}
 
+/// `date-day "-" date-month "-" date-year`, a real calendar day.
+fn parse_date(date: &str) -> Option<Date> {
+    let mut parts = date.split('-');
+    let d = parse_digits(parts.next()?, 1, 2)?;
+    let mon = parts.next()?;
+    let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? + 1;
+    let y = parse_digits(parts.next()?, 4, 4)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    // jiff refuses a day the month does not have (30-Feb, 29-Feb-2023).
+    Date::new(
+        i16::try_from(y).ok()?,
+        i8::try_from(m).ok()?,
+        i8::try_from(d).ok()?,
+    )
+    .ok()
+}
+
+/// `zone`: `+hhmm` or `-hhmm`, as seconds east of UTC.
+fn parse_zone(zone: &str) -> Option<i64> {
     let zb = zone.as_bytes();
     if zb.len() != 5 || !zone.is_ascii() || !(zb[0] == b'+' || zb[0] == b'-') {
         return None;
@@ -104,16 +94,8 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
     if zm > 59 {
         return None;
     }
-    let mut offset = i64::from(zh * 60 + zm) * 60;
-    if zb[0] == b'-' {
-        offset = -offset;
-    }
-
-    let local = days_from_civil(y, m, d) * 86_400
-        + i64::from(hh) * 3600
-        + i64::from(mm) * 60
-        + i64::from(ss);
-    Some(local - offset)
+    let offset = i64::from(zh * 60 + zm) * 60;
+    Some(if zb[0] == b'-' { -offset } else { offset })
 }
 
 fn parse_digits(s: &str, min: usize, max: usize) -> Option<u32> {
@@ -183,5 +165,27 @@ mod tests {
         ] {
             assert_eq!(parse_datetime(s), None, "{s:?}");
         }
+    }
+
+    #[test]
+    fn issue8_calendar_edges_come_from_jiff() {
+        assert_eq!(parse_datetime("29-Feb-2023 00:00:00 +0000"), None);
+        assert_eq!(parse_datetime("29-Feb-1900 00:00:00 +0000"), None);
+        assert_eq!(parse_datetime("31-Apr-2024 00:00:00 +0000"), None);
+        assert_eq!(parse_datetime("00-Jan-2024 00:00:00 +0000"), None);
+        assert_eq!(
+            parse_datetime("31-Dec-9999 23:59:59 +0000"),
+            Some(253_402_300_799)
+        );
+        // A leap second rolls into the next minute, as before.
+        assert_eq!(
+            parse_datetime("31-Dec-2016 23:59:60 +0000"),
+            parse_datetime("01-Jan-2017 00:00:00 +0000")
+        );
+        assert_eq!(format_date(-1), "31-Dec-1969");
+        assert_eq!(format_date(951_782_400), "29-Feb-2000");
+        // Far outside any mailbox: clamped, never a panic.
+        assert_eq!(format_date(i64::MAX), "30-Dec-9999");
+        let _ = format_datetime(i64::MIN, -720);
     }
 }

@@ -17,6 +17,8 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use crate::dates::now_unix;
+
 /// Errors of the index.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -144,12 +146,6 @@ pub struct Index {
     path: String,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 impl Index {
     /// Opens (creating if needed) the index at `path` and brings its schema
     /// up to date.
@@ -238,7 +234,7 @@ impl Index {
             JournalKind::Detach => ("detach", None),
             JournalKind::Reattach { message } => ("reattach", Some(message)),
         };
-        let t = now();
+        let t = now_unix();
         self.conn.execute(
             "INSERT INTO journal (account, folder, uidvalidity, old_uid, state, rewritten, record, created_at, updated_at, kind, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
@@ -274,7 +270,7 @@ impl Index {
     ) -> Result<(), IndexError> {
         self.conn.execute(
             "UPDATE journal SET state = ?2, new_uid = COALESCE(?3, new_uid), updated_at = ?4 WHERE id = ?1",
-            params![id, state.as_str(), new_uid, now()],
+            params![id, state.as_str(), new_uid, now_unix()],
         )?;
         Ok(())
     }
@@ -332,7 +328,7 @@ impl Index {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE messages SET reattached_at = ?2, new_uid = COALESCE(?3, new_uid) WHERE id = ?1",
-            params![message, now(), uid],
+            params![message, now_unix(), uid],
         )?;
         tx.execute("DELETE FROM journal WHERE id = ?1", [id])?;
         tx.commit()?;
@@ -343,7 +339,7 @@ impl Index {
     /// in one transaction.
     pub fn journal_finish(&mut self, id: i64, record: &MessageRecord) -> Result<i64, IndexError> {
         let tx = self.conn.transaction()?;
-        let t = now();
+        let t = now_unix();
         tx.execute(
             "INSERT INTO messages (account, folder, uidvalidity, old_uid, new_uid, message_id, date,
                from_addr, to_addr, subject, internal_date, flags, size_before, size_after, processed_at)
@@ -397,7 +393,7 @@ impl Index {
         self.conn.execute(
             "INSERT INTO skipped (account, folder, uidvalidity, uid, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT DO UPDATE SET reason = excluded.reason, at = excluded.at",
-            params![account, folder, uidvalidity, uid, reason, now()],
+            params![account, folder, uidvalidity, uid, reason, now_unix()],
         )?;
         Ok(())
     }

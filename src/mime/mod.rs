@@ -532,7 +532,7 @@ fn default_name(p: &Part) -> String {
 /// planned range replaced by its stub.
 fn render(raw: &[u8], planned: &[Planned], tree: &Part, policy: &Policy, eol: Eol) -> Vec<u8> {
     let bytes: u64 = planned.iter().map(|p| p.part.size).sum();
-    let date = mail_parser::DateTime::from_timestamp(policy.now).to_rfc822();
+    let date = stub::marker_date(policy.now);
     let altered = stub::thunderbird_date(policy.now);
     let mut out = stub::marker(planned.len(), bytes, raw.len(), &date, eol);
     let mut cursor = 0;

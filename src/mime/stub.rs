@@ -399,17 +399,27 @@ pub(crate) fn non_mime_fields(header_block: &[u8]) -> Vec<u8> {
 
 /// `Mon Nov 23 12:00:00 2026`, the form Thunderbird writes in X-Mozilla-Altered.
 pub(crate) fn thunderbird_date(unix: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let d = mail_parser::DateTime::from_timestamp(unix);
-    let dow = DAYS[(unix.div_euclid(86_400).rem_euclid(7)) as usize];
-    let mon = MONTHS[(d.month.clamp(1, 12) - 1) as usize];
-    format!(
-        "{dow} {mon} {:02} {:02}:{:02}:{:02} {}",
-        d.day, d.hour, d.minute, d.second, d.year
-    )
+    utc_strftime(unix, "%a %b %d %H:%M:%S %Y")
+}
+
+/// `Mon, 23 Nov 2026 12:00:00 +0000`, the RFC 5322 date of the marker header.
+pub(crate) fn marker_date(unix: i64) -> String {
+    utc_strftime(unix, "%a, %-d %b %Y %H:%M:%S %z")
+}
+
+/// `unix` seconds in UTC through a strftime `format`. The engine is pure, so it
+/// is handed the time; jiff does the calendar. A time jiff cannot represent is
+/// clamped to its range (years -9999 to 9999) rather than failing.
+fn utc_strftime(unix: i64, format: &str) -> String {
+    let ts = jiff::Timestamp::from_second(unix).unwrap_or(if unix < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    let utc = ts.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    // The formats above use only fields every date has; an error cannot
+    // happen, and an empty date would still be a valid header value.
+    jiff::fmt::strtime::format(format, &utc).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -484,6 +494,19 @@ mod tests {
     fn thunderbird_date_format() {
         assert_eq!(thunderbird_date(0), "Thu Jan 01 00:00:00 1970");
         assert_eq!(thunderbird_date(1_795_435_200), "Mon Nov 23 12:00:00 2026");
+    }
+
+    #[test]
+    fn issue8_marker_date_is_rfc5322_as_before() {
+        // The same text mail-parser's to_rfc822 wrote before jiff took over.
+        assert_eq!(marker_date(0), "Thu, 1 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            marker_date(1_795_435_200),
+            "Mon, 23 Nov 2026 12:00:00 +0000"
+        );
+        assert_eq!(marker_date(-1), "Wed, 31 Dec 1969 23:59:59 +0000");
+        assert!(!thunderbird_date(i64::MAX).is_empty());
+        assert!(!marker_date(i64::MIN).is_empty());
     }
 
     #[test]
