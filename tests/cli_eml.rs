@@ -166,13 +166,16 @@ fn reattach_explains_missing_objects_and_unprocessed_mail() {
         .arg(&out)
         .assert()
         .success();
+    // Issue 8: a message slimbox never processed is not an error any more
+    // (see issue8_reattach_writes_unprocessed_mail_unchanged); it is still
+    // explained on stderr.
     slimbox()
         .args(["eml", "reattach"])
         .arg(&input)
         .arg("--store")
         .arg(&store)
         .assert()
-        .code(1)
+        .success()
         .stderr(predicate::str::contains("not processed by slimbox"));
     for f in files_under(&store) {
         std::fs::remove_file(f).unwrap();
@@ -185,4 +188,60 @@ fn reattach_explains_missing_objects_and_unprocessed_mail() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("missing"));
+}
+
+#[test]
+fn issue8_reattach_writes_unprocessed_mail_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    // A folder of .eml files, one processed and one never processed, put
+    // back in one loop: both come out as their originals, and every call
+    // exits 0.
+    let plain = message(1000);
+    let big = message(100_000);
+    let plain_in = dir.path().join("plain.eml");
+    let big_in = dir.path().join("big.eml");
+    std::fs::write(&plain_in, &plain).unwrap();
+    std::fs::write(&big_in, &big).unwrap();
+    let big_rw = dir.path().join("big.rw.eml");
+    slimbox()
+        .args(["eml", "detach"])
+        .arg(&big_in)
+        .arg("--store")
+        .arg(&store)
+        .args(["--min-size", "1000", "--out"])
+        .arg(&big_rw)
+        .assert()
+        .success();
+    for (input, original) in [(&plain_in, &plain), (&big_rw, &big)] {
+        let out = dir.path().join("back.eml");
+        slimbox()
+            .args(["eml", "reattach"])
+            .arg(input)
+            .arg("--store")
+            .arg(&store)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        assert!(
+            &std::fs::read(&out).unwrap() == original,
+            "{}",
+            input.display()
+        );
+    }
+    // On standard output too, with the reason on standard error; the store
+    // need not even exist for a message that needs nothing from it.
+    let out = slimbox()
+        .args(["eml", "reattach"])
+        .arg(&plain_in)
+        .arg("--store")
+        .arg(dir.path().join("no-such-store"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == plain);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not processed by slimbox"), "{err}");
+    assert!(err.contains("written unchanged"), "{err}");
 }
