@@ -267,3 +267,67 @@ fn unproven_detach_declines_non_canonical_base64_as_detach_does() {
         );
     }
 }
+
+const MBOX_FROM: &str = "From alice@example.com Mon Jan  1 00:00:00 2024";
+
+#[test]
+fn issue8_marker_goes_after_an_mbox_from_line_and_the_round_trip_is_exact() {
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    for eol in ["\r\n", "\n"] {
+        let mut raw = format!("{MBOX_FROM}{eol}").into_bytes();
+        raw.extend_from_slice(&mixed(&b64_lines(&data, 76, eol), eol));
+        let d = round_trip(&raw, 1000);
+        assert_eq!(d.parts.len(), 1, "{:?}", d.untouched_reason);
+        let rw = d.rewritten.as_deref().unwrap();
+        let text = String::from_utf8_lossy(rw);
+        let expected_start = format!("{MBOX_FROM}{eol}X-Slimbox: v=1; parts=1; bytes=5000;");
+        assert!(text.starts_with(&expected_start), "{text}");
+        assert!(text.contains(&format!("original-size={};", raw.len())));
+        assert!(is_processed(rw));
+        let line = marker_line(rw).unwrap();
+        assert!(line.starts_with("X-Slimbox: v=1; parts=1;"), "{line}");
+        assert!(!line.ends_with('\r'), "{line:?}");
+        assert_eq!(objects_needed(rw).unwrap(), vec![d.parts[0].sha256]);
+        assert!(reattach_equals(rw, &objects_of(&d), &raw, false).unwrap());
+        // Processed once is processed for good, From line or not.
+        assert_eq!(
+            detach(rw, &policy(1)).untouched_reason.as_deref(),
+            Some("already processed by slimbox")
+        );
+        assert!(detach_unproven(&raw, &policy(1000)).rewritten.as_deref() == Some(rw));
+    }
+}
+
+#[test]
+fn issue8_single_part_message_after_an_mbox_from_line() {
+    let raw = format!(
+        "{MBOX_FROM}\r\nFrom: a@b\r\nSubject: scan\r\nContent-Type: application/pdf; name=scan.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        b64_lines(&[5u8; 4000], 72, "\r\n")
+    );
+    let d = round_trip(raw.as_bytes(), 100);
+    assert_eq!(d.parts.len(), 1);
+    assert_eq!(d.parts[0].path, "");
+    let rw = String::from_utf8(d.rewritten.unwrap()).unwrap();
+    assert!(rw.starts_with(&format!("{MBOX_FROM}\r\nX-Slimbox: v=1;")));
+    assert!(rw.contains("From: a@b\r\nSubject: scan\r\nContent-Type: text/plain"));
+    assert_eq!(rw.matches(MBOX_FROM).count(), 1);
+}
+
+#[test]
+fn issue8_marker_line_reads_the_marker_wherever_it_is() {
+    let raw = mixed(&b64_lines(&[9u8; 2000], 76, "\r\n"), "\r\n");
+    let rw = detach(&raw, &policy(100)).rewritten.unwrap();
+    let line = marker_line(&rw).unwrap();
+    assert!(
+        line.starts_with("X-Slimbox: v=1; parts=1; bytes=2000;"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("original-size={};", raw.len())));
+    assert_eq!(marker_line(&raw), None);
+    assert_eq!(marker_line(b""), None);
+    assert_eq!(marker_line(b"X-Slimbox: v=1\r\n"), Some("X-Slimbox: v=1"));
+    assert_eq!(
+        marker_line(b"From x\nX-Slimbox: v=2\n"),
+        Some("X-Slimbox: v=2")
+    );
+}
