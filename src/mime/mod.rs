@@ -350,9 +350,39 @@ fn is_candidate(p: &Part, policy: &Policy, cids: &HashSet<String>) -> bool {
 
 fn is_attachment(p: &Part) -> bool {
     let info = &p.info;
-    let main = info.main_type();
-    info.disposition.as_deref() == Some("attachment")
-        || (main != "text" && main != "multipart" && main != "message" && info.filename.is_some())
+    counts_as_attachment(
+        &info.content_type,
+        info.disposition.as_deref(),
+        info.filename.is_some(),
+        p.path.is_empty(),
+    )
+}
+
+/// Does a leaf part count as an attachment, from its headers alone? The one
+/// rule for the engine and for the server-side pre-selection.
+///
+/// `content_type` and `disposition` are lower-case; `named`: it has a file
+/// name, from Content-Disposition `filename` or Content-Type `name`;
+/// `whole_message`: the part is the message itself (a single-part message).
+/// A part marked `attachment` counts; so does a named part that is not text.
+/// A named text part counts only without a Content-Disposition (how older
+/// mailers send a text file: `text/plain; name="log.txt"`) and inside a
+/// multipart: the message's own text (no name, `inline`, or the whole
+/// message) never does.
+pub fn counts_as_attachment(
+    content_type: &str,
+    disposition: Option<&str>,
+    named: bool,
+    whole_message: bool,
+) -> bool {
+    let main = content_type.split('/').next().unwrap_or("");
+    if disposition == Some("attachment") {
+        return true;
+    }
+    if !named || main == "multipart" || main == "message" {
+        return false;
+    }
+    main != "text" || (disposition.is_none() && !whole_message)
 }
 
 /// Does content type `t` (lower-case) match `pattern` (`*`, `image/*`,

@@ -331,3 +331,63 @@ fn issue8_marker_line_reads_the_marker_wherever_it_is() {
         Some("X-Slimbox: v=2")
     );
 }
+
+#[test]
+fn issue8_parts_named_only_in_content_type_are_attachments() {
+    let log = "log line\r\n".repeat(300);
+    let csv = b64_lines(&b"a,b,c\r\n".repeat(500), 76, "\r\n");
+    let body = "Hello, the log and data are attached.\r\n".repeat(100);
+    let raw = format!(
+        "From: a@example.com\r\nMessage-ID: <old@example.com>\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n\
+         --o\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n\
+         --alt\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n{body}\r\n\
+         --alt\r\nContent-Type: text/html\r\n\r\n<p>{body}</p>\r\n--alt--\r\n\
+         --o\r\nContent-Type: text/plain; name=\"log.txt\"\r\n\r\n{log}\r\n\
+         --o\r\nContent-Type: text/csv; name=data.csv\r\nContent-Transfer-Encoding: base64\r\n\r\n{csv}\r\n\
+         --o\r\nContent-Type: text/plain; name=\"shown.txt\"\r\nContent-Disposition: inline\r\n\r\n{log}\r\n--o--\r\n"
+    );
+    let d = round_trip(raw.as_bytes(), 1000);
+    let names: Vec<&str> = d.parts.iter().map(|p| p.filename.as_str()).collect();
+    assert_eq!(names, ["log.txt", "data.csv"], "{:?}", d.untouched_reason);
+    assert_eq!(d.parts[0].content_type, "text/plain");
+    assert_eq!(d.parts[1].content_type, "text/csv");
+    let rw = String::from_utf8(d.rewritten.unwrap()).unwrap();
+    assert!(rw.contains(&format!("Content-Type: text/html\r\n\r\n<p>{body}</p>")));
+    assert!(rw.contains("name=\"shown.txt\"\r\nContent-Disposition: inline\r\n\r\nlog line"));
+}
+
+#[test]
+fn issue8_a_named_single_part_text_message_is_its_own_body() {
+    let raw = format!(
+        "From: a@b\r\nContent-Type: text/plain; name=\"log.txt\"\r\n\r\n{}",
+        "line\r\n".repeat(1000)
+    );
+    let d = round_trip(raw.as_bytes(), 100);
+    assert!(d.rewritten.is_none());
+}
+
+#[test]
+fn issue8_the_attachment_rule() {
+    // (content type, disposition, named, whole message, counts)
+    let cases = [
+        ("text/plain", None, true, false, true),
+        ("text/csv", None, true, false, true),
+        ("text/plain", None, false, false, false),
+        ("text/html", None, false, false, false),
+        ("text/plain", Some("inline"), true, false, false),
+        ("text/plain", None, true, true, false),
+        ("text/plain", Some("attachment"), false, true, true),
+        ("application/pdf", None, true, true, true),
+        ("application/pdf", Some("inline"), true, false, true),
+        ("image/png", None, false, false, false),
+        ("multipart/mixed", None, true, false, false),
+        ("message/rfc822", None, true, false, false),
+    ];
+    for (t, disp, named, whole, want) in cases {
+        assert_eq!(
+            counts_as_attachment(t, disp, named, whole),
+            want,
+            "{t} {disp:?} named={named} whole={whole}"
+        );
+    }
+}
