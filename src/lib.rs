@@ -1,9 +1,17 @@
 //! slimbox: move large attachments out of mail into content-addressed storage,
 //! and give every byte back on demand.
 //!
-//! `mime` is the pure detach/reattach engine, `store` the content-addressed
-//! object store, `cli` the commands. `units` parses human sizes, `dates` reads
-//! the clock and human dates.
+//! Modules:
+//! - `audit`: the checks behind `slimbox verify` (index, store and server agree);
+//! - `config`: the TOML configuration file, checked, and password sources;
+//! - `dates`: the clock, and dates that belong to no protocol;
+//! - `imap`: the only module that speaks IMAP (TLS, folders, fetch, append, removal);
+//! - `index`: the SQLite index of what was moved, and the journal of what is in flight;
+//! - `mime`: the pure detach/reattach engine on raw message bytes;
+//! - `pipeline`: the main job on a mailbox, which owns the safety order;
+//! - `store`: the content-addressed object store;
+//! - `cli`: the commands, one file each;
+//! - `units`: human sizes (`64KiB`, `1 MiB`).
 pub mod cli;
 pub mod config;
 pub mod dates;

@@ -23,6 +23,22 @@ fn slimbox() -> Command {
     Command::cargo_bin("slimbox").unwrap()
 }
 
+/// `slimbox eml CMD INPUT --store STORE`.
+fn eml(cmd: &str, input: &Path, store: &Path) -> Command {
+    let mut c = slimbox();
+    c.args(["eml", cmd]).arg(input).arg("--store").arg(store);
+    c
+}
+
+/// Detaches INPUT (attachments from 1000 bytes) into STORE, writing OUT.
+fn detach_to(input: &Path, store: &Path, out: &Path) {
+    eml("detach", input, store)
+        .args(["--min-size", "1000", "--out"])
+        .arg(out)
+        .assert()
+        .success();
+}
+
 fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
@@ -157,32 +173,59 @@ fn reattach_explains_missing_objects_and_unprocessed_mail() {
     std::fs::write(&input, message(100_000)).unwrap();
     let store = dir.path().join("s");
     let out = dir.path().join("out.eml");
-    slimbox()
-        .args(["eml", "detach"])
-        .arg(&input)
-        .arg("--store")
-        .arg(&store)
-        .args(["--min-size", "1000", "--out"])
-        .arg(&out)
+    detach_to(&input, &store, &out);
+    // Issue 8: a message slimbox never processed is not an error any more
+    // (see issue8_reattach_writes_unprocessed_mail_unchanged); it is still
+    // explained on stderr.
+    eml("reattach", &input, &store)
         .assert()
-        .success();
-    slimbox()
-        .args(["eml", "reattach"])
-        .arg(&input)
-        .arg("--store")
-        .arg(&store)
-        .assert()
-        .code(1)
+        .success()
         .stderr(predicate::str::contains("not processed by slimbox"));
     for f in files_under(&store) {
         std::fs::remove_file(f).unwrap();
     }
-    slimbox()
-        .args(["eml", "reattach"])
-        .arg(&out)
-        .arg("--store")
-        .arg(&store)
+    eml("reattach", &out, &store)
         .assert()
         .code(1)
         .stderr(predicate::str::contains("missing"));
+}
+
+#[test]
+fn issue8_reattach_writes_unprocessed_mail_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s");
+    // A folder of .eml files, one processed and one never processed, put
+    // back in one loop: both come out as their originals, and every call
+    // exits 0.
+    let plain = message(1000);
+    let big = message(100_000);
+    let plain_in = dir.path().join("plain.eml");
+    let big_in = dir.path().join("big.eml");
+    std::fs::write(&plain_in, &plain).unwrap();
+    std::fs::write(&big_in, &big).unwrap();
+    let big_rw = dir.path().join("big.rw.eml");
+    detach_to(&big_in, &store, &big_rw);
+    for (input, original) in [(&plain_in, &plain), (&big_rw, &big)] {
+        let out = dir.path().join("back.eml");
+        eml("reattach", input, &store)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        assert!(
+            &std::fs::read(&out).unwrap() == original,
+            "{}",
+            input.display()
+        );
+    }
+    // On standard output too, with the reason on standard error; the store
+    // need not even exist for a message that needs nothing from it.
+    let out = eml("reattach", &plain_in, &dir.path().join("no-such-store"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == plain);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not processed by slimbox"), "{err}");
+    assert!(err.contains("written unchanged"), "{err}");
 }

@@ -71,6 +71,10 @@ struct DetachArgs {
 
 /// Rebuild the original message from a rewritten IN and the store, byte for
 /// byte; every object is checked against its SHA-256 on the way.
+///
+/// A message slimbox never processed (no X-Slimbox header) is written
+/// unchanged, with a note on standard error; that is not an error, so a
+/// whole folder of .eml files can be put back in one loop.
 #[derive(Debug, Args)]
 struct ReattachArgs {
     /// The rewritten message (`-` for standard input).
@@ -228,6 +232,15 @@ pub(crate) async fn reattach_from_store(
 
 async fn reattach(a: ReattachArgs) -> anyhow::Result<ExitCode> {
     let raw = read_input(&a.input)?;
+    if !mime::is_processed(&raw) {
+        write_output(a.out.as_deref(), &raw)?;
+        eprintln!(
+            "slimbox: {} was not processed by slimbox (no {} header): written unchanged",
+            a.input.display(),
+            mime::MARKER_HEADER
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = Store::open(&a.store)?;
     let original = reattach_from_store(&raw, &store)
         .await

@@ -5,8 +5,11 @@
 //! session then lists folders with their special uses, selects or examines
 //! them, finds candidate messages with a server-side search, fetches metadata
 //! and whole messages by UID, appends with flags and internal date (returning
-//! the APPENDUID), and deletes single messages by UID without ever expunging
-//! anything else.
+//! the APPENDUID), sets flags, and removes messages by UID sets, a batch in one
+//! round of commands (`UID EXPUNGE` of exactly those UIDs with UIDPLUS, else
+//! `UID MOVE` to the trash, else only the `\Deleted` flag, reported as such),
+//! never expunging anything else; `UID MOVE` of a set on its own is there for
+//! Gmail, where only a move to the trash removes a message from All Mail.
 //!
 //! Layout:
 //! - `session`: the public operations;

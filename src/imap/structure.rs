@@ -195,4 +195,20 @@ mod tests {
             assert_eq!(leaves(bs)[0].filename.as_deref(), Some("a\"b.bin"));
         });
     }
+
+    #[test]
+    fn issue8_text_parts_named_only_in_content_type_have_a_filename() {
+        let line = b"* 6 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 5 1 NIL NIL NIL NIL)(\"text\" \"plain\" (\"charset\" \"us-ascii\" \"name\" \"log.txt\") NIL NIL \"7bit\" 900 30 NIL NIL NIL NIL)(\"text\" \"csv\" (\"name\" \"data.csv\") NIL NIL \"base64\" 800 10 NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"XX\") NIL NIL NIL))\r\n";
+        with_structure(line, |bs| {
+            let l = leaves(bs);
+            assert_eq!(l.len(), 3);
+            assert_eq!(l[0].filename, None);
+            assert_eq!(l[1].content_type, "text/plain");
+            assert_eq!(l[1].disposition, None);
+            assert_eq!(l[1].filename.as_deref(), Some("log.txt"));
+            assert_eq!(l[2].content_type, "text/csv");
+            assert_eq!(l[2].disposition, None);
+            assert_eq!(l[2].filename.as_deref(), Some("data.csv"));
+        });
+    }
 }

@@ -172,9 +172,24 @@ impl Sink for Compare<'_> {
     }
 }
 
-/// Does this message carry slimbox's processed marker?
+/// Does this message carry slimbox's processed marker (first, or right
+/// after an mbox `From ` line)?
 pub fn is_processed(raw: &[u8]) -> bool {
-    stub::marker_len(raw).is_some()
+    stub::marker_span(raw).is_some()
+}
+
+/// The marker header line of a processed message, without its line break
+/// (`X-Slimbox: v=1; parts=1; ...`), wherever slimbox put it: first, or
+/// right after an mbox `From ` line. `None` when the message carries no
+/// marker or it is not UTF-8.
+pub fn marker_line(raw: &[u8]) -> Option<&str> {
+    let span = stub::marker_span(raw)?;
+    let field = &raw[span];
+    // slimbox writes the marker as one line; a folded one is read to its
+    // first line break like any header line.
+    let end = memchr::memchr(b'\n', field).unwrap_or(field.len());
+    let line = field[..end].strip_suffix(b"\r").unwrap_or(&field[..end]);
+    std::str::from_utf8(line).ok()
 }
 
 /// A candidate part, decoded, with what its stub needs.
@@ -204,11 +219,14 @@ pub fn detach_unproven<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
 }
 
 fn detach_with<'a>(raw: &'a [u8], policy: &Policy, prove: bool) -> Detached<'a> {
-    let top_header_end = structure::header_end(raw, 0, raw.len());
-    if stub::has_marker(&raw[..top_header_end]) {
+    // An mbox `From ` line is not part of the message's header: it stays
+    // first, the marker goes after it, and the message is read without it.
+    let (from_line, msg) = raw.split_at(stub::mbox_from_len(raw));
+    let top_header_end = structure::header_end(msg, 0, msg.len());
+    if stub::has_marker(&msg[..top_header_end]) {
         return Detached::untouched("already processed by slimbox");
     }
-    let tree = match structure::scan(raw) {
+    let tree = match structure::scan(msg) {
         Ok(t) => t,
         Err(reason) => {
             return Detached::untouched(format!("MIME structure is not certain: {reason}"))
@@ -223,18 +241,18 @@ fn detach_with<'a>(raw: &'a [u8], policy: &Policy, prove: bool) -> Detached<'a> 
                 p.info.content_type
             ));
         }
-        if stub::find_recipe(&raw[p.start..p.body_start]).is_some() {
+        if stub::find_recipe(&msg[p.start..p.body_start]).is_some() {
             return Detached::untouched(format!(
                 "part {} already carries a {RECIPE_HEADER} header",
                 display_path(&p.path)
             ));
         }
     }
-    let cids = referenced_cids(raw, &all);
+    let cids = referenced_cids(msg, &all);
     let mut notes = Vec::new();
     let mut planned = Vec::new();
     for p in all.iter().filter(|p| is_candidate(p, policy, &cids)) {
-        match plan_part(raw, p, policy, prove) {
+        match plan_part(msg, p, policy, prove) {
             Ok(Some(pl)) => planned.push(pl),
             Ok(None) => {}
             Err(note) => notes.push(format!("part {}: {note}; left as it was", p.path)),
@@ -248,15 +266,16 @@ fn detach_with<'a>(raw: &'a [u8], policy: &Policy, prove: bool) -> Detached<'a> 
         d.notes = notes;
         return d;
     }
-    let eol = Eol::of(&raw[..top_header_end]);
-    let mut rewritten = render(raw, &planned, &tree, policy, eol);
+    let eol = Eol::of(&msg[..top_header_end]);
+    let original = Original { from_line, msg };
+    let mut rewritten = render(&original, &planned, &tree, policy, eol);
     if prove && !proves(raw, &rewritten, &planned) {
         // The fast path's layout guess did not regenerate the bytes exactly:
         // keep every original body whole and prove again.
         for pl in &mut planned {
             force_raw(pl);
         }
-        rewritten = render(raw, &planned, &tree, policy, eol);
+        rewritten = render(&original, &planned, &tree, policy, eol);
         if !proves(raw, &rewritten, &planned) {
             return Detached::untouched(
                 "the original could not be proven reconstructible (please report this message)",
@@ -332,9 +351,39 @@ fn is_candidate(p: &Part, policy: &Policy, cids: &HashSet<String>) -> bool {
 
 fn is_attachment(p: &Part) -> bool {
     let info = &p.info;
-    let main = info.main_type();
-    info.disposition.as_deref() == Some("attachment")
-        || (main != "text" && main != "multipart" && main != "message" && info.filename.is_some())
+    counts_as_attachment(
+        &info.content_type,
+        info.disposition.as_deref(),
+        info.filename.is_some(),
+        p.path.is_empty(),
+    )
+}
+
+/// Does a leaf part count as an attachment, from its headers alone? The one
+/// rule for the engine and for the server-side pre-selection.
+///
+/// `content_type` and `disposition` are lower-case; `named`: it has a file
+/// name, from Content-Disposition `filename` or Content-Type `name`;
+/// `whole_message`: the part is the message itself (a single-part message).
+/// A part marked `attachment` counts; so does a named part that is not text.
+/// A named text part counts only without a Content-Disposition (how older
+/// mailers send a text file: `text/plain; name="log.txt"`) and inside a
+/// multipart: the message's own text (no name, `inline`, or the whole
+/// message) never does.
+pub fn counts_as_attachment(
+    content_type: &str,
+    disposition: Option<&str>,
+    named: bool,
+    whole_message: bool,
+) -> bool {
+    let main = content_type.split('/').next().unwrap_or("");
+    if disposition == Some("attachment") {
+        return true;
+    }
+    if !named || main == "multipart" || main == "message" {
+        return false;
+    }
+    main != "text" || (disposition.is_none() && !whole_message)
 }
 
 /// Does content type `t` (lower-case) match `pattern` (`*`, `image/*`,
@@ -528,13 +577,38 @@ fn default_name(p: &Part) -> String {
     }
 }
 
-/// Builds the rewritten message: the marker, then the original with each
-/// planned range replaced by its stub.
-fn render(raw: &[u8], planned: &[Planned], tree: &Part, policy: &Policy, eol: Eol) -> Vec<u8> {
+/// The message detach reads: its mbox `From ` line (often empty) and the
+/// message after it, which every part offset is relative to.
+struct Original<'a> {
+    from_line: &'a [u8],
+    msg: &'a [u8],
+}
+
+/// Builds the rewritten message: the mbox `From ` line if any, the marker,
+/// then the message with each planned range replaced by its stub.
+fn render(
+    original: &Original,
+    planned: &[Planned],
+    tree: &Part,
+    policy: &Policy,
+    eol: Eol,
+) -> Vec<u8> {
+    let Original {
+        from_line,
+        msg: raw,
+    } = *original;
     let bytes: u64 = planned.iter().map(|p| p.part.size).sum();
     let date = stub::marker_date(policy.now);
     let altered = stub::thunderbird_date(policy.now);
-    let mut out = stub::marker(planned.len(), bytes, raw.len(), &date, eol);
+    let original_size = from_line.len() + raw.len();
+    let mut out = from_line.to_vec();
+    out.extend_from_slice(&stub::marker(
+        planned.len(),
+        bytes,
+        original_size,
+        &date,
+        eol,
+    ));
     let mut cursor = 0;
     for pl in planned {
         out.extend_from_slice(&raw[cursor..pl.range.start]);
@@ -642,10 +716,11 @@ pub fn reattach_equals<'o>(
 
 type Stub = (std::ops::Range<usize>, String, Recipe);
 
-/// The marker's length and the stubs (range after the marker, path, recipe).
-fn find_stubs(rewritten: &[u8]) -> Result<(usize, Vec<Stub>), ReattachError> {
-    let mlen = stub::marker_len(rewritten).ok_or(ReattachError::NotProcessed)?;
-    let body = &rewritten[mlen..];
+/// Where the marker is, and the stubs (range in what follows the marker,
+/// path, recipe).
+fn find_stubs(rewritten: &[u8]) -> Result<(std::ops::Range<usize>, Vec<Stub>), ReattachError> {
+    let marker = stub::marker_span(rewritten).ok_or(ReattachError::NotProcessed)?;
+    let body = &rewritten[marker.end..];
     let tree = structure::scan(body).map_err(ReattachError::Structure)?;
     let mut all = Vec::new();
     tree.walk(&mut all);
@@ -669,7 +744,7 @@ fn find_stubs(rewritten: &[u8]) -> Result<(usize, Vec<Stub>), ReattachError> {
         }
     }
     stubs.sort_by_key(|s| s.0.start);
-    Ok((mlen, stubs))
+    Ok((marker, stubs))
 }
 
 fn parse_hash(h: Option<&str>, path: &str) -> Result<Sha256, ReattachError> {
@@ -692,8 +767,10 @@ fn reattach_into<'o>(
     out: &mut dyn Sink,
     verify: bool,
 ) -> Result<(), ReattachError> {
-    let (mlen, stubs) = find_stubs(rewritten)?;
-    let body = &rewritten[mlen..];
+    let (marker, stubs) = find_stubs(rewritten)?;
+    // What comes before the marker (an mbox `From ` line) is the original's.
+    out.write(&rewritten[..marker.start]);
+    let body = &rewritten[marker.end..];
     let fetch = |h: &Sha256| -> Result<&'o [u8], ReattachError> {
         let data = objects(h).ok_or_else(|| ReattachError::MissingObject {
             sha256: hex::encode(h),

@@ -43,9 +43,6 @@ impl PartInfo {
     pub fn is_multipart(&self) -> bool {
         self.content_type.starts_with("multipart/")
     }
-    pub fn main_type(&self) -> &str {
-        self.content_type.split('/').next().unwrap_or("")
-    }
 }
 
 /// One part: `start..body_start` is its header block (with the blank line that

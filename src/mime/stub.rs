@@ -130,6 +130,29 @@ pub(crate) fn marker(
     m
 }
 
+/// Length of the mbox separator line (`From alice@example.com Mon Jan  1
+/// 00:00:00 2024`, line break included) that `raw` starts with, or 0. Such a
+/// line is not a header field: the marker goes after it, so the message stays
+/// a valid mbox entry. `From : x` (a header with space before its colon, old
+/// syntax) is not one.
+pub(crate) fn mbox_from_len(raw: &[u8]) -> usize {
+    let is_from_line = raw.starts_with(b"From ")
+        && raw
+            .get(5)
+            .is_some_and(|b| !b.is_ascii_whitespace() && *b != b':');
+    if !is_from_line {
+        return 0;
+    }
+    memchr::memchr(b'\n', raw).map_or(0, |nl| nl + 1)
+}
+
+/// Where the marker header is in `raw` (after an mbox `From ` line, if any),
+/// if `raw` carries one there.
+pub(crate) fn marker_span(raw: &[u8]) -> Option<std::ops::Range<usize>> {
+    let at = mbox_from_len(raw);
+    marker_len(&raw[at..]).map(|len| at..at + len)
+}
+
 /// Length of the marker header at the start of `raw`, if `raw` starts with one.
 pub(crate) fn marker_len(raw: &[u8]) -> Option<usize> {
     let name = MARKER_HEADER.as_bytes();
@@ -488,6 +511,28 @@ mod tests {
         msg.extend_from_slice(b"From: a\n\nbody");
         assert_eq!(marker_len(&msg), Some(m.len()));
         assert_eq!(marker_len(b"From: a\n\n"), None);
+    }
+
+    #[test]
+    fn issue8_marker_is_found_after_an_mbox_from_line() {
+        let from = b"From alice@example.com Mon Jan  1 00:00:00 2024\r\n";
+        let m = marker(1, 10, 100, "x", Eol::CrLf);
+        let mut msg = from.to_vec();
+        msg.extend_from_slice(&m);
+        msg.extend_from_slice(b"From: a\r\n\r\nbody");
+        assert_eq!(mbox_from_len(&msg), from.len());
+        assert_eq!(marker_span(&msg), Some(from.len()..from.len() + m.len()));
+        // Header fields are not mbox lines, not even with old-style space
+        // before the colon.
+        for not_mbox in [
+            &b"From: a\n\n"[..],
+            b"From : a\n\n",
+            b"From  x\n",
+            b"From x",
+        ] {
+            assert_eq!(mbox_from_len(not_mbox), 0);
+        }
+        assert_eq!(marker_span(b"From x\nFrom: a\n\n"), None);
     }
 
     #[test]

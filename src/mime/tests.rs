@@ -145,10 +145,11 @@ fn forwarded_message_is_detached_whole() {
     assert_eq!(d.parts[0].size as usize, inner.len());
 }
 
-#[test]
-fn single_part_attachment_message_keeps_its_headers() {
+/// A single-part PDF message after `prefix`, detached whole, its headers
+/// kept: the rewritten message.
+fn single_part_pdf_rewritten(prefix: &str) -> String {
     let raw = format!(
-        "From: a@b\r\nSubject: scan\r\nContent-Type: application/pdf; name=scan.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        "{prefix}From: a@b\r\nSubject: scan\r\nContent-Type: application/pdf; name=scan.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
         b64_lines(&[5u8; 4000], 72, "\r\n")
     );
     let d = round_trip(raw.as_bytes(), 100);
@@ -157,6 +158,12 @@ fn single_part_attachment_message_keeps_its_headers() {
     let rw = String::from_utf8(d.rewritten.unwrap()).unwrap();
     assert!(rw.contains("From: a@b\r\nSubject: scan\r\nContent-Type: text/plain"));
     assert!(!rw.contains("application/pdf; name=scan.pdf"));
+    rw
+}
+
+#[test]
+fn single_part_attachment_message_keeps_its_headers() {
+    single_part_pdf_rewritten("");
 }
 
 #[test]
@@ -284,4 +291,120 @@ fn issue8_type_patterns_are_checked() {
         &["image/svg+xml".into()],
         &[]
     ));
+}
+
+const MBOX_FROM: &str = "From alice@example.com Mon Jan  1 00:00:00 2024";
+
+#[test]
+fn issue8_marker_goes_after_an_mbox_from_line_and_the_round_trip_is_exact() {
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    for eol in ["\r\n", "\n"] {
+        let mut raw = format!("{MBOX_FROM}{eol}").into_bytes();
+        raw.extend_from_slice(&mixed(&b64_lines(&data, 76, eol), eol));
+        let d = round_trip(&raw, 1000);
+        assert_eq!(d.parts.len(), 1, "{:?}", d.untouched_reason);
+        let rw = d.rewritten.as_deref().unwrap();
+        let text = String::from_utf8_lossy(rw);
+        let expected_start = format!("{MBOX_FROM}{eol}X-Slimbox: v=1; parts=1; bytes=5000;");
+        assert!(text.starts_with(&expected_start), "{text}");
+        assert!(text.contains(&format!("original-size={};", raw.len())));
+        assert!(is_processed(rw));
+        let line = marker_line(rw).unwrap();
+        assert!(line.starts_with("X-Slimbox: v=1; parts=1;"), "{line}");
+        assert!(!line.ends_with('\r'), "{line:?}");
+        assert_eq!(objects_needed(rw).unwrap(), vec![d.parts[0].sha256]);
+        assert!(reattach_equals(rw, &objects_of(&d), &raw, false).unwrap());
+        // Processed once is processed for good, From line or not.
+        assert_eq!(
+            detach(rw, &policy(1)).untouched_reason.as_deref(),
+            Some("already processed by slimbox")
+        );
+        assert!(detach_unproven(&raw, &policy(1000)).rewritten.as_deref() == Some(rw));
+    }
+}
+
+#[test]
+fn issue8_single_part_message_after_an_mbox_from_line() {
+    let rw = single_part_pdf_rewritten(&format!("{MBOX_FROM}\r\n"));
+    assert!(rw.starts_with(&format!("{MBOX_FROM}\r\nX-Slimbox: v=1;")));
+    assert_eq!(rw.matches(MBOX_FROM).count(), 1);
+}
+
+#[test]
+fn issue8_marker_line_reads_the_marker_wherever_it_is() {
+    let raw = mixed(&b64_lines(&[9u8; 2000], 76, "\r\n"), "\r\n");
+    let rw = detach(&raw, &policy(100)).rewritten.unwrap();
+    let line = marker_line(&rw).unwrap();
+    assert!(
+        line.starts_with("X-Slimbox: v=1; parts=1; bytes=2000;"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("original-size={};", raw.len())));
+    assert_eq!(marker_line(&raw), None);
+    assert_eq!(marker_line(b""), None);
+    assert_eq!(marker_line(b"X-Slimbox: v=1\r\n"), Some("X-Slimbox: v=1"));
+    assert_eq!(
+        marker_line(b"From x\nX-Slimbox: v=2\n"),
+        Some("X-Slimbox: v=2")
+    );
+}
+
+#[test]
+fn issue8_parts_named_only_in_content_type_are_attachments() {
+    let log = "log line\r\n".repeat(300);
+    let csv = b64_lines(&b"a,b,c\r\n".repeat(500), 76, "\r\n");
+    let body = "Hello, the log and data are attached.\r\n".repeat(100);
+    let raw = format!(
+        "From: a@example.com\r\nMessage-ID: <old@example.com>\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n\
+         --o\r\nContent-Type: multipart/alternative; boundary=alt\r\n\r\n\
+         --alt\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n{body}\r\n\
+         --alt\r\nContent-Type: text/html\r\n\r\n<p>{body}</p>\r\n--alt--\r\n\
+         --o\r\nContent-Type: text/plain; name=\"log.txt\"\r\n\r\n{log}\r\n\
+         --o\r\nContent-Type: text/csv; name=data.csv\r\nContent-Transfer-Encoding: base64\r\n\r\n{csv}\r\n\
+         --o\r\nContent-Type: text/plain; name=\"shown.txt\"\r\nContent-Disposition: inline\r\n\r\n{log}\r\n--o--\r\n"
+    );
+    let d = round_trip(raw.as_bytes(), 1000);
+    let names: Vec<&str> = d.parts.iter().map(|p| p.filename.as_str()).collect();
+    assert_eq!(names, ["log.txt", "data.csv"], "{:?}", d.untouched_reason);
+    assert_eq!(d.parts[0].content_type, "text/plain");
+    assert_eq!(d.parts[1].content_type, "text/csv");
+    let rw = String::from_utf8(d.rewritten.unwrap()).unwrap();
+    assert!(rw.contains(&format!("Content-Type: text/html\r\n\r\n<p>{body}</p>")));
+    assert!(rw.contains("name=\"shown.txt\"\r\nContent-Disposition: inline\r\n\r\nlog line"));
+}
+
+#[test]
+fn issue8_a_named_single_part_text_message_is_its_own_body() {
+    let raw = format!(
+        "From: a@b\r\nContent-Type: text/plain; name=\"log.txt\"\r\n\r\n{}",
+        "line\r\n".repeat(1000)
+    );
+    let d = round_trip(raw.as_bytes(), 100);
+    assert!(d.rewritten.is_none());
+}
+
+#[test]
+fn issue8_the_attachment_rule() {
+    // (content type, disposition, named, whole message, counts)
+    let cases = [
+        ("text/plain", None, true, false, true),
+        ("text/csv", None, true, false, true),
+        ("text/plain", None, false, false, false),
+        ("text/html", None, false, false, false),
+        ("text/plain", Some("inline"), true, false, false),
+        ("text/plain", None, true, true, false),
+        ("text/plain", Some("attachment"), false, true, true),
+        ("application/pdf", None, true, true, true),
+        ("application/pdf", Some("inline"), true, false, true),
+        ("image/png", None, false, false, false),
+        ("multipart/mixed", None, true, false, false),
+        ("message/rfc822", None, true, false, false),
+    ];
+    for (t, disp, named, whole, want) in cases {
+        assert_eq!(
+            counts_as_attachment(t, disp, named, whole),
+            want,
+            "{t} {disp:?} named={named} whole={whole}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! functions over what the server told us, tested without a server.
 
 use crate::imap::{Folder, MessageMeta};
-use crate::mime::{type_allowed, PROTECTED_TYPES as PROTECTED};
+use crate::mime::{counts_as_attachment, type_allowed, PROTECTED_TYPES as PROTECTED};
 
 /// What the selection needs from the policy.
 #[derive(Debug, Clone)]
@@ -82,10 +82,14 @@ pub fn judge(meta: &MessageMeta, policy: &SelectPolicy) -> Verdict {
         if upper < min {
             continue;
         }
-        let main = l.content_type.split('/').next().unwrap_or("");
         let is_message = matches!(l.content_type.as_str(), "message/rfc822" | "message/global");
-        let attachment = l.disposition.as_deref() == Some("attachment")
-            || (main != "text" && main != "multipart" && main != "message" && l.filename.is_some());
+        // The engine's own rule, so what is downloaded is what it detaches.
+        let attachment = counts_as_attachment(
+            &l.content_type,
+            l.disposition.as_deref(),
+            l.filename.is_some(),
+            single,
+        );
         let wanted = if single {
             !is_message && attachment
         } else {
@@ -284,6 +288,46 @@ mod tests {
         assert!(matches!(
             judge(&meta("multipart/signed", vec![pdf], &[]), &p),
             Verdict::Candidate { .. }
+        ));
+    }
+
+    #[test]
+    fn issue8_text_files_named_in_content_type_are_candidates() {
+        let body = leaf("1", "text/plain", "7bit", 2_000_000, None, None);
+        let log = leaf("2", "text/plain", "7bit", 2_000_000, None, Some("log.txt"));
+        let csv = leaf("3", "text/csv", "base64", 3_000_000, None, Some("data.csv"));
+        assert_eq!(
+            judge(
+                &meta("multipart/mixed", vec![body.clone(), log, csv], &[]),
+                &policy(1000)
+            ),
+            Verdict::Candidate {
+                parts: 2,
+                bytes: 5_000_000
+            }
+        );
+        // The text itself never counts: no name, shown inline, or the whole
+        // of a single-part message.
+        let html = leaf("2", "text/html", "7bit", 2_000_000, None, None);
+        let inline = leaf(
+            "3",
+            "text/plain",
+            "7bit",
+            2_000_000,
+            Some("inline"),
+            Some("a.txt"),
+        );
+        assert!(matches!(
+            judge(
+                &meta("multipart/mixed", vec![body, html, inline], &[]),
+                &policy(1000)
+            ),
+            Verdict::Skip(_)
+        ));
+        let whole = leaf("1", "text/plain", "7bit", 2_000_000, None, Some("log.txt"));
+        assert!(matches!(
+            judge(&meta("text/plain", vec![whole], &[]), &policy(1000)),
+            Verdict::Skip(_)
         ));
     }
 
