@@ -3,6 +3,7 @@
 //!
 //! `mime` is the pure detach/reattach engine, `store` the content-addressed
 //! object store, `cli` the commands. `units` parses human sizes.
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod imap;
