@@ -2,7 +2,8 @@
 //! flipped byte in a stored object is caught by --read-data and named with
 //! the messages using it; a missing object is caught without --read-data; a
 //! stray object shows up as an orphan (not an error); an unreachable server
-//! is a reported problem, not a crash.
+//! is a reported problem, not a crash; a damaged object nothing uses any
+//! more (after reattach) is caught by --read-data too.
 
 mod support;
 
