@@ -12,6 +12,7 @@
 //! - `store`: the content-addressed object store;
 //! - `cli`: the commands, one file each;
 //! - `units`: human sizes (`64KiB`, `1 MiB`).
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dates;

@@ -2,7 +2,8 @@
 //! flipped byte in a stored object is caught by --read-data and named with
 //! the messages using it; a missing object is caught without --read-data; a
 //! stray object shows up as an orphan (not an error); an unreachable server
-//! is a reported problem, not a crash.
+//! is a reported problem, not a crash; a damaged object nothing uses any
+//! more (after reattach) is caught by --read-data too.
 
 mod support;
 
@@ -216,4 +217,76 @@ fn verify_finds_corrupt_missing_and_orphan_objects() {
     );
     // The index and store checks still ran.
     assert_eq!(json["objects_checked"], 3, "{json:#}");
+}
+
+/// Issue 8: `verify --read-data` reads every object in the store, orphans
+/// included. After `reattach`, the message's object is used by nothing; a
+/// flipped byte in it used to pass unseen (and the next message carrying
+/// that attachment would then fail to store it). Without --read-data it
+/// stays a note, as before; with it, a problem naming the object and how to
+/// repair it, and the repair works.
+#[test]
+fn issue8_verify_read_data_reads_orphans() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = mailbox::write_config(&d, dir.path(), "100KiB");
+    let store = dir.path().join("store");
+
+    let data = mailbox::noise(300_000, 21);
+    let msg =
+        mailbox::with_attachment("orphan", "Report", "r.pdf", "application/pdf", data.clone());
+    rt().block_on(async {
+        mailbox::seed(&d, "Sent", &msg, &["\\Seen"], DATE).await;
+    });
+    let out = slimbox(&config).args(["run", "--json"]).output().unwrap();
+    assert!(out.status.success(), "run failed: {}", text(&out));
+    let out = slimbox(&config)
+        .args(["reattach", "--message-id", "orphan@example.com"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "reattach failed: {}", text(&out));
+
+    // The object is an orphan now; flip one byte in it.
+    let hex = hex_of(&data);
+    let path = object_path(&store, &hex);
+    let mut bad = std::fs::read(&path).expect("object stays in the store");
+    bad[1000] ^= 0x01;
+    make_writable(&path);
+    std::fs::write(&path, &bad).unwrap();
+
+    // Without --read-data: a note only, as before.
+    let out = verify(&config, &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains(&hex), "{said}");
+    assert!(said.contains("not used by any message"), "{said}");
+
+    // With --read-data: a problem naming the object, its file and the repair.
+    let out = verify(&config, &["--read-data"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("PROBLEM (corrupt)"), "{said}");
+    assert!(said.contains(&hex), "{said}");
+    assert!(said.contains(&path.display().to_string()), "{said}");
+    assert!(said.contains("delete the damaged file"), "{said}");
+    let (code, json) = verify_json(&config, &["--read-data"]);
+    assert_eq!(code, 1, "{json:#}");
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json:#}");
+    assert_eq!(problems[0]["kind"], "corrupt");
+    assert_eq!(problems[0]["sha256"], hex.as_str());
+    assert!(problems[0]["messages"].as_array().unwrap().is_empty());
+    assert!(json["orphans"].as_array().unwrap().is_empty(), "{json:#}");
+    assert_eq!(json["objects_checked"], 1, "the orphan was read: {json:#}");
+
+    // The repair it names: delete the file; all is well again, and the
+    // next run stores the attachment afresh.
+    std::fs::remove_file(&path).unwrap();
+    let out = verify(&config, &["--read-data"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = slimbox(&config).args(["run", "--json"]).output().unwrap();
+    assert!(out.status.success(), "run failed: {}", text(&out));
+    assert_eq!(std::fs::read(&path).expect("stored again"), data);
+    let out = verify(&config, &["--read-data"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
