@@ -408,8 +408,8 @@ fn flag_set(flags: &[String]) -> HashSet<String> {
 
 /// The search value that finds a copy by its marker header.
 fn marker_value(rewritten: &[u8]) -> Option<String> {
-    let line_end = memchr::memchr(b'\n', rewritten)?;
-    let line = std::str::from_utf8(&rewritten[..line_end]).ok()?;
+    // After an mbox `From ` line, if the message has one.
+    let line = mime::marker_line(rewritten)?;
     let value = line.split_once(':')?.1.trim();
     // The tail (original size and date) is what makes it unique.
     let tail = value.find("original-size=").map_or(value, |i| &value[i..]);

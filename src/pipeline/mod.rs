@@ -228,13 +228,6 @@ async fn connect_with_backoff<C: Connector>(
     }
 }
 
-/// The current time in unix seconds.
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Test hook: with `SLIMBOX_TEST_PAUSE_AT=<step>` the process says so on
 /// stderr and waits (for `SLIMBOX_TEST_PAUSE_FILE` to appear, at most a
 /// minute) so a test can SIGKILL it, cut its connection or restart the

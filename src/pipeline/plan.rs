@@ -80,7 +80,7 @@ pub async fn plan(
         .collect();
     let before = policy
         .older_than
-        .map(|d| super::now_unix() - d.as_secs() as i64);
+        .map(|d| crate::dates::now_unix() - d.as_secs() as i64);
     let mut folders = Vec::new();
     for f in chosen {
         folders.push(plan_folder(session, index, account, policy, f, before).await?);

@@ -38,7 +38,7 @@ pub(super) async fn prepare(
         exclude_types: policy.select.exclude_types.clone(),
         detach_signed: policy.select.detach_signed,
         link_template: policy.link_template.clone(),
-        now: super::now_unix(),
+        now: crate::dates::now_unix(),
     };
     // The detach engine's own proof re-encodes every attachment; the proof
     // from the store (step 4) does the same from what was kept, so the
