@@ -91,53 +91,58 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
-        let mut rows = Vec::new();
-        for r in &reports {
-            for f in &r.folders {
-                rows.push(vec![
-                    format!("{} {}", r.account, f.folder),
-                    f.converted.to_string(),
-                    f.skipped.to_string(),
-                    f.failed.to_string(),
-                    human_size(f.bytes_before),
-                    human_size(f.bytes_after),
-                    human_size(f.bytes_before.saturating_sub(f.bytes_after)),
-                ]);
-            }
-        }
-        job::print_table(
-            &[
-                "account folder",
-                "converted",
-                "left alone",
-                "failed",
-                "before",
-                "after",
-                "saved",
-            ],
-            &rows,
-        );
-        for r in &reports {
-            if r.recovered > 0 {
-                println!(
-                    "{}: finished {} message(s) an earlier run left in flight",
-                    r.account, r.recovered
-                );
-            }
-            if r.reconnects > 0 {
-                println!(
-                    "{}: lost the connection {} time(s); reconnected and finished what was in flight",
-                    r.account, r.reconnects
-                );
-            }
-            if let Some(e) = &r.error {
-                println!("{}: stopped: {e}", r.account);
-            }
-        }
+        print_summary(&reports);
     }
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The summary table, then what each account needs said.
+fn print_summary(reports: &[AccountReport]) {
+    let mut rows = Vec::new();
+    for r in reports {
+        for f in &r.folders {
+            rows.push(vec![
+                format!("{} {}", r.account, f.folder),
+                f.converted.to_string(),
+                f.skipped.to_string(),
+                f.failed.to_string(),
+                human_size(f.bytes_before),
+                human_size(f.bytes_after),
+                human_size(f.bytes_before.saturating_sub(f.bytes_after)),
+            ]);
+        }
+    }
+    job::print_table(
+        &[
+            "account folder",
+            "converted",
+            "left alone",
+            "failed",
+            "before",
+            "after",
+            "saved",
+        ],
+        &rows,
+    );
+    for r in reports {
+        if r.recovered > 0 {
+            println!(
+                "{}: finished {} message(s) an earlier run left in flight",
+                r.account, r.recovered
+            );
+        }
+        if r.reconnects > 0 {
+            println!(
+                "{}: lost the connection {} time(s); reconnected and finished what was in flight",
+                r.account, r.reconnects
+            );
+        }
+        if let Some(e) = &r.error {
+            println!("{}: stopped: {e}", r.account);
+        }
+    }
 }

@@ -8,8 +8,8 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use super::checkpoint;
-use super::plan::{FolderPlan, JobPolicy};
+use super::checkpoint::checkpoint;
+use super::plan::{copy_flags, FolderPlan, JobPolicy};
 use super::prepare::Prepared;
 use super::report::{Converted, Laps, PipelineError};
 use crate::imap::{DeleteOutcome, Folder, ImapError, MessageMeta, Session};
@@ -379,16 +379,6 @@ pub(super) async fn finish_batch(
                 note: removal.note(v.record.old_uid, "the original"),
             })
         })
-        .collect()
-}
-
-/// The flags a copy must carry: the original's, minus `\Recent` (which
-/// only the server may set).
-pub(super) fn copy_flags(flags: &[String]) -> Vec<String> {
-    flags
-        .iter()
-        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-        .cloned()
         .collect()
 }
 

@@ -85,7 +85,7 @@ pub(super) async fn execute(
         }
     };
     let trash = find_trash(session, job.policy).await?;
-    let mut committer = Committer {
+    let committer = Committer {
         session,
         index,
         job,
@@ -191,7 +191,9 @@ struct FolderRun<'p> {
 }
 
 impl Committer<'_, '_> {
-    async fn all(&mut self, reports: &mut Vec<FolderReport>) -> Result<(), PipelineError> {
+    /// Takes `self`: whatever ends it, the receiver of prepared messages
+    /// goes with it, so [`prepare_all`] stops instead of waiting to send.
+    async fn all(mut self, reports: &mut Vec<FolderReport>) -> Result<(), PipelineError> {
         let plan = self.job.plan;
         for fp in &plan.folders {
             let mut run = FolderRun {

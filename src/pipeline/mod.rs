@@ -49,51 +49,30 @@ pub mod recover;
 pub mod select;
 
 mod ahead;
+mod checkpoint;
 mod commit;
+mod connect;
 mod execute;
 mod plan;
 mod prepare;
 mod reattach;
 mod report;
 
-use std::future::Future;
-use std::time::Duration;
-
 pub use commit::Removal;
+pub use connect::Connector;
 pub use plan::{plan, AccountPlan, Candidate, FolderPlan, JobPolicy};
 pub use reattach::{reattach_account, ReattachOutcome, ReattachTarget};
 pub use report::{AccountReport, FolderReport, Observer, PipelineError, Quiet};
 
-use crate::imap::{ImapConfig, ImapError, Session};
+use connect::{connect_with_backoff, RECONNECT_TRIES};
+
+use crate::imap::Session;
 use crate::index::Index;
 use crate::store::Store;
-
-/// Makes a fresh IMAP session for one account: at the start, for fetching
-/// ahead, and again after a lost connection. An OAuth sign-in refreshes its
-/// token here.
-pub trait Connector {
-    fn connect(&self) -> impl Future<Output = Result<Session, ImapError>> + Send;
-}
-
-impl Connector for ImapConfig {
-    fn connect(&self) -> impl Future<Output = Result<Session, ImapError>> + Send {
-        Session::connect(self)
-    }
-}
 
 /// How often one run reconnects to an account before it gives up (the
 /// journal then lets the next run finish).
 const MAX_RECONNECTS: usize = 5;
-
-/// Connection attempts after a loss before the run gives up on the account
-/// (about half a minute with [`backoff`]: a server restart fits).
-const RECONNECT_TRIES: u32 = 6;
-
-/// Waits before connection attempt `n` (from 1) after a loss: 1, 2, 4, 8,
-/// 16 seconds.
-fn backoff(n: u32) -> Duration {
-    Duration::from_secs(1 << n.saturating_sub(1).min(4))
-}
 
 /// The job for one account: recover → plan → execute. After a lost
 /// connection (or another transient error) it reconnects with backoff,
@@ -209,53 +188,4 @@ pub async fn scan_account<C: Connector>(
     let plan = plan::plan(&mut session, index, account, policy).await?;
     let _ = session.logout().await;
     Ok(plan)
-}
-
-/// Connects after a loss: up to `tries` attempts, waiting [`backoff`]
-/// before each; only transient failures are tried again.
-async fn connect_with_backoff<C: Connector>(
-    connector: &C,
-    tries: u32,
-) -> Result<Session, PipelineError> {
-    let mut attempt = 1;
-    loop {
-        tokio::time::sleep(backoff(attempt)).await;
-        match connector.connect().await {
-            Ok(s) => return Ok(s),
-            Err(e) if e.is_transient() && attempt < tries => attempt += 1,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Test hook: with `SLIMBOX_TEST_PAUSE_AT=<step>` the process says so on
-/// stderr and waits (for `SLIMBOX_TEST_PAUSE_FILE` to appear, at most a
-/// minute) so a test can SIGKILL it, cut its connection or restart the
-/// server at that exact point of the safety order.
-async fn checkpoint(step: &str) {
-    if std::env::var("SLIMBOX_TEST_PAUSE_AT").ok().as_deref() != Some(step) {
-        return;
-    }
-    eprintln!("slimbox-test: paused at {step}");
-    let file = std::env::var("SLIMBOX_TEST_PAUSE_FILE").ok();
-    for _ in 0..600 {
-        if file
-            .as_deref()
-            .is_some_and(|f| std::path::Path::new(f).exists())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_sixteen_seconds() {
-        let secs: Vec<u64> = (1..=7).map(|n| backoff(n).as_secs()).collect();
-        assert_eq!(secs, [1, 2, 4, 8, 16, 16, 16]);
-    }
 }

@@ -140,3 +140,13 @@ async fn plan_folder(
     }
     Ok(fp)
 }
+
+/// The flags a copy must carry: the original's, minus `\Recent` (which
+/// only the server may set).
+pub(super) fn copy_flags(flags: &[String]) -> Vec<String> {
+    flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .cloned()
+        .collect()
+}

@@ -253,7 +253,7 @@ fn record_for(
             .and_then(|m| m.subject())
             .map(str::to_string),
         internal_date: meta.internal_date.clone(),
-        flags: super::commit::copy_flags(&meta.flags),
+        flags: super::plan::copy_flags(&meta.flags),
         size_before: raw.len() as u64,
         size_after: rewritten.len() as u64,
         parts: parts

@@ -7,11 +7,13 @@
 
 use serde::Serialize;
 
+use super::checkpoint::checkpoint;
 use super::commit::{append_verified, find_trash, remove_messages, Want};
+use super::connect::Connector;
 use super::plan::JobPolicy;
 use super::prepare::prove_rebuild;
+use super::recover;
 use super::report::PipelineError;
-use super::{checkpoint, recover, Connector};
 use crate::imap::{Folder, ImapError, Session};
 use crate::index::{Index, JournalKind, MessageRecord};
 use crate::mime;
@@ -120,7 +122,7 @@ async fn reattach_message(
         to: None,
         subject: None,
         internal_date: meta.internal_date.clone(),
-        flags: super::commit::copy_flags(&meta.flags),
+        flags: super::plan::copy_flags(&meta.flags),
         size_before: stub.len() as u64,
         size_after: original.len() as u64,
         parts: Vec::new(),
