@@ -92,8 +92,10 @@ fn issue8_a_request_must_choose_something_by_a_real_hash() {
     let f = choose::filter(&r).expect("filter");
     assert_eq!(f.sha256_prefix.as_deref(), Some("abcd"));
     assert!(f.include_reattached);
-    let mut filter = PartFilter::default();
-    filter.larger = Some(1);
+    let filter = PartFilter {
+        larger: Some(1),
+        ..PartFilter::default()
+    };
     assert!(choose::filter(&Request {
         filter,
         ..request(to)
@@ -142,8 +144,10 @@ async fn issue8_files_are_written_safely_once_and_never_overwritten() {
         message(2, "n@x", vec![part("a.pdf", pdf)]),
     ]);
     let out = dir.path().join("out");
-    let mut filter = PartFilter::default();
-    filter.from = Some("a@x".into());
+    let filter = PartFilter {
+        from: Some("a@x".into()),
+        ..PartFilter::default()
+    };
     let r = Request {
         filter,
         ..request(&out)
