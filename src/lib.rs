@@ -9,6 +9,7 @@
 //! - `index`: the SQLite index of what was moved, and the journal of what is in flight;
 //! - `mime`: the pure detach/reattach engine on raw message bytes;
 //! - `pipeline`: the main job on a mailbox, which owns the safety order;
+//! - `restore`: detached files back onto a disk, safely named;
 //! - `store`: the content-addressed object store;
 //! - `cli`: the commands, one file each;
 //! - `units`: human sizes (`64KiB`, `1 MiB`).
@@ -20,5 +21,6 @@ pub mod imap;
 pub mod index;
 pub mod mime;
 pub mod pipeline;
+pub mod restore;
 pub mod store;
 pub mod units;
