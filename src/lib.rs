@@ -5,6 +5,7 @@
 //! - `audit`: the checks behind `slimbox verify` (index, store and server agree);
 //! - `config`: the TOML configuration file, checked, and password sources;
 //! - `dates`: the clock, and dates that belong to no protocol;
+//! - `eml`: single messages as files, detached into a store and rebuilt from it;
 //! - `imap`: the only module that speaks IMAP (TLS, folders, fetch, append, removal);
 //! - `index`: the SQLite index of what was moved, and the journal of what is in flight;
 //! - `mime`: the pure detach/reattach engine on raw message bytes;
@@ -17,6 +18,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod dates;
+pub mod eml;
 pub mod imap;
 pub mod index;
 pub mod mime;

@@ -4,8 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use bytes::Bytes;
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
@@ -149,28 +148,10 @@ async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| store.default_link_template()),
         now: now_unix(),
     };
-    let d = mime::detach(&raw, &policy);
-    let output: &[u8] = match &d.rewritten {
-        Some(rw) => {
-            for o in &d.objects {
-                store
-                    .put(&o.sha256, Bytes::copy_from_slice(&o.data))
-                    .await
-                    .with_context(|| format!("storing an attachment of {}", a.input.display()))?;
-            }
-            // The promise: prove the original comes back from what the store
-            // holds before the rewritten message goes anywhere.
-            let back = reattach_from_store(rw, &store).await?;
-            if back != raw {
-                bail!(
-                    "the original of {} could not be rebuilt from the store; nothing was written",
-                    a.input.display()
-                );
-            }
-            rw
-        }
-        None => &raw,
-    };
+    let d = crate::eml::detach_into(&raw, &store, &policy)
+        .await
+        .with_context(|| format!("cannot detach {}", a.input.display()))?;
+    let output: &[u8] = d.rewritten.as_deref().unwrap_or(&raw);
     for n in &d.notes {
         eprintln!("slimbox: note: {n}");
     }
@@ -212,24 +193,6 @@ async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Fetches (and verifies) every object a rewritten message needs, then
-/// reattaches.
-pub(crate) async fn reattach_from_store(
-    rewritten: &[u8],
-    store: &Store,
-) -> anyhow::Result<Vec<u8>> {
-    let needed = mime::objects_needed(rewritten)?;
-    let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
-    for h in needed {
-        if objects.iter().all(|(k, _)| k != &h) {
-            let data = store.get(&h).await?;
-            objects.push((h, data));
-        }
-    }
-    let lookup = |h: &mime::Sha256| objects.iter().find(|(k, _)| k == h).map(|(_, d)| &d[..]);
-    Ok(mime::reattach(rewritten, &lookup)?)
-}
-
 async fn reattach(a: ReattachArgs) -> anyhow::Result<ExitCode> {
     let raw = read_input(&a.input)?;
     if !mime::is_processed(&raw) {
@@ -242,7 +205,7 @@ async fn reattach(a: ReattachArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = Store::open(&a.store)?;
-    let original = reattach_from_store(&raw, &store)
+    let original = crate::eml::rebuild(&raw, &store)
         .await
         .with_context(|| format!("cannot reattach {}", a.input.display()))?;
     write_output(a.out.as_deref(), &original)?;

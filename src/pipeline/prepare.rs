@@ -161,13 +161,7 @@ async fn fetch_objects(
         uid,
         reason: e.to_string(),
     })?;
-    let mut objects: Vec<(mime::Sha256, Bytes)> = Vec::with_capacity(needed.len());
-    for h in needed {
-        if objects.iter().all(|(k, _)| k != &h) {
-            objects.push((h, store.get(&h).await?));
-        }
-    }
-    Ok(objects)
+    Ok(store.get_each(&needed).await?)
 }
 
 /// Rebuilds the original of a rewritten message (`uid` in `folder`) from

@@ -267,6 +267,18 @@ impl Store {
         })))
     }
 
+    /// Each of `hashes` once (in the order first named), each read and
+    /// checked against its SHA-256 as by [`Store::get`].
+    pub async fn get_each(&self, hashes: &[Sha256]) -> Result<Vec<(Sha256, Bytes)>, StoreError> {
+        let mut objects: Vec<(Sha256, Bytes)> = Vec::with_capacity(hashes.len());
+        for h in hashes {
+            if objects.iter().all(|(k, _)| k != h) {
+                objects.push((*h, self.get(h).await?));
+            }
+        }
+        Ok(objects)
+    }
+
     /// Reads the object `hash`, checking that its content hashes to `hash`.
     pub async fn get(&self, hash: &Sha256) -> Result<Bytes, StoreError> {
         let key = object_key(hash);
