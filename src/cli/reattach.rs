@@ -1,6 +1,5 @@
 //! `slimbox reattach`: whole messages back into the mailbox.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -77,22 +76,7 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
     let mut index = Index::open(&config.index.path)?;
     let mut filter = args.filter.to_filter();
     filter.message_id = args.message_id.clone();
-    let rows = index.find_parts(&filter)?;
-    // One target per message, grouped by account.
-    let mut targets: BTreeMap<String, Vec<ReattachTarget>> = BTreeMap::new();
-    for r in rows {
-        let list = targets.entry(r.account.clone()).or_default();
-        if list.iter().all(|t| t.message != r.message) {
-            list.push(ReattachTarget {
-                message: r.message,
-                account: r.account,
-                folder: r.folder,
-                uidvalidity: r.uidvalidity,
-                uid: r.uid,
-                message_id: r.message_id,
-            });
-        }
-    }
+    let targets = ReattachTarget::by_account(index.find_parts(&filter)?);
     if targets.is_empty() {
         bail!("no processed message matches (already reattached ones are not listed); `slimbox list` shows what there is");
     }
@@ -124,24 +108,28 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
         let out: Vec<Outcome> = outcomes.iter().map(Outcome::from).collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        for o in outcomes.iter().map(Outcome::from) {
-            let id = o.message_id.unwrap_or("(no Message-ID)");
-            match (o.error, o.uid) {
-                (None, Some(uid)) => println!(
-                    "{} {}: {id} is whole again (UID {uid})",
-                    o.account, o.folder
-                ),
-                (Some(e), _) => println!("{} {}: {id}: {e}", o.account, o.folder),
-                _ => {}
-            }
-            if let Some(n) = o.note {
-                println!("{} {}: {id}: {n}", o.account, o.folder);
-            }
-        }
+        print_outcomes(&outcomes);
     }
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn print_outcomes(outcomes: &[ReattachOutcome]) {
+    for o in outcomes.iter().map(Outcome::from) {
+        let id = o.message_id.unwrap_or("(no Message-ID)");
+        match (o.error, o.uid) {
+            (None, Some(uid)) => println!(
+                "{} {}: {id} is whole again (UID {uid})",
+                o.account, o.folder
+            ),
+            (Some(e), _) => println!("{} {}: {id}: {e}", o.account, o.folder),
+            _ => {}
+        }
+        if let Some(n) = o.note {
+            println!("{} {}: {id}: {n}", o.account, o.folder);
+        }
+    }
 }

@@ -5,6 +5,8 @@
 //! INTERNALDATE, learn its UID (6) → verify on the server (7) → remove the
 //! stub by UID through the one removal path (8) → commit to the index (9).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::checkpoint::checkpoint;
@@ -14,8 +16,8 @@ use super::plan::JobPolicy;
 use super::prepare::prove_rebuild;
 use super::recover;
 use super::report::PipelineError;
-use crate::imap::{Folder, ImapError, Session};
-use crate::index::{Index, JournalKind, MessageRecord};
+use crate::imap::{Folder, ImapError, MessageMeta, Session};
+use crate::index::{Index, JournalKind, MessageRecord, PartRow};
 use crate::mime;
 use crate::store::Store;
 
@@ -30,6 +32,28 @@ pub struct ReattachTarget {
     /// The stub's UID when last seen.
     pub uid: Option<u32>,
     pub message_id: Option<String>,
+}
+
+impl ReattachTarget {
+    /// One target per message of `rows` (a message has a row per part),
+    /// grouped by account.
+    pub fn by_account(rows: Vec<PartRow>) -> BTreeMap<String, Vec<ReattachTarget>> {
+        let mut targets: BTreeMap<String, Vec<ReattachTarget>> = BTreeMap::new();
+        for r in rows {
+            let list = targets.entry(r.account.clone()).or_default();
+            if list.iter().all(|t| t.message != r.message) {
+                list.push(ReattachTarget {
+                    message: r.message,
+                    account: r.account,
+                    folder: r.folder,
+                    uidvalidity: r.uidvalidity,
+                    uid: r.uid,
+                    message_id: r.message_id,
+                });
+            }
+        }
+        targets
+    }
 }
 
 /// How putting one message back went.
@@ -110,23 +134,13 @@ async fn reattach_message(
         .ok_or_else(vanished)?;
     // 4. The original rebuilt from the store, every object hash-checked.
     let original = prove_rebuild(&stub, store, &folder.name, stub_uid).await?;
-    let record = MessageRecord {
-        account: target.account.clone(),
-        folder: target.folder.clone(),
-        uidvalidity: status.uidvalidity,
-        old_uid: stub_uid,
-        new_uid: None,
-        message_id: target.message_id.clone(),
-        date: None,
-        from: None,
-        to: None,
-        subject: None,
-        internal_date: meta.internal_date.clone(),
-        flags: super::plan::copy_flags(&meta.flags),
-        size_before: stub.len() as u64,
-        size_after: original.len() as u64,
-        parts: Vec::new(),
-    };
+    let record = record_for(
+        target,
+        status.uidvalidity,
+        &meta,
+        stub.len(),
+        original.len(),
+    );
     // 5. Intent on disk.
     let kind = JournalKind::Reattach {
         message: target.message,
@@ -154,6 +168,33 @@ async fn reattach_message(
     // 9. Commit.
     index.journal_finish_reattach(jid, target.message, Some(uid))?;
     Ok((uid, removal.note(stub_uid, "the stub")))
+}
+
+/// The journal's record of a reattach: the stub is the "original" that goes.
+fn record_for(
+    target: &ReattachTarget,
+    uidvalidity: u32,
+    stub: &MessageMeta,
+    stub_len: usize,
+    original_len: usize,
+) -> MessageRecord {
+    MessageRecord {
+        account: target.account.clone(),
+        folder: target.folder.clone(),
+        uidvalidity,
+        old_uid: stub.uid,
+        new_uid: None,
+        message_id: target.message_id.clone(),
+        date: None,
+        from: None,
+        to: None,
+        subject: None,
+        internal_date: stub.internal_date.clone(),
+        flags: super::plan::copy_flags(&stub.flags),
+        size_before: stub_len as u64,
+        size_after: original_len as u64,
+        parts: Vec::new(),
+    }
 }
 
 fn show_id(target: &ReattachTarget) -> String {
