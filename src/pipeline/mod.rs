@@ -56,6 +56,9 @@ mod prepare;
 mod reattach;
 mod report;
 
+#[cfg(test)]
+mod mock_tests;
+
 use std::future::Future;
 use std::time::Duration;
 
