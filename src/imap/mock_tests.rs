@@ -1,23 +1,82 @@
 //! Scripted fake IMAP servers on loopback, for the paths Dovecot in the live
 //! tests never takes: LOGINDISABLED with AUTHENTICATE PLAIN, no UIDPLUS (MOVE
 //! to trash, or flag only), no UIDNEXT on SELECT, literals in LOGIN, a server
-//! that hangs up.
+//! that hangs up. The server ([`start`], [`Step`]) and the reply builders
+//! are shared with the pipeline's tests, which script whole conversions
+//! against it.
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use super::{DeleteOutcome, Folder, ImapConfig, ImapError, Session, TlsMode};
 
 /// One exchange: the line the client must send (without its tag, if it has
 /// one) and the server's reply, where `{tag}` stands for the client's tag.
-type Step = (&'static str, &'static str);
+pub(crate) struct Step {
+    expect: String,
+    /// Only the start of the line must match (a value the test does not
+    /// spell out).
+    prefix: bool,
+    /// The line ends in a synchronizing literal `{N}`: the server says `+`,
+    /// reads exactly N bytes and the rest of the line, then replies.
+    literal: bool,
+    /// Sent as is, then CRLF; `{tag}` is replaced.
+    reply: Vec<u8>,
+}
 
-/// Serves `script` to one client; returns what went wrong, if anything.
+impl Step {
+    /// Expects `expect` and answers `reply`, whose lines end in `\n` (sent as
+    /// CRLF).
+    pub(crate) fn new(expect: impl Into<String>, reply: &str) -> Step {
+        Step::bytes(expect, reply.replace('\n', "\r\n").into_bytes())
+    }
+
+    /// Expects `expect` and answers exactly `reply` (lines already ending in
+    /// CRLF, literals inside left alone), then CRLF.
+    pub(crate) fn bytes(expect: impl Into<String>, reply: Vec<u8>) -> Step {
+        Step {
+            expect: expect.into(),
+            prefix: false,
+            literal: false,
+            reply,
+        }
+    }
+
+    /// The line need only start with the expectation.
+    pub(crate) fn prefix(mut self) -> Step {
+        self.prefix = true;
+        self
+    }
+
+    /// The line (as expected, up to and including `{N}`) announces a
+    /// synchronizing literal of N bytes, which the server takes in before
+    /// it replies (an APPEND).
+    pub(crate) fn literal(mut self) -> Step {
+        self.literal = true;
+        self
+    }
+
+    fn matches(&self, body: &str) -> bool {
+        match self.prefix {
+            true => body.starts_with(&self.expect),
+            false => body == self.expect,
+        }
+    }
+}
+
+impl From<(&str, &str)> for Step {
+    fn from((expect, reply): (&str, &str)) -> Step {
+        Step::new(expect, reply)
+    }
+}
+
+/// Serves `script` to one client; returns the literals it took in (in
+/// order), or what went wrong.
 async fn serve(
     listener: TcpListener,
-    greeting: &'static str,
+    greeting: String,
     script: Vec<Step>,
-) -> Result<(), String> {
+) -> Result<Vec<Vec<u8>>, String> {
     let (sock, _) = listener.accept().await.map_err(|e| e.to_string())?;
     let (rd, mut wr) = sock.into_split();
     let mut rd = BufReader::new(rd);
@@ -25,14 +84,9 @@ async fn serve(
         .await
         .map_err(|e| e.to_string())?;
     let mut tag = String::new();
-    for (expect, reply) in script {
-        let mut buf = Vec::new();
-        rd.read_until(b'\n', &mut buf)
-            .await
-            .map_err(|e| e.to_string())?;
-        let line = String::from_utf8_lossy(&buf)
-            .trim_end_matches("\r\n")
-            .to_string();
+    let mut literals = Vec::new();
+    for step in script {
+        let line = read_line(&mut rd).await?;
         let body = match line.split_once(' ') {
             Some((t, rest)) if t.starts_with('S') && t[1..].bytes().all(|b| b.is_ascii_digit()) => {
                 tag = t.to_string();
@@ -40,30 +94,87 @@ async fn serve(
             }
             _ => line.clone(),
         };
-        if body != expect {
+        if !step.matches(&body) {
             let _ = wr
                 .write_all(format!("{tag} BAD unexpected\r\n").as_bytes())
                 .await;
-            return Err(format!("expected {expect:?}, got {line:?}"));
+            return Err(format!("expected {:?}, got {line:?}", step.expect));
         }
-        let reply = reply.replace("{tag}", &tag).replace('\n', "\r\n");
-        wr.write_all(format!("{reply}\r\n").as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+        if step.literal {
+            literals.push(take_literal(&mut rd, &mut wr, &body).await?);
+        }
+        let mut reply = replace_tag(&step.reply, &tag);
+        reply.extend_from_slice(b"\r\n");
+        wr.write_all(&reply).await.map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Ok(literals)
 }
 
-async fn start(
-    greeting: &'static str,
-    script: Vec<Step>,
-) -> (u16, tokio::task::JoinHandle<Result<(), String>>) {
+/// One line from the client, without its CRLF.
+async fn read_line(rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Result<String, String> {
+    let mut buf = Vec::new();
+    rd.read_until(b'\n', &mut buf)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&buf)
+        .trim_end_matches("\r\n")
+        .to_string())
+}
+
+/// Answers the `{N}` that ends `line` with `+`, then reads the N bytes and
+/// the (empty) rest of the command line.
+async fn take_literal(
+    rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    line: &str,
+) -> Result<Vec<u8>, String> {
+    let n: usize = line
+        .strip_suffix('}')
+        .and_then(|l| l.rsplit_once('{'))
+        .and_then(|(_, n)| n.parse().ok())
+        .ok_or_else(|| format!("no synchronizing literal at the end of {line:?}"))?;
+    wr.write_all(b"+ go ahead\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut data = vec![0; n];
+    rd.read_exact(&mut data).await.map_err(|e| e.to_string())?;
+    let rest = read_line(rd).await?;
+    if !rest.is_empty() {
+        return Err(format!("unexpected {rest:?} after the literal of {line:?}"));
+    }
+    Ok(data)
+}
+
+/// `reply` with every `{tag}` replaced by `tag`.
+fn replace_tag(reply: &[u8], tag: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(reply.len() + tag.len());
+    let mut rest = reply;
+    while let Some(i) = rest.windows(5).position(|w| w == b"{tag}") {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(tag.as_bytes());
+        rest = &rest[i + 5..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Starts a server for one client on a free loopback port; the handle
+/// yields what [`serve`] returns.
+pub(crate) async fn start<S: Into<Step>>(
+    greeting: &str,
+    script: Vec<S>,
+) -> (u16, tokio::task::JoinHandle<Result<Vec<Vec<u8>>, String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    (port, tokio::spawn(serve(listener, greeting, script)))
+    let script = script.into_iter().map(Into::into).collect();
+    (
+        port,
+        tokio::spawn(serve(listener, greeting.to_string(), script)),
+    )
 }
 
-fn cfg(port: u16, password: &str) -> ImapConfig {
+/// A plain-text connection to the fake server as user "alice".
+pub(crate) fn cfg(port: u16, password: &str) -> ImapConfig {
     ImapConfig {
         host: "127.0.0.1".into(),
         port,
@@ -72,6 +183,23 @@ fn cfg(port: u16, password: &str) -> ImapConfig {
         user: "alice".into(),
         password: password.into(),
     }
+}
+
+/// The answer to `UID FETCH <uid> BODY.PEEK[]`: `message` as a literal.
+pub(crate) fn body_reply(uid: u32, message: &[u8]) -> Vec<u8> {
+    let mut reply = format!("* 1 FETCH (UID {uid} BODY[] {{{}}}\r\n", message.len()).into_bytes();
+    reply.extend_from_slice(message);
+    reply.extend_from_slice(b")\r\n{tag} OK Fetch completed.");
+    reply
+}
+
+/// The answer to a metadata `UID FETCH` of one single-part text message.
+pub(crate) fn meta_reply(uid: u32, size: usize, flags: &str, internal_date: &str) -> String {
+    format!(
+        "* 1 FETCH (UID {uid} RFC822.SIZE {size} FLAGS ({flags}) INTERNALDATE \"{internal_date}\" \
+         BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" {size} 1 \
+         NIL NIL NIL NIL))\n{{tag}} OK Fetch completed."
+    )
 }
 
 #[tokio::test]
@@ -157,7 +285,11 @@ async fn server_hangup_is_transient_and_final() {
 
 #[tokio::test]
 async fn starttls_required_but_missing() {
-    let (port, server) = start("* OK [CAPABILITY IMAP4rev1] no tls here", vec![]).await;
+    let (port, server) = start(
+        "* OK [CAPABILITY IMAP4rev1] no tls here",
+        Vec::<Step>::new(),
+    )
+    .await;
     let mut c = cfg(port, "pw");
     c.tls = TlsMode::StartTls;
     match Session::connect(&c).await {

@@ -28,7 +28,7 @@ pub mod datetime;
 mod error;
 pub mod mime_params;
 #[cfg(test)]
-mod mock_tests;
+pub(crate) mod mock_tests;
 mod session;
 mod structure;
 mod transport;

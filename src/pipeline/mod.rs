@@ -58,6 +58,9 @@ mod prepare;
 mod reattach;
 mod report;
 
+#[cfg(test)]
+mod mock_tests;
+
 pub use commit::Removal;
 pub use connect::Connector;
 pub use plan::{plan, AccountPlan, Candidate, FolderPlan, JobPolicy};
