@@ -68,6 +68,11 @@ pub fn next_step(state: JournalState, seen: Observed) -> Step {
 
 /// Finishes or rolls back everything the journal shows in flight for this
 /// account. Returns how many entries were settled.
+///
+/// An entry that cannot be settled (its copy comes back altered, say) does
+/// not keep the others waiting; but the first such error is returned once
+/// all were tried, so the account is not planned this run: a message still
+/// in the journal must not be converted a second time beside it.
 pub(super) async fn recover_account(
     session: &mut Session,
     store: &Store,
@@ -82,6 +87,7 @@ pub(super) async fn recover_account(
     let all = session.list_folders().await?;
     let trash = find_trash(session, policy).await?;
     let mut settled = 0;
+    let mut failed = None;
     for entry in pending {
         let Some(folder) = all.iter().find(|f| f.name == entry.record.folder) else {
             tracing::warn!(
@@ -107,10 +113,19 @@ pub(super) async fn recover_account(
             entry: &entry,
             trash: trash.as_ref(),
         };
-        r.settle().await?;
-        settled += 1;
+        match r.settle().await {
+            Ok(()) => settled += 1,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                tracing::warn!("journal: {e}");
+                failed.get_or_insert(e);
+            }
+        }
     }
-    Ok(settled)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(settled),
+    }
 }
 
 /// One journal entry being settled.
