@@ -140,6 +140,7 @@ pub async fn fetch_ahead(
                     },
                     _ = tx.closed() => return,
                 };
+                // 1. Fetch (BODY.PEEK[]: \Seen is not set).
                 let body = tokio::select! {
                     b = session.fetch_message(uid) => b,
                     _ = tx.closed() => return,
