@@ -36,6 +36,12 @@ const REMOVE_BATCH: usize = 16;
 /// next run's recovery removes the original).
 pub(super) const BATCH_WAIT: Duration = Duration::from_secs(2);
 
+/// Whether a batch of `len` verified messages, the oldest verified `oldest`
+/// ago, goes now: when it is full, or its oldest has waited long enough.
+fn batch_due(len: usize, oldest: Option<Duration>) -> bool {
+    len >= REMOVE_BATCH || oldest.is_some_and(|age| age >= BATCH_WAIT)
+}
+
 const GONE: &str = "gone from the server before it was fetched";
 
 /// What one run of [`execute`] sees: the job's shared parts.
@@ -262,11 +268,8 @@ impl Committer<'_, '_> {
             if let Some(r) = r {
                 self.tally(run, c, r)?;
             }
-            let overdue = run
-                .batch
-                .first()
-                .is_some_and(|(_, v)| v.at.elapsed() >= BATCH_WAIT);
-            if run.batch.len() >= REMOVE_BATCH || overdue {
+            let oldest = run.batch.first().map(|(_, v)| v.at.elapsed());
+            if batch_due(run.batch.len(), oldest) {
                 self.flush(run).await?;
             }
         }
@@ -432,5 +435,20 @@ impl Committer<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue8_a_batch_goes_when_full_or_after_two_seconds() {
+        let ms = Duration::from_millis;
+        assert!(!batch_due(0, None));
+        assert!(!batch_due(1, Some(ms(100))));
+        assert!(!batch_due(REMOVE_BATCH - 1, Some(ms(1999))));
+        assert!(batch_due(REMOVE_BATCH, Some(ms(0))));
+        assert!(batch_due(1, Some(ms(2000))));
     }
 }
