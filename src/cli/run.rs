@@ -131,7 +131,7 @@ fn print_summary(reports: &[AccountReport]) {
     for r in reports {
         if r.recovered > 0 {
             println!(
-                "{}: finished {} message(s) an earlier run left in flight",
+                "{}: finished or rolled back {} message(s) left in flight (by an earlier run or a lost connection)",
                 r.account, r.recovered
             );
         }
