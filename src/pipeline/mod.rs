@@ -21,8 +21,10 @@
 //!    batches of at most 16 and at most about two seconds.
 //! 9. Commit to the index; the journal entry is closed.
 //!
-//! Steps 1 to 4 are the local half ([`prepare`](self::prepare)), 5 to 9 the
-//! server half ([`commit`](self::commit)); steps 6 and 7 are one shared
+//! Step 1 is the scheduler's ([`execute`](self::execute), or
+//! [`ahead`](self::ahead) on a second connection), 2 to 4 the local half
+//! ([`prepare`](self::prepare)), 5 to 9 the server half
+//! ([`commit`](self::commit)); steps 6 and 7 are one shared
 //! function and step 8 another, used by every path: the normal one, the
 //! over-quota one, recovery and reattach.
 //!
