@@ -33,7 +33,7 @@ fn timestamp(unix: i64) -> Timestamp {
 }
 
 /// The UTC wall-clock date and time of `unix` seconds (clamped as
-/// [`timestamp`] does).
+/// `timestamp` does).
 pub fn utc_datetime(unix: i64) -> DateTime {
     Offset::UTC.to_datetime(timestamp(unix))
 }

@@ -1,7 +1,7 @@
 //! Steps 5 to 9 of the safety order, the server half, and the two pieces
 //! every path that changes the server shares: [`append_verified`] (APPEND
 //! a copy, learn its UID, journal it, verify it on the server) and
-//! [`remove_messages`] (take messages away by UID: UIDPLUS, Gmail's Trash,
+//! `remove_messages` (take messages away by UID: UIDPLUS, Gmail's Trash,
 //! MOVE, or flag only, saying which). The normal path, the over-quota
 //! path, recovery and reattach all go through them.
 
@@ -148,7 +148,7 @@ async fn fetch_one_meta(
         })
 }
 
-/// How [`remove_messages`] took messages away.
+/// How `remove_messages` took messages away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {
     /// Flagged `\Deleted` and expunged by UID (UIDPLUS).

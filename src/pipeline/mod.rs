@@ -21,10 +21,10 @@
 //!    batches of at most 16 and at most about two seconds.
 //! 9. Commit to the index; the journal entry is closed.
 //!
-//! Step 1 is the scheduler's ([`execute`](self::execute), or
-//! [`ahead`](self::ahead) on a second connection), 2 to 4 the local half
-//! ([`prepare`](self::prepare)), 5 to 9 the server half
-//! ([`commit`](self::commit)); steps 6 and 7 are one shared
+//! Step 1 is the scheduler's (`execute`, or
+//! `ahead` on a second connection), 2 to 4 the local half
+//! (`prepare`), 5 to 9 the server half
+//! (`commit`); steps 6 and 7 are one shared
 //! function and step 8 another, used by every path: the normal one, the
 //! over-quota one, recovery and reattach.
 //!
@@ -42,9 +42,9 @@
 //! server twice, original and verified copy, until the next run's recovery
 //! removes the originals; every other message is untouched or converted.
 //!
-//! For speed the two halves overlap across messages ([`execute`]): while
+//! For speed the two halves overlap across messages (`execute`): while
 //! message k is committed, message k+1, downloaded ahead on a second
-//! read-only connection ([`ahead`]), is prepared. No server step of a
+//! read-only connection (`ahead`), is prepared. No server step of a
 //! message starts before its own local steps are done.
 
 pub mod recover;
@@ -82,7 +82,7 @@ const MAX_RECONNECTS: usize = 5;
 /// The job for one account: recover → plan → execute. After a lost
 /// connection (or another transient error) it reconnects with backoff,
 /// recovers what was in flight and plans what is left, up to
-/// [`MAX_RECONNECTS`] times. Never fails: what went wrong is in the report.
+/// `MAX_RECONNECTS` times. Never fails: what went wrong is in the report.
 pub async fn run_account<C: Connector>(
     connector: &C,
     store: &Store,

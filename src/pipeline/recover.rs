@@ -2,7 +2,7 @@
 //! message the journal shows in flight is finished or rolled back, so it
 //! ends untouched or converted, never lost and never twice. The decision is
 //! a pure function ([`next_step`]) of the journal state and what is on the
-//! server now, tested without a server; [`recover_account`] acts on it
+//! server now, tested without a server; `recover_account` acts on it
 //! through the same shared steps as the normal path (the proof, APPEND and
 //! verify, one removal path).
 
