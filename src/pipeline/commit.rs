@@ -33,7 +33,8 @@ pub(super) struct Want<'a> {
 ///
 /// With `original_kept` (the message it replaces is still on the server),
 /// a refused APPEND abandons the journal entry and an unfaithful copy is
-/// taken away again, so the server is as before. Without it the journal
+/// taken away again (through the one removal path, to `trash` on Gmail),
+/// so the server is as before. Without it the journal
 /// entry is kept whatever happens: it is then the only full record of the
 /// message besides the store, and the next run finishes from it.
 pub(super) async fn append_verified(
@@ -42,6 +43,7 @@ pub(super) async fn append_verified(
     jid: i64,
     want: &Want<'_>,
     original_kept: bool,
+    trash: Option<&Folder>,
     fetched: &mut u64,
 ) -> Result<u32, PipelineError> {
     let folder = || want.folder.name.clone();
@@ -79,7 +81,7 @@ pub(super) async fn append_verified(
         // Appended and recovery checks again. A copy that is wrong is
         // taken away again when the original is still there.
         if e.is_unfaithful_copy() && original_kept {
-            let _ = remove_messages(session, &[uid], None).await;
+            let _ = remove_messages(session, &[uid], trash).await;
             index.journal_abandon(jid)?;
         }
         return Err(e);
@@ -90,13 +92,22 @@ pub(super) async fn append_verified(
 
 /// The copy at `uid` is byte-identical to `want`, with its flags and
 /// INTERNALDATE instant.
-pub(super) async fn verify_copy(
+async fn verify_copy(
     session: &mut Session,
     uid: u32,
     want: &Want<'_>,
 ) -> Result<(), PipelineError> {
-    let folder = || want.folder.name.clone();
-    let mut m = fetch_one_meta(session, uid, want).await?;
+    let m = fetch_one_meta(session, uid, want).await?;
+    verify_fetched(session, m, want).await
+}
+
+/// [`verify_copy`] with the copy's metadata already fetched.
+pub(super) async fn verify_fetched(
+    session: &mut Session,
+    mut m: MessageMeta,
+    want: &Want<'_>,
+) -> Result<(), PipelineError> {
+    let (folder, uid) = (|| want.folder.name.clone(), m.uid);
     // NOTE: a server may drop the flags given with APPEND (mailutils imap4d
     // does); set them on the copy once more and read them back.
     if flag_set(&m.flags) != flag_set(&want.flags) {
@@ -132,7 +143,7 @@ pub(super) async fn verify_copy(
     Ok(())
 }
 
-async fn fetch_one_meta(
+pub(super) async fn fetch_one_meta(
     session: &mut Session,
     uid: u32,
     want: &Want<'_>,
@@ -203,17 +214,15 @@ pub(super) async fn remove_messages(
     })
 }
 
-/// The trash folder: the configured one, else the one with SPECIAL-USE
-/// `\Trash` (its name is localised on Gmail).
-pub(super) async fn find_trash(
-    session: &mut Session,
-    policy: &JobPolicy,
-) -> Result<Option<Folder>, PipelineError> {
-    let all = session.list_folders().await?;
-    Ok(match &policy.trash {
-        Some(name) => all.into_iter().find(|f| &f.name == name),
-        None => all.into_iter().find(|f| f.has_special_use("\\Trash")),
-    })
+/// The trash folder among `all` (the account's folders as LIST gave
+/// them): the configured one, else the one with SPECIAL-USE `\Trash` (its
+/// name is localised on Gmail).
+pub(super) fn trash_of(all: &[Folder], policy: &JobPolicy) -> Option<Folder> {
+    match &policy.trash {
+        Some(name) => all.iter().find(|f| &f.name == name),
+        None => all.iter().find(|f| f.has_special_use("\\Trash")),
+    }
+    .cloned()
 }
 
 /// A message whose copy is verified on the server, its original still
@@ -265,7 +274,7 @@ pub(super) async fn commit(
         flags: copy_flags(&meta.flags),
         internal_date: &meta.internal_date,
     };
-    match append_verified(session, index, jid, &want, true, fetched).await {
+    match append_verified(session, index, jid, &want, true, trash, fetched).await {
         Ok(uid) => {
             lap.mark("verify");
             record.new_uid = Some(uid);
@@ -310,7 +319,7 @@ async fn over_quota(
         .note(uid, "the original");
     checkpoint("quota-removed").await;
     // 6. and 7. again.
-    let new_uid = match append_verified(session, index, jid, want, false, fetched).await {
+    let new_uid = match append_verified(session, index, jid, want, false, trash, fetched).await {
         Ok(u) => u,
         Err(PipelineError::Append { folder, source }) => {
             return Err(PipelineError::OverQuotaAppend {
@@ -386,13 +395,37 @@ fn flag_set(flags: &[String]) -> HashSet<String> {
     flags
         .iter()
         .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-        .map(|f| {
-            if f.starts_with('\\') {
-                f.to_ascii_lowercase()
-            } else {
-                f.clone()
-            }
-        })
+        .map(|f| flag_key(f))
+        .collect()
+}
+
+/// System flags compare without case (`\Seen`, `\SEEN`), keywords as they are.
+fn flag_key(f: &str) -> String {
+    if f.starts_with('\\') {
+        f.to_ascii_lowercase()
+    } else {
+        f.to_string()
+    }
+}
+
+/// The flags a message carries when two copies of it were each changed by
+/// the mailbox's owner since `base` (the flags slimbox recorded): a flag
+/// either side added is kept, one either side removed is gone. So nothing
+/// the owner did to the original or to its copy meanwhile is undone.
+pub(super) fn merge_flags(base: &[String], ours: &[String], theirs: &[String]) -> Vec<String> {
+    let (base, ours_set, theirs_set) = (flag_set(base), flag_set(ours), flag_set(theirs));
+    let keep = |f: &String| {
+        let k = flag_key(f);
+        match base.contains(&k) {
+            true => ours_set.contains(&k) && theirs_set.contains(&k),
+            false => ours_set.contains(&k) || theirs_set.contains(&k),
+        }
+    };
+    let mut seen = HashSet::new();
+    copy_flags(ours)
+        .into_iter()
+        .chain(copy_flags(theirs))
+        .filter(|f| keep(f) && seen.insert(flag_key(f)))
         .collect()
 }
 
@@ -453,6 +486,26 @@ mod tests {
         let a = vec!["\\Seen".to_string(), "$Label".into(), "\\Recent".into()];
         let b = vec!["\\SEEN".to_string(), "$Label".into()];
         assert_eq!(flag_set(&a), flag_set(&b));
+    }
+
+    #[test]
+    fn issue8_merged_flags_keep_what_the_owner_did_to_either_copy() {
+        let v = |s: &[&str]| s.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        let base = v(&["\\Seen", "$Work"]);
+        // Flagged on the original, $Work taken off the copy, \Seen kept.
+        let merged = merge_flags(
+            &base,
+            &v(&["\\Seen", "$Work", "\\Flagged"]),
+            &v(&["\\SEEN"]),
+        );
+        assert_eq!(flag_set(&merged), flag_set(&v(&["\\Seen", "\\Flagged"])));
+        // Nobody changed anything: the same flags.
+        assert_eq!(flag_set(&merge_flags(&base, &base, &base)), flag_set(&base));
+        // Marked unread on one side only: unread.
+        let merged = merge_flags(&base, &v(&["$Work"]), &base);
+        assert_eq!(flag_set(&merged), flag_set(&v(&["$Work"])));
+        // \Recent is never carried over.
+        assert!(merge_flags(&[], &v(&["\\Recent"]), &[]).is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::ahead;
-use super::commit::{commit, find_trash, finish_batch, Committed, Verified};
+use super::commit::{commit, finish_batch, trash_of, Committed, Verified};
 use super::plan::{AccountPlan, Candidate, FolderPlan, JobPolicy};
 use super::prepare::{prepare, Prepared};
 use super::report::{Converted, FolderReport, Laps, Observer, PipelineError};
@@ -90,7 +90,7 @@ pub(super) async fn execute(
             (None, None)
         }
     };
-    let trash = find_trash(session, job.policy).await?;
+    let trash = trash_of(&session.list_folders().await?, job.policy);
     let committer = Committer {
         session,
         index,

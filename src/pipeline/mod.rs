@@ -159,13 +159,14 @@ async fn one_pass<C: Connector>(
     // A second, read-only connection downloads the next message while one
     // is converted. Without it (a server that limits connections) the job
     // runs the same, only slower.
-    let ahead = match messages > 1 {
-        true => connector
+    let ahead = if messages > 1 {
+        connector
             .connect()
             .await
             .inspect_err(|e| tracing::info!("no second connection to fetch ahead ({e}); using one"))
-            .ok(),
-        false => None,
+            .ok()
+    } else {
+        None
     };
     let job = execute::Job {
         store,

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde::Serialize;
 
 use super::checkpoint::checkpoint;
-use super::commit::{append_verified, find_trash, remove_messages, Want};
+use super::commit::{append_verified, remove_messages, trash_of, Want};
 use super::connect::Connector;
 use super::plan::JobPolicy;
 use super::prepare::prove_rebuild;
@@ -81,10 +82,19 @@ pub async fn reattach_account<C: Connector>(
 ) -> Result<Vec<ReattachOutcome>, PipelineError> {
     let mut session = connector.connect().await?;
     recover::recover_account(&mut session, store, index, account, policy).await?;
-    let trash = find_trash(&mut session, policy).await?;
+    let folders = session.list_folders().await?;
+    let trash = trash_of(&folders, policy);
     let mut outcomes = Vec::new();
     for target in targets {
-        let r = reattach_message(&mut session, store, index, &target, trash.as_ref()).await;
+        let r = reattach_message(
+            &mut session,
+            store,
+            index,
+            &target,
+            &folders,
+            trash.as_ref(),
+        )
+        .await;
         let (uid, note, error) = match r {
             Ok((uid, note)) => (Some(uid), note, None),
             Err(e) => (None, None, Some(e.to_string())),
@@ -107,9 +117,9 @@ async fn reattach_message(
     store: &Store,
     index: &mut Index,
     target: &ReattachTarget,
+    folders: &[Folder],
     trash: Option<&Folder>,
 ) -> Result<(u32, Option<String>), PipelineError> {
-    let folders = session.list_folders().await?;
     let folder = folders
         .iter()
         .find(|f| f.name == target.folder)
@@ -117,15 +127,11 @@ async fn reattach_message(
             folder: target.folder.clone(),
         })?;
     let status = session.select(folder).await?;
-    let stub_uid = find_stub(session, target, status.uidvalidity).await?;
+    let (stub_uid, stub) = find_stub(session, target, status.uidvalidity).await?;
     let vanished = || PipelineError::StubGone {
         folder: target.folder.clone(),
         message_id: show_id(target),
     };
-    let stub = session
-        .fetch_message(stub_uid)
-        .await?
-        .ok_or_else(vanished)?;
     let meta = session
         .fetch_meta(&[stub_uid])
         .await?
@@ -155,7 +161,7 @@ async fn reattach_message(
         internal_date: &meta.internal_date,
     };
     let mut fetched = 0;
-    let uid = match append_verified(session, index, jid, &want, true, &mut fetched).await {
+    let uid = match append_verified(session, index, jid, &want, true, trash, &mut fetched).await {
         Ok(uid) => uid,
         Err(PipelineError::Append {
             folder,
@@ -204,13 +210,13 @@ fn show_id(target: &ReattachTarget) -> String {
         .map_or_else(|| "(no Message-ID)".to_string(), |id| format!("<{id}>"))
 }
 
-/// Finds the stub: at its recorded UID when the folder is unchanged, else by
-/// its Message-ID among processed messages.
+/// Finds the stub, its UID and bytes: at its recorded UID when the folder
+/// is unchanged, else by its Message-ID among processed messages.
 async fn find_stub(
     session: &mut Session,
     target: &ReattachTarget,
     uidvalidity: u32,
-) -> Result<u32, PipelineError> {
+) -> Result<(u32, Bytes), PipelineError> {
     let wanted = |raw: &[u8]| {
         mime::is_processed(raw)
             && mail_parser::MessageParser::new()
@@ -221,7 +227,7 @@ async fn find_stub(
     if let (Some(uid), true) = (target.uid, uidvalidity == target.uidvalidity) {
         if let Some(raw) = session.fetch_message(uid).await? {
             if wanted(&raw) {
-                return Ok(uid);
+                return Ok((uid, raw));
             }
         }
     }
@@ -229,7 +235,7 @@ async fn find_stub(
         for uid in session.search_header("Message-ID", id).await? {
             if let Some(raw) = session.fetch_message(uid).await? {
                 if wanted(&raw) {
-                    return Ok(uid);
+                    return Ok((uid, raw));
                 }
             }
         }

@@ -8,8 +8,11 @@
 
 use bytes::Bytes;
 
-use super::commit::{append_verified, find_copy, find_trash, remove_messages, verify_copy, Want};
-use super::plan::JobPolicy;
+use super::commit::{
+    append_verified, fetch_one_meta, find_copy, merge_flags, remove_messages, trash_of,
+    verify_fetched, Want,
+};
+use super::plan::{copy_flags, JobPolicy};
 use super::prepare::prove_from_store;
 use super::report::PipelineError;
 use crate::imap::{Folder, ImapError, Session};
@@ -85,7 +88,7 @@ pub(super) async fn recover_account(
         return Ok(0);
     }
     let all = session.list_folders().await?;
-    let trash = find_trash(session, policy).await?;
+    let trash = trash_of(&all, policy);
     let mut settled = 0;
     let mut failed = None;
     for entry in pending {
@@ -140,19 +143,22 @@ struct Recovery<'a> {
 
 impl<'a> Recovery<'a> {
     async fn settle(&mut self) -> Result<(), PipelineError> {
+        // What is there now, with the original's flags as they are now
+        // (its owner may have changed them since the crash).
         let (original, copy) = self.observe().await?;
         let state = self.entry.state;
         let step = next_step(
             state,
             Observed {
-                original,
+                original: original.is_some(),
                 copy: copy.is_some(),
             },
         );
         tracing::info!(
-            "journal: {} UID {} ({state:?}, original {original}, copy {copy:?}) -> {step:?}",
+            "journal: {} UID {} ({state:?}, original {:?}, copy {copy:?}) -> {step:?}",
             self.folder.name,
             self.entry.record.old_uid,
+            original.is_some(),
         );
         if matches!(
             step,
@@ -161,30 +167,37 @@ impl<'a> Recovery<'a> {
         {
             return self.roll_back(copy).await;
         }
+        let original = original.unwrap_or_default();
         match (step, copy) {
             (Step::Abandon, _) => Ok(self.index.journal_abandon(self.entry.id)?),
             (Step::Finish, Some(uid)) => self.finish(uid),
-            (Step::RemoveOriginalAndFinish, Some(uid)) => self.verify_then_remove(uid).await,
+            (Step::RemoveOriginalAndFinish, Some(uid)) => {
+                self.verify_then_remove(uid, &original).await
+            }
             (Step::AppendAndFinish, _) => {
-                let uid = self.append(false).await?;
+                // The original is gone: the flags the journal kept.
+                let uid = self.append(self.entry.record.flags.clone(), false).await?;
                 self.finish(uid)
             }
-            (Step::RemoveOriginalThenAppend, _) => self.append_beside_original().await,
+            (Step::RemoveOriginalThenAppend, _) => {
+                self.append_beside_original(copy_flags(&original)).await
+            }
             // next_step only finishes with a copy it was told is there.
             (Step::Finish | Step::RemoveOriginalAndFinish, None) => Ok(()),
         }
     }
 
-    /// Whether the original and a byte-identical copy are on the server.
-    async fn observe(&mut self) -> Result<(bool, Option<u32>), PipelineError> {
+    /// The original's flags if it is still on the server, and the UID of a
+    /// byte-identical copy if there is one.
+    async fn observe(&mut self) -> Result<(Option<Vec<String>>, Option<u32>), PipelineError> {
         let old_uid = self.entry.record.old_uid;
         // NOTE: mailutils imap4d answers BAD to a UID FETCH of a UID in a gap
         // (one that was expunged) where Dovecot answers OK with no data: both
         // mean the original is gone. Misjudging can at worst lead to a second
         // APPEND of the copy, never to a loss.
         let original = match self.session.fetch_meta(&[old_uid]).await {
-            Ok(orig) => orig.first().is_some_and(|m| m.uid == old_uid),
-            Err(ImapError::Bad { .. }) => false,
+            Ok(orig) => orig.into_iter().find(|m| m.uid == old_uid).map(|m| m.flags),
+            Err(ImapError::Bad { .. }) => None,
             Err(e) => return Err(e.into()),
         };
         let rewritten = &self.entry.rewritten[..];
@@ -231,18 +244,23 @@ impl<'a> Recovery<'a> {
         Ok(self.index.journal_abandon(self.entry.id)?)
     }
 
-    fn want(&self) -> Want<'a> {
+    /// The copy as it must be on the server, carrying `flags`.
+    fn want(&self, flags: Vec<String>) -> Want<'a> {
         Want {
             folder: self.folder,
             bytes: &self.entry.rewritten,
-            flags: self.entry.record.flags.clone(),
+            flags,
             internal_date: &self.entry.record.internal_date,
         }
     }
 
     /// Steps 6 and 7 through the shared step.
-    async fn append(&mut self, original_kept: bool) -> Result<u32, PipelineError> {
-        let want = self.want();
+    async fn append(
+        &mut self,
+        flags: Vec<String>,
+        original_kept: bool,
+    ) -> Result<u32, PipelineError> {
+        let want = self.want(flags);
         let mut fetched = 0;
         append_verified(
             self.session,
@@ -250,24 +268,39 @@ impl<'a> Recovery<'a> {
             self.entry.id,
             &want,
             original_kept,
+            self.trash,
             &mut fetched,
         )
         .await
     }
 
     /// Both are there: the copy is verified (flags and date too, not only
-    /// its bytes) before the original goes. A copy that is not faithful is
-    /// taken away instead and the original stays.
-    async fn verify_then_remove(&mut self, uid: u32) -> Result<(), PipelineError> {
-        let want = self.want();
-        match verify_copy(self.session, uid, &want).await {
+    /// its bytes) before the original goes. Either may have been changed by
+    /// the mailbox's owner since the crash: the copy gets the flags both
+    /// sides say ([`merge_flags`]), so nothing the owner did is undone. A
+    /// copy that is not faithful is taken away instead and the original
+    /// stays.
+    async fn verify_then_remove(
+        &mut self,
+        uid: u32,
+        original_flags: &[String],
+    ) -> Result<(), PipelineError> {
+        let mut want = self.want(Vec::new());
+        let checked = match fetch_one_meta(self.session, uid, &want).await {
+            Ok(copy_now) => {
+                want.flags = merge_flags(&self.entry.record.flags, original_flags, &copy_now.flags);
+                verify_fetched(self.session, copy_now, &want).await
+            }
+            Err(e) => Err(e),
+        };
+        match checked {
             Ok(()) => {
                 self.remove_original().await?;
                 self.finish(uid)
             }
             Err(e) if e.is_unfaithful_copy() => {
                 tracing::warn!("journal: {e}");
-                remove_messages(self.session, &[uid], None).await?;
+                remove_messages(self.session, &[uid], self.trash).await?;
                 Ok(self.index.journal_abandon(self.entry.id)?)
             }
             Err(e) => Err(e),
@@ -276,10 +309,11 @@ impl<'a> Recovery<'a> {
 
     /// Over quota the run had marked the original for removal before its
     /// copy was in, but the original is still there: the copy goes in
-    /// beside it first, and only if the server is still over quota does
-    /// the original (proven rebuildable above) go first.
-    async fn append_beside_original(&mut self) -> Result<(), PipelineError> {
-        let uid = match self.append(true).await {
+    /// beside it first, with the original's flags as they are now, and only
+    /// if the server is still over quota does the original (proven
+    /// rebuildable above) go first.
+    async fn append_beside_original(&mut self, flags: Vec<String>) -> Result<(), PipelineError> {
+        let uid = match self.append(flags.clone(), true).await {
             Ok(uid) => {
                 self.remove_original().await?;
                 uid
@@ -291,7 +325,7 @@ impl<'a> Recovery<'a> {
                 self.index
                     .journal_set(self.entry.id, JournalState::OriginalRemoved, None)?;
                 self.remove_original().await?;
-                self.append(false).await?
+                self.append(flags, false).await?
             }
             Err(e) => return Err(e),
         };
