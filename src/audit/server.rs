@@ -36,7 +36,9 @@ impl Audit<'_> {
                 let why = error_text(&e);
                 self.other
                     .push(Problem::server(&account.name, Some(&folder.name), &why));
-                if !session_survives(&e) {
+                // A NO or BAD leaves the session usable for the next folder;
+                // a failed connection takes no more commands.
+                if session.is_broken() {
                     return;
                 }
             }
@@ -86,11 +88,6 @@ impl Audit<'_> {
         }
         Ok(())
     }
-}
-
-/// Whether an IMAP error leaves the session usable for the next folder.
-fn session_survives(e: &ImapError) -> bool {
-    matches!(e, ImapError::No { .. } | ImapError::Bad { .. })
 }
 
 /// An error and its causes, each said once (an error often repeats its
