@@ -13,6 +13,7 @@
 //!
 //! Layout:
 //! - `session`: the public operations;
+//! - `condstore`: flags as they are now (MODSEQ), conditional removal;
 //! - `conn`: tags, literals, reading until the tagged completion, capabilities;
 //! - `transport`: TCP/TLS stream with an idle timeout, trust roots;
 //! - `command`: quoting, literals, UID sets, flag checks;
@@ -23,6 +24,7 @@
 //! Server quirks are marked `NOTE:` where they are handled.
 
 mod command;
+mod condstore;
 mod conn;
 pub mod datetime;
 mod error;
@@ -37,6 +39,7 @@ pub mod utf7;
 use std::path::PathBuf;
 
 pub use command::quote as quote_string;
+pub use condstore::FlagState;
 pub use error::ImapError;
 pub use session::Session;
 

@@ -23,16 +23,16 @@ const FETCH_BATCH: usize = 200;
 
 /// The folder currently selected or examined.
 #[derive(Debug, Clone)]
-struct Selected {
-    raw_name: String,
-    name: String,
-    read_only: bool,
+pub(super) struct Selected {
+    pub raw_name: String,
+    pub name: String,
+    pub read_only: bool,
 }
 
 /// An authenticated IMAP connection.
 #[derive(Debug)]
 pub struct Session {
-    conn: Conn,
+    pub(super) conn: Conn,
     host: String,
     user: String,
     selected: Option<Selected>,
@@ -305,7 +305,7 @@ impl Session {
         })
     }
 
-    fn require_selected(&self, what: &str) -> Result<&Selected, ImapError> {
+    pub(super) fn require_selected(&self, what: &str) -> Result<&Selected, ImapError> {
         self.selected.as_ref().ok_or_else(|| {
             ImapError::Usage(format!(
                 "{what} needs a selected folder; select or examine one first"
@@ -761,7 +761,7 @@ fn settable_flags(flags: &[String]) -> Result<Vec<&str>, ImapError> {
 
 /// The UID set of a command that changes exactly these messages; UID 0 does
 /// not exist and an empty set is not a command.
-fn exact_set(uids: &[u32]) -> Result<String, ImapError> {
+pub(super) fn exact_set(uids: &[u32]) -> Result<String, ImapError> {
     if uids.is_empty() || uids.contains(&0) {
         return Err(ImapError::Usage(format!(
             "not a set of message UIDs: {uids:?}"

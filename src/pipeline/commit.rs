@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::checkpoint::checkpoint;
+use super::owner::{settle_batch, Fate};
 use super::plan::{copy_flags, FolderPlan, JobPolicy};
 use super::prepare::Prepared;
 use super::report::{Converted, Laps, PipelineError};
@@ -214,6 +215,27 @@ pub(super) async fn remove_messages(
     })
 }
 
+/// [`remove_messages`], but where the server can make it conditional
+/// (UIDPLUS and CONDSTORE, not Gmail's move to Trash) and `since` is
+/// given, only the messages nobody changed after MODSEQ `since` go.
+/// Returns how, and the UIDs left in place because they changed.
+pub(super) async fn remove_unchanged(
+    session: &mut Session,
+    uids: &[u32],
+    since: Option<u64>,
+    trash: Option<&Folder>,
+) -> Result<(Removal, Vec<u32>), PipelineError> {
+    let gmail = session.has_capability("X-GM-EXT-1") && session.has_capability("MOVE");
+    let conditional = session.has_capability("UIDPLUS") && session.has_condstore() && !gmail;
+    match since {
+        Some(since) if conditional => {
+            let changed = session.expunge_unchanged_since(uids, since).await?;
+            Ok((Removal::Expunged, changed))
+        }
+        _ => Ok((remove_messages(session, uids, trash).await?, Vec::new())),
+    }
+}
+
 /// The trash folder among `all` (the account's folders as LIST gave
 /// them): the configured one, else the one with SPECIAL-USE `\Trash` (its
 /// name is localised on Gmail).
@@ -341,7 +363,8 @@ async fn over_quota(
 }
 
 /// Steps 8 and 9 for a batch of verified messages: removes their originals
-/// (by UID only) in one round, then commits each to the index.
+/// (by UID only) in one round, as their owner would have it meanwhile
+/// ([`settle_batch`]), then commits each to the index.
 pub(super) async fn finish_batch(
     session: &mut Session,
     index: &mut Index,
@@ -352,9 +375,8 @@ pub(super) async fn finish_batch(
     if batch.is_empty() {
         return Vec::new();
     }
-    let uids: Vec<u32> = batch.iter().map(|v| v.record.old_uid).collect();
     // 8. Remove the originals, by UID only.
-    let removal = match remove_messages(session, &uids, trash).await {
+    let (fates, removal) = match settle_batch(session, index, &batch, trash).await {
         Ok(r) => r,
         Err(e) => {
             // The journal keeps each entry at Appended: recovery checks the
@@ -376,22 +398,52 @@ pub(super) async fn finish_batch(
     checkpoint("removed").await;
     batch
         .into_iter()
-        .map(|mut v| {
-            v.lap.mark("remove");
-            // 9. Commit to the index.
-            index.journal_finish(v.jid, &v.record)?;
-            v.lap.mark("commit");
-            v.lap.log();
-            Ok(Converted::Done {
-                before: v.record.size_before,
-                after: v.record.size_after,
-                note: removal.note(v.record.old_uid, "the original"),
-            })
-        })
+        .zip(fates)
+        .map(|(v, fate)| finish_one(index, v, fate, removal.as_ref()))
         .collect()
 }
 
-fn flag_set(flags: &[String]) -> HashSet<String> {
+/// Step 9 for one message of a batch, as its fate says.
+fn finish_one(
+    index: &mut Index,
+    mut v: Verified,
+    fate: Fate,
+    removal: Option<&Removal>,
+) -> Result<Converted, PipelineError> {
+    let why = match fate {
+        Fate::Replaced { flags } => {
+            v.lap.mark("remove");
+            // 9. Commit to the index, with the flags the copy carries now.
+            v.record.flags = flags;
+            index.journal_finish(v.jid, &v.record)?;
+            v.lap.mark("commit");
+            v.lap.log();
+            let note = removal.and_then(|r| r.note(v.record.old_uid, "the original"));
+            return Ok(Converted::Done {
+                before: v.record.size_before,
+                after: v.record.size_after,
+                note,
+            });
+        }
+        Fate::OwnerTookOriginal(how) => {
+            // Its journal entry is closed already (see `settle_batch`).
+            let copy = how.note(v.record.new_uid.unwrap_or(0), "the copy");
+            let why = "moved or deleted by its owner during the run; its converted copy was taken away again";
+            return Ok(Converted::OwnerChanged(match copy {
+                Some(note) => format!("{why} ({note})"),
+                None => why.to_string(),
+            }));
+        }
+        Fate::OwnerTookCopy => {
+            "its converted copy was moved or deleted by its owner during the run; the original stays"
+        }
+        Fate::BothGone => "moved or deleted by its owner during the run",
+    };
+    index.journal_abandon(v.jid)?;
+    Ok(Converted::OwnerChanged(why.to_string()))
+}
+
+pub(super) fn flag_set(flags: &[String]) -> HashSet<String> {
     flags
         .iter()
         .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))

@@ -418,6 +418,12 @@ impl Committer<'_, '_> {
                     report.notes.push(n);
                 }
             }
+            Ok(Converted::OwnerChanged(why)) => {
+                report.skipped += 1;
+                let n = format!("UID {}: {why}", c.uid);
+                observer.note(&n);
+                report.notes.push(n);
+            }
             Ok(Converted::Untouched(why)) => {
                 report.skipped += 1;
                 let (plan, fp) = (self.job.plan, run.fp);

@@ -55,6 +55,7 @@ mod checkpoint;
 mod commit;
 mod connect;
 mod execute;
+mod owner;
 mod plan;
 mod prepare;
 mod reattach;

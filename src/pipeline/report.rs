@@ -198,7 +198,11 @@ pub(super) enum Converted {
         after: u64,
         note: Option<String>,
     },
+    /// Left as it is, and remembered: later runs do not look again.
     Untouched(String),
+    /// The mailbox's owner moved or deleted it (or its copy) during the
+    /// run: nothing done, nothing remembered, said in the report.
+    OwnerChanged(String),
 }
 
 /// Where one message's time went, for `-vv` logs.

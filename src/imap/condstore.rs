@@ -1,0 +1,190 @@
+//! What the mailbox's owner did meanwhile: the flags of messages as they
+//! are now (with their MODSEQ where the server has CONDSTORE, RFC 7162),
+//! and a removal that only goes ahead for the messages nobody changed since
+//! they were looked at (`UID STORE ... (UNCHANGEDSINCE modseq)`).
+
+use async_imap::imap_proto::{AttributeValue, Response};
+
+use super::command::{uid_set, Command};
+use super::session::exact_set;
+use super::{ImapError, Session};
+
+/// UIDs per UID FETCH of flags: keeps command lines and responses bounded.
+const FLAGS_BATCH: usize = 200;
+
+/// A message's flags as they are now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagState {
+    pub uid: u32,
+    /// Never `\Recent` (session state, not the message's).
+    pub flags: Vec<String>,
+    /// Its MODSEQ, where the server has CONDSTORE.
+    pub modseq: Option<u64>,
+}
+
+impl Session {
+    /// The server keeps a modification sequence per message (CONDSTORE).
+    pub fn has_condstore(&self) -> bool {
+        self.conn.has("CONDSTORE")
+    }
+
+    /// The flags (and MODSEQ with CONDSTORE) of those of `uids` still in the
+    /// selected folder; a UID that is gone (moved or expunged meanwhile) is
+    /// absent. Sorted by UID.
+    pub async fn fetch_flags(&mut self, uids: &[u32]) -> Result<Vec<FlagState>, ImapError> {
+        self.require_selected("UID FETCH FLAGS")?;
+        let mut wanted = uids.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(FLAGS_BATCH) {
+            match self.fetch_flags_of(chunk).await {
+                Ok(mut got) => found.append(&mut got),
+                // NOTE: mailutils imap4d answers BAD to a UID FETCH that
+                // names an expunged UID (Dovecot leaves it out): ask for
+                // each alone, a BAD then meaning that one is gone.
+                Err(ImapError::Bad { .. }) => {
+                    for &uid in chunk {
+                        match self.fetch_flags_of(&[uid]).await {
+                            Ok(mut got) => found.append(&mut got),
+                            Err(ImapError::Bad { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        found.sort_by_key(|f| f.uid);
+        Ok(found)
+    }
+
+    async fn fetch_flags_of(&mut self, chunk: &[u32]) -> Result<Vec<FlagState>, ImapError> {
+        let items = match self.has_condstore() {
+            true => "(UID FLAGS MODSEQ)",
+            false => "(UID FLAGS)",
+        };
+        let set = uid_set(chunk);
+        let cmd = Command::new("UID FETCH").raw(&format!(" {set} {items}"));
+        let mut found = Vec::new();
+        let done = self
+            .conn
+            .run(cmd, |resp| {
+                if let Response::Fetch(_, attrs) = resp {
+                    // Unsolicited updates of other messages are not ours.
+                    found.extend(flag_state(attrs).filter(|f| chunk.binary_search(&f.uid).is_ok()));
+                }
+            })
+            .await?;
+        // NOTE: Dovecot answers NO [EXPUNGEISSUED] when some of the UIDs were
+        // expunged by another session meanwhile; the rest still came.
+        if !done.is_expunge_issued() {
+            done.check("UID FETCH FLAGS")?;
+        }
+        Ok(found)
+    }
+
+    /// With UIDPLUS and CONDSTORE: flags `\Deleted` on those of `uids` whose
+    /// MODSEQ is still at most `since`, then expunges exactly those by UID.
+    /// Returns the UIDs left in place because they were changed after
+    /// `since` (the server's `[MODIFIED]` set): nothing was done to them.
+    pub async fn expunge_unchanged_since(
+        &mut self,
+        uids: &[u32],
+        since: u64,
+    ) -> Result<Vec<u32>, ImapError> {
+        let set = exact_set(uids)?;
+        let selected = self.require_selected("deleting a message")?;
+        if selected.read_only || !self.conn.has("UIDPLUS") || !self.has_condstore() {
+            return Err(ImapError::Usage(format!(
+                "a conditional removal of UID {set} needs a folder opened read-write on a server \
+                 with UIDPLUS and CONDSTORE"
+            )));
+        }
+        let store = format!(" {set} (UNCHANGEDSINCE {since}) +FLAGS.SILENT (\\Deleted)");
+        let done = self
+            .conn
+            .run(Command::new("UID STORE").raw(&store), |_| {})
+            .await?
+            .check("UID STORE UNCHANGEDSINCE")?;
+        let modified = modified_set(&done.text);
+        let kept: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|u| !modified.contains(u))
+            .collect();
+        if !kept.is_empty() {
+            let cmd = Command::new("UID EXPUNGE").raw(&format!(" {}", uid_set(&kept)));
+            self.conn.run(cmd, |_| {}).await?.check("UID EXPUNGE")?;
+        }
+        Ok(uids
+            .iter()
+            .copied()
+            .filter(|u| modified.contains(u))
+            .collect())
+    }
+}
+
+fn flag_state<'a>(attrs: &'a [AttributeValue<'_>]) -> impl Iterator<Item = FlagState> + 'a {
+    let mut uid = None;
+    let mut flags = None;
+    let mut modseq = None;
+    for attr in attrs {
+        match attr {
+            AttributeValue::Uid(u) => uid = Some(*u),
+            AttributeValue::Flags(f) => flags = Some(f),
+            AttributeValue::ModSeq(m) => modseq = Some(*m),
+            _ => {}
+        }
+    }
+    let state = match (uid, flags) {
+        (Some(uid), Some(flags)) => Some(FlagState {
+            uid,
+            flags: flags
+                .iter()
+                .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                .map(|f| f.to_string())
+                .collect(),
+            modseq,
+        }),
+        _ => None,
+    };
+    state.into_iter()
+}
+
+/// The UIDs of a `[MODIFIED set]` response code (RFC 7162 3.1.3), which
+/// imap-proto does not know and leaves at the start of the text.
+fn modified_set(text: &str) -> Vec<u32> {
+    let upper = text.trim_start().to_ascii_uppercase();
+    let Some(rest) = upper.strip_prefix("[MODIFIED ") else {
+        return Vec::new();
+    };
+    let set = rest.split(']').next().unwrap_or("");
+    let mut uids = Vec::new();
+    for part in set.split(',') {
+        let (a, b) = part.split_once(':').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+            // A set from the server names UIDs we sent; bound it anyway.
+            let (lo, hi) = (a.min(b), a.max(b));
+            uids.extend((lo..=hi).take(100_000));
+        }
+    }
+    uids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue9_the_modified_code_names_the_uids_left_alone() {
+        assert_eq!(
+            modified_set("[MODIFIED 1:2] Conditional store failed"),
+            [1, 2]
+        );
+        assert_eq!(modified_set("[MODIFIED 7,9:10] x"), [7, 9, 10]);
+        assert_eq!(modified_set("[modified 4:3]"), [3, 4]);
+        assert!(modified_set("Store completed").is_empty());
+        assert!(modified_set("[MODIFIED x] huh").is_empty());
+    }
+}

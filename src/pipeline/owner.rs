@@ -1,0 +1,213 @@
+//! Step 8 in a mailbox in use: the owner's changes win. Between a copy's
+//! APPEND and its original's removal the mailbox's owner may have flagged,
+//! read, moved or deleted the original (or the copy: both are visible for
+//! a moment). Just before the originals of a batch go, their flags and the
+//! copies' are read afresh (with MODSEQ where the server has CONDSTORE):
+//! - both there: the copy gets the flags both sides say ([`merge_flags`]),
+//!   then the original goes; with CONDSTORE only if nobody changed it since
+//!   it was looked at (`UNCHANGEDSINCE`), else it is looked at again;
+//! - the original gone (moved or deleted by its owner): the copy is taken
+//!   away instead, the objects stay in the store and the index records why;
+//! - the copy gone: the original stays as it is.
+//!
+//! The decision is the pure [`settle`]; [`settle_batch`] acts on it.
+
+use std::collections::HashMap;
+
+use super::commit::{flag_set, merge_flags, remove_messages, remove_unchanged, Removal, Verified};
+use super::report::PipelineError;
+use crate::imap::{FlagState, Folder, Session};
+use crate::index::Index;
+
+/// How often a batch's originals are looked at again because their owner
+/// changed them between the look and the removal (CONDSTORE tells). The
+/// last round removes without the condition, just after a fresh look.
+const ROUNDS: usize = 4;
+
+/// What to do with one verified copy and its original, from what is there now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Settle {
+    /// Both there: set these flags on the copy first (`None`: it has them
+    /// already), then remove the original.
+    Replace { copy_flags: Option<Vec<String>> },
+    /// The owner moved or deleted the original: take the copy away.
+    TakeCopyAway,
+    /// The owner moved or deleted the copy: the original stays.
+    KeepOriginal,
+    /// Both are gone: nothing left to do on the server.
+    BothGone,
+}
+
+/// Decides for one message. `base` is what the copy was given at APPEND;
+/// `original` and `copy` the flags they have now (`None`: gone).
+pub(super) fn settle(
+    base: &[String],
+    original: Option<&[String]>,
+    copy: Option<&[String]>,
+) -> Settle {
+    match (original, copy) {
+        (Some(orig), Some(copy)) => {
+            let merged = merge_flags(base, orig, copy);
+            let copy_flags = (flag_set(&merged) != flag_set(copy)).then_some(merged);
+            Settle::Replace { copy_flags }
+        }
+        (None, Some(_)) => Settle::TakeCopyAway,
+        (Some(_), None) => Settle::KeepOriginal,
+        (None, None) => Settle::BothGone,
+    }
+}
+
+/// How one message of a batch ended on the server.
+#[derive(Debug)]
+pub(super) enum Fate {
+    /// The original was removed; the copy carries these flags.
+    Replaced { flags: Vec<String> },
+    /// The original was gone: the copy was taken away, how.
+    OwnerTookOriginal(Removal),
+    /// The copy was gone: the original stays.
+    OwnerTookCopy,
+    /// Both were gone.
+    BothGone,
+}
+
+/// Removes the originals of `batch` as their owner would have it (see the
+/// module doc): one fate per message, in order, and how the originals
+/// were removed (`None` if none was).
+pub(super) async fn settle_batch(
+    session: &mut Session,
+    index: &mut Index,
+    batch: &[Verified],
+    trash: Option<&Folder>,
+) -> Result<(Vec<Fate>, Option<Removal>), PipelineError> {
+    let mut fates: Vec<Option<Fate>> = batch.iter().map(|_| None).collect();
+    let mut flags: Vec<Vec<String>> = batch.iter().map(|v| v.record.flags.clone()).collect();
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    let mut removal = None;
+    for round in 1..=ROUNDS {
+        if pending.is_empty() {
+            break;
+        }
+        let now = look(session, batch, &pending).await?;
+        let mut replace = Vec::new();
+        for &i in &pending {
+            let v = &batch[i];
+            // A verified copy always has its UID; 0 is never on a server.
+            let copy_uid = v.record.new_uid.unwrap_or(0);
+            let orig = now.get(&v.record.old_uid).map(|s| &s.flags[..]);
+            let copy = now.get(&copy_uid).map(|s| &s.flags[..]);
+            fates[i] = match settle(&flags[i], orig, copy) {
+                Settle::Replace { copy_flags } => {
+                    if let Some(f) = copy_flags {
+                        session.set_flags(copy_uid, &f).await?;
+                        flags[i] = f;
+                    }
+                    replace.push(i);
+                    None
+                }
+                Settle::TakeCopyAway => {
+                    // Forgotten first: a crash in between must not make
+                    // recovery put the copy back.
+                    index.journal_abandon(v.jid)?;
+                    let how = remove_messages(session, &[copy_uid], trash).await?;
+                    Some(Fate::OwnerTookOriginal(how))
+                }
+                Settle::KeepOriginal => Some(Fate::OwnerTookCopy),
+                Settle::BothGone => Some(Fate::BothGone),
+            };
+        }
+        if replace.is_empty() {
+            break;
+        }
+        let uids: Vec<u32> = replace.iter().map(|&i| batch[i].record.old_uid).collect();
+        // The condition: no original changed since this round's look.
+        let since = (round < ROUNDS)
+            .then(|| uids.iter().filter_map(|u| now.get(u)?.modseq).max())
+            .flatten();
+        let (how, changed) = remove_unchanged(session, &uids, since, trash).await?;
+        removal = Some(how);
+        pending.clear();
+        for i in replace {
+            if changed.contains(&batch[i].record.old_uid) {
+                // Changed after the look: look again.
+                pending.push(i);
+            } else {
+                fates[i] = Some(Fate::Replaced {
+                    flags: flags[i].clone(),
+                });
+            }
+        }
+    }
+    let fates = fates
+        .into_iter()
+        .zip(flags)
+        .map(|(f, flags)| f.unwrap_or(Fate::Replaced { flags }))
+        .collect();
+    Ok((fates, removal))
+}
+
+/// The flags now of the pending messages' originals and copies, by UID.
+async fn look(
+    session: &mut Session,
+    batch: &[Verified],
+    pending: &[usize],
+) -> Result<HashMap<u32, FlagState>, PipelineError> {
+    let uids: Vec<u32> = pending
+        .iter()
+        .flat_map(|&i| [Some(batch[i].record.old_uid), batch[i].record.new_uid])
+        .flatten()
+        .collect();
+    let now = session.fetch_flags(&uids).await?;
+    Ok(now.into_iter().map(|s| (s.uid, s)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|f| f.to_string()).collect()
+    }
+
+    #[test]
+    fn issue9_flags_the_owner_set_on_the_original_reach_the_copy() {
+        let base = v(&["\\Seen"]);
+        let got = settle(&base, Some(&v(&["\\Seen", "\\Flagged"])), Some(&base));
+        let Settle::Replace {
+            copy_flags: Some(f),
+        } = got
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!(flag_set(&f), flag_set(&v(&["\\Seen", "\\Flagged"])));
+        // Marked unread on the original: unread on the copy.
+        let got = settle(&base, Some(&[]), Some(&base));
+        assert_eq!(
+            got,
+            Settle::Replace {
+                copy_flags: Some(vec![])
+            }
+        );
+    }
+
+    #[test]
+    fn issue9_nothing_changed_means_nothing_to_set() {
+        let base = v(&["\\Seen", "$Work"]);
+        let got = settle(&base, Some(&v(&["$Work", "\\SEEN"])), Some(&base));
+        assert_eq!(got, Settle::Replace { copy_flags: None });
+    }
+
+    #[test]
+    fn issue9_what_the_owner_did_to_the_copy_is_kept_too() {
+        let base = v(&["\\Seen"]);
+        let got = settle(&base, Some(&base), Some(&v(&["\\Seen", "$Todo"])));
+        assert_eq!(got, Settle::Replace { copy_flags: None });
+    }
+
+    #[test]
+    fn issue9_a_moved_or_deleted_message_is_never_brought_back() {
+        let base = v(&["\\Seen"]);
+        assert_eq!(settle(&base, None, Some(&base)), Settle::TakeCopyAway);
+        assert_eq!(settle(&base, Some(&base), None), Settle::KeepOriginal);
+        assert_eq!(settle(&base, None, None), Settle::BothGone);
+    }
+}
