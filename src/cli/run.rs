@@ -21,8 +21,15 @@ use crate::units::human_size;
 /// expunged). A lost connection is made again with backoff, and what was
 /// in flight is finished in the same run. A second run finds nothing to do.
 ///
-/// Exit status 1 if anything failed, or if the connection was lost on the
-/// way (even when the run reconnected and finished: the summary says so).
+/// Over quota an original may have to go before its smaller copy fits:
+/// copies the server refuses are tried again at the end of the run, once
+/// the other conversions have freed space; any that still do not fit wait
+/// safely in the journal, and the summary names each (subject, date) with
+/// what to do.
+///
+/// Exit status 1 if anything failed or still waits, or if the connection
+/// was lost on the way (even when the run reconnected and finished: the
+/// summary says so).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Only this account (its `name` in the config).
@@ -144,5 +151,31 @@ fn print_summary(reports: &[AccountReport]) {
         if let Some(e) = &r.error {
             println!("{}: stopped: {e}", r.account);
         }
+        print_waiting(r);
+    }
+}
+
+/// The messages the journal still holds, by subject and date, and why.
+fn print_waiting(r: &AccountReport) {
+    if r.waiting.is_empty() {
+        return;
+    }
+    println!(
+        "{}: {} message(s) are not back on the server yet:",
+        r.account,
+        r.waiting.len()
+    );
+    for w in &r.waiting {
+        println!(
+            "  {} | {} | {}",
+            w.folder,
+            w.subject.as_deref().unwrap_or("(no subject)"),
+            w.date.as_deref().unwrap_or("(no date)")
+        );
+    }
+    let mut whys: Vec<&str> = r.waiting.iter().map(|w| w.why.as_str()).collect();
+    whys.dedup();
+    for why in whys {
+        println!("  -> {why}");
     }
 }

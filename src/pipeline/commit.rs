@@ -58,8 +58,10 @@ pub(super) async fn append_verified(
             // A NO or BAD means nothing was stored. A lost connection may
             // have stored the copy anyway: the journal entry stays, so the
             // next recovery finds the copy (by its marker) instead of
-            // leaving a duplicate behind.
-            if original_kept && !source.is_transient() {
+            // leaving a duplicate behind. Over quota the caller goes on
+            // with this very entry (the original goes first): it stays.
+            let over_quota = matches!(source, ImapError::OverQuota { .. });
+            if original_kept && !source.is_transient() && !over_quota {
                 index.journal_abandon(jid)?;
             }
             return Err(PipelineError::Append {

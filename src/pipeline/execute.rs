@@ -433,6 +433,11 @@ impl Committer<'_, '_> {
             // Not counted as failed: after the reconnect, recovery settles
             // this message (the account report counts the reconnect).
             Err(e) if e.is_transient() => return Err(e),
+            // Tried again at the end of the run, when more space is free.
+            Err(e) if e.is_waiting_for_room() => {
+                report.waiting += 1;
+                tracing::info!("UID {}: {e}", c.uid);
+            }
             Err(e) => {
                 report.failed += 1;
                 let n = format!("UID {}: {e}", c.uid);

@@ -68,7 +68,7 @@ pub use commit::Removal;
 pub use connect::Connector;
 pub use plan::{plan, AccountPlan, Candidate, FolderPlan, JobPolicy};
 pub use reattach::{reattach_account, ReattachOutcome, ReattachTarget};
-pub use report::{AccountReport, FolderReport, Observer, PipelineError, Quiet};
+pub use report::{AccountReport, FolderReport, Observer, PipelineError, Quiet, Waiting};
 
 use connect::{connect_with_backoff, RECONNECT_TRIES};
 
@@ -133,6 +133,10 @@ pub async fn run_account<C: Connector>(
             }
         };
     }
+    match recover::still_waiting(index, account) {
+        Ok(w) => report.waiting = w,
+        Err(e) => tracing::warn!("account {account}: cannot read the journal: {e}"),
+    }
     report
 }
 
@@ -180,6 +184,8 @@ async fn one_pass<C: Connector>(
     let result = execute::execute(&mut session, ahead, index, &job, &mut folders).await;
     report.absorb(folders);
     result?;
+    // Copies refused over quota, now that the run freed what it could.
+    recover::put_back_waiting(&mut session, store, index, policy, report).await?;
     let _ = session.logout().await;
     Ok(())
 }

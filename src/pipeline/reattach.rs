@@ -166,7 +166,11 @@ async fn reattach_message(
         Err(PipelineError::Append {
             folder,
             source: ImapError::OverQuota { text },
-        }) => return Err(PipelineError::NoRoom { folder, text }),
+        }) => {
+            // Nothing changed on the server: the stub stays as it was.
+            index.journal_abandon(jid)?;
+            return Err(PipelineError::NoRoom { folder, text });
+        }
         Err(e) => return Err(e),
     };
     // 8. Remove the stub, by UID only, through the one removal path.

@@ -14,9 +14,11 @@ use super::commit::{
 };
 use super::plan::{copy_flags, JobPolicy};
 use super::prepare::prove_from_store;
-use super::report::PipelineError;
+use std::collections::HashSet;
+
+use super::report::{AccountReport, PipelineError, Waiting};
 use crate::imap::{Folder, ImapError, Session};
-use crate::index::{Index, JournalEntry, JournalKind, JournalState};
+use crate::index::{Index, IndexError, JournalEntry, JournalKind, JournalState};
 use crate::store::Store;
 
 /// What the server shows for a journaled message.
@@ -119,6 +121,10 @@ pub(super) async fn recover_account(
         match r.settle().await {
             Ok(()) => settled += 1,
             Err(e) if e.is_transient() => return Err(e),
+            // Its original is gone and the server has no room for the copy
+            // yet: it waits in the journal, and the rest of the run (which
+            // frees space) may go on; the run tries it again at its end.
+            Err(e) if e.is_waiting_for_room() => tracing::info!("journal: {e}"),
             Err(e) => {
                 tracing::warn!("journal: {e}");
                 failed.get_or_insert(e);
@@ -129,6 +135,77 @@ pub(super) async fn recover_account(
         Some(e) => Err(e),
         None => Ok(settled),
     }
+}
+
+/// At the end of a pass: the copies that waited for room (over quota,
+/// their originals removed) are tried again now that the run freed what it
+/// could, round after round while each round puts at least one in. Those
+/// that go in count as converted in `report`.
+pub(super) async fn put_back_waiting(
+    session: &mut Session,
+    store: &Store,
+    index: &mut Index,
+    policy: &JobPolicy,
+    report: &mut AccountReport,
+) -> Result<(), PipelineError> {
+    let account = report.account.clone();
+    loop {
+        let waiting: Vec<JournalEntry> = index
+            .journal_pending(&account)?
+            .into_iter()
+            .filter(|e| e.state == JournalState::OriginalRemoved)
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        match recover_account(session, store, index, &account, policy).await {
+            Err(e) if e.is_transient() => return Err(e),
+            // Logged by recovery; what is left is listed at the end.
+            _ => {}
+        }
+        let still: HashSet<i64> = index
+            .journal_pending(&account)?
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        let went_in: Vec<&JournalEntry> =
+            waiting.iter().filter(|e| !still.contains(&e.id)).collect();
+        for e in &went_in {
+            let r = &e.record;
+            report.put_in_late(&r.folder, r.size_before, r.size_after);
+        }
+        if went_in.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// What the journal still holds for `account`, each with what to do.
+pub(super) fn still_waiting(index: &Index, account: &str) -> Result<Vec<Waiting>, IndexError> {
+    let over_quota = "over quota: the original was removed and the server has no room for its \
+        smaller copy yet; both are safe in slimbox's journal and store. Free some space on the \
+        server (empty the Trash, delete large mail) and run `slimbox run` again: it puts the \
+        copy in first";
+    let other = "in flight (see the log above); the next `slimbox run` finishes it or puts \
+        the original back as it was";
+    Ok(index
+        .journal_pending(account)?
+        .into_iter()
+        .map(|e| Waiting {
+            folder: e.record.folder,
+            subject: e.record.subject,
+            date: e
+                .record
+                .date
+                .map(|d| crate::dates::utc_datetime(d).to_string()),
+            message_id: e.record.message_id,
+            why: match e.state {
+                JournalState::OriginalRemoved => over_quota,
+                _ => other,
+            }
+            .to_string(),
+        })
+        .collect())
 }
 
 /// One journal entry being settled.
@@ -176,7 +253,11 @@ impl<'a> Recovery<'a> {
             }
             (Step::AppendAndFinish, _) => {
                 // The original is gone: the flags the journal kept.
-                let uid = self.append(self.entry.record.flags.clone(), false).await?;
+                let flags = self.entry.record.flags.clone();
+                let uid = self
+                    .append(flags, false)
+                    .await
+                    .map_err(|e| self.waiting(e))?;
                 self.finish(uid)
             }
             (Step::RemoveOriginalThenAppend, _) => {
@@ -325,11 +406,29 @@ impl<'a> Recovery<'a> {
                 self.index
                     .journal_set(self.entry.id, JournalState::OriginalRemoved, None)?;
                 self.remove_original().await?;
-                self.append(flags, false).await?
+                self.append(flags, false)
+                    .await
+                    .map_err(|e| self.waiting(e))?
             }
             Err(e) => return Err(e),
         };
         self.finish(uid)
+    }
+
+    /// A refused APPEND of a copy whose original is gone, as the error
+    /// that says the copy waits for room.
+    fn waiting(&self, e: PipelineError) -> PipelineError {
+        match e {
+            PipelineError::Append {
+                folder,
+                source: source @ ImapError::OverQuota { .. },
+            } => PipelineError::OverQuotaAppend {
+                folder,
+                uid: self.entry.record.old_uid,
+                source,
+            },
+            e => e,
+        }
     }
 
     async fn remove_original(&mut self) -> Result<(), PipelineError> {

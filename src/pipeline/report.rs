@@ -97,6 +97,12 @@ impl PipelineError {
         }
     }
 
+    /// Over quota, an original is gone and the server refused its copy:
+    /// the copy waits in the journal until there is room.
+    pub fn is_waiting_for_room(&self) -> bool {
+        matches!(self, PipelineError::OverQuotaAppend { .. })
+    }
+
     /// The copy on the server is not faithful (as opposed to: the server
     /// could not be asked).
     pub fn is_unfaithful_copy(&self) -> bool {
@@ -130,6 +136,9 @@ pub struct FolderReport {
     pub converted: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Over quota: originals removed whose copies the server has no room
+    /// for yet (they wait in the journal; the account lists them).
+    pub waiting: usize,
     pub bytes_before: u64,
     pub bytes_after: u64,
     /// Message bytes downloaded (candidates, plus the copies read back to
@@ -147,6 +156,7 @@ impl FolderReport {
         self.converted += later.converted;
         self.skipped += later.skipped;
         self.failed += later.failed;
+        self.waiting += later.waiting;
         self.bytes_before += later.bytes_before;
         self.bytes_after += later.bytes_after;
         self.bytes_fetched += later.bytes_fetched;
@@ -164,7 +174,22 @@ pub struct AccountReport {
     /// How often the connection was lost and made again during the run.
     pub reconnects: usize,
     pub folders: Vec<FolderReport>,
+    /// Messages still in the journal at the end of the run, each with
+    /// what to do.
+    pub waiting: Vec<Waiting>,
     pub error: Option<String>,
+}
+
+/// A message the journal still holds when the run ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub folder: String,
+    pub subject: Option<String>,
+    /// The message's Date header, RFC 3339.
+    pub date: Option<String>,
+    pub message_id: Option<String>,
+    /// Why it waits and what to do.
+    pub why: String,
 }
 
 impl AccountReport {
@@ -185,9 +210,31 @@ impl AccountReport {
         }
     }
 
-    /// Anything failed, or the run had to reconnect on the way.
+    /// Anything failed or waits, or the run had to reconnect on the way.
     pub fn had_trouble(&self) -> bool {
-        self.error.is_some() || self.reconnects > 0 || self.folders.iter().any(|f| f.failed > 0)
+        self.error.is_some()
+            || self.reconnects > 0
+            || !self.waiting.is_empty()
+            || self.folders.iter().any(|f| f.failed > 0)
+    }
+
+    /// A copy that waited for room went in at the end of the run: it
+    /// counts as converted in its folder (or as recovered, when an earlier
+    /// run left it).
+    pub(super) fn put_in_late(&mut self, folder: &str, before: u64, after: u64) {
+        match self
+            .folders
+            .iter_mut()
+            .find(|f| f.folder == folder && f.waiting > 0)
+        {
+            Some(f) => {
+                f.waiting -= 1;
+                f.converted += 1;
+                f.bytes_before += before;
+                f.bytes_after += after;
+            }
+            None => self.recovered += 1,
+        }
     }
 }
 
