@@ -208,7 +208,7 @@ fn issue9_a_busy_mail_client_beside_the_run() {
         })
     };
     let out = slimbox(&config)
-        .args(["run", "--json"])
+        .args(["-vv", "run", "--json"])
         .output()
         .expect("run slimbox");
     done.store(true, Ordering::SeqCst);
@@ -230,7 +230,12 @@ fn issue9_a_busy_mail_client_beside_the_run() {
             continue;
         }
         let got = got.unwrap_or_else(|| panic!("{} is lost", id(i)));
-        assert_eq!(got.len(), 1, "{} exactly once: {got:?}", id(i));
+        let seen: Vec<_> = got
+            .iter()
+            .map(|(f, s)| (f, s.uid, &s.flags, slimbox::mime::is_processed(&s.bytes)))
+            .collect();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(got.len(), 1, "{} exactly once: {seen:?}\n{log}", id(i));
         let want = last.get(&i).cloned().unwrap_or_else(|| sorted(&["\\Seen"]));
         assert_eq!(got[0].1.flags, want, "{} has its owner's last flags", id(i));
         assert_eq!(got[0].1.internal_ts, 1_706_778_000);

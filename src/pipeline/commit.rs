@@ -440,6 +440,13 @@ fn finish_one(
             "its converted copy was moved or deleted by its owner during the run; the original stays"
         }
         Fate::BothGone => "moved or deleted by its owner during the run",
+        Fate::StillThere => {
+            return Err(PipelineError::NotRemoved {
+                folder: v.record.folder.clone(),
+                uid: v.record.old_uid,
+                reason: "its owner kept changing it while slimbox removed it".to_string(),
+            })
+        }
     };
     index.journal_abandon(v.jid)?;
     Ok(Converted::OwnerChanged(why.to_string()))

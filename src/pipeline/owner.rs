@@ -68,38 +68,105 @@ pub(super) enum Fate {
     OwnerTookCopy,
     /// Both were gone.
     BothGone,
+    /// The original is still there after every round (its owner kept
+    /// changing it): both stay, the journal keeps the message and the next
+    /// run's recovery removes the original.
+    StillThere,
+}
+
+/// One batch being settled.
+struct Settling<'a> {
+    batch: &'a [Verified],
+    fates: Vec<Option<Fate>>,
+    /// The flags each copy carries (as given at APPEND, then as set here).
+    flags: Vec<Vec<String>>,
+    /// Its original was in a removal the server did not refuse.
+    tried: Vec<bool>,
+    removal: Option<Removal>,
 }
 
 /// Removes the originals of `batch` as their owner would have it (see the
 /// module doc): one fate per message, in order, and how the originals
-/// were removed (`None` if none was).
+/// were removed (`None` if none was). Every removal is checked by looking
+/// again: a client that set a message's flags outright between slimbox's
+/// `\Deleted` and its expunge would otherwise keep the original there.
 pub(super) async fn settle_batch(
     session: &mut Session,
     index: &mut Index,
     batch: &[Verified],
     trash: Option<&Folder>,
 ) -> Result<(Vec<Fate>, Option<Removal>), PipelineError> {
-    let mut fates: Vec<Option<Fate>> = batch.iter().map(|_| None).collect();
-    let mut flags: Vec<Vec<String>> = batch.iter().map(|v| v.record.flags.clone()).collect();
+    let mut st = Settling {
+        batch,
+        fates: batch.iter().map(|_| None).collect(),
+        flags: batch.iter().map(|v| v.record.flags.clone()).collect(),
+        tried: vec![false; batch.len()],
+        removal: None,
+    };
     let mut pending: Vec<usize> = (0..batch.len()).collect();
-    let mut removal = None;
-    for round in 1..=ROUNDS {
+    for round in 1..=ROUNDS + 1 {
         if pending.is_empty() {
             break;
         }
         let now = look(session, batch, &pending).await?;
+        let replace = st.decide(session, index, &pending, &now, trash).await?;
+        if replace.is_empty() || round > ROUNDS {
+            break;
+        }
+        let uids: Vec<u32> = replace.iter().map(|&i| batch[i].record.old_uid).collect();
+        // The condition: no original changed since this round's look.
+        let since = (round < ROUNDS)
+            .then(|| uids.iter().filter_map(|u| now.get(u)?.modseq).max())
+            .flatten();
+        let (how, changed) = remove_unchanged(session, &uids, since, trash).await?;
+        st.removal = Some(how);
+        for &i in &replace {
+            st.tried[i] = !changed.contains(&batch[i].record.old_uid);
+        }
+        // Looked at again next round: gone as asked, or changed meanwhile.
+        pending = replace;
+    }
+    let Settling { fates, removal, .. } = st;
+    Ok((
+        fates
+            .into_iter()
+            .map(|f| f.unwrap_or(Fate::StillThere))
+            .collect(),
+        removal,
+    ))
+}
+
+impl Settling<'_> {
+    /// One round's decisions for the `pending` messages from what is there
+    /// `now`: fates for those settled, and the ones whose originals are to
+    /// be removed (their copies' flags set first).
+    async fn decide(
+        &mut self,
+        session: &mut Session,
+        index: &mut Index,
+        pending: &[usize],
+        now: &HashMap<u32, FlagState>,
+        trash: Option<&Folder>,
+    ) -> Result<Vec<usize>, PipelineError> {
         let mut replace = Vec::new();
-        for &i in &pending {
-            let v = &batch[i];
+        for &i in pending {
+            let v = &self.batch[i];
             // A verified copy always has its UID; 0 is never on a server.
             let copy_uid = v.record.new_uid.unwrap_or(0);
-            let orig = now.get(&v.record.old_uid).map(|s| &s.flags[..]);
+            let orig = now.get(&v.record.old_uid);
+            if self.tried[i] && self.removed(orig) {
+                self.fates[i] = Some(Fate::Replaced {
+                    flags: self.flags[i].clone(),
+                });
+                continue;
+            }
+            let orig = orig.map(|s| &s.flags[..]);
             let copy = now.get(&copy_uid).map(|s| &s.flags[..]);
-            fates[i] = match settle(&flags[i], orig, copy) {
+            self.fates[i] = match settle(&self.flags[i], orig, copy) {
                 Settle::Replace { copy_flags } => {
                     if let Some(f) = copy_flags {
                         session.set_flags(copy_uid, &f).await?;
-                        flags[i] = f;
+                        self.flags[i] = f;
                     }
                     replace.push(i);
                     None
@@ -115,34 +182,20 @@ pub(super) async fn settle_batch(
                 Settle::BothGone => Some(Fate::BothGone),
             };
         }
-        if replace.is_empty() {
-            break;
-        }
-        let uids: Vec<u32> = replace.iter().map(|&i| batch[i].record.old_uid).collect();
-        // The condition: no original changed since this round's look.
-        let since = (round < ROUNDS)
-            .then(|| uids.iter().filter_map(|u| now.get(u)?.modseq).max())
-            .flatten();
-        let (how, changed) = remove_unchanged(session, &uids, since, trash).await?;
-        removal = Some(how);
-        pending.clear();
-        for i in replace {
-            if changed.contains(&batch[i].record.old_uid) {
-                // Changed after the look: look again.
-                pending.push(i);
-            } else {
-                fates[i] = Some(Fate::Replaced {
-                    flags: flags[i].clone(),
-                });
+        Ok(replace)
+    }
+
+    /// After a removal was asked for: the original is gone, or (where the
+    /// server can only flag it) it carries `\Deleted`.
+    fn removed(&self, orig: Option<&FlagState>) -> bool {
+        match (orig, &self.removal) {
+            (None, _) => true,
+            (Some(s), Some(Removal::FlaggedOnly)) => {
+                s.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Deleted"))
             }
+            (Some(_), _) => false,
         }
     }
-    let fates = fates
-        .into_iter()
-        .zip(flags)
-        .map(|(f, flags)| f.unwrap_or(Fate::Replaced { flags }))
-        .collect();
-    Ok((fates, removal))
 }
 
 /// The flags now of the pending messages' originals and copies, by UID.
