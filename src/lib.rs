@@ -8,6 +8,7 @@
 //! - `eml`: single messages as files, detached into a store and rebuilt from it;
 //! - `imap`: the only module that speaks IMAP (TLS, folders, fetch, append, removal);
 //! - `index`: the SQLite index of what was moved, and the journal of what is in flight;
+//! - `lock`: one slimbox per mailbox at a time (who holds a mailbox, and taking it over);
 //! - `mime`: the pure detach/reattach engine on raw message bytes;
 //! - `pipeline`: the main job on a mailbox, which owns the safety order;
 //! - `restore`: detached files back onto a disk, safely named;
@@ -21,6 +22,7 @@ pub mod dates;
 pub mod eml;
 pub mod imap;
 pub mod index;
+pub mod lock;
 pub mod mime;
 pub mod pipeline;
 pub mod restore;

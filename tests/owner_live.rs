@@ -262,7 +262,7 @@ async fn busy_client(
         if gone.lock().unwrap().contains(&i) {
             continue;
         }
-        if step % 11 == 0 {
+        if step.is_multiple_of(11) {
             let gone_now = match step % 2 {
                 0 => move_away(&mut s, &id(i), &sent, &inbox).await,
                 _ => delete_all(&mut s, &id(i)).await,

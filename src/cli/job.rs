@@ -1,10 +1,12 @@
 //! What `scan` and `run` share: the config, the store and index it names,
-//! connecting to an account, the job policy, and printing tables.
+//! connecting to an account, claiming its mailbox, the job policy, and
+//! printing tables.
 
 use anyhow::Context;
 
 use crate::config::{AccountConfig, Config, TlsSetting};
 use crate::imap::{ImapConfig, Session, TlsMode};
+use crate::lock::{Claim, LockError, Locks, Mailbox};
 use crate::pipeline::select::SelectPolicy;
 use crate::pipeline::JobPolicy;
 use crate::store::Store;
@@ -66,6 +68,42 @@ pub fn imap_config(account: &AccountConfig) -> anyhow::Result<ImapConfig> {
         user: account.user.clone(),
         password,
     })
+}
+
+/// Claims the mailbox of `account` for `command` (see `crate::lock`): at
+/// once, or with `wait` when another slimbox lets go of it (saying so on
+/// stderr).
+pub async fn claim(
+    config: &Config,
+    account: &AccountConfig,
+    command: &str,
+    wait: bool,
+) -> Result<Claim, LockError> {
+    let locks = Locks::beside_index(&config.index.path);
+    let mailbox = Mailbox::new(&account.host, account.port, &account.user);
+    let claim = if wait {
+        let tell = |e: &LockError| {
+            eprintln!(
+                "slimbox: account {}: {e}; waiting for it (--wait)",
+                account.name
+            )
+        };
+        locks
+            .claim_waiting(&mailbox, &account.name, command, tell)
+            .await
+    } else {
+        locks.try_claim(&mailbox, &account.name, command)
+    }?;
+    if let Some(dead) = claim.taken_over() {
+        tracing::info!(
+            "account {}: took over mailbox {mailbox} from a slimbox that ended without \
+             letting go of it (pid {} on host {}); what it left in flight is finished now",
+            account.name,
+            dead.pid,
+            dead.host
+        );
+    }
+    Ok(claim)
 }
 
 /// Prints rows as an aligned table, the first column left-aligned and the

@@ -18,6 +18,11 @@ use crate::pipeline::{reattach_account, ReattachOutcome, ReattachTarget};
 /// original INTERNALDATE; it is verified on the server before the stub is
 /// removed (by UID). Choose one message with --message-id, or --all with
 /// the filters of `slimbox list`.
+///
+/// Like `slimbox run`, it claims each account's mailbox first and holds it
+/// to the end: a mailbox another slimbox is working on is skipped, its
+/// messages reported as not put back with the process that holds it (exit
+/// status 1, as for any message not put back).
 #[derive(Debug, Args)]
 pub struct ReattachArgs {
     /// The Message-ID of the message to put back.
@@ -86,6 +91,14 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
             let why = format!("account {account_name} is not in the config any more");
             outcomes.extend(list.into_iter().map(|t| failed(t, why.clone())));
             continue;
+        };
+        let _claim = match job::claim(&config, account, "reattach", false).await {
+            Ok(claim) => claim,
+            Err(e) => {
+                let why = e.to_string();
+                outcomes.extend(list.into_iter().map(|t| failed(t, why.clone())));
+                continue;
+            }
         };
         let policy = job::job_policy(&config, &store, account);
         let imap = job::imap_config(account)?;

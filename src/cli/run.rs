@@ -5,10 +5,13 @@ use std::process::ExitCode;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 
 use super::job;
+use crate::config::{AccountConfig, Config};
 use crate::index::Index;
 use crate::pipeline::{AccountReport, Observer};
+use crate::store::Store;
 use crate::units::human_size;
 
 /// Move large attachments out of the configured folders, losing nothing.
@@ -27,9 +30,16 @@ use crate::units::human_size;
 /// safely in the journal, and the summary names each (subject, date) with
 /// what to do.
 ///
-/// Exit status 1 if anything failed or still waits, or if the connection
-/// was lost on the way (even when the run reconnected and finished: the
-/// summary says so).
+/// One slimbox per mailbox at a time: each account's mailbox (its server,
+/// port and user) is claimed before anything else and held to the end, with
+/// a lock file in `locks/` beside the index. A mailbox another slimbox is
+/// working on is skipped, naming the process that holds it (with --wait,
+/// this run waits for it instead); a lock left by a process that died is
+/// taken over, and what it left in flight is finished.
+///
+/// Exit status 1 if anything failed or still waits, if a mailbox was busy
+/// and skipped, or if the connection was lost on the way (even when the run
+/// reconnected and finished: the summary says so).
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Only this account (its `name` in the config).
@@ -38,6 +48,19 @@ pub struct RunArgs {
     /// Print a JSON summary instead of the table.
     #[arg(long)]
     json: bool,
+    /// When another slimbox is working on a mailbox, wait for it to finish
+    /// instead of skipping that mailbox.
+    #[arg(long)]
+    wait: bool,
+}
+
+/// One account's report, and whether it was skipped because another
+/// slimbox had its mailbox (its `error` then says who).
+#[derive(Serialize)]
+struct AccountOutcome {
+    #[serde(flatten)]
+    report: AccountReport,
+    busy: bool,
 }
 
 struct Bar(ProgressBar);
@@ -68,37 +91,24 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let observer = Bar(bar);
-    let mut reports = Vec::new();
+    let mut outcomes = Vec::new();
     for account in config.account(args.account.as_deref())? {
-        let policy = job::job_policy(&config, &store, account);
-        let report = match job::imap_config(account) {
-            Ok(imap) => {
-                crate::pipeline::run_account(
-                    &imap,
-                    &store,
-                    &mut index,
-                    &account.name,
-                    &policy,
-                    &observer,
-                )
-                .await
+        let outcome = run_one(&config, &store, &mut index, account, args.wait, &observer).await;
+        if let Some(e) = &outcome.report.error {
+            if outcome.busy {
+                tracing::warn!("account {}: skipped: {e}", account.name);
+            } else {
+                tracing::error!("account {}: {e}", account.name);
             }
-            Err(e) => AccountReport {
-                error: Some(format!("{e:#}")),
-                ..AccountReport::new(&account.name)
-            },
-        };
-        if let Some(e) = &report.error {
-            tracing::error!("account {}: {e}", account.name);
         }
-        reports.push(report);
+        outcomes.push(outcome);
     }
     observer.0.finish_and_clear();
-    let failed = reports.iter().any(AccountReport::had_trouble);
+    let failed = outcomes.iter().any(|o| o.busy || o.report.had_trouble());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
-        print_summary(&reports);
+        print_summary(&outcomes);
     }
     Ok(if failed {
         ExitCode::from(1)
@@ -107,10 +117,44 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     })
 }
 
+/// One account: claim its mailbox, then the job, holding the claim to the
+/// end (recovery included).
+async fn run_one(
+    config: &Config,
+    store: &Store,
+    index: &mut Index,
+    account: &AccountConfig,
+    wait: bool,
+    observer: &Bar,
+) -> AccountOutcome {
+    let failed = |error: String, busy: bool| AccountOutcome {
+        report: AccountReport {
+            error: Some(error),
+            ..AccountReport::new(&account.name)
+        },
+        busy,
+    };
+    let _claim = match job::claim(config, account, "run", wait).await {
+        Ok(claim) => claim,
+        Err(e) => return failed(e.to_string(), e.is_busy()),
+    };
+    let policy = job::job_policy(config, store, account);
+    let imap = match job::imap_config(account) {
+        Ok(imap) => imap,
+        Err(e) => return failed(format!("{e:#}"), false),
+    };
+    let report =
+        crate::pipeline::run_account(&imap, store, index, &account.name, &policy, observer).await;
+    AccountOutcome {
+        report,
+        busy: false,
+    }
+}
+
 /// The summary table, then what each account needs said.
-fn print_summary(reports: &[AccountReport]) {
+fn print_summary(outcomes: &[AccountOutcome]) {
     let mut rows = Vec::new();
-    for r in reports {
+    for r in outcomes.iter().map(|o| &o.report) {
         for f in &r.folders {
             rows.push(vec![
                 format!("{} {}", r.account, f.folder),
@@ -135,7 +179,7 @@ fn print_summary(reports: &[AccountReport]) {
         ],
         &rows,
     );
-    for r in reports {
+    for (r, busy) in outcomes.iter().map(|o| (&o.report, o.busy)) {
         if r.recovered > 0 {
             println!(
                 "{}: finished or rolled back {} message(s) left in flight (by an earlier run or a lost connection)",
@@ -148,8 +192,13 @@ fn print_summary(reports: &[AccountReport]) {
                 r.account, r.reconnects
             );
         }
-        if let Some(e) = &r.error {
-            println!("{}: stopped: {e}", r.account);
+        match &r.error {
+            Some(e) if busy => println!(
+                "{}: skipped: {e}; `slimbox run --wait` waits for it instead",
+                r.account
+            ),
+            Some(e) => println!("{}: stopped: {e}", r.account),
+            None => {}
         }
         print_waiting(r);
     }

@@ -140,6 +140,30 @@ pub struct JournalEntry {
     pub record: MessageRecord,
 }
 
+/// How long a statement waits for another process's lock on the index
+/// before it fails as busy.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Switches the database to WAL. The switch needs the database to itself,
+/// and SQLite does not always wait for that (when two connections would
+/// wait for each other it fails one at once, busy_timeout or not): when
+/// another process opens a new index at the same moment, try again for as
+/// long as any statement would wait.
+fn set_wal(conn: &Connection) -> Result<(), IndexError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// The index: a SQLite database.
 pub struct Index {
     conn: Connection,
@@ -170,8 +194,8 @@ impl Index {
     }
 
     fn setup(conn: Connection, path: String) -> Result<Index, IndexError> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        set_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // 256 MiB of page cache at most (negative: KiB): lookups over a
@@ -182,25 +206,32 @@ impl Index {
         Ok(idx)
     }
 
+    /// Brings the schema up to date, one migration per transaction. Each
+    /// step reads `user_version` inside a `BEGIN IMMEDIATE` transaction
+    /// (the write lock taken first): when two processes open a new index at
+    /// once, one migrates while the other waits (busy_timeout), then finds
+    /// the work done instead of creating the tables a second time.
     fn migrate(&mut self) -> Result<(), IndexError> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let known = schema::MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(IndexError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
-        }
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if version > known {
+                return Err(IndexError::TooNew {
+                    path: self.path.clone(),
+                    found: version,
+                    known,
+                });
+            }
+            let Some(sql) = schema::MIGRATIONS.get(version as usize) else {
+                return Ok(());
+            };
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.pragma_update(None, "user_version", version + 1)?;
             tx.commit()?;
         }
-        Ok(())
     }
 
     /// The schema version in force.

@@ -232,3 +232,39 @@ fn migration_3_backfills_totals_from_existing_rows() {
         (1, 1, 900, 900)
     );
 }
+
+/// Opens one new index file from `n` threads at once; each returns the
+/// schema version it saw, or its error.
+fn open_at_once(path: &std::path::Path, n: usize) -> Vec<Result<i64, String>> {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (start, path) = (start.clone(), path.to_path_buf());
+            std::thread::spawn(move || {
+                start.wait();
+                Index::open(&path)
+                    .and_then(|idx| idx.schema_version())
+                    .map_err(|e| format!("{e:?}"))
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect()
+}
+
+#[test]
+fn issue9_a_new_index_opened_from_many_threads_at_once_is_migrated_once() {
+    let known = schema::MIGRATIONS.len() as i64;
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("index.sqlite");
+        for got in open_at_once(&path, 8) {
+            assert_eq!(got, Ok(known), "round {round}");
+        }
+        let idx = Index::open(&path).unwrap();
+        assert_eq!(idx.schema_version().unwrap(), known);
+        idx.journal_begin(&record(1), b"x").unwrap();
+    }
+}

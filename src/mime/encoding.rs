@@ -134,7 +134,7 @@ fn decode_regular(core: &[u8], tail: &[u8], check: bool) -> Option<Decoded> {
         return None;
     }
     let chars = full_lines * width + last_len;
-    if chars % 4 != 0 {
+    if !chars.is_multiple_of(4) {
         return None;
     }
     let pad = core
