@@ -10,6 +10,7 @@
 //! - `index`: the SQLite index of what was moved, and the journal of what is in flight;
 //! - `mime`: the pure detach/reattach engine on raw message bytes;
 //! - `pipeline`: the main job on a mailbox, which owns the safety order;
+//! - `rebuild`: a lost index written again from the converted messages on the servers;
 //! - `restore`: detached files back onto a disk, safely named;
 //! - `store`: the content-addressed object store;
 //! - `cli`: the commands, one file each;
@@ -23,6 +24,7 @@ pub mod imap;
 pub mod index;
 pub mod mime;
 pub mod pipeline;
+pub mod rebuild;
 pub mod restore;
 pub mod store;
 pub mod units;
