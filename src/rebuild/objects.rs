@@ -100,3 +100,105 @@ async fn check_one(store: &Store, hex: &str, size: u64, read: bool) -> Option<Ob
         Err(e) => Some(ObjectState::Unreadable { why: e.to_string() }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::index::{MessageRecord, PartRecord};
+    use crate::store::{sha256, to_hex};
+
+    fn part(hex: &str, size: u64, raw: Option<&str>) -> PartRecord {
+        PartRecord {
+            sha256: hex.to_string(),
+            size,
+            filename: format!("{}.bin", &hex[..4]),
+            content_type: "application/octet-stream".into(),
+            part_path: "2".into(),
+            raw_sha256: raw.map(str::to_string),
+        }
+    }
+
+    fn message(uid: u32, parts: Vec<PartRecord>) -> Rebuilt {
+        Rebuilt {
+            record: MessageRecord {
+                account: "me".into(),
+                folder: "Sent".into(),
+                uidvalidity: 1,
+                old_uid: 0,
+                new_uid: Some(uid),
+                message_id: Some(format!("m{uid}@x")),
+                date: None,
+                from: None,
+                to: None,
+                subject: None,
+                internal_date: String::new(),
+                flags: Vec::new(),
+                size_before: 0,
+                size_after: 0,
+                parts,
+            },
+            processed_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn issue9_each_object_is_looked_up_once_and_each_stub_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().to_string_lossy()).unwrap();
+        let good = Bytes::from_static(b"a file that is there");
+        let good_hex = to_hex(&sha256(&good));
+        store.put(&sha256(&good), good.clone()).await.unwrap();
+        let flipped = Bytes::from_static(b"a file that went bad");
+        let flipped_hex = to_hex(&sha256(&flipped));
+        store.put(&sha256(&flipped), flipped.clone()).await.unwrap();
+        let file = dir
+            .path()
+            .join("sha256")
+            .join(&flipped_hex[..2])
+            .join(&flipped_hex);
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&file, bytes).unwrap();
+        let missing_hex = "ab".repeat(32);
+        let found = [
+            message(1, vec![part(&good_hex, good.len() as u64, None)]),
+            // The same object twice, a missing raw body beside it.
+            message(
+                2,
+                vec![
+                    part(&good_hex, good.len() as u64, Some(&missing_hex)),
+                    part(&flipped_hex, flipped.len() as u64, None),
+                ],
+            ),
+            message(3, vec![part(&missing_hex, 5, None)]),
+        ];
+        let mut report = AccountRebuild::default();
+        check(&store, &found, false, &mut report).await;
+        assert_eq!(report.objects_checked, 3);
+        let missing: Vec<u32> = report
+            .findings
+            .iter()
+            .map(|f| match f {
+                Finding::Object {
+                    message,
+                    state: ObjectState::Missing,
+                    ..
+                } => message.uid,
+                other => panic!("{other}"),
+            })
+            .collect();
+        assert_eq!(missing, [2, 3], "the flipped object has its size");
+
+        let mut report = AccountRebuild::default();
+        check(&store, &found, true, &mut report).await;
+        let corrupt = report.findings.iter().filter(|f| {
+            matches!(f, Finding::Object { state: ObjectState::Corrupt { .. }, sha256, .. } if *sha256 == flipped_hex)
+        });
+        assert_eq!(corrupt.count(), 1);
+        assert_eq!(report.findings.len(), 3);
+        let text = report.findings[0].to_string();
+        assert!(text.contains("restored from a backup"), "{text}");
+    }
+}
