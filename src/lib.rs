@@ -11,6 +11,7 @@
 //! - `lock`: one slimbox per mailbox at a time (who holds a mailbox, and taking it over);
 //! - `mime`: the pure detach/reattach engine on raw message bytes;
 //! - `pipeline`: the main job on a mailbox, which owns the safety order;
+//! - `rebuild`: a lost index written again from the converted messages on the servers;
 //! - `restore`: detached files back onto a disk, safely named;
 //! - `store`: the content-addressed object store;
 //! - `cli`: the commands, one file each;
@@ -25,6 +26,7 @@ pub mod index;
 pub mod lock;
 pub mod mime;
 pub mod pipeline;
+pub mod rebuild;
 pub mod restore;
 pub mod store;
 pub mod units;

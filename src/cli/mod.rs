@@ -3,6 +3,7 @@
 //! own error types.
 
 mod eml;
+mod index;
 mod job;
 mod list;
 mod reattach;
@@ -43,6 +44,7 @@ pub enum Command {
     Reattach(reattach::ReattachArgs),
     Verify(verify::VerifyArgs),
     Eml(eml::EmlArgs),
+    Index(index::IndexArgs),
 }
 
 /// Runs a parsed command line.
@@ -75,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reattach(args) => rt.block_on(reattach::run(args, cli.config)),
         Command::Verify(args) => rt.block_on(verify::run(args, cli.config)),
         Command::Eml(args) => rt.block_on(eml::run(args)),
+        Command::Index(args) => rt.block_on(index::run(args, cli.config)),
     }
 }
 

@@ -8,9 +8,11 @@
 //! message.
 
 mod query;
+mod rebuilt;
 mod schema;
 
 pub use query::{FolderStats, ObjectRefs, PartFilter, PartRow};
+pub use rebuilt::{Rebuilt, Written};
 
 use std::path::Path;
 
@@ -370,42 +372,7 @@ impl Index {
     /// in one transaction.
     pub fn journal_finish(&mut self, id: i64, record: &MessageRecord) -> Result<i64, IndexError> {
         let tx = self.conn.transaction()?;
-        let t = now_unix();
-        tx.execute(
-            "INSERT INTO messages (account, folder, uidvalidity, old_uid, new_uid, message_id, date,
-               from_addr, to_addr, subject, internal_date, flags, size_before, size_after, processed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            params![
-                record.account,
-                record.folder,
-                record.uidvalidity,
-                record.old_uid,
-                record.new_uid,
-                record.message_id,
-                record.date,
-                record.from,
-                record.to,
-                record.subject,
-                record.internal_date,
-                record.flags.join(" "),
-                record.size_before as i64,
-                record.size_after as i64,
-                t
-            ],
-        )?;
-        let mid = tx.last_insert_rowid();
-        for p in &record.parts {
-            tx.execute(
-                "INSERT INTO parts (message, sha256, size, filename, content_type, part_path, raw_sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![mid, p.sha256, p.size as i64, p.filename, p.content_type, p.part_path, p.raw_sha256],
-            )?;
-            tx.execute(
-                "INSERT INTO objects (sha256, size, first_seen, refs) VALUES (?1, ?2, ?3, 1)
-                 ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1",
-                params![p.sha256, p.size as i64, t],
-            )?;
-        }
+        let mid = insert_message(&tx, record, now_unix())?;
         tx.execute("DELETE FROM journal WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(mid)
@@ -467,6 +434,51 @@ impl Index {
             )
             .optional()?)
     }
+}
+
+/// Writes one processed message, its parts and their object references;
+/// returns its row. `processed_at`: when it was converted, Unix seconds.
+fn insert_message(
+    conn: &Connection,
+    record: &MessageRecord,
+    processed_at: i64,
+) -> Result<i64, IndexError> {
+    conn.execute(
+        "INSERT INTO messages (account, folder, uidvalidity, old_uid, new_uid, message_id, date,
+           from_addr, to_addr, subject, internal_date, flags, size_before, size_after, processed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            record.account,
+            record.folder,
+            record.uidvalidity,
+            record.old_uid,
+            record.new_uid,
+            record.message_id,
+            record.date,
+            record.from,
+            record.to,
+            record.subject,
+            record.internal_date,
+            record.flags.join(" "),
+            record.size_before as i64,
+            record.size_after as i64,
+            processed_at
+        ],
+    )?;
+    let mid = conn.last_insert_rowid();
+    for p in &record.parts {
+        conn.execute(
+            "INSERT INTO parts (message, sha256, size, filename, content_type, part_path, raw_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![mid, p.sha256, p.size as i64, p.filename, p.content_type, p.part_path, p.raw_sha256],
+        )?;
+        conn.execute(
+            "INSERT INTO objects (sha256, size, first_seen, refs) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1",
+            params![p.sha256, p.size as i64, processed_at],
+        )?;
+    }
+    Ok(mid)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! output and compares every byte with the input. Anything it cannot handle
 //! with certainty leaves the message untouched, with a reason.
 
+mod converted;
 mod encoding;
 mod structure;
 mod stub;
@@ -24,6 +25,7 @@ use encoding::{decode_base64, decode_base64_checked, decode_qp, encode_base64, B
 use structure::{display_path, Cte, Part};
 use stub::{Recipe, StubText};
 
+pub use converted::{read_converted, Converted, Marker};
 pub use stub::{check_link_template, LINK_PLACEHOLDERS};
 pub use stub::{render_link, safe_name, MARKER_HEADER, RECIPE_HEADER};
 
@@ -501,7 +503,11 @@ fn plan_part<'a>(
         return Ok(None);
     }
     let content_type = p.info.content_type.clone();
-    let filename = p.info.filename.clone().unwrap_or_else(|| default_name(p));
+    let filename = p
+        .info
+        .filename
+        .clone()
+        .unwrap_or_else(|| default_name(&p.info.content_type, &p.path));
     let sha_hex = hex::encode(sha256);
     let size = content.len() as u64;
     let link = render_link(&policy.link_template, &sha_hex, &safe_name(&filename), size);
@@ -552,9 +558,10 @@ fn force_raw(pl: &mut Planned) {
     pl.recipe.tail = None;
 }
 
-/// A file name for a part that has none.
-fn default_name(p: &Part) -> String {
-    let t = p.info.content_type.as_str();
+/// A file name for a part that has none, from its type and IMAP part
+/// number (also read back from a stub by `converted`).
+fn default_name(content_type: &str, path: &str) -> String {
+    let t = content_type;
     let ext = match t {
         "message/rfc822" | "message/global" => "eml",
         "application/pdf" => "pdf",
@@ -572,7 +579,7 @@ fn default_name(p: &Part) -> String {
     } else {
         format!(
             "attachment-{}.{ext}",
-            if p.path.is_empty() { "1" } else { &p.path }
+            if path.is_empty() { "1" } else { path }
         )
     }
 }

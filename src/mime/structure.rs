@@ -264,7 +264,7 @@ fn split_multipart(
 
 /// Reads the MIME headers of one header block with mail-parser, which decodes
 /// RFC 2047 words and RFC 2231 parameters.
-fn parse_info(header_block: &[u8], default_type: &str) -> PartInfo {
+pub(super) fn parse_info(header_block: &[u8], default_type: &str) -> PartInfo {
     let mut info = PartInfo {
         content_type: default_type.to_string(),
         ..PartInfo::default()

@@ -67,6 +67,8 @@ mod mock_tests;
 pub use commit::Removal;
 pub use connect::Connector;
 pub use plan::{plan, AccountPlan, Candidate, FolderPlan, JobPolicy};
+#[cfg(test)]
+pub(crate) use prepare::record_for;
 pub use reattach::{reattach_account, ReattachOutcome, ReattachTarget};
 pub use report::{AccountReport, FolderReport, Observer, PipelineError, Quiet, Waiting};
 

@@ -211,8 +211,9 @@ pub(super) async fn prove_from_store(
     Ok(())
 }
 
-/// The index record of a message, from its headers.
-fn record_for(
+/// The index record of a message, from its headers. (`crate::rebuild`
+/// tests that it reads the same record back from the converted copy.)
+pub(crate) fn record_for(
     account: &str,
     fp: &FolderPlan,
     meta: &MessageMeta,
