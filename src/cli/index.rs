@@ -32,7 +32,9 @@ enum IndexCommand {
 /// whose object is missing is written all the same and reported. Messages
 /// the index has already are left as they are, so it is safe to run again.
 /// The original's UID is not known any more (the index keeps 0), and the
-/// flags are the converted copy's as they are now.
+/// flags are the converted copy's as they are now. Like `run`, it claims
+/// each mailbox first: one another slimbox is working on stops it with the
+/// name of that process.
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
     /// Only this account.
@@ -61,8 +63,15 @@ async fn rebuild(args: RebuildArgs, config_path: Option<PathBuf>) -> anyhow::Res
         .collect();
     let store = job::open_store(&config)?;
     let mut index = Index::open(&config.index.path)?;
+    // A run converting a mailbox meanwhile would write the same messages:
+    // each mailbox is claimed for the whole rebuild, as `run` does.
+    let mut claims = Vec::new();
+    for a in &accounts {
+        claims.push(job::claim(&config, a, "slimbox index rebuild", false).await?);
+    }
     let connect = async |a: &AccountConfig| job::connect(a).await.map_err(Into::into);
     let done = rebuild::rebuild(&store, &mut index, &accounts, connect, args.read_data).await?;
+    drop(claims);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else {
