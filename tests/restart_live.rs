@@ -94,6 +94,18 @@ fn restart_at(step: &str) {
             mailbox::reattach_from_disk(&dir.path().join("store"), &s.bytes)
         })
         .collect();
+    // Issue 9: the summary says what happened: every message is counted,
+    // as converted in its folder or as recovered, and the log never calls
+    // the lost connection a slimbox bug.
+    let converted: u64 = report[0]["folders"]
+        .as_array()
+        .expect("folders")
+        .iter()
+        .map(|f| f["converted"].as_u64().unwrap_or(0))
+        .sum();
+    let recovered = report[0]["recovered"].as_u64().unwrap_or(0);
+    assert_eq!(converted + recovered, MESSAGES, "{step}: {report:#}\n{log}");
+    assert!(!log.contains("slimbox bug"), "{step}: {log}");
     rebuilt.sort();
     let mut want = originals.clone();
     want.sort();

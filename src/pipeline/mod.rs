@@ -155,8 +155,19 @@ async fn one_pass<C: Connector>(
     report: &mut AccountReport,
 ) -> Result<(), PipelineError> {
     // Steps 4 to 9 for whatever an earlier pass or run left in flight.
-    report.recovered +=
-        recover::recover_account(&mut session, store, index, &report.account, policy).await?;
+    let settled =
+        recover::recover_entries(&mut session, store, index, &report.account, policy).await?;
+    if first {
+        // Left by an earlier run.
+        report.recovered += settled.finished.len() + settled.rolled_back;
+    } else {
+        // This run's own, cut off by the lost connection: conversions it
+        // finished count in their folders; what it rolled back is planned
+        // again below.
+        for (folder, before, after) in settled.finished {
+            report.finished_after_reconnect(&folder, before, after);
+        }
+    }
     // 0. Plan what is left.
     let plan = plan::plan(&mut session, index, &report.account, policy).await?;
     let (messages, bytes) = plan.totals();

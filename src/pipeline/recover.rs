@@ -85,13 +85,35 @@ pub(super) async fn recover_account(
     account: &str,
     policy: &JobPolicy,
 ) -> Result<usize, PipelineError> {
+    let settled = recover_entries(session, store, index, account, policy).await?;
+    Ok(settled.finished.len() + settled.rolled_back)
+}
+
+/// What recovery did with the entries it settled.
+#[derive(Debug, Default)]
+pub(super) struct Settled {
+    /// Conversions it finished: (folder, size before, size after).
+    pub finished: Vec<(String, u64, u64)>,
+    /// Entries it rolled back (the message is as it was) or closed
+    /// otherwise (a reattach).
+    pub rolled_back: usize,
+}
+
+/// [`recover_account`], saying which entries were finished.
+pub(super) async fn recover_entries(
+    session: &mut Session,
+    store: &Store,
+    index: &mut Index,
+    account: &str,
+    policy: &JobPolicy,
+) -> Result<Settled, PipelineError> {
+    let mut settled = Settled::default();
     let pending = index.journal_pending(account)?;
     if pending.is_empty() {
-        return Ok(0);
+        return Ok(settled);
     }
     let all = session.list_folders().await?;
     let trash = trash_of(&all, policy);
-    let mut settled = 0;
     let mut failed = None;
     for entry in pending {
         let Some(folder) = all.iter().find(|f| f.name == entry.record.folder) else {
@@ -117,9 +139,15 @@ pub(super) async fn recover_account(
             folder,
             entry: &entry,
             trash: trash.as_ref(),
+            finished: false,
         };
         match r.settle().await {
-            Ok(()) => settled += 1,
+            Ok(()) if r.finished => {
+                let rec = &entry.record;
+                let done = (rec.folder.clone(), rec.size_before, rec.size_after);
+                settled.finished.push(done);
+            }
+            Ok(()) => settled.rolled_back += 1,
             Err(e) if e.is_transient() => return Err(e),
             // Its original is gone and the server has no room for the copy
             // yet: it waits in the journal, and the rest of the run (which
@@ -216,6 +244,8 @@ struct Recovery<'a> {
     folder: &'a Folder,
     entry: &'a JournalEntry,
     trash: Option<&'a Folder>,
+    /// The conversion was finished (not rolled back).
+    finished: bool,
 }
 
 impl<'a> Recovery<'a> {
@@ -447,6 +477,7 @@ impl<'a> Recovery<'a> {
                 let mut record = self.entry.record.clone();
                 record.new_uid = Some(uid);
                 self.index.journal_finish(self.entry.id, &record)?;
+                self.finished = true;
             }
             JournalKind::Reattach { message } => {
                 self.index

@@ -218,6 +218,19 @@ impl AccountReport {
             || self.folders.iter().any(|f| f.failed > 0)
     }
 
+    /// A conversion this run started, finished by recovery after a
+    /// reconnect: it counts as converted in its folder.
+    pub(super) fn finished_after_reconnect(&mut self, folder: &str, before: u64, after: u64) {
+        let one = FolderReport {
+            folder: folder.to_string(),
+            converted: 1,
+            bytes_before: before,
+            bytes_after: after,
+            ..FolderReport::default()
+        };
+        self.absorb(vec![one]);
+    }
+
     /// A copy that waited for room went in at the end of the run: it
     /// counts as converted in its folder (or as recovered, when an earlier
     /// run left it).
