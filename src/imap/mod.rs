@@ -26,9 +26,11 @@ mod command;
 mod conn;
 pub mod datetime;
 mod error;
+mod headers;
 pub mod mime_params;
 #[cfg(test)]
 pub(crate) mod mock_tests;
+mod quota;
 mod session;
 mod structure;
 mod transport;
@@ -38,6 +40,8 @@ use std::path::PathBuf;
 
 pub use command::quote as quote_string;
 pub use error::ImapError;
+pub use headers::HeaderMeta;
+pub use quota::QuotaUsage;
 pub use session::Session;
 
 /// How the connection is protected.

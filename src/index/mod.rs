@@ -7,9 +7,11 @@
 //! on disk before the server is changed, or a crash could forget an in-flight
 //! message.
 
+mod copies;
 mod query;
 mod schema;
 
+pub use copies::IndexedCopy;
 pub use query::{FolderStats, ObjectRefs, PartFilter, PartRow};
 
 use std::path::Path;

@@ -57,6 +57,7 @@ mod connect;
 mod execute;
 mod plan;
 mod prepare;
+pub mod quota;
 mod reattach;
 mod report;
 
@@ -191,7 +192,8 @@ pub async fn scan_account<C: Connector>(
     policy: &JobPolicy,
 ) -> Result<AccountPlan, PipelineError> {
     let mut session = connector.connect().await?;
-    let plan = plan::plan(&mut session, index, account, policy).await?;
+    let mut plan = plan::plan(&mut session, index, account, policy).await?;
+    plan.quota = quota::quota_report(&mut session).await?;
     let _ = session.logout().await;
     Ok(plan)
 }
