@@ -118,28 +118,32 @@ pub(super) fn groups(messages: Vec<Seen>, busy: &dyn Fn(u32) -> bool) -> Vec<Vec
     out
 }
 
+/// A message an interrupted run left half-way, as the journal places it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct InFlight {
+    pub folder: String,
+    pub uidvalidity: u32,
+    pub original_uid: u32,
+    pub copy_uid: Option<u32>,
+    pub message_id: Option<String>,
+}
+
 /// What the index and the journal know of one account's converted copies.
 pub(super) struct Known {
     pub copies: Vec<IndexedCopy>,
-    /// (folder, uidvalidity, original's UID, copy's UID, Message-ID) of
-    /// each message in flight.
-    pub in_flight: Vec<(String, u32, u32, Option<u32>, Option<String>)>,
+    pub in_flight: Vec<InFlight>,
 }
 
 impl Known {
     pub fn new(copies: Vec<IndexedCopy>, journal: &[JournalEntry]) -> Known {
         let in_flight = journal
             .iter()
-            .map(|e| {
-                let r = &e.record;
-                let new = e.new_uid.or(r.new_uid);
-                (
-                    r.folder.clone(),
-                    r.uidvalidity,
-                    r.old_uid,
-                    new,
-                    r.message_id.clone(),
-                )
+            .map(|e| InFlight {
+                folder: e.record.folder.clone(),
+                uidvalidity: e.record.uidvalidity,
+                original_uid: e.record.old_uid,
+                copy_uid: e.new_uid.or(e.record.new_uid),
+                message_id: e.record.message_id.clone(),
             })
             .collect();
         Known { copies, in_flight }
@@ -148,8 +152,10 @@ impl Known {
     /// Whether an interrupted run left UID `uid` of `folder` half-way (as
     /// the original or as the copy): the next run finishes it.
     pub fn is_in_flight(&self, folder: &str, uidvalidity: u32, uid: u32) -> bool {
-        self.in_flight.iter().any(|(f, v, old, new, _)| {
-            f == folder && *v == uidvalidity && (*old == uid || *new == Some(uid))
+        self.in_flight.iter().any(|j| {
+            j.folder == folder
+                && j.uidvalidity == uidvalidity
+                && (j.original_uid == uid || j.copy_uid == Some(uid))
         })
     }
 
@@ -167,7 +173,7 @@ impl Known {
             || self
                 .in_flight
                 .iter()
-                .any(|(f, _, _, _, id)| f == folder && same_id(id))
+                .any(|j| j.folder == folder && same_id(&j.message_id))
     }
 }
 
@@ -272,7 +278,13 @@ mod tests {
                 copy("Archive", Some(9), Some("moved"), 300),
                 copy("Sent", None, None, 444),
             ],
-            in_flight: vec![("Sent".into(), 7, 20, Some(21), None)],
+            in_flight: vec![InFlight {
+                folder: "Sent".into(),
+                uidvalidity: 7,
+                original_uid: 20,
+                copy_uid: Some(21),
+                message_id: None,
+            }],
         };
         assert!(known.has_row("Sent", 7, &seen(2, None, 300, Some(1))));
         assert!(!known.has_row("Sent", 8, &seen(2, None, 300, Some(1))));
