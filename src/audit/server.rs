@@ -109,7 +109,11 @@ impl Audit<'_> {
             uidvalidity: status.uidvalidity,
             known,
         };
-        self.held_twice(session, &ctx, &uids, &digests).await
+        // Only what carries the marker where slimbox puts it counts as
+        // converted (a message quoting the header elsewhere does not).
+        let mut converted: Vec<u32> = digests.keys().copied().collect();
+        converted.sort_unstable();
+        self.held_twice(session, &ctx, &converted, &digests).await
     }
 }
 
