@@ -290,3 +290,238 @@ fn issue8_verify_read_data_reads_orphans() {
     let out = verify(&config, &["--read-data"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// The UIDs in `folder` of each Message-ID, and whether each is converted.
+fn copies_by_id(d: &Dovecot, folder: &str) -> std::collections::BTreeMap<String, Vec<(u32, bool)>> {
+    let mut out: std::collections::BTreeMap<String, Vec<(u32, bool)>> = Default::default();
+    for (uid, seen) in rt().block_on(mailbox::snapshot(d, folder)) {
+        let id = mailbox::message_id(&seen.bytes).expect("Message-ID");
+        out.entry(id)
+            .or_default()
+            .push((uid, slimbox::mime::is_processed(&seen.bytes)));
+    }
+    out
+}
+
+/// Removes `uids` from Sent (UIDPLUS: UID EXPUNGE of exactly those).
+fn delete_from_sent(d: &Dovecot, uids: &[u32]) {
+    rt().block_on(async {
+        let mut s = mailbox::connect(d).await;
+        let f = mailbox::folder(&mut s, "Sent").await;
+        s.select(&f).await.expect("select");
+        s.delete_uids(uids, None).await.expect("delete");
+        let _ = s.logout().await;
+    });
+}
+
+/// Problems of `kind` whose messages include `id`.
+fn problems_about<'a>(
+    json: &'a serde_json::Value,
+    kind: &str,
+    id: &str,
+) -> Vec<&'a serde_json::Value> {
+    json["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["kind"] == kind)
+        .filter(|p| {
+            p["messages"]
+                .as_array()
+                .expect("messages")
+                .iter()
+                .any(|m| m["message_id"] == id)
+        })
+        .collect()
+}
+
+/// Issue 9: `verify` said "all is well" for a mailbox holding messages
+/// twice. Now it finds, per folder: an original beside its converted copy
+/// (proven by rebuilding the copy from the store), two converted copies of
+/// one message (byte-identical, or rebuilding to the same original), and a
+/// converted message with no row in the index; each with its UIDs, subject
+/// and the exact repair, and verify fails. Two different messages that
+/// share a Message-ID, and an original already flagged \Deleted beside its
+/// copy, are not reported. The repairs it names leave every message once.
+#[test]
+fn issue9_verify_fails_on_a_mailbox_holding_a_message_twice() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = mailbox::write_config(&d, dir.path(), "100KiB");
+    let msg = |id: &str, seed: u64| {
+        let subject = format!("Report {id}");
+        mailbox::with_attachment(
+            id,
+            &subject,
+            "r.pdf",
+            "application/pdf",
+            mailbox::noise(300_000, seed),
+        )
+    };
+    let (a, b, c, dd, f) = (
+        msg("a", 31),
+        msg("b", 32),
+        msg("c", 33),
+        msg("d", 34),
+        msg("f", 37),
+    );
+    // Two different messages sharing one Message-ID.
+    let (e1, e2) = (msg("e", 35), msg("e", 36));
+    rt().block_on(async {
+        for m in [&a, &b, &c, &dd, &e1, &e2, &f] {
+            mailbox::seed(&d, "Sent", m, &["\\Seen"], DATE).await;
+        }
+    });
+    let out = slimbox(&config).args(["run", "--json"]).output().unwrap();
+    assert!(out.status.success(), "run failed: {}", text(&out));
+    let out = verify(&config, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let before = copies_by_id(&d, "Sent");
+    let converted = |id: &str| before[id][0].0;
+    let sent = rt().block_on(mailbox::snapshot(&d, "Sent"));
+    // a: the original again beside its copy, with a flag the copy lacks.
+    let a_original = rt().block_on(mailbox::seed(
+        &d,
+        "Sent",
+        &a,
+        &["\\Seen", "\\Flagged"],
+        DATE,
+    ));
+    // b: its converted copy twice, byte for byte.
+    let b_bytes = sent[&converted("b@example.com")].bytes.clone();
+    let b_extra = rt().block_on(mailbox::seed(&d, "Sent", &b_bytes, &["\\Seen"], DATE));
+    // d: a second converted copy with another marker date (as a second run
+    // at another second writes it): not the same bytes, the same original.
+    let d_bytes = sent[&converted("d@example.com")].bytes.clone();
+    let line = slimbox::mime::marker_line(&d_bytes)
+        .expect("marker")
+        .to_string();
+    let at = line.find("date=").expect("marker date");
+    let other = format!("{}date=\"Thu, 1 Jan 1970 00:00:00 +0000\"", &line[..at]);
+    let d_other = String::from_utf8(d_bytes.clone())
+        .unwrap()
+        .replacen(&line, &other, 1);
+    assert_ne!(d_other.as_bytes(), &d_bytes[..]);
+    let d_extra = rt().block_on(mailbox::seed(
+        &d,
+        "Sent",
+        d_other.as_bytes(),
+        &["\\Seen"],
+        DATE,
+    ));
+    // f: the original again, but flagged \Deleted (on its way out).
+    rt().block_on(mailbox::seed(
+        &d,
+        "Sent",
+        &f,
+        &["\\Seen", "\\Deleted"],
+        DATE,
+    ));
+    // c: its index row lost.
+    let db = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
+    db.execute_batch(
+        "PRAGMA foreign_keys = ON; DELETE FROM messages WHERE message_id = 'c@example.com';",
+    )
+    .unwrap();
+    drop(db);
+
+    let out = verify(&config, &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("PROBLEM (duplicate)"), "{said}");
+    assert!(said.contains("PROBLEM (not-indexed)"), "{said}");
+    assert!(said.contains("\"Report a\""), "{said}");
+    assert!(!said.contains("all is well"), "{said}");
+
+    let (code, json) = verify_json(&config, &[]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(json["problems"].as_array().unwrap().len(), 4, "{json:#}");
+
+    let pa = problems_about(&json, "duplicate", "a@example.com");
+    assert_eq!(pa.len(), 1, "{json:#}");
+    let repair = pa[0]["repair"].as_str().unwrap();
+    assert!(
+        repair.contains(&format!("delete the original, UID {a_original} in Sent")),
+        "{repair}"
+    );
+    assert!(
+        repair.contains(&format!("`UID EXPUNGE {a_original}`")),
+        "{repair}"
+    );
+    assert!(
+        repair.contains("\\Flagged"),
+        "the flag the copy lacks: {repair}"
+    );
+    assert!(
+        pa[0]["detail"].as_str().unwrap().contains("byte for byte"),
+        "{json:#}"
+    );
+
+    let pb = problems_about(&json, "duplicate", "b@example.com");
+    assert_eq!(pb.len(), 1, "{json:#}");
+    let keep_b = converted("b@example.com");
+    let repair = pb[0]["repair"].as_str().unwrap();
+    assert!(
+        repair.contains(&format!(
+            "keep UID {keep_b} and delete the extra copy, UID {b_extra} in Sent"
+        )),
+        "{repair}"
+    );
+    assert!(
+        pb[0]["detail"].as_str().unwrap().contains("byte-identical"),
+        "{json:#}"
+    );
+
+    let pd = problems_about(&json, "duplicate", "d@example.com");
+    assert_eq!(pd.len(), 1, "{json:#}");
+    assert!(
+        pd[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rebuilds from the store to the same original"),
+        "{json:#}"
+    );
+    assert!(
+        pd[0]["repair"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("UID {d_extra} in Sent")),
+        "{json:#}"
+    );
+
+    let pc = problems_about(&json, "not-indexed", "c@example.com");
+    assert_eq!(pc.len(), 1, "{json:#}");
+    assert_eq!(pc[0]["messages"][0]["uid"], converted("c@example.com"));
+    assert!(
+        pc[0]["repair"]
+            .as_str()
+            .unwrap()
+            .contains("slimbox index rebuild --account alice"),
+        "{json:#}"
+    );
+    assert!(
+        problems_about(&json, "duplicate", "e@example.com").is_empty(),
+        "{json:#}"
+    );
+    assert!(
+        problems_about(&json, "duplicate", "f@example.com").is_empty(),
+        "{json:#}"
+    );
+
+    // The repairs it names: every message once again (e's two messages
+    // are two messages), and only the lost index row is left to repair.
+    delete_from_sent(&d, &[a_original, b_extra, d_extra]);
+    let after = copies_by_id(&d, "Sent");
+    for (id, copies) in &after {
+        let live = if id == "f@example.com" { 2 } else { 1 }; // one flagged \Deleted
+        let expected = if id == "e@example.com" { 2 } else { live };
+        assert_eq!(copies.len(), expected, "{id}: {copies:?}");
+        assert!(copies.iter().any(|c| c.1), "{id} converted");
+    }
+    let (code, json) = verify_json(&config, &[]);
+    assert_eq!(code, 1, "{json:#}");
+    let problems = json["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json:#}");
+    assert_eq!(problems[0]["kind"], "not-indexed");
+}

@@ -23,6 +23,14 @@ pub enum AuditError {
          then run verify again"
     )]
     Journal { account: String, source: IndexError },
+
+    /// Which converted copies an account's index rows name could not be read.
+    #[error(
+        "cannot read account {account}'s processed messages from the index: {source}; check \
+         that the index file ([index] path in the config) is readable by this user and not \
+         damaged, then run verify again"
+    )]
+    Copies { account: String, source: IndexError },
 }
 
 impl AuditError {
@@ -30,9 +38,9 @@ impl AuditError {
     /// busy or locked by another slimbox), as opposed to needing a human.
     pub fn is_transient(&self) -> bool {
         match self {
-            AuditError::ObjectRefs { source } | AuditError::Journal { source, .. } => {
-                source.is_transient()
-            }
+            AuditError::ObjectRefs { source }
+            | AuditError::Journal { source, .. }
+            | AuditError::Copies { source, .. } => source.is_transient(),
         }
     }
 }

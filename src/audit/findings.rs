@@ -102,6 +102,10 @@ pub enum ProblemKind {
     DamagedMessage,
     /// A server could not be checked.
     Server,
+    /// A folder holds one message more than once.
+    Duplicate,
+    /// A converted message on the server has no row in the index.
+    NotIndexed,
 }
 
 impl ProblemKind {
@@ -115,6 +119,8 @@ impl ProblemKind {
             ProblemKind::BadHash => "bad-hash",
             ProblemKind::DamagedMessage => "damaged-message",
             ProblemKind::Server => "server",
+            ProblemKind::Duplicate => "duplicate",
+            ProblemKind::NotIndexed => "not-indexed",
         }
     }
 }

@@ -9,6 +9,10 @@
 //!    With `read_data` it is read too, since the store never overwrites an
 //!    object: a damaged orphan would make the next message carrying that
 //!    attachment fail until someone removes it.
+//! d. (with b., folder by folder) No folder holds a message twice (an
+//!    original beside its converted copy, or two converted copies of one
+//!    original, proven by rebuilding the copies from the store), and every
+//!    converted message on a server has its row in the index.
 //!
 //! What belongs here: the checks and the [`Findings`], each problem worded
 //! with what is wrong and how to repair it. Not here: connecting to a
@@ -17,11 +21,14 @@
 //! the audit only reads the store, the index and the servers (folders are
 //! opened with EXAMINE).
 
+mod copies;
+mod duplicates;
 mod error;
 mod findings;
 mod objects;
 mod repair;
 mod server;
+mod twice_text;
 
 pub use error::AuditError;
 pub use findings::{Findings, MessageRef, Orphan, Problem, ProblemKind};
@@ -32,6 +39,7 @@ use crate::config::AccountConfig;
 use crate::imap::Session;
 use crate::index::Index;
 use crate::store::{to_hex, Sha256, Store};
+use copies::Known;
 use objects::ObjectState;
 
 /// Why a connector could not reach an account: shown to the user with its
@@ -88,6 +96,7 @@ pub async fn run(
     progress: &dyn Progress,
 ) -> Result<Findings, AuditError> {
     let mut audit = Audit::new(store, scope.read_data, progress);
+    let mut journals = HashMap::new();
     for a in scope.all_accounts {
         let pending = index
             .journal_pending(&a.name)
@@ -101,13 +110,22 @@ pub async fn run(
                 .in_flight
                 .insert(a.name.clone(), pending.len());
         }
+        journals.insert(a.name.clone(), pending);
     }
     let refs = index
         .object_refs()
         .map_err(|source| AuditError::ObjectRefs { source })?;
     audit.indexed(refs).await;
     for account in scope.accounts {
-        audit.account(account, &connect).await;
+        let copies = index
+            .indexed_copies(&account.name)
+            .map_err(|source| AuditError::Copies {
+                account: account.name.clone(),
+                source,
+            })?;
+        let journal = journals.get(&account.name).map_or(&[][..], Vec::as_slice);
+        let known = Known::new(copies, journal);
+        audit.account(account, &known, &connect).await;
     }
     audit.orphans().await;
     Ok(audit.finish())

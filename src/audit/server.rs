@@ -1,8 +1,14 @@
 //! The server side of the audit (b.): every processed message still on a
-//! server resolves to objects in the store. Folders are opened read-only.
+//! server resolves to objects in the store; then d. for each folder (see
+//! `duplicates`). Folders are opened read-only.
 
+use std::collections::HashMap;
+
+use super::copies::Known;
+use super::duplicates::FolderCtx;
 use super::findings::{MessageRef, Problem};
 use super::objects::ObjectState;
+use super::twice_text::Place;
 use super::{Audit, ConnectError};
 use crate::config::AccountConfig;
 use crate::imap::{Folder, ImapError, Session};
@@ -13,6 +19,7 @@ impl Audit<'_> {
     pub(super) async fn account(
         &mut self,
         account: &AccountConfig,
+        known: &Known,
         connect: &impl AsyncFn(&AccountConfig) -> Result<Session, ConnectError>,
     ) {
         let mut session = match connect(account).await {
@@ -32,7 +39,10 @@ impl Audit<'_> {
             }
         };
         for folder in folders {
-            if let Err(e) = self.folder(&mut session, &account.name, &folder).await {
+            let done = self
+                .folder(&mut session, &account.name, &folder, known)
+                .await;
+            if let Err(e) = done {
                 let why = error_text(&e);
                 self.other
                     .push(Problem::server(&account.name, Some(&folder.name), &why));
@@ -52,16 +62,21 @@ impl Audit<'_> {
         session: &mut Session,
         account: &str,
         folder: &Folder,
+        known: &Known,
     ) -> Result<(), ImapError> {
-        session.examine(folder).await?;
+        let status = session.examine(folder).await?;
         let uids = session.search_header("X-Slimbox", "").await?;
-        for uid in uids {
+        // What each converted message's bytes hash to: copies that hash
+        // alike are byte-identical, with no need to read them again.
+        let mut digests = HashMap::new();
+        for &uid in &uids {
             let Some(raw) = session.fetch_message(uid).await? else {
                 continue; // expunged meanwhile
             };
             if !crate::mime::is_processed(&raw) {
                 continue;
             }
+            digests.insert(uid, crate::store::sha256(&raw));
             self.findings.messages_checked += 1;
             let who = MessageRef {
                 account: account.to_string(),
@@ -86,7 +101,19 @@ impl Audit<'_> {
                 }
             }
         }
-        Ok(())
+        let ctx = FolderCtx {
+            place: Place {
+                account,
+                folder: &folder.name,
+            },
+            uidvalidity: status.uidvalidity,
+            known,
+        };
+        // Only what carries the marker where slimbox puts it counts as
+        // converted (a message quoting the header elsewhere does not).
+        let mut converted: Vec<u32> = digests.keys().copied().collect();
+        converted.sort_unstable();
+        self.held_twice(session, &ctx, &converted, &digests).await
     }
 }
 

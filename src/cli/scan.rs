@@ -14,7 +14,9 @@ use crate::units::human_size;
 ///
 /// Makes the same selection as `run` (server-side search, then
 /// BODYSTRUCTURE) but changes nothing: folders are opened read-only and no
-/// message is downloaded.
+/// message is downloaded. Where the server has QUOTA, it shows how full the
+/// mailbox is and warns at 95% of the limit or more, saying how the run
+/// will proceed.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Only this account (its `name` in the config).
@@ -63,6 +65,18 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
             ],
             &rows,
         );
+        print_quotas(&plans);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each account's quota, and the warning when it is at or over it.
+fn print_quotas(plans: &[crate::pipeline::AccountPlan]) {
+    for plan in plans {
+        let Some(q) = &plan.quota else { continue };
+        println!("account {}: quota {}", plan.account, q.usage_text());
+        if let Some(w) = &q.warning {
+            println!("warning: account {}: {w}", plan.account);
+        }
+    }
 }

@@ -15,8 +15,11 @@ use crate::index::Index;
 /// Check the index, the store and the server agree: every detached part has
 /// its object; with --read-data every object in the store is read and its
 /// SHA-256 checked, unused ones included; every processed message on the
-/// server resolves to stored objects; unused objects are listed. Exits
-/// non-zero on any problem, saying what is wrong and how to repair it.
+/// server resolves to stored objects; no folder holds a message twice (an
+/// original beside its converted copy, or two converted copies of one
+/// message) and every converted message has its row in the index; unused
+/// objects are listed. Exits non-zero on any problem, saying what is wrong
+/// and how to repair it.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Read every object in the store, unused ones included, and check its

@@ -3,8 +3,9 @@
 //! [`Session::connect`] opens a verified TLS (rustls, ring provider) or
 //! STARTTLS connection, logs in and caches the server's capabilities; the
 //! session then lists folders with their special uses, selects or examines
-//! them, finds candidate messages with a server-side search, fetches metadata
-//! and whole messages by UID, appends with flags and internal date (returning
+//! them, finds candidate messages with a server-side search, fetches metadata,
+//! a few header fields ([`HeaderMeta`]) and whole messages by UID, reads the
+//! quota ([`QuotaUsage`], GETQUOTAROOT), appends with flags and internal date (returning
 //! the APPENDUID), sets flags, and removes messages by UID sets, a batch in one
 //! round of commands (`UID EXPUNGE` of exactly those UIDs with UIDPLUS, else
 //! `UID MOVE` to the trash, else only the `\Deleted` flag, reported as such),
@@ -18,6 +19,7 @@
 //! - `transport`: TCP/TLS stream with an idle timeout, trust roots;
 //! - `command`: quoting, literals, UID sets, flag checks;
 //! - `structure`: BODYSTRUCTURE to leaf parts;
+//! - `headers`, `quota`: header-field and quota responses to plain data;
 //! - `mime_params`, `utf7`, `datetime`: pure codecs with unit tests;
 //! - `error`: [`ImapError`].
 //!
@@ -28,9 +30,11 @@ mod condstore;
 mod conn;
 pub mod datetime;
 mod error;
+mod headers;
 pub mod mime_params;
 #[cfg(test)]
 pub(crate) mod mock_tests;
+mod quota;
 mod session;
 mod structure;
 mod transport;
@@ -41,6 +45,8 @@ use std::path::PathBuf;
 pub use command::quote as quote_string;
 pub use condstore::FlagState;
 pub use error::ImapError;
+pub use headers::HeaderMeta;
+pub use quota::QuotaUsage;
 pub use session::Session;
 
 /// How the connection is protected.

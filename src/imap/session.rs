@@ -13,10 +13,14 @@ use async_imap::imap_proto::{
 use super::command::{is_valid_flag, uid_set, Command};
 use super::conn::{Conn, Greeting};
 use super::datetime::{format_date, parse_datetime};
+use super::headers::header_from_attrs;
 use super::mime_params::unescape_quoted;
 use super::structure::{leaves, top_type};
 use super::transport::{is_loopback_host, tcp_connect, tls_config, tls_handshake, Transport};
-use super::{DeleteOutcome, Folder, ImapConfig, ImapError, MailboxStatus, MessageMeta, TlsMode};
+use super::{
+    DeleteOutcome, Folder, HeaderMeta, ImapConfig, ImapError, MailboxStatus, MessageMeta,
+    QuotaUsage, TlsMode,
+};
 
 /// UIDs per UID FETCH of metadata: keeps command lines and responses bounded.
 const FETCH_BATCH: usize = 200;
@@ -620,6 +624,86 @@ impl Session {
         Ok(())
     }
 
+    /// Size, flags, INTERNALDATE and the header fields `fields` of `uids`
+    /// (`BODY.PEEK[HEADER.FIELDS (...)]`, in batches of 200): enough to tell
+    /// messages apart without downloading them. UIDs that no longer exist
+    /// are simply absent. Sorted by UID.
+    pub async fn fetch_headers(
+        &mut self,
+        uids: &[u32],
+        fields: &[&str],
+    ) -> Result<Vec<HeaderMeta>, ImapError> {
+        self.require_selected("UID FETCH")?;
+        if fields.is_empty() || fields.iter().any(|f| !is_field_name(f)) {
+            return Err(ImapError::Invalid(format!(
+                "{fields:?} is not a list of header field names"
+            )));
+        }
+        let mut wanted: Vec<u32> = uids.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut found: BTreeMap<u32, HeaderMeta> = BTreeMap::new();
+        for chunk in wanted.chunks(FETCH_BATCH) {
+            let cmd = Command::new("UID FETCH").raw(&format!(
+                " {} (UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS ({})])",
+                uid_set(chunk),
+                fields.join(" ")
+            ));
+            let mut bad: Option<ImapError> = None;
+            let done = self
+                .conn
+                .run(cmd, |resp| {
+                    let Response::Fetch(_, attrs) = resp else {
+                        return;
+                    };
+                    match header_from_attrs(attrs) {
+                        Ok(Some(h)) if chunk.binary_search(&h.uid).is_ok() => {
+                            found.insert(h.uid, h);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            bad.get_or_insert(e);
+                        }
+                    }
+                })
+                .await?;
+            if let Some(e) = bad {
+                return Err(e);
+            }
+            // NOTE: Dovecot's NO [EXPUNGEISSUED], as in fetch_meta.
+            if !done.is_expunge_issued() {
+                done.check("UID FETCH")?;
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// The quota that governs `folder` (GETQUOTAROOT, RFC 2087): `None`
+    /// when the server has no QUOTA capability or sets no limit there.
+    pub async fn quota(&mut self, folder: &Folder) -> Result<Option<QuotaUsage>, ImapError> {
+        if !self.conn.has("QUOTA") {
+            return Ok(None);
+        }
+        let label = format!("GETQUOTAROOT {:?}", folder.name);
+        let mut cmd = Command::new("GETQUOTAROOT")
+            .raw(" ")
+            .string(&folder.raw_name);
+        cmd.label = label.clone();
+        let mut roots: Vec<String> = Vec::new();
+        let mut quotas = Vec::new();
+        self.conn
+            .run(cmd, |resp| match resp {
+                Response::QuotaRoot(r) => {
+                    roots.extend(r.quota_root_names.iter().map(|n| n.to_string()));
+                }
+                Response::Quota(q) => quotas.push(q.clone().into_owned()),
+                _ => {}
+            })
+            .await?
+            .check(&label)?;
+        Ok(QuotaUsage::from_responses(&roots, &quotas))
+    }
+
     /// The connection failed (dropped, timed out, garbled): every further
     /// command is refused, and only a new session can go on.
     pub fn is_broken(&self) -> bool {
@@ -757,6 +841,11 @@ fn settable_flags(flags: &[String]) -> Result<Vec<&str>, ImapError> {
         )));
     }
     Ok(flags)
+}
+
+/// A header field name as RFC 5322 allows it (printable ASCII, no colon).
+fn is_field_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b':')
 }
 
 /// The UID set of a command that changes exactly these messages; UID 0 does

@@ -7,10 +7,12 @@
 //! on disk before the server is changed, or a crash could forget an in-flight
 //! message.
 
+mod copies;
 mod query;
 mod rebuilt;
 mod schema;
 
+pub use copies::IndexedCopy;
 pub use query::{FolderStats, ObjectRefs, PartFilter, PartRow};
 pub use rebuilt::{Rebuilt, Written};
 

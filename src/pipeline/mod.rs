@@ -58,6 +58,7 @@ mod execute;
 mod owner;
 mod plan;
 mod prepare;
+pub mod quota;
 mod reattach;
 mod report;
 
@@ -211,7 +212,8 @@ pub async fn scan_account<C: Connector>(
     policy: &JobPolicy,
 ) -> Result<AccountPlan, PipelineError> {
     let mut session = connector.connect().await?;
-    let plan = plan::plan(&mut session, index, account, policy).await?;
+    let mut plan = plan::plan(&mut session, index, account, policy).await?;
+    plan.quota = quota::quota_report(&mut session).await?;
     let _ = session.logout().await;
     Ok(plan)
 }

@@ -55,6 +55,9 @@ pub struct FolderPlan {
 pub struct AccountPlan {
     pub account: String,
     pub folders: Vec<FolderPlan>,
+    /// How full the mailbox is (filled in by `scan`; `None` when the
+    /// server does not say).
+    pub quota: Option<super::quota::QuotaReport>,
 }
 
 impl AccountPlan {
@@ -88,6 +91,7 @@ pub async fn plan(
     Ok(AccountPlan {
         account: account.to_string(),
         folders,
+        quota: None,
     })
 }
 
