@@ -31,6 +31,7 @@ pub(super) struct Selected {
     pub raw_name: String,
     pub name: String,
     pub read_only: bool,
+    pub uidvalidity: u32,
 }
 
 /// An authenticated IMAP connection.
@@ -223,6 +224,29 @@ impl Session {
         self.open(folder, false).await
     }
 
+    /// Opens the selected folder again, the same way, so the session sees
+    /// every change made meanwhile (some servers show a message only then).
+    /// Fails if the folder was recreated (a new UIDVALIDITY): its UIDs no
+    /// longer name the same messages.
+    pub async fn refresh(&mut self) -> Result<MailboxStatus, ImapError> {
+        let sel = self.require_selected("refreshing the folder")?.clone();
+        let folder = Folder {
+            name: sel.name.clone(),
+            raw_name: sel.raw_name.clone(),
+            special_use: Vec::new(),
+            delimiter: None,
+        };
+        let status = self.open(&folder, sel.read_only).await?;
+        if status.uidvalidity != sel.uidvalidity {
+            return Err(ImapError::Protocol(format!(
+                "folder {:?} was recreated meanwhile (UIDVALIDITY {} is now {}); run slimbox \
+                 verify",
+                sel.name, sel.uidvalidity, status.uidvalidity
+            )));
+        }
+        Ok(status)
+    }
+
     /// Opens `folder` read-only (EXAMINE): scanning changes no flag, not even \Recent.
     pub async fn examine(&mut self, folder: &Folder) -> Result<MailboxStatus, ImapError> {
         self.open(folder, true).await
@@ -276,6 +300,7 @@ impl Session {
             raw_name: folder.raw_name.clone(),
             name: folder.name.clone(),
             read_only: done.read_only.unwrap_or(read_only),
+            uidvalidity,
         });
         Ok(MailboxStatus {
             uidvalidity,

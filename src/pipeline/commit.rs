@@ -507,6 +507,17 @@ pub(super) async fn find_copy(
     session: &mut Session,
     bytes: &[u8],
 ) -> Result<Option<u32>, PipelineError> {
+    if let Some(uid) = search_copy(session, bytes).await? {
+        return Ok(Some(uid));
+    }
+    // NOTE: mailutils imap4d may not show a message this very session just
+    // APPENDed (when another session selected the folder meanwhile) until
+    // the folder is selected again.
+    session.refresh().await?;
+    search_copy(session, bytes).await
+}
+
+async fn search_copy(session: &mut Session, bytes: &[u8]) -> Result<Option<u32>, PipelineError> {
     let uids = if mime::is_processed(bytes) {
         match marker_value(bytes) {
             Some(value) => session.search_header(mime::MARKER_HEADER, &value).await?,
