@@ -458,6 +458,23 @@ impl Session {
     /// set); `None` if that UID does not exist (any more). Dovecot turns NUL
     /// bytes into 0x80 here (see the NOTE inside).
     pub async fn fetch_message(&mut self, uid: u32) -> Result<Option<bytes::Bytes>, ImapError> {
+        Ok(self.fetch_body(uid, false).await?.map(|(body, _)| body))
+    }
+
+    /// [`Session::fetch_message`] with the message's flags as they are at
+    /// that moment (never `\Recent`), read in the same command.
+    pub async fn fetch_original(
+        &mut self,
+        uid: u32,
+    ) -> Result<Option<(bytes::Bytes, Vec<String>)>, ImapError> {
+        self.fetch_body(uid, true).await
+    }
+
+    async fn fetch_body(
+        &mut self,
+        uid: u32,
+        with_flags: bool,
+    ) -> Result<Option<(bytes::Bytes, Vec<String>)>, ImapError> {
         self.require_selected("UID FETCH")?;
         // NOTE: never FETCH BINARY[]: imap-proto cannot parse the answer and
         // the session is lost. BODY.PEEK[] returns the stored bytes unchanged,
@@ -467,7 +484,13 @@ impl Session {
         // NOTE: Dovecot also serves bare-LF messages (as some importers store
         // them) with CRLF line ends, and counts RFC822.SIZE the same way; a
         // message appended with CRLF comes back exactly.
-        let cmd = Command::new("UID FETCH").raw(&format!(" {uid} BODY.PEEK[]"));
+        let items = if with_flags {
+            "(FLAGS BODY.PEEK[])"
+        } else {
+            "BODY.PEEK[]"
+        };
+        let cmd = Command::new("UID FETCH").raw(&format!(" {uid} {items}"));
+        let mut flags = Vec::new();
         let done = self
             .conn
             .run_keep(cmd, |resp| {
@@ -480,6 +503,15 @@ impl Session {
                 });
                 if this_uid != Some(uid) {
                     return None;
+                }
+                for attr in attrs {
+                    if let AttributeValue::Flags(f) = attr {
+                        flags = f
+                            .iter()
+                            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                            .map(|f| f.to_string())
+                            .collect();
+                    }
                 }
                 attrs.iter().find_map(|attr| match attr {
                     AttributeValue::BodySection {
@@ -496,7 +528,7 @@ impl Session {
             return Ok(None);
         }
         done.check("UID FETCH")?;
-        Ok(body)
+        Ok(body.map(|b| (b, flags)))
     }
 
     /// Appends `message` to `folder` with `flags` (`\Recent` is dropped: clients

@@ -76,7 +76,8 @@ fn kib(bytes: u64) -> u32 {
 pub struct Fetched {
     pub folder: usize,
     pub uid: u32,
-    pub body: Result<Option<Bytes>, ImapError>,
+    /// The message and its flags as they were when it was fetched.
+    pub body: Result<Option<(Bytes, Vec<String>)>, ImapError>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -140,9 +141,10 @@ pub async fn fetch_ahead(
                     },
                     _ = tx.closed() => return,
                 };
-                // 1. Fetch (BODY.PEEK[]: \Seen is not set).
+                // 1. Fetch (BODY.PEEK[]: \Seen is not set), with the flags
+                // the message has now.
                 let body = tokio::select! {
-                    b = session.fetch_message(uid) => b,
+                    b = session.fetch_original(uid) => b,
                     _ = tx.closed() => return,
                 };
                 let failed = body.is_err();

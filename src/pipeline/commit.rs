@@ -295,7 +295,8 @@ pub(super) async fn commit(
     let want = Want {
         folder: &fp.handle,
         bytes: &rewritten,
-        flags: copy_flags(&meta.flags),
+        // As read when the message was fetched (`record_for`).
+        flags: record.flags.clone(),
         internal_date: &meta.internal_date,
     };
     match append_verified(session, index, jid, &want, true, trash, fetched).await {

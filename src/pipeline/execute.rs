@@ -149,18 +149,18 @@ async fn prepare_item(
     job: &Job<'_>,
     fp: &FolderPlan,
     c: &Candidate,
-    raw: Option<Bytes>,
+    raw: Option<(Bytes, Vec<String>)>,
     lap: Laps,
 ) -> Item {
     match raw {
-        Some(raw) => Item {
+        Some((raw, flags)) => Item {
             uid: c.uid,
             fetched: raw.len() as u64,
             outcome: prepare(
                 job.store,
                 &job.plan.account,
                 fp,
-                &c.meta,
+                &fetched_meta(c, flags),
                 raw,
                 job.policy,
                 lap,
@@ -172,6 +172,15 @@ async fn prepare_item(
             fetched: 0,
             outcome: Ok(Err(GONE.to_string())),
         },
+    }
+}
+
+/// A candidate's metadata with the flags it had when it was fetched: the
+/// copy carries those, not the ones seen when the run was planned.
+fn fetched_meta(c: &Candidate, flags: Vec<String>) -> crate::imap::MessageMeta {
+    crate::imap::MessageMeta {
+        flags,
+        ..c.meta.clone()
     }
 }
 
@@ -350,9 +359,9 @@ impl Committer<'_, '_> {
             // (dropping the receiver stops the other).
         }
         let mut lap = Laps::new(c.uid);
-        // 1. Fetch (BODY.PEEK[]: \Seen is not set).
-        Ok(match self.session.fetch_message(c.uid).await {
-            Ok(Some(raw)) => {
+        // 1. Fetch (BODY.PEEK[]: \Seen is not set), with its flags now.
+        Ok(match self.session.fetch_original(c.uid).await {
+            Ok(Some((raw, flags))) => {
                 lap.mark("fetch");
                 let len = raw.len() as u64;
                 let job = self.job;
@@ -360,7 +369,7 @@ impl Committer<'_, '_> {
                     job.store,
                     &job.plan.account,
                     run.fp,
-                    &c.meta,
+                    &fetched_meta(c, flags),
                     raw,
                     job.policy,
                     lap,

@@ -223,13 +223,17 @@ fn no_body(uid: u32) -> Step {
     )
 }
 
-/// The search for a rewritten copy by its marker header, finding nothing.
-fn no_marked_copy() -> Step {
-    Step::new(
-        format!("UID SEARCH HEADER \"{}\" ", mime::MARKER_HEADER),
-        "* SEARCH\n{tag} OK Search completed.",
-    )
-    .prefix()
+/// The search for a rewritten copy by its marker header, finding nothing,
+/// then (the folder selected anew) again nothing.
+fn no_marked_copy() -> Vec<Step> {
+    let miss = || {
+        Step::new(
+            format!("UID SEARCH HEADER \"{}\" ", mime::MARKER_HEADER),
+            "* SEARCH\n{tag} OK Search completed.",
+        )
+        .prefix()
+    };
+    vec![miss(), select_inbox(), miss()]
 }
 
 /// APPEND of `message` to INBOX with `\Seen` and `date`; the server says
@@ -267,15 +271,18 @@ fn logout() -> Step {
 /// there and no copy: up to and including the APPEND beside the original
 /// (the proof that the store still rebuilds the original comes first).
 fn append_beside_original(f: &Fixture, appenduid: Option<u32>) -> Vec<Step> {
-    vec![
+    let mut script = vec![
         login("IMAP4rev1 UIDPLUS"),
         list("Trash"),
         select_inbox(),
         meta(OLD_UID, &f.original),
-        no_marked_copy(),
+    ];
+    script.extend(no_marked_copy());
+    script.extend([
         body(OLD_UID, &f.original),
         append(&f.rewritten, DATE, appenduid),
-    ]
+    ]);
+    script
 }
 
 /// Runs recovery for [`ACCOUNT`] against `script` (then LOGOUT); returns
@@ -377,7 +384,7 @@ async fn issue8_recovery_keeps_the_original_when_the_copy_cannot_be_found() {
     // the journal keeps the entry, now Appended; with the original still
     // there the next recovery abandons it.
     let mut script = append_beside_original(&f, None);
-    script.push(no_marked_copy());
+    script.extend(no_marked_copy());
     let (result, _) = recover_against(&mut f, script).await;
     assert!(
         matches!(result, Err(PipelineError::CopyNotFound { .. })),
@@ -392,18 +399,20 @@ async fn issue8_recovery_without_original_keeps_the_journal_when_the_copy_is_alt
     // The copy had been appended at UID 12 and the original removed; now
     // both are gone.
     f.journal(JournalState::Appended, Some(12));
-    let script = vec![
+    let mut script = vec![
         login("IMAP4rev1 UIDPLUS"),
         list("Trash"),
         select_inbox(),
         no_meta(OLD_UID),
         no_body(12),
-        no_marked_copy(),
+    ];
+    script.extend(no_marked_copy());
+    script.extend([
         append(&f.rewritten, DATE, Some(NEW_UID)),
         meta(NEW_UID, &f.rewritten),
         body(NEW_UID, &f.altered()),
         // Nothing is removed: the altered copy is all the server has.
-    ];
+    ]);
     let (result, literals) = recover_against(&mut f, script).await;
     assert!(
         matches!(result, Err(PipelineError::CopyAltered { uid: NEW_UID, .. })),
