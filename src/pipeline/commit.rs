@@ -413,7 +413,7 @@ fn finish_one(
     fate: Fate,
     removal: Option<&Removal>,
 ) -> Result<Converted, PipelineError> {
-    let why = match fate {
+    match fate {
         Fate::Replaced { flags } => {
             v.lap.mark("remove");
             // 9. Commit to the index, with the flags the copy carries now.
@@ -422,35 +422,53 @@ fn finish_one(
             v.lap.mark("commit");
             v.lap.log();
             let note = removal.and_then(|r| r.note(v.record.old_uid, "the original"));
-            return Ok(Converted::Done {
+            Ok(Converted::Done {
                 before: v.record.size_before,
                 after: v.record.size_after,
                 note,
-            });
-        }
-        Fate::OwnerTookOriginal(how) => {
-            // Its journal entry is closed already (see `settle_batch`).
-            let copy = how.note(v.record.new_uid.unwrap_or(0), "the copy");
-            let why = "moved or deleted by its owner during the run; its converted copy was taken away again";
-            return Ok(Converted::OwnerChanged(match copy {
-                Some(note) => format!("{why} ({note})"),
-                None => why.to_string(),
-            }));
-        }
-        Fate::OwnerTookCopy => {
-            "its converted copy was moved or deleted by its owner during the run; the original stays"
-        }
-        Fate::BothGone => "moved or deleted by its owner during the run",
-        Fate::StillThere => {
-            return Err(PipelineError::NotRemoved {
-                folder: v.record.folder.clone(),
-                uid: v.record.old_uid,
-                reason: "its owner kept changing it while slimbox removed it".to_string(),
             })
         }
+        Fate::StillThere => Err(PipelineError::NotRemoved {
+            folder: v.record.folder.clone(),
+            uid: v.record.old_uid,
+            reason: "its owner kept changing it while slimbox removed it".to_string(),
+        }),
+        other => owner_changed(index, &v, other),
+    }
+}
+
+/// The owner moved or deleted the original, or the copy, meanwhile:
+/// nothing was converted (the objects stay in the store). The journal
+/// entry is closed, and where the original's UID is gone for good the
+/// index remembers why.
+fn owner_changed(index: &mut Index, v: &Verified, fate: Fate) -> Result<Converted, PipelineError> {
+    let r = &v.record;
+    let (why, original_gone) = match fate {
+        Fate::OwnerTookOriginal(how) => {
+            let why = "moved or deleted by its owner during the run; its converted copy was \
+                       taken away again";
+            let why = match how.note(r.new_uid.unwrap_or(0), "the copy") {
+                Some(note) => format!("{why} ({note})"),
+                None => why.to_string(),
+            };
+            (why, true)
+        }
+        Fate::OwnerTookCopy => (
+            "its converted copy was moved or deleted by its owner during the run; the original \
+             stays"
+                .to_string(),
+            false,
+        ),
+        _ => (
+            "moved or deleted by its owner during the run".to_string(),
+            true,
+        ),
     };
     index.journal_abandon(v.jid)?;
-    Ok(Converted::OwnerChanged(why.to_string()))
+    if original_gone {
+        index.record_skip(&r.account, &r.folder, r.uidvalidity, r.old_uid, &why)?;
+    }
+    Ok(Converted::OwnerChanged(why))
 }
 
 pub(super) fn flag_set(flags: &[String]) -> HashSet<String> {
