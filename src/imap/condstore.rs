@@ -3,14 +3,11 @@
 //! and a removal that only goes ahead for the messages nobody changed since
 //! they were looked at (`UID STORE ... (UNCHANGEDSINCE modseq)`).
 
-use async_imap::imap_proto::{AttributeValue, Response};
+use async_imap::imap_proto::AttributeValue;
 
 use super::command::{uid_set, Command};
-use super::session::exact_set;
+use super::session::{exact_set, owned_flags};
 use super::{ImapError, Session};
-
-/// UIDs per UID FETCH of flags: keeps command lines and responses bounded.
-const FLAGS_BATCH: usize = 200;
 
 /// A message's flags as they are now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,56 +29,28 @@ impl Session {
     /// selected folder; a UID that is gone (moved or expunged meanwhile) is
     /// absent. Sorted by UID.
     pub async fn fetch_flags(&mut self, uids: &[u32]) -> Result<Vec<FlagState>, ImapError> {
-        self.require_selected("UID FETCH FLAGS")?;
-        let mut wanted = uids.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut found = Vec::new();
-        for chunk in wanted.chunks(FLAGS_BATCH) {
-            match self.fetch_flags_of(chunk).await {
-                Ok(mut got) => found.append(&mut got),
-                // NOTE: mailutils imap4d answers BAD to a UID FETCH that
-                // names an expunged UID (Dovecot leaves it out): ask for
-                // each alone, a BAD then meaning that one is gone.
-                Err(ImapError::Bad { .. }) => {
-                    for &uid in chunk {
-                        match self.fetch_flags_of(&[uid]).await {
-                            Ok(mut got) => found.append(&mut got),
-                            Err(ImapError::Bad { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        found.sort_by_key(|f| f.uid);
-        Ok(found)
-    }
-
-    async fn fetch_flags_of(&mut self, chunk: &[u32]) -> Result<Vec<FlagState>, ImapError> {
         let items = match self.has_condstore() {
             true => "(UID FLAGS MODSEQ)",
             false => "(UID FLAGS)",
         };
-        let set = uid_set(chunk);
-        let cmd = Command::new("UID FETCH").raw(&format!(" {set} {items}"));
-        let mut found = Vec::new();
-        let done = self
-            .conn
-            .run(cmd, |resp| {
-                if let Response::Fetch(_, attrs) = resp {
-                    // Unsolicited updates of other messages are not ours.
-                    found.extend(flag_state(attrs).filter(|f| chunk.binary_search(&f.uid).is_ok()));
+        match self.fetch_each(uids, items, flag_state).await {
+            // NOTE: mailutils imap4d answers BAD to a UID FETCH that names an
+            // expunged UID (Dovecot leaves it out): ask for each alone, a BAD
+            // then meaning that one is gone.
+            Err(ImapError::Bad { .. }) => {
+                let mut found = Vec::new();
+                for &uid in uids {
+                    match self.fetch_each(&[uid], items, flag_state).await {
+                        Ok(mut got) => found.append(&mut got),
+                        Err(ImapError::Bad { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
-            })
-            .await?;
-        // NOTE: Dovecot answers NO [EXPUNGEISSUED] when some of the UIDs were
-        // expunged by another session meanwhile; the rest still came.
-        if !done.is_expunge_issued() {
-            done.check("UID FETCH FLAGS")?;
+                found.sort_by_key(|f| f.uid);
+                Ok(found)
+            }
+            r => r,
         }
-        Ok(found)
     }
 
     /// With UIDPLUS and CONDSTORE: flags `\Deleted` on those of `uids` whose
@@ -125,31 +94,23 @@ impl Session {
     }
 }
 
-fn flag_state<'a>(attrs: &'a [AttributeValue<'_>]) -> impl Iterator<Item = FlagState> + 'a {
+/// A [`FlagState`] from one FETCH response; `None` without UID or FLAGS.
+fn flag_state(attrs: &[AttributeValue<'_>]) -> Result<Option<(u32, FlagState)>, ImapError> {
     let mut uid = None;
     let mut flags = None;
     let mut modseq = None;
     for attr in attrs {
         match attr {
             AttributeValue::Uid(u) => uid = Some(*u),
-            AttributeValue::Flags(f) => flags = Some(f),
+            AttributeValue::Flags(f) => flags = Some(owned_flags(f)),
             AttributeValue::ModSeq(m) => modseq = Some(*m),
             _ => {}
         }
     }
-    let state = match (uid, flags) {
-        (Some(uid), Some(flags)) => Some(FlagState {
-            uid,
-            flags: flags
-                .iter()
-                .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-                .map(|f| f.to_string())
-                .collect(),
-            modseq,
-        }),
+    Ok(match (uid, flags) {
+        (Some(uid), Some(flags)) => Some((uid, FlagState { uid, flags, modseq })),
         _ => None,
-    };
-    state.into_iter()
+    })
 }
 
 /// The UIDs of a `[MODIFIED set]` response code (RFC 7162 3.1.3), which

@@ -60,11 +60,7 @@ pub(super) fn header_from_attrs(
     Ok(Some(HeaderMeta {
         uid,
         size: u64::from(size),
-        flags: flags
-            .iter()
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-            .map(|f| f.to_string())
-            .collect(),
+        flags: super::session::owned_flags(flags),
         internal_date: date.to_string(),
         internal_ts,
         header: header.to_vec(),

@@ -34,6 +34,9 @@ pub(super) struct Selected {
     pub uidvalidity: u32,
 }
 
+/// Reads one FETCH answer as (UID, value); `None` when it is not one.
+pub(super) type ParseFetch<T> = fn(&[AttributeValue<'_>]) -> Result<Option<(u32, T)>, ImapError>;
+
 /// An authenticated IMAP connection.
 #[derive(Debug)]
 pub struct Session {
@@ -412,16 +415,30 @@ impl Session {
     /// UID, size, flags, internal date and body structure of `uids` (in
     /// batches of 200). UIDs that no longer exist are simply absent. Sorted by UID.
     pub async fn fetch_meta(&mut self, uids: &[u32]) -> Result<Vec<MessageMeta>, ImapError> {
+        let items = "(UID RFC822.SIZE FLAGS INTERNALDATE BODYSTRUCTURE)";
+        self.fetch_each(uids, items, |attrs| {
+            Ok(meta_from_attrs(attrs)?.map(|m| (m.uid, m)))
+        })
+        .await
+    }
+
+    /// `UID FETCH uids items` in batches of 200, each answer read by
+    /// `parse` (`None` for one that is not an answer to this command).
+    /// UIDs that no longer exist are simply absent. Sorted by UID.
+    pub(super) async fn fetch_each<T: Send>(
+        &mut self,
+        uids: &[u32],
+        items: &str,
+        parse: ParseFetch<T>,
+    ) -> Result<Vec<T>, ImapError> {
         self.require_selected("UID FETCH")?;
         let mut wanted: Vec<u32> = uids.to_vec();
         wanted.sort_unstable();
         wanted.dedup();
-        let mut found: BTreeMap<u32, MessageMeta> = BTreeMap::new();
+        let mut found: BTreeMap<u32, T> = BTreeMap::new();
         for chunk in wanted.chunks(FETCH_BATCH) {
             let set = uid_set(chunk);
-            let cmd = Command::new("UID FETCH").raw(&format!(
-                " {set} (UID RFC822.SIZE FLAGS INTERNALDATE BODYSTRUCTURE)"
-            ));
+            let cmd = Command::new("UID FETCH").raw(&format!(" {set} {items}"));
             let mut bad: Option<ImapError> = None;
             let done = self
                 .conn
@@ -429,9 +446,9 @@ impl Session {
                     let Response::Fetch(_, attrs) = resp else {
                         return;
                     };
-                    match meta_from_attrs(attrs) {
-                        Ok(Some(meta)) if chunk.binary_search(&meta.uid).is_ok() => {
-                            found.insert(meta.uid, meta);
+                    match parse(attrs) {
+                        Ok(Some((uid, t))) if chunk.binary_search(&uid).is_ok() => {
+                            found.insert(uid, t);
                         }
                         // Unsolicited updates (flags of other messages, or
                         // without UID): not ours to report.
@@ -506,11 +523,7 @@ impl Session {
                 }
                 for attr in attrs {
                     if let AttributeValue::Flags(f) = attr {
-                        flags = f
-                            .iter()
-                            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-                            .map(|f| f.to_string())
-                            .collect();
+                        flags = owned_flags(f);
                     }
                 }
                 attrs.iter().find_map(|attr| match attr {
@@ -696,43 +709,14 @@ impl Session {
                 "{fields:?} is not a list of header field names"
             )));
         }
-        let mut wanted: Vec<u32> = uids.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut found: BTreeMap<u32, HeaderMeta> = BTreeMap::new();
-        for chunk in wanted.chunks(FETCH_BATCH) {
-            let cmd = Command::new("UID FETCH").raw(&format!(
-                " {} (UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS ({})])",
-                uid_set(chunk),
-                fields.join(" ")
-            ));
-            let mut bad: Option<ImapError> = None;
-            let done = self
-                .conn
-                .run(cmd, |resp| {
-                    let Response::Fetch(_, attrs) = resp else {
-                        return;
-                    };
-                    match header_from_attrs(attrs) {
-                        Ok(Some(h)) if chunk.binary_search(&h.uid).is_ok() => {
-                            found.insert(h.uid, h);
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            bad.get_or_insert(e);
-                        }
-                    }
-                })
-                .await?;
-            if let Some(e) = bad {
-                return Err(e);
-            }
-            // NOTE: Dovecot's NO [EXPUNGEISSUED], as in fetch_meta.
-            if !done.is_expunge_issued() {
-                done.check("UID FETCH")?;
-            }
-        }
-        Ok(found.into_values().collect())
+        let items = format!(
+            "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS ({})])",
+            fields.join(" ")
+        );
+        self.fetch_each(uids, &items, |attrs| {
+            Ok(header_from_attrs(attrs)?.map(|h| (h.uid, h)))
+        })
+        .await
     }
 
     /// The quota that governs `folder` (GETQUOTAROOT, RFC 2087): `None`
@@ -871,13 +855,7 @@ fn meta_from_attrs(attrs: &[AttributeValue<'_>]) -> Result<Option<MessageMeta>, 
     Ok(Some(MessageMeta {
         uid,
         size: u64::from(size),
-        // NOTE: Dovecot lists \Recent among the flags; it is session state,
-        // not something to carry along.
-        flags: flags
-            .iter()
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-            .map(|f| f.to_string())
-            .collect(),
+        flags: owned_flags(flags),
         internal_date: date.to_string(),
         internal_ts,
         top_type: top_type(structure),
@@ -907,6 +885,17 @@ fn is_field_name(name: &str) -> bool {
 
 /// The UID set of a command that changes exactly these messages; UID 0 does
 /// not exist and an empty set is not a command.
+/// A message's flags as owned strings, without `\Recent`.
+// NOTE: Dovecot lists \Recent among the flags; it is session state, not
+// something to carry along.
+pub(super) fn owned_flags(flags: &[std::borrow::Cow<'_, str>]) -> Vec<String> {
+    flags
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .map(|f| f.to_string())
+        .collect()
+}
+
 pub(super) fn exact_set(uids: &[u32]) -> Result<String, ImapError> {
     if uids.is_empty() || uids.contains(&0) {
         return Err(ImapError::Usage(format!(
