@@ -235,6 +235,7 @@ fn login_capabilities_special_use_master_user_and_append() {
 fn quota_refuses_append_over_the_limit() {
     let dovecot = Dovecot::start(DovecotOptions {
         quota_bytes: Some(100_000),
+        ..DovecotOptions::default()
     });
     let (mut imap, _) = Imap::connect(dovecot.imap_port);
     assert!(imap.login("alice", "alicepw").ok());

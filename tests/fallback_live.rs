@@ -437,55 +437,26 @@ fn uids_renumbered_by_imap4d_between_scan_and_run_lose_nothing() {
     assert_eq!(rt().block_on(snapshot(&d, "Sent")), after);
 }
 
-/// Issue 9 on a server without CONDSTORE: the owner flags every message
-/// while the run waits with the first copy verified (both the original and
-/// its copy are visible then) and the second message not yet appended.
-/// Each copy ends with the owner's flag, each message exactly once (the
-/// originals only flagged `\Deleted`, as this server allows).
+/// Issue 9: imap4d may hide a message from the very session that APPENDed
+/// it (here, with no EXAMINE of the folder since it was seeded): slimbox
+/// selects the folder anew and finds its copy, instead of leaving the
+/// message in the journal for the next run.
 #[test]
-fn issue9_flags_the_owner_sets_during_the_run_reach_the_copies_without_condstore() {
+fn issue9_a_copy_imap4d_hides_after_its_append_is_still_found() {
     let d = Imap4d::start();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&d, dir.path());
-    let (a, b) = (big_received("owner-a", 21), big_received("owner-b", 22));
-    rt().block_on(seed(&d, "Sent", &[&a[..], &b[..]], true));
-    let caps = rt().block_on(async {
-        let s = connect(&d).await;
-        let caps = s.capabilities();
-        let _ = s.logout().await;
-        caps
-    });
-    assert!(!caps.iter().any(|c| c == "CONDSTORE"), "{caps:?}");
-
-    let go = dir.path().join("go");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slimbox"))
-        .arg("--config")
-        .arg(&config)
-        .args(["run", "--json"])
-        .env("SLIMBOX_TEST_PASSWORD", &d.password)
-        .env("SLIMBOX_TEST_PAUSE_AT", "verified")
-        .env("SLIMBOX_TEST_PAUSE_FILE", &go)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn slimbox");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let paused = lines
-        .by_ref()
-        .any(|l| l.unwrap_or_default().contains("paused at verified"));
-    assert!(paused, "slimbox never reached verified: {}", d.log_tail(30));
-    std::thread::spawn(move || lines.for_each(drop));
-    store_flag_on_all(&d, "Sent", "\\Flagged");
-    std::fs::write(&go, b"").unwrap();
-    let out = child.wait_with_output().expect("wait");
+    let big = big_received("hidden", 31);
+    let other = big_received("hidden-2", 32);
+    rt().block_on(seed(&d, "Sent", &[&big[..], &other[..]], true));
+    // Another session selects the folder just before the run.
+    rt().block_on(seed(&d, "Sent", &[], true));
+    let out = run(&d, &config);
     let report = report_of(&out);
     assert_eq!(sent_report(&report)["converted"], 2, "{report:#}");
-
+    assert!(report[0]["waiting"].as_array().is_some_and(Vec::is_empty));
     let now = rt().block_on(snapshot(&d, "Sent"));
-    for (id, all) in by_message_id(&now) {
-        let live: Vec<&&Seen> = all.iter().filter(|s| !is_deleted(s)).collect();
-        assert_eq!(live.len(), 1, "{id} exactly once: {now:#?}");
-        assert!(slimbox::mime::is_processed(&live[0].bytes), "{id}");
-        assert_eq!(live[0].flags, vec!["\\Flagged".to_string()], "{id}");
-    }
+    let live: Vec<&Seen> = now.values().filter(|s| !is_deleted(s)).collect();
+    assert_eq!(live.len(), 2, "{now:#?}");
+    assert!(live.iter().all(|s| slimbox::mime::is_processed(&s.bytes)));
 }

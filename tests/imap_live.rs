@@ -349,6 +349,7 @@ async fn folders_append_fetch_search_delete() {
 async fn over_quota_append() {
     let d = Dovecot::start(DovecotOptions {
         quota_bytes: Some(20_000),
+        ..DovecotOptions::default()
     });
     let mut s = alice(&d).await;
     let inbox = Folder::from_name("INBOX");

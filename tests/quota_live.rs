@@ -79,6 +79,7 @@ fn issue9_over_quota_every_message_ends_on_the_server_in_the_same_run() {
     // fits, and their copies are refused until later ones free more.
     let d = Dovecot::start(DovecotOptions {
         quota_bytes: Some((total - 1_500_000) as u64),
+        ..DovecotOptions::default()
     });
     deliver(&d, &msgs);
     let dir = tempfile::tempdir().unwrap();
@@ -118,6 +119,7 @@ fn issue9_what_cannot_fit_is_named_and_the_next_run_puts_it_in() {
         .collect();
     let d = Dovecot::start(DovecotOptions {
         quota_bytes: Some(1_500_000),
+        ..DovecotOptions::default()
     });
     deliver(&d, &[msgs.clone(), text.clone()].concat());
     let dir = tempfile::tempdir().unwrap();

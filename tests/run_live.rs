@@ -205,6 +205,7 @@ fn scan_reports_and_changes_nothing() {
 fn over_quota_mailbox_ends_under_quota() {
     let d = Dovecot::start(DovecotOptions {
         quota_bytes: Some(3_000_000),
+        ..DovecotOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
     let config = mailbox::write_config(&d, dir.path(), "100KiB");

@@ -78,6 +78,7 @@ fn issue9_scan_warns_at_quota_and_says_how_the_run_proceeds() {
     let limit: u64 = 3_000_000;
     let d = Dovecot::start(DovecotOptions {
         quota_bytes: Some(limit),
+        ..DovecotOptions::default()
     });
     let dir = tempfile::tempdir().unwrap();
     let config = mailbox::write_config(&d, dir.path(), "100KiB");

@@ -37,7 +37,18 @@ pub struct DovecotOptions {
     /// Per-user storage limit in bytes for every user (quota + imap_quota
     /// plugins, `count` backend). APPEND beyond it fails with `NO [OVERQUOTA]`.
     pub quota_bytes: Option<u64>,
+    /// The post-login capabilities to announce instead of Dovecot's own
+    /// (`imap_capability`): a list without CONDSTORE stands for a server
+    /// that lacks it.
+    pub capability: Option<String>,
 }
+
+/// Dovecot 2.3's post-login capabilities without CONDSTORE and QRESYNC.
+pub const CAPS_WITHOUT_CONDSTORE: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE \
+    SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND \
+    URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 \
+    ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY \
+    PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE";
 
 /// A running private Dovecot instance; stopped on drop.
 pub struct Dovecot {
@@ -77,6 +88,9 @@ impl Dovecot {
         cmd.arg(&script).arg("start").arg(dir.path());
         if let Some(bytes) = opts.quota_bytes {
             cmd.arg("--quota").arg(bytes.to_string());
+        }
+        if let Some(caps) = &opts.capability {
+            cmd.arg("--capability").arg(caps);
         }
         let out = match cmd.output() {
             Ok(out) => out,
