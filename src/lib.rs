@@ -13,6 +13,7 @@
 //! - `pipeline`: the main job on a mailbox, which owns the safety order;
 //! - `rebuild`: a lost index written again from the converted messages on the servers;
 //! - `restore`: detached files back onto a disk, safely named;
+//! - `signin`: OAuth2 access tokens (token commands, `slimbox login`, app-only);
 //! - `store`: the content-addressed object store;
 //! - `cli`: the commands, one file each;
 //! - `units`: human sizes (`64KiB`, `1 MiB`).
@@ -28,5 +29,6 @@ pub mod mime;
 pub mod pipeline;
 pub mod rebuild;
 pub mod restore;
+pub mod signin;
 pub mod store;
 pub mod units;
