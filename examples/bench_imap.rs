@@ -314,7 +314,7 @@ async fn main() {
         tls: TlsMode::Implicit,
         ca_file: Some(args[3].clone().into()),
         user: "alice".into(),
-        password: "alicepw".into(),
+        auth: slimbox::imap::ImapAuth::Password("alicepw".into()),
     };
     let mut s = Session::connect(&cfg).await.expect("connect");
     match args[1].as_str() {

@@ -74,7 +74,7 @@ async fn main() {
         tls: TlsMode::Implicit,
         ca_file: Some(args[3].clone().into()),
         user: "alice".into(),
-        password: "alicepw".into(),
+        auth: slimbox::imap::ImapAuth::Password("alicepw".into()),
     };
     let mut s = Session::connect(&cfg).await.expect("connect");
     let folders = s.list_folders().await.expect("list");

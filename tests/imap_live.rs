@@ -5,7 +5,7 @@
 mod support;
 
 use slimbox::imap::datetime::parse_datetime;
-use slimbox::imap::{DeleteOutcome, Folder, ImapConfig, ImapError, Session, TlsMode};
+use slimbox::imap::{DeleteOutcome, Folder, ImapAuth, ImapConfig, ImapError, Session, TlsMode};
 use support::dovecot::{master_login, Dovecot, DovecotOptions, MASTER_PASSWORD};
 
 fn cfg(d: &Dovecot, host: &str, tls: TlsMode, user: &str, password: &str) -> ImapConfig {
@@ -19,7 +19,7 @@ fn cfg(d: &Dovecot, host: &str, tls: TlsMode, user: &str, password: &str) -> Ima
         tls,
         ca_file: Some(d.ca_pem.clone()),
         user: user.to_string(),
-        password: password.to_string(),
+        auth: ImapAuth::Password(password.to_string()),
     }
 }
 

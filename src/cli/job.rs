@@ -4,8 +4,10 @@
 
 use anyhow::Context;
 
-use crate::config::{AccountConfig, Config, TlsSetting};
-use crate::imap::{ImapConfig, Session, TlsMode};
+use std::sync::Arc;
+
+use crate::config::{AccountConfig, AuthSetting, Config, TlsSetting};
+use crate::imap::{ImapAuth, ImapConfig, OAuthMechanism, Session, TlsMode};
 use crate::lock::{Claim, LockError, Locks, Mailbox};
 use crate::pipeline::select::SelectPolicy;
 use crate::pipeline::JobPolicy;
@@ -50,12 +52,10 @@ pub async fn connect(account: &AccountConfig) -> anyhow::Result<Session> {
         .with_context(|| format!("account {}", account.name))
 }
 
-/// How to reach an account (the password resolved once, here).
+/// How to reach an account: the password resolved once, here; an access
+/// token asked of its source at each connection.
 pub fn imap_config(account: &AccountConfig) -> anyhow::Result<ImapConfig> {
-    let password = account
-        .password
-        .resolve()
-        .with_context(|| format!("account {}", account.name))?;
+    let auth = imap_auth(account).with_context(|| format!("account {}", account.name))?;
     Ok(ImapConfig {
         host: account.host.clone(),
         port: account.port,
@@ -66,7 +66,28 @@ pub fn imap_config(account: &AccountConfig) -> anyhow::Result<ImapConfig> {
         },
         ca_file: account.ca_file.clone(),
         user: account.user.clone(),
-        password,
+        auth,
+    })
+}
+
+fn imap_auth(account: &AccountConfig) -> anyhow::Result<ImapAuth> {
+    let mechanism = match account.auth {
+        AuthSetting::Password => {
+            let source = account.password.as_ref().context(
+                "no password source (the config check should have refused this account)",
+            )?;
+            return Ok(ImapAuth::Password(source.resolve()?));
+        }
+        AuthSetting::XOAuth2 => OAuthMechanism::XOAuth2,
+        AuthSetting::OAuthBearer => OAuthMechanism::OAuthBearer,
+    };
+    let command = account
+        .token_command
+        .as_ref()
+        .context("no token source: set token_command or [account.oauth]")?;
+    Ok(ImapAuth::OAuth {
+        mechanism,
+        tokens: Arc::new(crate::signin::CommandTokenSource::new(command.clone())),
     })
 }
 

@@ -24,6 +24,10 @@
 //! password_command = "pass show mail"
 //! ```
 //!
+//! An account logs in with a password (the default) or, with
+//! `auth = "xoauth2"` or `"oauthbearer"`, with an OAuth2 access token from
+//! `token_command` (or slimbox's own sign-in; see `crate::signin`).
+//!
 //! The parts: `raw` mirrors the file for serde, `check` turns that into the
 //! checked types here (one file per section), `password` fetches passwords,
 //! `error` says what went wrong.
@@ -127,7 +131,13 @@ pub struct AccountConfig {
     /// Extra trust root (PEM), resolved against the config file's folder.
     pub ca_file: Option<PathBuf>,
     pub user: String,
-    pub password: PasswordSource,
+    /// `auth`: how the account logs in.
+    pub auth: AuthSetting,
+    /// The password source; set exactly when `auth` is `Password`.
+    pub password: Option<PasswordSource>,
+    /// `token_command`: prints an access token (`auth` xoauth2 or
+    /// oauthbearer).
+    pub token_command: Option<String>,
     /// Folder for the no-UIDPLUS fallback; `None`: the `\Trash` special-use
     /// folder.
     pub trash: Option<String>,
@@ -147,6 +157,32 @@ pub enum TlsSetting {
     /// No TLS at all: only allowed for loopback hosts (test servers), since
     /// it would send the password in the clear.
     None,
+}
+
+/// How an account logs in (`auth = "…"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthSetting {
+    /// LOGIN with a password (the default).
+    #[default]
+    Password,
+    /// SASL XOAUTH2 with an OAuth2 access token (Gmail, Microsoft).
+    #[serde(rename = "xoauth2")]
+    XOAuth2,
+    /// SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token.
+    #[serde(rename = "oauthbearer")]
+    OAuthBearer,
+}
+
+impl AuthSetting {
+    /// As written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthSetting::Password => "password",
+            AuthSetting::XOAuth2 => "xoauth2",
+            AuthSetting::OAuthBearer => "oauthbearer",
+        }
+    }
 }
 
 impl TlsSetting {
@@ -239,7 +275,7 @@ impl Config {
         let inline: Vec<&str> = self
             .accounts
             .iter()
-            .filter(|a| matches!(a.password, PasswordSource::Inline(_)))
+            .filter(|a| matches!(a.password, Some(PasswordSource::Inline(_))))
             .map(|a| a.name.as_str())
             .collect();
         if let (false, Some(path)) = (inline.is_empty(), &self.path) {
@@ -311,7 +347,8 @@ mod tests {
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let c = load(Some(&path)).expect("load");
-        assert_eq!(c.accounts[0].password.resolve().expect("inline"), "hunter2");
+        let password = c.accounts[0].password.as_ref().expect("password source");
+        assert_eq!(password.resolve().expect("inline"), "hunter2");
         let w = c.warnings();
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::TlsSetting;
+use super::{AuthSetting, TlsSetting};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +61,9 @@ pub(super) struct RawAccount {
     pub(super) tls: TlsSetting,
     pub(super) ca_file: Option<String>,
     pub(super) user: String,
+    #[serde(default)]
+    pub(super) auth: AuthSetting,
+    pub(super) token_command: Option<String>,
     pub(super) password_env: Option<String>,
     pub(super) password_command: Option<String>,
     pub(super) password: Option<String>,

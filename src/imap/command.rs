@@ -24,6 +24,12 @@ pub(crate) enum Piece<'a> {
     /// End the line, wait for `+`, then send these bytes as the next line
     /// (a SASL response during AUTHENTICATE).
     Continuation(String),
+    /// Last piece only: when the server answers the whole command with a
+    /// `+` challenge instead of completing it, send these bytes as the next
+    /// line (the SASL client's reply to an error challenge, RFC 7628 3.2.3)
+    /// and read the completion. The challenge's text goes to
+    /// `Done::challenge`.
+    OnChallenge(String),
 }
 
 /// A command without its tag, plus a label for error messages and logs that
@@ -75,6 +81,13 @@ impl<'a> Command<'a> {
     /// Ends the line and sends `line` after the server's `+`.
     pub fn continuation(mut self, line: String) -> Self {
         self.pieces.push(Piece::Continuation(line));
+        self
+    }
+
+    /// Answers a `+` challenge the server may send once the whole command
+    /// is sent with `line` (see [`Piece::OnChallenge`]); must come last.
+    pub fn on_challenge(mut self, line: String) -> Self {
+        self.pieces.push(Piece::OnChallenge(line));
         self
     }
 }

@@ -41,6 +41,9 @@ pub(crate) struct Done {
     pub append_uid: Option<(u32, u32)>,
     /// READ-ONLY (true) / READ-WRITE (false) from SELECT or EXAMINE.
     pub read_only: Option<bool>,
+    /// The text of a `+` challenge answered through `Piece::OnChallenge`
+    /// (a SASL error challenge, base64), if the server sent one.
+    pub challenge: Option<String>,
 }
 
 impl Done {
@@ -96,6 +99,8 @@ pub(crate) struct Conn {
     broken: Option<String>,
     /// A slice of a response kept without copying (see [`Conn::run_keep`]).
     kept: Option<bytes::Bytes>,
+    /// The text of the last continuation request read.
+    continue_text: Option<String>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -124,6 +129,7 @@ impl Conn {
             bye: None,
             broken: None,
             kept: None,
+            continue_text: None,
         }
     }
 
@@ -260,6 +266,7 @@ impl Conn {
         let mut line: Vec<u8> = Vec::with_capacity(128);
         line.extend_from_slice(tag.as_bytes());
         line.push(b' ');
+        let mut on_challenge = None;
         for piece in cmd.pieces {
             match piece {
                 Piece::Text(t) => line.extend_from_slice(t.as_bytes()),
@@ -288,14 +295,41 @@ impl Conn {
                     }
                     line.extend_from_slice(next.as_bytes());
                 }
+                Piece::OnChallenge(answer) => on_challenge = Some(answer),
             }
         }
         line.extend_from_slice(b"\r\n");
         self.send(&line, &label).await?;
-        match self.read_until(&tag, &label, false, on_data).await? {
-            Some(done) => Ok(done),
-            None => Err(ImapError::Protocol(format!(
+        let want_challenge = on_challenge.is_some();
+        if let Some(done) = self
+            .read_until(&tag, &label, want_challenge, on_data)
+            .await?
+        {
+            return Ok(done);
+        }
+        let Some(answer) = on_challenge else {
+            return Err(ImapError::Protocol(format!(
                 "the server asked for more input after the whole of {label} was sent"
+            )));
+        };
+        self.answer_challenge(&tag, &label, answer, on_data).await
+    }
+
+    /// Sends `answer` to the challenge just read, then reads the completion,
+    /// which carries the challenge's text.
+    async fn answer_challenge(
+        &mut self,
+        tag: &str,
+        label: &str,
+        answer: String,
+        on_data: &mut (dyn for<'r> FnMut(&'r Response<'_>) -> Option<&'r [u8]> + Send),
+    ) -> Result<Done, ImapError> {
+        let challenge = self.continue_text.take();
+        self.send(format!("{answer}\r\n").as_bytes(), label).await?;
+        match self.read_until(tag, label, false, on_data).await? {
+            Some(done) => Ok(Done { challenge, ..done }),
+            None => Err(ImapError::Protocol(format!(
+                "the server asked for more input after the answer to its challenge during {label}"
             ))),
         }
     }
@@ -326,7 +360,10 @@ impl Conn {
                 Err(e) => return Err(self.read_error(e, label)),
             };
             let keep = match resp.parsed() {
-                Response::Continue(_) if want_continue => return Ok(None),
+                Response::Continue(outcome) if want_continue => {
+                    self.continue_text = Some(outcome_text(outcome));
+                    return Ok(None);
+                }
                 Response::Continue(outcome) => {
                     return Err(ImapError::Protocol(format!(
                         "unexpected continuation request during {label}: {}",
@@ -506,5 +543,6 @@ fn done_from(status: &Status, outcome: &Outcome<'_>) -> Done {
         text: outcome_text(outcome),
         append_uid,
         read_only,
+        challenge: None,
     }
 }

@@ -37,6 +37,39 @@ pub enum ImapError {
     )]
     Auth { user: String, text: String },
 
+    /// No access token to log in with: the token source failed.
+    #[error("cannot get an access token for {user:?}: {error}")]
+    Token {
+        user: String,
+        error: crate::signin::SigninError,
+    },
+
+    /// The server refused the OAuth2 login (token, user or mailbox). `status`
+    /// is what its error challenge said, if it sent one; `detail` the text
+    /// of its NO.
+    #[error(
+        "the server refused the access token for {user:?}{}: {detail}; {}",
+        status.as_ref().map(|s| format!(" (status {s})")).unwrap_or_default(),
+        token_hint(status.as_deref(), scope.as_deref())
+    )]
+    TokenRejected {
+        user: String,
+        status: Option<String>,
+        scope: Option<String>,
+        detail: String,
+    },
+
+    /// The server does not offer the SASL mechanism `auth` asks for.
+    #[error(
+        "IMAP server {host} does not offer AUTHENTICATE {mechanism} (it offers: {offered}); set \
+         auth in the config to one it offers"
+    )]
+    Mechanism {
+        host: String,
+        mechanism: &'static str,
+        offered: String,
+    },
+
     /// The server said NO to a command.
     #[error("IMAP server refused {command}: {text}")]
     No { command: String, text: String },
@@ -96,7 +129,10 @@ impl ImapError {
             | ImapError::Io(_)
             | ImapError::Timeout { .. }
             | ImapError::Unavailable { .. } => true,
+            ImapError::Token { error, .. } => error.is_transient(),
             ImapError::Config(_)
+            | ImapError::TokenRejected { .. }
+            | ImapError::Mechanism { .. }
             | ImapError::Tls { .. }
             | ImapError::Auth { .. }
             | ImapError::No { .. }
@@ -106,6 +142,32 @@ impl ImapError {
             | ImapError::Invalid(_)
             | ImapError::Usage(_) => false,
         }
+    }
+}
+
+/// What to do about a refused token, from the status of the server's error
+/// challenge (never from its wording).
+fn token_hint(status: Option<&str>, scope: Option<&str>) -> String {
+    use super::sasl::{status_kind, StatusKind};
+    let again = "run `slimbox login ACCOUNT` again, or check token_command";
+    match status.map(status_kind) {
+        Some(StatusKind::Token) => format!(
+            "the token is invalid, expired or revoked, or was issued for another user: {again}, \
+             and that user in the config is the mailbox the token was issued for"
+        ),
+        Some(StatusKind::Scope) => format!(
+            "the token lacks the permission for mail{}: sign in again granting mail access \
+             ({again})",
+            scope.map(|s| format!(" (scope {s})")).unwrap_or_default()
+        ),
+        Some(StatusKind::Request) => format!(
+            "check that user in the config is the mailbox the token was issued for, then {again}"
+        ),
+        Some(StatusKind::Other) | None => format!(
+            "if the server's text says so, IMAP is disabled for this mailbox (enable it: Gmail \
+             settings, or the Microsoft 365 admin center); otherwise check that user in the \
+             config is the mailbox the token was issued for, and {again}"
+        ),
     }
 }
 
@@ -145,6 +207,52 @@ mod tests {
             text: "t".into()
         }
         .is_transient());
+    }
+
+    #[test]
+    fn token_errors_say_what_to_do() {
+        let e = ImapError::TokenRejected {
+            user: "a@b.c".into(),
+            status: Some("401".into()),
+            scope: None,
+            detail: "[AUTHENTICATIONFAILED] Invalid credentials".into(),
+        };
+        let s = e.to_string();
+        assert!(
+            s.contains("(status 401)")
+                && s.contains("slimbox login")
+                && s.contains("token_command"),
+            "{s}"
+        );
+        assert!(!e.is_transient());
+        let e = ImapError::TokenRejected {
+            user: "a@b.c".into(),
+            status: None,
+            scope: None,
+            detail: "AUTHENTICATE failed.".into(),
+        };
+        let s = e.to_string();
+        assert!(
+            s.contains("IMAP is disabled") && s.contains("AUTHENTICATE failed."),
+            "{s}"
+        );
+        let e = ImapError::TokenRejected {
+            user: "a".into(),
+            status: Some("insufficient_scope".into()),
+            scope: Some("mail".into()),
+            detail: "no".into(),
+        };
+        assert!(e.to_string().contains("scope mail"), "{e}");
+        let e = ImapError::Token {
+            user: "a".into(),
+            error: crate::signin::SigninError::CommandEmpty {
+                command: "get-token".into(),
+            },
+        };
+        assert!(
+            e.to_string().contains("get-token") && !e.is_transient(),
+            "{e}"
+        );
     }
 
     #[test]

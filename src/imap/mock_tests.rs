@@ -8,7 +8,7 @@
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use super::{DeleteOutcome, Folder, ImapConfig, ImapError, Session, TlsMode};
+use super::{DeleteOutcome, Folder, ImapAuth, ImapConfig, ImapError, Session, TlsMode};
 
 /// One exchange: the line the client must send (without its tag, if it has
 /// one) and the server's reply, where `{tag}` stands for the client's tag.
@@ -181,7 +181,7 @@ pub(crate) fn cfg(port: u16, password: &str) -> ImapConfig {
         tls: TlsMode::None,
         ca_file: None,
         user: "alice".into(),
-        password: password.into(),
+        auth: ImapAuth::Password(password.into()),
     }
 }
 

@@ -18,6 +18,7 @@
 //! - `conn`: tags, literals, reading until the tagged completion, capabilities;
 //! - `transport`: TCP/TLS stream with an idle timeout, trust roots;
 //! - `command`: quoting, literals, UID sets, flag checks;
+//! - `oauth`, `sasl`: logging in with an OAuth2 token (XOAUTH2, OAUTHBEARER);
 //! - `structure`: BODYSTRUCTURE to leaf parts;
 //! - `headers`, `quota`: header-field and quota responses to plain data;
 //! - `mime_params`, `utf7`, `datetime`: pure codecs with unit tests;
@@ -34,19 +35,25 @@ mod headers;
 pub mod mime_params;
 #[cfg(test)]
 pub(crate) mod mock_tests;
+mod oauth;
+#[cfg(test)]
+mod oauth_tests;
 mod quota;
+mod sasl;
 mod session;
 mod structure;
 mod transport;
 pub mod utf7;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use command::quote as quote_string;
 pub use condstore::FlagState;
 pub use error::ImapError;
 pub use headers::HeaderMeta;
 pub use quota::QuotaUsage;
+pub use sasl::OAuthMechanism;
 pub use session::Session;
 
 /// How the connection is protected.
@@ -70,11 +77,37 @@ pub struct ImapConfig {
     /// Extra trust roots (PEM), in addition to the system's.
     pub ca_file: Option<PathBuf>,
     pub user: String,
-    pub password: String,
+    pub auth: ImapAuth,
+}
+
+/// How to log in.
+#[derive(Clone)]
+pub enum ImapAuth {
+    /// LOGIN (or AUTHENTICATE PLAIN where LOGIN is disabled).
+    Password(String),
+    /// AUTHENTICATE with a bearer token asked of `tokens` at each connect
+    /// (and once more, forcing a new one, when the server refused it).
+    OAuth {
+        mechanism: OAuthMechanism,
+        tokens: Arc<dyn crate::signin::TokenSource>,
+    },
+}
+
+// Hand-written so the password never reaches a log.
+impl std::fmt::Debug for ImapAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImapAuth::Password(_) => f.write_str("Password(<redacted>)"),
+            ImapAuth::OAuth { mechanism, tokens } => f
+                .debug_struct("OAuth")
+                .field("mechanism", mechanism)
+                .field("tokens", tokens)
+                .finish(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ImapConfig {
-    // Hand-written so the password never reaches a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImapConfig")
             .field("host", &self.host)
@@ -82,7 +115,7 @@ impl std::fmt::Debug for ImapConfig {
             .field("tls", &self.tls)
             .field("ca_file", &self.ca_file)
             .field("user", &self.user)
-            .field("password", &"<redacted>")
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -188,7 +221,7 @@ mod tests {
             tls: TlsMode::Implicit,
             ca_file: None,
             user: "alice".into(),
-            password: "hunter2".into(),
+            auth: ImapAuth::Password("hunter2".into()),
         };
         let s = format!("{cfg:?}");
         assert!(!s.contains("hunter2") && s.contains("alice"), "{s}");
@@ -209,7 +242,7 @@ mod tests {
             tls: TlsMode::None,
             ca_file: None,
             user: "alice".into(),
-            password: "pw".into(),
+            auth: ImapAuth::Password("pw".into()),
         };
         let err = Session::connect(&cfg).await.unwrap_err();
         assert!(matches!(err, ImapError::Config(_)), "{err:?}");
@@ -225,7 +258,7 @@ mod tests {
             tls: TlsMode::None,
             ca_file: None,
             user: "u".into(),
-            password: "p".into(),
+            auth: ImapAuth::Password("p".into()),
         };
         let fut = Session::connect(&cfg);
         assert_send(&fut);

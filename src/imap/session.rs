@@ -15,6 +15,7 @@ use super::conn::{Conn, Greeting};
 use super::datetime::{format_date, parse_datetime};
 use super::headers::header_from_attrs;
 use super::mime_params::unescape_quoted;
+use super::oauth::{authenticate, credentials, Credentials, Target};
 use super::structure::{leaves, top_type};
 use super::transport::{is_loopback_host, tcp_connect, tls_config, tls_handshake, Transport};
 use super::{
@@ -48,20 +49,22 @@ pub struct Session {
 
 impl Session {
     /// Connects (TCP, then TLS as configured), reads the greeting, logs in
-    /// (LOGIN, or AUTHENTICATE PLAIN when the server sets LOGINDISABLED) and
-    /// caches the post-login capabilities.
+    /// (LOGIN, or AUTHENTICATE PLAIN when the server sets LOGINDISABLED; with
+    /// OAuth, AUTHENTICATE XOAUTH2 or OAUTHBEARER with a token asked of the
+    /// account's source first) and caches the post-login capabilities.
     pub async fn connect(cfg: &ImapConfig) -> Result<Session, ImapError> {
         if cfg.host.trim().is_empty() {
             return Err(ImapError::Config("the IMAP host is empty".into()));
         }
         if cfg.tls == TlsMode::None && !is_loopback_host(&cfg.host) {
             return Err(ImapError::Config(format!(
-                "refusing to send the password for {:?} to {} without TLS; use implicit TLS \
+                "refusing to send the password or token of {:?} to {} without TLS; use implicit TLS \
                  (port 993) or STARTTLS (port 143). Plain text is only allowed to a loopback host \
                  (127.0.0.1, ::1, localhost)",
                 cfg.user, cfg.host
             )));
         }
+        let creds = credentials(&cfg.auth, &cfg.user).await?;
 
         let tcp = tcp_connect(&cfg.host, cfg.port).await?;
         let transport = match cfg.tls {
@@ -118,7 +121,7 @@ impl Session {
             selected: None,
         };
         if greeting != Greeting::PreAuth {
-            session.login(&cfg.user, &cfg.password).await?;
+            session.log_in(cfg, creds).await?;
         }
         tracing::debug!(
             host = %session.host,
@@ -128,6 +131,24 @@ impl Session {
             "IMAP session ready"
         );
         Ok(session)
+    }
+
+    async fn log_in(&mut self, cfg: &ImapConfig, creds: Credentials<'_>) -> Result<(), ImapError> {
+        match creds {
+            Credentials::Password(password) => self.login(&cfg.user, password).await,
+            Credentials::Token {
+                mechanism,
+                tokens,
+                token,
+            } => {
+                let target = Target {
+                    host: &cfg.host,
+                    port: cfg.port,
+                    user: &cfg.user,
+                };
+                authenticate(&mut self.conn, &target, mechanism, tokens, token).await
+            }
+        }
     }
 
     async fn login(&mut self, user: &str, password: &str) -> Result<(), ImapError> {

@@ -8,8 +8,12 @@
 //! client credentials, a Google service account), the OAuth2 flows of
 //! `slimbox login`, and [`SigninError`], whose messages name the fix.
 
+mod command;
+
 use std::future::Future;
 use std::pin::Pin;
+
+pub use command::{CommandTokenSource, FORCE_NEW_ENV};
 
 /// A future a [`TokenSource`] returns.
 pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<String, SigninError>> + Send + 'a>>;

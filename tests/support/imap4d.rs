@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use slimbox::imap::{ImapConfig, TlsMode};
+use slimbox::imap::{ImapAuth, ImapConfig, TlsMode};
 
 /// The test account (a virtual-domain user: no system account involved).
 pub const USER: &str = "slimboxtest@slimbox.test";
@@ -115,7 +115,7 @@ impl Imap4d {
             tls: TlsMode::None,
             ca_file: None,
             user: self.user.clone(),
-            password: self.password.clone(),
+            auth: ImapAuth::Password(self.password.clone()),
         }
     }
 

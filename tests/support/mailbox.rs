@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
-use slimbox::imap::{Folder, ImapConfig, Session, TlsMode};
+use slimbox::imap::{Folder, ImapAuth, ImapConfig, Session, TlsMode};
 
 use super::dovecot::Dovecot;
 
@@ -83,7 +83,7 @@ pub fn imap_config(d: &Dovecot, user: &str, password: &str) -> ImapConfig {
         tls: TlsMode::Implicit,
         ca_file: Some(d.ca_pem.clone()),
         user: user.into(),
-        password: password.into(),
+        auth: ImapAuth::Password(password.into()),
     }
 }
 

@@ -1,10 +1,11 @@
-//! `[[account]]`: server, TLS, login and password source of one account.
+//! `[[account]]`: server, TLS, login, and the password or token source of
+//! one account.
 
 use std::net::IpAddr;
 
 use super::Ctx;
 use crate::config::raw::RawAccount;
-use crate::config::{AccountConfig, ConfigError, PasswordSource, TlsSetting};
+use crate::config::{AccountConfig, AuthSetting, ConfigError, PasswordSource, TlsSetting};
 
 /// Checks one `[[account]]`, the `i`-th in the file.
 pub(super) fn account_config(
@@ -31,7 +32,7 @@ pub(super) fn account_config(
         return Err(ctx.err(
             key("tls"),
             format!(
-                "\"none\" would send the password to {host:?} in the clear, so it is only \
+                "\"none\" would send the password or access token to {host:?} in the clear, so it is only \
                  allowed for loopback hosts (localhost, 127.0.0.0/8, ::1); use \"implicit\" \
                  or \"starttls\""
             ),
@@ -52,13 +53,9 @@ pub(super) fn account_config(
         return Err(ctx.err(key("user"), "is empty; write the IMAP login name"));
     }
 
-    let password = password_source(
-        ctx,
-        &key,
-        raw.password_env,
-        raw.password_command,
-        raw.password,
-    )?;
+    let password_keys = (raw.password_env, raw.password_command, raw.password);
+    let (password, token_command) =
+        credentials(ctx, &key, raw.auth, raw.token_command, password_keys)?;
 
     if let Some(t) = &raw.trash {
         if t.trim().is_empty() {
@@ -77,7 +74,9 @@ pub(super) fn account_config(
         tls: raw.tls,
         ca_file,
         user,
+        auth: raw.auth,
         password,
+        token_command,
         trash: raw.trash,
     })
 }
@@ -172,6 +171,90 @@ fn password_source(
         "no password source: set exactly one of password_env = \"VAR\", \
          password_command = \"pass show mail\" or password = \"...\"",
     ))
+}
+
+/// `auth` and what it needs: a password source for "password", a token
+/// source for "xoauth2" and "oauthbearer"; a key of the other kind is an
+/// error naming it.
+fn credentials(
+    ctx: &Ctx,
+    key: &dyn Fn(&str) -> String,
+    auth: AuthSetting,
+    token_command: Option<String>,
+    password_keys: (Option<String>, Option<String>, Option<String>),
+) -> Result<(Option<PasswordSource>, Option<String>), ConfigError> {
+    match auth {
+        AuthSetting::Password => {
+            if token_command.is_some() {
+                return Err(ctx.err(
+                    key("token_command"),
+                    "is only used with auth = \"xoauth2\" or \"oauthbearer\"; set auth to the \
+                     one the server takes, or remove token_command to log in with a password",
+                ));
+            }
+            let (env, command, inline) = password_keys;
+            let source = password_source(ctx, key, env, command, inline)?;
+            Ok((Some(source), None))
+        }
+        AuthSetting::XOAuth2 | AuthSetting::OAuthBearer => {
+            no_password_keys(ctx, key, auth, &password_keys)?;
+            let command = token_source(ctx, key, auth, token_command)?;
+            Ok((None, Some(command)))
+        }
+    }
+}
+
+/// With a token login, a password key is a mistake worth naming.
+fn no_password_keys(
+    ctx: &Ctx,
+    key: &dyn Fn(&str) -> String,
+    auth: AuthSetting,
+    (env, command, inline): &(Option<String>, Option<String>, Option<String>),
+) -> Result<(), ConfigError> {
+    let given = [
+        ("password_env", env.is_some()),
+        ("password_command", command.is_some()),
+        ("password", inline.is_some()),
+    ];
+    match given.into_iter().find(|(_, set)| *set) {
+        Some((k, _)) => Err(ctx.err(
+            key(k),
+            format!(
+                "is for auth = \"password\", but this account has auth = \"{}\", which logs in \
+                 with an access token from token_command or [account.oauth]; remove {k}, or set \
+                 auth = \"password\"",
+                auth.as_str()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Where the access tokens of an `xoauth2` / `oauthbearer` account come
+/// from: today `token_command`; slimbox's own sign-in (`[account.oauth]`)
+/// is the other source, and exactly one may be set.
+fn token_source(
+    ctx: &Ctx,
+    key: &dyn Fn(&str) -> String,
+    auth: AuthSetting,
+    token_command: Option<String>,
+) -> Result<String, ConfigError> {
+    match token_command {
+        Some(cmd) if cmd.trim().is_empty() => Err(ctx.err(
+            key("token_command"),
+            "is empty; write a command that prints an access token on its first line, e.g. \
+             \"oama access me@example.com\"",
+        )),
+        Some(cmd) => Ok(cmd),
+        None => Err(ctx.err(
+            key("token_command"),
+            format!(
+                "no token source: set token_command or [account.oauth] (auth = \"{}\" logs in \
+                 with an OAuth2 access token; for a password, set auth = \"password\")",
+                auth.as_str()
+            ),
+        )),
+    }
 }
 
 fn unbracket(host: &str) -> &str {
@@ -279,6 +362,74 @@ mod tests {
             let msg = err(text);
             assert!(msg.contains(key), "expected {key:?} in: {msg}");
         }
+    }
+
+    #[test]
+    fn issue10_auth_and_token_command() {
+        let c = ok(&with_store(ACCOUNT));
+        assert_eq!(c.accounts[0].auth, AuthSetting::Password);
+        assert_eq!(c.accounts[0].token_command, None);
+        for (written, auth) in [
+            ("xoauth2", AuthSetting::XOAuth2),
+            ("oauthbearer", AuthSetting::OAuthBearer),
+        ] {
+            let c = ok(&with_store(&ACCOUNT.replace(
+                "password_env = \"MAIL_PASSWORD\"",
+                &format!("auth = \"{written}\"\ntoken_command = \"oama access me\""),
+            )));
+            let a = &c.accounts[0];
+            assert_eq!(a.auth, auth);
+            assert_eq!(a.password, None);
+            assert_eq!(a.token_command.as_deref(), Some("oama access me"));
+        }
+    }
+
+    /// Each mix of auth and credential keys that cannot work names the key
+    /// and says what to do.
+    #[test]
+    fn issue10_auth_errors_name_the_key() {
+        let xoauth2 = |rest: &str| {
+            with_store(&ACCOUNT.replace(
+                "password_env = \"MAIL_PASSWORD\"",
+                &format!("auth = \"xoauth2\"\n{rest}"),
+            ))
+        };
+        let cases: Vec<(String, &str, &str)> = vec![
+            (
+                xoauth2(""),
+                "account[0].token_command",
+                "no token source: set token_command or [account.oauth]",
+            ),
+            (
+                xoauth2("token_command = \" \""),
+                "account[0].token_command",
+                "is empty",
+            ),
+            (
+                xoauth2("token_command = \"t\"\npassword_env = \"P\""),
+                "account[0].password_env",
+                "auth = \"password\"",
+            ),
+            (
+                xoauth2("token_command = \"t\"\npassword = \"p\""),
+                "account[0].password ",
+                "remove password",
+            ),
+            (
+                with_store(&ACCOUNT.replace("user =", "token_command = \"t\"\nuser =")),
+                "account[0].token_command",
+                "auth = \"xoauth2\"",
+            ),
+        ];
+        for (text, key, fix) in &cases {
+            let msg = err(text);
+            assert!(
+                msg.contains(key) && msg.contains(fix),
+                "expected {key:?}, {fix:?} in: {msg}"
+            );
+        }
+        let msg = err(&xoauth2("").replace("xoauth2", "oauth"));
+        assert!(msg.contains("auth") && msg.contains("xoauth2"), "{msg}");
     }
 
     #[test]

@@ -234,7 +234,10 @@ mod tests {
         assert_eq!(a.port, 993);
         assert_eq!(a.ca_file, None);
         assert_eq!(a.trash, None);
-        assert_eq!(a.password, PasswordSource::Env("MAIL_PASSWORD".into()));
+        assert_eq!(
+            a.password,
+            Some(PasswordSource::Env("MAIL_PASSWORD".into()))
+        );
     }
 
     #[test]
@@ -271,7 +274,10 @@ trash = "Deleted Items"
         assert_eq!(a.tls, TlsSetting::StartTls);
         assert_eq!(a.port, 143);
         assert_eq!(a.ca_file, Some(PathBuf::from("/etc/slimbox/extra-ca.pem")));
-        assert_eq!(a.password, PasswordSource::Command("pass show mail".into()));
+        assert_eq!(
+            a.password,
+            Some(PasswordSource::Command("pass show mail".into()))
+        );
         assert_eq!(a.trash.as_deref(), Some("Deleted Items"));
     }
 
