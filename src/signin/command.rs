@@ -50,7 +50,7 @@ impl CommandTokenSource {
             let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
             return Err(fail(match stderr.is_empty() {
                 true => format!("it ended with {} and printed no error", out.status),
-                false => format!("it ended with {}: {stderr}", out.status),
+                false => format!("it ended with {}, saying: {stderr}", out.status),
             }));
         }
         first_line_token(&out.stdout).map_err(|problem| match problem {
