@@ -152,7 +152,10 @@ fn issue10_app_token_logs_in_to_any_mailbox() {
 
 #[test]
 fn issue10_device_flow_and_denied_consent() {
-    let oidc = Oidc::start(OidcOptions::default());
+    let oidc = Oidc::start(OidcOptions {
+        redirect_uris: vec!["http://127.0.0.1/oauth2/cb".to_string()],
+        ..OidcOptions::default()
+    });
     let d = dovecot_for(&oidc);
     let start = oidc.device_authorization(USER_SCOPE);
     let device_code = start["device_code"].as_str().expect("device_code");
@@ -174,10 +177,16 @@ fn issue10_device_flow_and_denied_consent() {
     assert!(tokens.refresh.is_some(), "{}", tokens.json);
     assert_login(&d, &oidc, "XOAUTH2", "bob", &tokens.access, true);
 
-    // Consent refused in the code flow: the redirect carries access_denied.
+    // Consent refused in the code flow (on a redirect URI added to the
+    // client, any port): the redirect carries access_denied.
     let state = support::oidc::random_token();
     let challenge = support::oidc::pkce_challenge(&support::oidc::random_token());
-    let url = oidc.authorization_url("http://127.0.0.1:4567/", &state, &challenge, USER_SCOPE);
+    let url = oidc.authorization_url(
+        "http://127.0.0.1:4567/oauth2/cb",
+        &state,
+        &challenge,
+        USER_SCOPE,
+    );
     let Outcome::Redirect(back) = oidc.sign_in(&url, "alice", "alicepw", false) else {
         panic!("denied consent should redirect to the client");
     };
