@@ -274,3 +274,33 @@ fn issue10_microsoft_layout_has_sent_items_and_no_special_use() {
     let (special, _) = imap.command_ok("LIST (SPECIAL-USE) \"\" \"*\"");
     assert!(special.is_empty(), "{special:#?}");
 }
+
+fn message(body_bytes: usize) -> Vec<u8> {
+    let mut m = b"From: a@example.test\r\nSubject: size\r\n\r\n".to_vec();
+    m.extend(std::iter::repeat_n(b'x', body_bytes));
+    m.extend_from_slice(b"\r\n");
+    m
+}
+
+#[test]
+fn issue10_append_limit_is_enforced_and_announced_except_on_microsoft() {
+    for (layout, announced) in [(LAYOUT_GMAIL, true), (LAYOUT_MICROSOFT, false)] {
+        let d = Dovecot::start(DovecotOptions {
+            layout: Some(layout),
+            append_limit: Some(20_000),
+            ..DovecotOptions::default()
+        });
+        let mut imap = RawImap::connect(d.imap_port);
+        imap.command_ok("LOGIN alice alicepw");
+        let caps = imap.capabilities();
+        assert_eq!(
+            caps.iter().any(|c| c == "APPENDLIMIT=20000"),
+            announced,
+            "{layout}: {caps:?}"
+        );
+        let small = imap.append("INBOX", &message(1_000));
+        assert!(small.contains(" OK "), "{layout}: {small}");
+        let big = imap.append("INBOX", &message(30_000));
+        assert!(big.contains(" NO [LIMIT]"), "{layout}: {big}");
+    }
+}
