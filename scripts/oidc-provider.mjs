@@ -12,6 +12,10 @@
 //                      the old one is used up, as Microsoft does; reusing a
 //                      used one revokes the whole grant. "0": the refresh token
 //                      stays the same, as Google does.
+//   OIDC_REDIRECT_URIS more redirect URIs of the client "slimbox", separated
+//                      by spaces (loopback ones match on any port)
+//   OIDC_WATCH_PID     exit when the process with this pid is gone (the test
+//                      that started the provider), so none is left behind
 //
 // Issuer: http://127.0.0.1:PORT (discovery at /.well-known/openid-configuration;
 // endpoints /auth, /token, /device/auth, /device, /token/introspection,
@@ -23,8 +27,9 @@
 //   slimbox        public native client (no secret, PKCE S256 required) for the
 //                  authorization code flow with a loopback redirect URI:
 //                  http://127.0.0.1:ANYPORT/ and http://127.0.0.1:ANYPORT/callback
-//                  (RFC 8252 7.3: the port is ignored for native clients; also
-//                  http://[::1]), the device flow and refresh tokens.
+//                  (RFC 8252 7.3: the port is ignored for native clients; the
+//                  same for http://[::1] and http://localhost; more with
+//                  OIDC_REDIRECT_URIS), the device flow and refresh tokens.
 //                  Scopes: openid email offline_access imap.
 //   slimbox-app    confidential client (secret "slimbox-app-secret",
 //                  client_secret_basic or client_secret_post) for the client
@@ -97,6 +102,9 @@ const accessTtl = seconds('OIDC_ACCESS_TTL', 3600);
 const refreshTtl = seconds('OIDC_REFRESH_TTL', 86400);
 const rotateRefresh = (process.env.OIDC_ROTATE_REFRESH ?? '1') !== '0';
 const issuer = `http://127.0.0.1:${port}`;
+const extraRedirects = (process.env.OIDC_REDIRECT_URIS ?? '').split(' ').filter(Boolean);
+const loopbackRedirects = ['127.0.0.1', '[::1]', 'localhost']
+  .flatMap((host) => [`http://${host}/`, `http://${host}/callback`]);
 
 const USERS = new Map([['alice', 'alicepw'], ['bob', 'bobpw']]);
 
@@ -110,8 +118,7 @@ const configuration = {
       grant_types: ['authorization_code', 'refresh_token',
         'urn:ietf:params:oauth:grant-type:device_code'],
       response_types: ['code'],
-      redirect_uris: ['http://127.0.0.1/', 'http://127.0.0.1/callback',
-        'http://[::1]/', 'http://[::1]/callback'],
+      redirect_uris: [...loopbackRedirects, ...extraRedirects],
       scope: 'openid email offline_access imap',
     },
     {
@@ -307,6 +314,17 @@ server.on('error', (err) => {
 server.listen(port, '127.0.0.1', () => {
   console.log(`oidc-provider listening on ${issuer} (access tokens ${accessTtl}s, refresh tokens ${refreshTtl}s)`);
 });
+const watched = Number(process.env.OIDC_WATCH_PID ?? 0);
+if (watched > 0) {
+  setInterval(() => {
+    try {
+      process.kill(watched, 0);
+    } catch {
+      console.log(`process ${watched} is gone: stopping`);
+      process.exit(0);
+    }
+  }, 1000).unref();
+}
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => process.exit(0));
 }

@@ -152,7 +152,10 @@ fn issue10_app_token_logs_in_to_any_mailbox() {
 
 #[test]
 fn issue10_device_flow_and_denied_consent() {
-    let oidc = Oidc::start(OidcOptions::default());
+    let oidc = Oidc::start(OidcOptions {
+        redirect_uris: vec!["http://127.0.0.1/oauth2/cb".to_string()],
+        ..OidcOptions::default()
+    });
     let d = dovecot_for(&oidc);
     let start = oidc.device_authorization(USER_SCOPE);
     let device_code = start["device_code"].as_str().expect("device_code");
@@ -174,10 +177,16 @@ fn issue10_device_flow_and_denied_consent() {
     assert!(tokens.refresh.is_some(), "{}", tokens.json);
     assert_login(&d, &oidc, "XOAUTH2", "bob", &tokens.access, true);
 
-    // Consent refused in the code flow: the redirect carries access_denied.
+    // Consent refused in the code flow (on a redirect URI added to the
+    // client, any port): the redirect carries access_denied.
     let state = support::oidc::random_token();
     let challenge = support::oidc::pkce_challenge(&support::oidc::random_token());
-    let url = oidc.authorization_url("http://127.0.0.1:4567/", &state, &challenge, USER_SCOPE);
+    let url = oidc.authorization_url(
+        "http://127.0.0.1:4567/oauth2/cb",
+        &state,
+        &challenge,
+        USER_SCOPE,
+    );
     let Outcome::Redirect(back) = oidc.sign_in(&url, "alice", "alicepw", false) else {
         panic!("denied consent should redirect to the client");
     };
@@ -264,4 +273,34 @@ fn issue10_microsoft_layout_has_sent_items_and_no_special_use() {
     }
     let (special, _) = imap.command_ok("LIST (SPECIAL-USE) \"\" \"*\"");
     assert!(special.is_empty(), "{special:#?}");
+}
+
+fn message(body_bytes: usize) -> Vec<u8> {
+    let mut m = b"From: a@example.test\r\nSubject: size\r\n\r\n".to_vec();
+    m.extend(std::iter::repeat_n(b'x', body_bytes));
+    m.extend_from_slice(b"\r\n");
+    m
+}
+
+#[test]
+fn issue10_append_limit_is_enforced_and_announced_except_on_microsoft() {
+    for (layout, announced) in [(LAYOUT_GMAIL, true), (LAYOUT_MICROSOFT, false)] {
+        let d = Dovecot::start(DovecotOptions {
+            layout: Some(layout),
+            append_limit: Some(20_000),
+            ..DovecotOptions::default()
+        });
+        let mut imap = RawImap::connect(d.imap_port);
+        imap.command_ok("LOGIN alice alicepw");
+        let caps = imap.capabilities();
+        assert_eq!(
+            caps.iter().any(|c| c == "APPENDLIMIT=20000"),
+            announced,
+            "{layout}: {caps:?}"
+        );
+        let small = imap.append("INBOX", &message(1_000));
+        assert!(small.contains(" OK "), "{layout}: {small}");
+        let big = imap.append("INBOX", &message(30_000));
+        assert!(big.contains(" NO [LIMIT]"), "{layout}: {big}");
+    }
 }

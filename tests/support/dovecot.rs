@@ -48,6 +48,10 @@ pub struct DovecotOptions {
     /// [`LAYOUT_GMAIL`] or [`LAYOUT_MICROSOFT`]: folders and capabilities
     /// made to look like that provider's (see scripts/dovecot-harness).
     pub layout: Option<&'static str>,
+    /// The largest message an APPEND may carry, in bytes: a larger one is
+    /// refused with `NO [LIMIT]`; `APPENDLIMIT=<n>` is announced (except with
+    /// [`LAYOUT_MICROSOFT`], where the limit is there but not announced).
+    pub append_limit: Option<u64>,
 }
 
 /// X-GM-EXT-1 announced; INBOX and `[Gmail]/All Mail` (\All),
@@ -119,6 +123,9 @@ impl Dovecot {
         }
         if let Some(layout) = opts.layout {
             cmd.arg("--layout").arg(layout);
+        }
+        if let Some(bytes) = opts.append_limit {
+            cmd.arg("--append-limit").arg(bytes.to_string());
         }
         let out = match cmd.output() {
             Ok(out) => out,

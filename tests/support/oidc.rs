@@ -58,6 +58,10 @@ pub struct OidcOptions {
     /// refresh returns a new refresh token and uses up the old one
     /// (Microsoft's way); using a used-up one revokes the grant.
     pub keep_refresh_token: bool,
+    /// More redirect URIs for [`CLIENT_ID`] (loopback ones match on any
+    /// port); `http://127.0.0.1/`, `http://127.0.0.1/callback` and the same
+    /// on `[::1]` and `localhost` are always there.
+    pub redirect_uris: Vec<String>,
 }
 
 /// Tokens from the token endpoint.
@@ -119,6 +123,11 @@ impl Oidc {
         if opts.keep_refresh_token {
             cmd.arg("--no-rotate");
         }
+        for uri in &opts.redirect_uris {
+            cmd.arg("--redirect-uri").arg(uri);
+        }
+        // A test killed before its drop leaves no provider behind.
+        cmd.arg("--watch-pid").arg(std::process::id().to_string());
         let out = cmd
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));

@@ -141,6 +141,25 @@ impl RawImap {
         }
     }
 
+    /// `APPEND mailbox {n}` with the message as a synchronizing literal;
+    /// returns the tagged line (the server may refuse before the literal).
+    pub fn append(&mut self, mailbox: &str, message: &[u8]) -> String {
+        let tag = self.tag();
+        self.send(&format!("{tag} APPEND \"{mailbox}\" {{{}}}", message.len()));
+        let go = self.read_line();
+        if !go.starts_with('+') {
+            return go;
+        }
+        self.writer.write_all(message).expect("write the literal");
+        self.send("");
+        loop {
+            let line = self.read_line();
+            if line.starts_with(&format!("{tag} ")) {
+                return line;
+            }
+        }
+    }
+
     /// The capabilities from `CAPABILITY`, upper case.
     pub fn capabilities(&mut self) -> Vec<String> {
         let (untagged, _) = self.command_ok("CAPABILITY");
