@@ -79,6 +79,8 @@ pub(super) fn account_config(
         user,
         password,
         trash: raw.trash,
+        // Filled in by `check::oauth`, which needs the index's folder.
+        oauth: None,
     })
 }
 
