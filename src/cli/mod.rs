@@ -6,6 +6,7 @@ mod eml;
 mod index;
 mod job;
 mod list;
+mod login;
 mod reattach;
 mod restore;
 mod run;
@@ -45,6 +46,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Eml(eml::EmlArgs),
     Index(index::IndexArgs),
+    Login(login::LoginArgs),
 }
 
 /// Runs a parsed command line.
@@ -78,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => rt.block_on(verify::run(args, cli.config)),
         Command::Eml(args) => rt.block_on(eml::run(args)),
         Command::Index(args) => rt.block_on(index::run(args, cli.config)),
+        Command::Login(args) => rt.block_on(login::run(args, cli.config)),
     }
 }
 

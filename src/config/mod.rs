@@ -34,6 +34,7 @@
 
 mod check;
 mod error;
+mod oauth;
 mod password;
 mod raw;
 #[cfg(test)]
@@ -49,6 +50,7 @@ use check::parse_with_env;
 
 pub use check::parse_age;
 pub use error::ConfigError;
+pub use oauth::{ClientSecret, OAuthConfig};
 pub use password::PasswordSource;
 
 /// Default `policy.min_size`: attachments under 1 MiB cost little quota and
@@ -141,6 +143,8 @@ pub struct AccountConfig {
     /// Folder for the no-UIDPLUS fallback; `None`: the `\Trash` special-use
     /// folder.
     pub trash: Option<String>,
+    /// `[account.oauth]`: slimbox's own sign-in (`slimbox login`), if set.
+    pub oauth: Option<OAuthConfig>,
 }
 
 /// How to talk TLS to the IMAP server (`tls = "…"`).

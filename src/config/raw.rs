@@ -68,4 +68,24 @@ pub(super) struct RawAccount {
     pub(super) password_command: Option<String>,
     pub(super) password: Option<String>,
     pub(super) trash: Option<String>,
+    /// `[account.oauth]`: slimbox's own sign-in (checked in `check::oauth`).
+    pub(super) oauth: Option<RawOAuth>,
+}
+
+/// `[account.oauth]`: where slimbox's own sign-in gets its tokens.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOAuth {
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<String>,
+    pub(super) client_secret_env: Option<String>,
+    pub(super) tenant: Option<String>,
+    pub(super) token_file: Option<String>,
+    #[serde(default)]
+    pub(super) app_only: bool,
+    pub(super) service_account_file: Option<String>,
+    pub(super) authorize_url: Option<String>,
+    pub(super) token_url: Option<String>,
+    pub(super) device_url: Option<String>,
+    pub(super) scopes: Option<Vec<String>>,
 }

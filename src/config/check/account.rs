@@ -78,6 +78,8 @@ pub(super) fn account_config(
         password,
         token_command,
         trash: raw.trash,
+        // Filled in by `check::oauth`, which needs the index's folder.
+        oauth: None,
     })
 }
 

@@ -3,6 +3,7 @@
 //! with every error naming the file and the key.
 
 mod account;
+mod oauth;
 mod policy;
 
 use std::collections::HashSet;
@@ -110,8 +111,12 @@ pub(super) fn parse_with_env(
     }
     let mut seen = HashSet::new();
     let mut accounts = Vec::with_capacity(raw.accounts.len());
-    for (i, a) in raw.accounts.into_iter().enumerate() {
-        let account = account_config(&ctx, i, a)?;
+    for (i, mut a) in raw.accounts.into_iter().enumerate() {
+        let raw_oauth = a.oauth.take();
+        let mut account = account_config(&ctx, i, a)?;
+        if let Some(o) = raw_oauth {
+            account.oauth = Some(oauth::oauth_config(&ctx, i, &account.name, &index.path, o)?);
+        }
         if !seen.insert(account.name.clone()) {
             return Err(ctx.err(
                 format!("account[{i}].name"),
