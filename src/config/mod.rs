@@ -31,6 +31,7 @@
 mod check;
 mod error;
 mod password;
+mod provider;
 mod raw;
 #[cfg(test)]
 mod test_support;
@@ -46,6 +47,7 @@ use check::parse_with_env;
 pub use check::parse_age;
 pub use error::ConfigError;
 pub use password::PasswordSource;
+pub use provider::{keeps_deleted_mail, recoverable_items_note, PresetAuth, Provider};
 
 /// Default `policy.min_size`: attachments under 1 MiB cost little quota and
 /// are not worth a link.
@@ -120,6 +122,9 @@ pub struct PolicyConfig {
 pub struct AccountConfig {
     /// Unique, non-empty; what `--account NAME` selects.
     pub name: String,
+    /// The provider preset (`generic` when not set); it has filled in
+    /// host, port and TLS where the account left them out.
+    pub provider: Provider,
     pub host: String,
     /// `port`, or 993 for implicit TLS and 143 otherwise.
     pub port: u16,
