@@ -74,6 +74,10 @@ pub(crate) fn no_error(command: &str, text: String) -> ImapError {
     // "quota" in the text.
     if upper.contains("[OVERQUOTA]") || upper.contains("QUOTA") {
         ImapError::OverQuota { text }
+    } else if upper.contains("[TOOBIG]") {
+        // NOTE: the response code of a message over the server's APPEND
+        // limit (RFC 4469 section 4, RFC 7889); imap-proto does not know it.
+        ImapError::TooBig { text }
     } else if upper.contains("[UNAVAILABLE]") || upper.contains("[SERVERBUG]") {
         ImapError::Unavailable { text }
     } else {

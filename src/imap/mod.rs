@@ -34,6 +34,7 @@ mod headers;
 pub mod mime_params;
 #[cfg(test)]
 pub(crate) mod mock_tests;
+mod provider;
 mod quota;
 mod session;
 mod structure;
