@@ -41,7 +41,33 @@ pub struct DovecotOptions {
     /// (`imap_capability`): a list without CONDSTORE stands for a server
     /// that lacks it.
     pub capability: Option<String>,
+    /// The issuer of a running [`super::oidc::Oidc`] (`http://127.0.0.1:PORT`):
+    /// XOAUTH2 and OAUTHBEARER logins with its access tokens work beside the
+    /// passwords (a user's token for that user only, an app token for any).
+    pub oauth2_issuer: Option<String>,
+    /// [`LAYOUT_GMAIL`] or [`LAYOUT_MICROSOFT`]: folders and capabilities
+    /// made to look like that provider's (see scripts/dovecot-harness).
+    pub layout: Option<&'static str>,
+    /// The largest message an APPEND may carry, in bytes: a larger one is
+    /// refused with `NO [LIMIT]`; `APPENDLIMIT=<n>` is announced (except with
+    /// [`LAYOUT_MICROSOFT`], where the limit is there but not announced).
+    pub append_limit: Option<u64>,
 }
+
+/// X-GM-EXT-1 announced; INBOX and `[Gmail]/All Mail` (\All),
+/// `[Gmail]/Sent Mail` (\Sent), `[Gmail]/Trash` (\Trash), `[Gmail]/Drafts`
+/// (\Drafts), `[Gmail]/Spam` (\Junk), `[Gmail]/Important` (\Important),
+/// `[Gmail]/Starred` (\Flagged).
+pub const LAYOUT_GMAIL: &str = "gmail";
+/// No SPECIAL-USE announced and no special-use flags; INBOX, "Sent Items",
+/// "Archive", "Deleted Items", "Drafts", "Junk Email"; no QUOTA announced (a
+/// `quota_bytes` limit is still enforced).
+pub const LAYOUT_MICROSOFT: &str = "microsoft";
+
+/// The capabilities Microsoft 365 announces after login (for `capability`,
+/// with [`LAYOUT_MICROSOFT`], to stand for Exchange more closely).
+pub const CAPS_MICROSOFT: &str =
+    "IMAP4rev1 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+";
 
 /// Dovecot 2.3's post-login capabilities without CONDSTORE and QRESYNC.
 pub const CAPS_WITHOUT_CONDSTORE: &str = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE \
@@ -91,6 +117,15 @@ impl Dovecot {
         }
         if let Some(caps) = &opts.capability {
             cmd.arg("--capability").arg(caps);
+        }
+        if let Some(issuer) = &opts.oauth2_issuer {
+            cmd.arg("--oauth2").arg(issuer);
+        }
+        if let Some(layout) = opts.layout {
+            cmd.arg("--layout").arg(layout);
+        }
+        if let Some(bytes) = opts.append_limit {
+            cmd.arg("--append-limit").arg(bytes.to_string());
         }
         let out = match cmd.output() {
             Ok(out) => out,

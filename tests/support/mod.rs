@@ -1,5 +1,8 @@
 //! Helpers shared by integration tests (`mod support;`).
 
 pub mod dovecot;
+pub mod http;
 pub mod imap4d;
 pub mod mailbox;
+pub mod oidc;
+pub mod sasl;
