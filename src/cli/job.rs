@@ -42,6 +42,7 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
             .clone()
             .unwrap_or_else(|| store.default_link_template()),
         trash: account.trash.clone(),
+        provider: account.provider,
     }
 }
 
@@ -89,6 +90,18 @@ fn imap_auth(account: &AccountConfig) -> anyhow::Result<ImapAuth> {
         mechanism,
         tokens: Arc::new(crate::signin::CommandTokenSource::new(command.clone())),
     })
+}
+
+/// The note on Microsoft's Recoverable Items, once for all the `accounts`
+/// it concerns (see [`crate::config::keeps_deleted_mail`]); `None` when
+/// it concerns none.
+pub fn recoverable_items_note(accounts: &[&AccountConfig]) -> Option<String> {
+    let names: Vec<&str> = accounts
+        .iter()
+        .filter(|a| crate::config::keeps_deleted_mail(a.provider, &a.host))
+        .map(|a| a.name.as_str())
+        .collect();
+    (!names.is_empty()).then(|| crate::config::recoverable_items_note(&names))
 }
 
 /// Claims the mailbox of `account` for `command` (see `crate::lock`): at

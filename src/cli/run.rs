@@ -37,6 +37,11 @@ use crate::units::human_size;
 /// this run waits for it instead); a lock left by a process that died is
 /// taken over, and what it left in flight is finished.
 ///
+/// On Gmail an original goes to the Trash and is expunged there (an
+/// expunge elsewhere only drops a label). On Microsoft 365 / Outlook.com
+/// removed originals stay in Recoverable Items for 14 to 30 days, so the
+/// mailbox shrinks only then; the run says so once.
+///
 /// Exit status 1 if anything failed or still waits, if a mailbox was busy
 /// and skipped, or if the connection was lost on the way (even when the run
 /// reconnected and finished: the summary says so).
@@ -92,7 +97,8 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     );
     let observer = Bar(bar);
     let mut outcomes = Vec::new();
-    for account in config.account(args.account.as_deref())? {
+    let accounts = config.account(args.account.as_deref())?;
+    for &account in &accounts {
         let outcome = run_one(&config, &store, &mut index, account, args.wait, &observer).await;
         if let Some(e) = &outcome.report.error {
             if outcome.busy {
@@ -109,6 +115,10 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
         print_summary(&outcomes);
+    }
+    if let Some(note) = job::recoverable_items_note(&accounts) {
+        // Once per run, whatever the output format.
+        eprintln!("slimbox: note: {note}");
     }
     Ok(if failed {
         ExitCode::from(1)

@@ -16,7 +16,10 @@ use crate::units::human_size;
 /// BODYSTRUCTURE) but changes nothing: folders are opened read-only and no
 /// message is downloaded. Where the server has QUOTA, it shows how full the
 /// mailbox is and warns at 95% of the limit or more, saying how the run
-/// will proceed.
+/// will proceed. A `\\Sent` or `\\Archive` folder the server does not mark
+/// (Microsoft marks none) is found by its usual name ("Sent Items"), and
+/// the scan says so; on Microsoft 365 / Outlook.com it also says that the
+/// mailbox shrinks only weeks after a run (Recoverable Items).
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Only this account (its `name` in the config).
@@ -33,7 +36,8 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
     let index = Index::open(&config.index.path)?;
     let mut plans = Vec::new();
     let mut rows = Vec::new();
-    for account in config.account(args.account.as_deref())? {
+    let accounts = config.account(args.account.as_deref())?;
+    for &account in &accounts {
         let policy = job::job_policy(&config, &store, account);
         let imap = job::imap_config(account)?;
         let plan = crate::pipeline::scan_account(&imap, &index, &account.name, &policy)
@@ -66,6 +70,15 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
             &rows,
         );
         print_quotas(&plans);
+        for plan in &plans {
+            for n in &plan.notes {
+                println!("account {}: {n}", plan.account);
+            }
+        }
+    }
+    if let Some(note) = job::recoverable_items_note(&accounts) {
+        // Once per run, whatever the output format.
+        eprintln!("slimbox: note: {note}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,6 +36,7 @@ mod check;
 mod error;
 mod oauth;
 mod password;
+mod provider;
 mod raw;
 #[cfg(test)]
 mod test_support;
@@ -52,6 +53,7 @@ pub use check::parse_age;
 pub use error::ConfigError;
 pub use oauth::{ClientSecret, OAuthConfig};
 pub use password::PasswordSource;
+pub use provider::{keeps_deleted_mail, recoverable_items_note, PresetAuth, Provider};
 
 /// Default `policy.min_size`: attachments under 1 MiB cost little quota and
 /// are not worth a link.
@@ -126,6 +128,9 @@ pub struct PolicyConfig {
 pub struct AccountConfig {
     /// Unique, non-empty; what `--account NAME` selects.
     pub name: String,
+    /// The provider preset (`generic` when not set); it has filled in
+    /// host, port and TLS where the account left them out.
+    pub provider: Provider,
     pub host: String,
     /// `port`, or 993 for implicit TLS and 143 otherwise.
     pub port: u16,

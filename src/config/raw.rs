@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::{AuthSetting, TlsSetting};
+use super::{AuthSetting, Provider, TlsSetting};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,10 +55,14 @@ pub(super) struct RawPolicy {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAccount {
     pub(super) name: String,
-    pub(super) host: String,
-    pub(super) port: Option<u16>,
+    /// `provider = "gmail"` etc.: fills host, port and TLS when not given.
     #[serde(default)]
-    pub(super) tls: TlsSetting,
+    pub(super) provider: Provider,
+    /// Optional only when a provider preset supplies it.
+    pub(super) host: Option<String>,
+    pub(super) port: Option<u16>,
+    /// `None`: the preset's (implicit TLS for every preset and without one).
+    pub(super) tls: Option<TlsSetting>,
     pub(super) ca_file: Option<String>,
     pub(super) user: String,
     #[serde(default)]

@@ -77,6 +77,14 @@ pub(crate) fn no_error(command: &str, text: String) -> ImapError {
     // "quota" in the text.
     if upper.contains("[OVERQUOTA]") || upper.contains("QUOTA") {
         ImapError::OverQuota { text }
+    } else if upper.contains("[TOOBIG]")
+        || (upper.contains("[LIMIT]") && command.starts_with("APPEND"))
+    {
+        // NOTE: a message over the server's APPEND limit: RFC 7889 says
+        // `[TOOBIG]`; Dovecot (quota_max_mail_size) says `[LIMIT]` (RFC
+        // 5530), which to an APPEND can only mean the same. imap-proto knows
+        // neither code.
+        ImapError::TooBig { text }
     } else if upper.contains("[UNAVAILABLE]") || upper.contains("[SERVERBUG]") {
         ImapError::Unavailable { text }
     } else {

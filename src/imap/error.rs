@@ -88,6 +88,14 @@ pub enum ImapError {
     )]
     OverQuota { text: String },
 
+    /// The server refused an APPEND as larger than it accepts (`[TOOBIG]`,
+    /// RFC 4469 / RFC 7889's APPENDLIMIT).
+    #[error(
+        "the server refused the message as too large ({text}); it takes nothing over its \
+         APPEND limit, so slimbox leaves this message as it is"
+    )]
+    TooBig { text: String },
+
     /// The server said something slimbox cannot make sense of.
     #[error(
         "IMAP protocol error: {0}; the connection is no longer usable, reconnect (and report \
@@ -138,6 +146,7 @@ impl ImapError {
             | ImapError::No { .. }
             | ImapError::Bad { .. }
             | ImapError::OverQuota { .. }
+            | ImapError::TooBig { .. }
             | ImapError::Protocol(_)
             | ImapError::Invalid(_)
             | ImapError::Usage(_) => false,

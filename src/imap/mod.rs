@@ -38,6 +38,7 @@ pub(crate) mod mock_tests;
 mod oauth;
 #[cfg(test)]
 mod oauth_tests;
+mod provider;
 mod quota;
 mod sasl;
 mod session;

@@ -170,6 +170,9 @@ pub enum Removal {
     /// Gmail: moved to its Trash folder, since an expunge there only drops
     /// a label and "All Mail" would keep the message.
     GmailTrash(String),
+    /// Gmail: moved to its Trash folder and expunged there by UID (COPYUID
+    /// said which), which is what deletes a message on Gmail for good.
+    GmailTrashExpunged(String),
     /// No UIDPLUS: moved to this trash folder (MOVE).
     MovedToTrash(String),
     /// Neither UIDPLUS nor MOVE: only flagged `\Deleted`, left for the
@@ -182,9 +185,11 @@ impl Removal {
     /// original") at `uid`; nothing for a plain expunge.
     pub fn note(&self, uid: u32, what: &str) -> Option<String> {
         match self {
-            Removal::Expunged => None,
+            // Gone for good, as with a plain expunge.
+            Removal::Expunged | Removal::GmailTrashExpunged(_) => None,
             Removal::GmailTrash(t) => Some(format!(
-                "UID {uid}: {what} was moved to {t} so Gmail's All Mail does not keep it"
+                "UID {uid}: {what} was moved to {t} so Gmail's All Mail does not keep it \
+                 (Gmail deletes it from there after 30 days)"
             )),
             Removal::MovedToTrash(t) => Some(format!(
                 "UID {uid}: the server has no UIDPLUS; {what} was moved to {t}"
@@ -198,22 +203,47 @@ impl Removal {
 
 /// Step 8, the one removal path: takes exactly `uids` away from the
 /// selected folder in one round of commands, touching no other message
-/// (never a plain EXPUNGE). On Gmail (X-GM-EXT-1) by a move to `trash`.
+/// (never a plain EXPUNGE). On Gmail (X-GM-EXT-1) by a move to `trash`
+/// and an expunge there of exactly the messages moved.
 pub(super) async fn remove_messages(
     session: &mut Session,
     uids: &[u32],
     trash: Option<&Folder>,
 ) -> Result<Removal, PipelineError> {
     if session.has_capability("X-GM-EXT-1") && session.has_capability("MOVE") {
-        if let Some(t) = trash {
-            session.move_uids(uids, t).await?;
-            return Ok(Removal::GmailTrash(t.name.clone()));
+        if let Some(t) = trash.filter(|t| session.selected_raw_name() != Some(&t.raw_name)) {
+            return gmail_remove(session, uids, t).await;
         }
     }
     Ok(match session.delete_uids(uids, trash).await? {
         DeleteOutcome::Expunged => Removal::Expunged,
         DeleteOutcome::MovedToTrash(t) => Removal::MovedToTrash(t),
         DeleteOutcome::FlaggedOnly => Removal::FlaggedOnly,
+    })
+}
+
+/// Gmail's removal. NOTE: on Gmail a folder is a label: an expunge from
+/// it drops the label and the message stays in "All Mail", taking as much
+/// room as before. Only the Trash deletes: a message moved there goes for
+/// good when it is expunged there (else after 30 days). The UIDs the
+/// messages got in the Trash come from the MOVE's COPYUID, so exactly
+/// those are expunged there and nothing the owner put in the Trash; without
+/// COPYUID they are left for Gmail to delete.
+async fn gmail_remove(
+    session: &mut Session,
+    uids: &[u32],
+    trash: &Folder,
+) -> Result<Removal, PipelineError> {
+    let moved = session.move_uids_learning(uids, trash).await?;
+    checkpoint("trashed").await;
+    let in_trash: Vec<u32> = moved
+        .iter()
+        .filter(|(from, _)| uids.contains(from))
+        .map(|&(_, to)| to)
+        .collect();
+    Ok(match session.expunge_in(trash, &in_trash).await? {
+        true => Removal::GmailTrashExpunged(trash.name.clone()),
+        false => Removal::GmailTrash(trash.name.clone()),
     })
 }
 
@@ -240,11 +270,21 @@ pub(super) async fn remove_unchanged(
 
 /// The trash folder among `all` (the account's folders as LIST gave
 /// them): the configured one, else the one with SPECIAL-USE `\Trash` (its
-/// name is localised on Gmail).
+/// name is localised on Gmail), else on a server that marks none the first
+/// of the provider's usual names that is there (Microsoft's "Deleted Items").
 pub(super) fn trash_of(all: &[Folder], policy: &JobPolicy) -> Option<Folder> {
+    let by_name = || {
+        let names = policy.provider.folder_names("\\Trash");
+        names
+            .into_iter()
+            .find_map(|n| all.iter().find(|f| f.name.eq_ignore_ascii_case(n)))
+    };
     match &policy.trash {
         Some(name) => all.iter().find(|f| &f.name == name),
-        None => all.iter().find(|f| f.has_special_use("\\Trash")),
+        None => all
+            .iter()
+            .find(|f| f.has_special_use("\\Trash"))
+            .or_else(by_name),
     }
     .cloned()
 }
@@ -266,6 +306,9 @@ pub(super) enum Committed {
     Done(Converted),
     /// The copy is verified; the original waits for its batch.
     Verified(Box<Verified>),
+    /// The server refused the copy as too large (`[TOOBIG]`): nothing
+    /// changed, the message is left as it is, and why.
+    LeftAlone(String),
 }
 
 /// Steps 5 to 7 for a message [`super::prepare::prepare`] made ready (and
@@ -318,6 +361,12 @@ pub(super) async fn commit(
             tracing::warn!("APPEND refused over quota ({text}); removing the original first");
             over_quota(session, index, jid, &want, meta.uid, trash, fetched, record).await
         }
+        // A limit the server did not announce (or announces per folder):
+        // append_verified has abandoned the entry, the original is as it was.
+        Err(PipelineError::Append {
+            source: e @ ImapError::TooBig { .. },
+            ..
+        }) => Ok(Committed::LeftAlone(e.to_string())),
         Err(e) => Err(e),
     }
 }
@@ -426,6 +475,22 @@ fn finish_one(
                 before: v.record.size_before,
                 after: v.record.size_after,
                 note,
+            })
+        }
+        Fate::ServerDropped { flags } => {
+            // 9. The copy replaced the original (see owner::server_may_drop).
+            v.record.flags = flags;
+            index.journal_finish(v.jid, &v.record)?;
+            let note = format!(
+                "UID {}: the original vanished right after its copy went in (Gmail drops a \
+                 message when another with the same Message-ID is appended); the verified \
+                 copy stays and the original can be rebuilt from the store",
+                v.record.old_uid
+            );
+            Ok(Converted::Done {
+                before: v.record.size_before,
+                after: v.record.size_after,
+                note: Some(note),
             })
         }
         Fate::StillThere => Err(PipelineError::NotRemoved {

@@ -310,6 +310,7 @@ impl Committer<'_, '_> {
                 None
             }
             Ok(Committed::Done(r)) => Some(Ok(r)),
+            Ok(Committed::LeftAlone(why)) => Some(Ok(Converted::Untouched(why))),
             Err(e) => {
                 if e.is_unfaithful_copy() {
                     // This server cannot hold a faithful copy: do not try

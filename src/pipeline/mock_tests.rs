@@ -159,6 +159,7 @@ fn policy() -> JobPolicy {
         folders: Vec::new(),
         link_template: "slimbox:sha256/{sha256}".into(),
         trash: None,
+        provider: crate::config::Provider::Generic,
     }
 }
 

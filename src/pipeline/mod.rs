@@ -174,6 +174,9 @@ async fn one_pass<C: Connector>(
     let (messages, bytes) = plan.totals();
     if first {
         observer.planned(messages as u64, bytes);
+        for n in &plan.notes {
+            observer.note(n);
+        }
     }
     // A second, read-only connection downloads the next message while one
     // is converted. Without it (a server that limits connections) the job

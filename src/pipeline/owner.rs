@@ -8,9 +8,12 @@
 //!   it was looked at (`UNCHANGEDSINCE`), else it is looked at again;
 //! - the original gone (moved or deleted by its owner): the copy is taken
 //!   away instead, the objects stay in the store and the index records why;
-//! - the copy gone: the original stays as it is.
+//! - the copy gone: the original stays as it is;
+//! - on Gmail, the original gone right after slimbox APPENDed its copy:
+//!   the copy stays and the message counts as converted (see
+//!   [`server_may_drop`] for why).
 //!
-//! The decision is the pure [`settle`]; [`settle_batch`] acts on it.
+//! The decision is the pure [`settle_on`]; [`settle_batch`] acts on it.
 
 use std::collections::HashMap;
 
@@ -36,6 +39,43 @@ pub(super) enum Settle {
     KeepOriginal,
     /// Both are gone: nothing left to do on the server.
     BothGone,
+    /// The original vanished where the server itself drops a message when
+    /// another with its Message-ID is appended: the verified copy stays, as
+    /// it is (its flags), and replaces the original.
+    KeepCopy { flags: Vec<String> },
+}
+
+/// Whether a server may itself have removed an original because slimbox
+/// APPENDed its copy. NOTE: Gmail (`X-GM-EXT-1`) has been seen to drop a
+/// message when another with the same Message-ID is APPENDed to the same
+/// folder, and the copy always carries the original's Message-ID. Nothing
+/// on the server tells that apart from an owner who deleted the original in
+/// the same seconds, so the choice follows what each mistake costs: taking
+/// the copy away when Gmail dropped the original would leave the message
+/// nowhere on the server (only in slimbox's store), while keeping it when
+/// the owner deleted the original only keeps one message the owner could
+/// delete again; on Gmail, a "deleted" message sits in the Trash anyway.
+/// By the time this is asked the copy is verified and the original proven
+/// rebuildable from the store (steps 4 and 7), so keeping the copy loses
+/// nothing. A message without a Message-ID cannot have been dropped so.
+pub(super) fn server_may_drop(gmail: bool, message_id: Option<&str>) -> bool {
+    gmail && message_id.is_some_and(|id| !id.trim().is_empty())
+}
+
+/// [`settle`], where `dropped` says the server itself may have removed the
+/// original because of the copy's APPEND ([`server_may_drop`]).
+pub(super) fn settle_on(
+    dropped: bool,
+    base: &[String],
+    original: Option<&[String]>,
+    copy: Option<&[String]>,
+) -> Settle {
+    match (original, copy) {
+        (None, Some(copy)) if dropped => Settle::KeepCopy {
+            flags: copy.to_vec(),
+        },
+        _ => settle(base, original, copy),
+    }
 }
 
 /// Decides for one message. `base` is what the copy was given at APPEND;
@@ -68,6 +108,9 @@ pub(super) enum Fate {
     OwnerTookCopy,
     /// Both were gone.
     BothGone,
+    /// The original vanished right after its copy's APPEND on a server
+    /// that drops duplicates (Gmail): the copy replaced it, with these flags.
+    ServerDropped { flags: Vec<String> },
     /// The original is still there after every round (its owner kept
     /// changing it): both stay, the journal keeps the message and the next
     /// run's recovery removes the original.
@@ -83,6 +126,8 @@ struct Settling<'a> {
     /// Its original was in a removal the server did not refuse.
     tried: Vec<bool>,
     removal: Option<Removal>,
+    /// The server is Gmail's (X-GM-EXT-1): see [`server_may_drop`].
+    gmail: bool,
 }
 
 /// Removes the originals of `batch` as their owner would have it (see the
@@ -102,6 +147,7 @@ pub(super) async fn settle_batch(
         flags: batch.iter().map(|v| v.record.flags.clone()).collect(),
         tried: vec![false; batch.len()],
         removal: None,
+        gmail: session.has_capability("X-GM-EXT-1"),
     };
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     for round in 1..=ROUNDS + 1 {
@@ -162,7 +208,8 @@ impl Settling<'_> {
             }
             let orig = orig.map(|s| &s.flags[..]);
             let copy = now.get(&copy_uid).map(|s| &s.flags[..]);
-            self.fates[i] = match settle(&self.flags[i], orig, copy) {
+            let dropped = server_may_drop(self.gmail, v.record.message_id.as_deref());
+            self.fates[i] = match settle_on(dropped, &self.flags[i], orig, copy) {
                 Settle::Replace { copy_flags } => {
                     if let Some(f) = copy_flags {
                         session.set_flags(copy_uid, &f).await?;
@@ -180,6 +227,7 @@ impl Settling<'_> {
                 }
                 Settle::KeepOriginal => Some(Fate::OwnerTookCopy),
                 Settle::BothGone => Some(Fate::BothGone),
+                Settle::KeepCopy { flags } => Some(Fate::ServerDropped { flags }),
             };
         }
         Ok(replace)
@@ -262,5 +310,43 @@ mod tests {
         assert_eq!(settle(&base, None, Some(&base)), Settle::TakeCopyAway);
         assert_eq!(settle(&base, Some(&base), None), Settle::KeepOriginal);
         assert_eq!(settle(&base, None, None), Settle::BothGone);
+    }
+
+    #[test]
+    fn issue10_an_original_gmail_dropped_after_the_append_leaves_the_copy() {
+        let base = v(&["\\Seen"]);
+        let copy = v(&["\\Seen", "$Later"]);
+        // Gmail, with a Message-ID: the copy stays, with its flags now.
+        let dropped = server_may_drop(true, Some("<a@example.com>"));
+        assert!(dropped);
+        assert_eq!(
+            settle_on(dropped, &base, None, Some(&copy)),
+            Settle::KeepCopy {
+                flags: copy.clone()
+            }
+        );
+        // Anywhere else, or without a Message-ID to match on, it was the
+        // owner: the copy goes, as before.
+        for dropped in [
+            server_may_drop(false, Some("<a@example.com>")),
+            server_may_drop(true, None),
+            server_may_drop(true, Some(" ")),
+        ] {
+            assert!(!dropped);
+            assert_eq!(
+                settle_on(dropped, &base, None, Some(&copy)),
+                Settle::TakeCopyAway
+            );
+        }
+        // Everything else is decided as without the rule.
+        assert_eq!(
+            settle_on(true, &base, Some(&base), None),
+            Settle::KeepOriginal
+        );
+        assert_eq!(settle_on(true, &base, None, None), Settle::BothGone);
+        assert_eq!(
+            settle_on(true, &base, Some(&base), Some(&base)),
+            Settle::Replace { copy_flags: None }
+        );
     }
 }

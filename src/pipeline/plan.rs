@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::report::PipelineError;
-use super::select::{choose_folders, judge, SelectPolicy, Verdict};
+use super::select::{append_limit_verdict, choose_folders_with, judge, SelectPolicy, Verdict};
+use crate::config::Provider;
 use crate::imap::{Folder, MessageMeta, Session};
 use crate::index::Index;
 
@@ -21,6 +22,9 @@ pub struct JobPolicy {
     /// Folder for the no-UIDPLUS fallback (MOVE) and Gmail's removal;
     /// default the one with SPECIAL-USE `\Trash`.
     pub trash: Option<String>,
+    /// The account's provider preset: only the folder names to look for
+    /// where the server marks no folder with SPECIAL-USE.
+    pub provider: Provider,
 }
 
 /// One planned message.
@@ -48,6 +52,10 @@ pub struct FolderPlan {
     /// index remembers them so later runs do not look at them again.
     #[serde(skip)]
     pub lasting_skips: Vec<u32>,
+    /// The largest message the server takes in one APPEND (APPENDLIMIT),
+    /// if it says; a copy larger than that is left alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub append_limit: Option<u64>,
 }
 
 /// The plan for one account.
@@ -58,6 +66,9 @@ pub struct AccountPlan {
     /// How full the mailbox is (filled in by `scan`; `None` when the
     /// server does not say).
     pub quota: Option<super::quota::QuotaReport>,
+    /// What the user should hear about the choice of folders (one found by
+    /// its name for want of SPECIAL-USE, say).
+    pub notes: Vec<String>,
 }
 
 impl AccountPlan {
@@ -77,10 +88,10 @@ pub async fn plan(
     policy: &JobPolicy,
 ) -> Result<AccountPlan, PipelineError> {
     let all = session.list_folders().await?;
-    let chosen: Vec<Folder> = choose_folders(&all, &policy.folders)
-        .into_iter()
-        .cloned()
-        .collect();
+    let names = |special: &str| policy.provider.folder_names(special);
+    let choice = choose_folders_with(&all, &policy.folders, &names);
+    let chosen: Vec<Folder> = choice.folders.into_iter().cloned().collect();
+    let notes = choice.notes;
     let before = policy
         .older_than
         .map(|d| crate::dates::now_unix() - d.as_secs() as i64);
@@ -92,6 +103,7 @@ pub async fn plan(
         account: account.to_string(),
         folders,
         quota: None,
+        notes,
     })
 }
 
@@ -124,9 +136,17 @@ async fn plan_folder(
         candidates: Vec::new(),
         skipped: Vec::new(),
         lasting_skips: Vec::new(),
+        append_limit: session.append_limit(),
     };
     for m in metas {
-        match judge(&m, &policy.select) {
+        let mut verdict = judge(&m, &policy.select);
+        // Even the copy could not go in: left alone before it is fetched.
+        if let Verdict::Candidate { bytes, .. } = verdict {
+            if let Some(why) = append_limit_verdict(m.size, bytes, fp.append_limit) {
+                verdict = Verdict::Skip(why);
+            }
+        }
+        match verdict {
             Verdict::Candidate { parts, bytes } => fp.candidates.push(Candidate {
                 uid: m.uid,
                 size: m.size,

@@ -53,6 +53,12 @@ pub(super) async fn prepare(
             Err(why) => return Ok(Err(why)),
         };
         lap.mark("detach");
+        // A copy the server would refuse as too large (APPENDLIMIT) is not
+        // worth storing: the message stays as it is.
+        let limit = fp.append_limit;
+        if let Some(why) = super::select::copy_over_append_limit(d.rewritten.len() as u64, limit) {
+            return Ok(Err(why));
+        }
         // 3. Store.
         let synced = store_objects(store, d.objects).await?;
         lap.mark("store");

@@ -32,6 +32,9 @@ pub enum SkipReason {
     Signed(String),
     /// No part reaches the minimum size.
     NothingLargeEnough,
+    /// Even the smaller copy would be larger than the server takes in one
+    /// APPEND (RFC 7889 APPENDLIMIT): it could never be put in.
+    OverAppendLimit { copy_at_least: u64, limit: u64 },
 }
 
 impl SkipReason {
@@ -48,6 +51,10 @@ impl std::fmt::Display for SkipReason {
             SkipReason::Deleted => write!(f, "marked \\Deleted by the user"),
             SkipReason::Signed(t) => write!(f, "signed or encrypted ({t})"),
             SkipReason::NothingLargeEnough => write!(f, "no attachment large enough"),
+            SkipReason::OverAppendLimit {
+                copy_at_least,
+                limit,
+            } => write!(f, "{}", over_append_limit_text(*copy_at_least, *limit)),
         }
     }
 }
@@ -112,6 +119,36 @@ pub fn judge(meta: &MessageMeta, policy: &SelectPolicy) -> Verdict {
     }
 }
 
+/// The APPENDLIMIT verdict at planning, from the message's size and the
+/// encoded size of the parts to be detached: the copy is at least the rest
+/// (each part leaves a stub behind), so a rest over the server's limit
+/// means the copy could never go in. `None`: it may fit; the exact size is
+/// checked once the copy is made ([`copy_over_append_limit`]).
+pub fn append_limit_verdict(size: u64, detached: u64, limit: Option<u64>) -> Option<SkipReason> {
+    let limit = limit?;
+    let copy_at_least = size.saturating_sub(detached);
+    (copy_at_least > limit).then_some(SkipReason::OverAppendLimit {
+        copy_at_least,
+        limit,
+    })
+}
+
+/// Why a copy of `copy_len` bytes is left alone under APPENDLIMIT `limit`,
+/// or `None` when it fits.
+pub fn copy_over_append_limit(copy_len: u64, limit: Option<u64>) -> Option<String> {
+    let limit = limit?;
+    (copy_len > limit).then(|| over_append_limit_text(copy_len, limit))
+}
+
+fn over_append_limit_text(copy: u64, limit: u64) -> String {
+    format!(
+        "its copy ({}) would be larger than the server accepts in one APPEND \
+         (APPENDLIMIT {}); left as it is",
+        crate::units::human_size(copy),
+        crate::units::human_size(limit)
+    )
+}
+
 /// A glob with `*` and `?`, matched against a whole folder name.
 fn glob(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
@@ -142,22 +179,104 @@ fn glob(pattern: &str, name: &str) -> bool {
 }
 
 /// The folders the patterns name: `\Sent`-style SPECIAL-USE flags, exact
-/// names, or globs. Each folder once, in server order.
+/// names, or globs. Each folder once, in server order. A special use no
+/// folder is marked with is looked for by the usual English names only
+/// (see [`choose_folders_with`] for a provider's names).
 pub fn choose_folders<'f>(all: &'f [Folder], patterns: &[String]) -> Vec<&'f Folder> {
-    all.iter()
-        .filter(|f| {
-            patterns.iter().any(|p| {
-                if p.starts_with('\\') {
-                    f.special_use.iter().any(|s| s.eq_ignore_ascii_case(p))
-                } else if p.contains('*') || p.contains('?') {
-                    glob(p, &f.name)
+    let names = |s: &str| crate::config::Provider::Generic.folder_names(s);
+    choose_folders_with(all, patterns, &names).folders
+}
+
+/// What [`choose_folders_with`] chose, and what the user should hear about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderChoice<'f> {
+    /// Each folder once, in server order.
+    pub folders: Vec<&'f Folder>,
+    /// A folder found by its name for want of SPECIAL-USE, or a special
+    /// use that found no folder at all.
+    pub notes: Vec<String>,
+}
+
+/// [`choose_folders`], where `names` gives the folder names that stand for
+/// a special use (`\Sent`) on a server that marks no folder with it, most
+/// likely first (a provider's names, see
+/// [`crate::config::Provider::folder_names`]). Microsoft's servers mark no
+/// folder at all; their "Sent Items" is found by its name. Globs never pick
+/// the folders that only show mail kept elsewhere ([`never_by_glob`]).
+pub fn choose_folders_with<'f>(
+    all: &'f [Folder],
+    patterns: &[String],
+    names: &dyn Fn(&str) -> Vec<&'static str>,
+) -> FolderChoice<'f> {
+    let mut by_name: Vec<&Folder> = Vec::new();
+    let mut notes = Vec::new();
+    for p in patterns.iter().filter(|p| p.starts_with('\\')) {
+        if all.iter().any(|f| f.has_special_use(p)) {
+            continue;
+        }
+        let usual = names(p);
+        // The first usual name that is there: one folder per special use,
+        // so a stray "Sent" beside Microsoft's "Sent Items" is not taken too.
+        let found = usual
+            .iter()
+            .find_map(|n| all.iter().find(|f| f.name.eq_ignore_ascii_case(n)));
+        match found {
+            Some(f) => {
+                notes.push(format!(
+                    "no folder is marked {p} (SPECIAL-USE); using {:?}, found by its name",
+                    f.name
+                ));
+                by_name.push(f);
+            }
+            None => notes.push(format!(
+                "no folder is marked {p} (SPECIAL-USE){}; name the folder in policy.folders",
+                if usual.is_empty() {
+                    String::new()
                 } else {
-                    p == &f.name
-                        || (p.eq_ignore_ascii_case("INBOX") && f.name.eq_ignore_ascii_case("INBOX"))
+                    format!(" and none is called {}", usual.join(", "))
                 }
-            })
+            )),
+        }
+    }
+    let folders = all
+        .iter()
+        .filter(|f| {
+            by_name.iter().any(|b| std::ptr::eq(*b, *f))
+                || patterns.iter().any(|p| pattern_picks(p, f))
         })
-        .collect()
+        .collect();
+    FolderChoice { folders, notes }
+}
+
+/// Whether one `policy.folders` entry picks folder `f`.
+fn pattern_picks(p: &str, f: &Folder) -> bool {
+    if p.starts_with('\\') {
+        f.has_special_use(p)
+    } else if p.contains('*') || p.contains('?') {
+        glob(p, &f.name) && !never_by_glob(f)
+    } else {
+        p == f.name || (p.eq_ignore_ascii_case("INBOX") && f.name.eq_ignore_ascii_case("INBOX"))
+    }
+}
+
+/// Gmail's views of mail kept in other folders: All Mail, Important and
+/// Starred (by SPECIAL-USE `\All`, `\Important`, `\Flagged`, or by their
+/// English names). Every message there is also in a real folder, where a
+/// glob finds it already; converting it in a view as well would work on it
+/// twice, and on Gmail a copy put into All Mail would lose the original's
+/// labels. Only an exact name or the special use itself picks them.
+pub fn never_by_glob(f: &Folder) -> bool {
+    const VIEWS: [&str; 3] = ["\\All", "\\Important", "\\Flagged"];
+    const NAMES: [&str; 6] = [
+        "[Gmail]/All Mail",
+        "[Gmail]/Important",
+        "[Gmail]/Starred",
+        "[Google Mail]/All Mail",
+        "[Google Mail]/Important",
+        "[Google Mail]/Starred",
+    ];
+    VIEWS.iter().any(|v| f.has_special_use(v))
+        || NAMES.iter().any(|n| f.name.eq_ignore_ascii_case(n))
 }
 
 #[cfg(test)]
@@ -387,5 +506,128 @@ mod tests {
         assert_eq!(names(&["Proj?cts", "inbox"]), ["INBOX", "Projects"]);
         assert!(glob("*", "anything"));
         assert!(!glob("a*b", "ac"));
+    }
+
+    fn folder(name: &str, su: &[&str]) -> Folder {
+        Folder {
+            name: name.into(),
+            raw_name: name.into(),
+            special_use: su.iter().map(|s| s.to_string()).collect(),
+            delimiter: Some("/".into()),
+        }
+    }
+
+    fn chosen(
+        all: &[Folder],
+        ps: &[&str],
+        provider: crate::config::Provider,
+    ) -> (Vec<String>, Vec<String>) {
+        let ps: Vec<String> = ps.iter().map(|s| s.to_string()).collect();
+        let names = |s: &str| provider.folder_names(s);
+        let c = choose_folders_with(all, &ps, &names);
+        (c.folders.iter().map(|f| f.name.clone()).collect(), c.notes)
+    }
+
+    #[test]
+    fn issue10_sent_items_is_found_by_name_without_special_use() {
+        use crate::config::Provider;
+        // Microsoft: no SPECIAL-USE anywhere.
+        let all = vec![
+            folder("INBOX", &[]),
+            folder("Archive", &[]),
+            folder("Deleted Items", &[]),
+            folder("Sent", &[]),
+            folder("Sent Items", &[]),
+        ];
+        let (names, notes) = chosen(&all, &["\\Sent", "\\Archive"], Provider::Microsoft365);
+        // The provider's own name wins over the common one; server order.
+        assert_eq!(names, ["Archive", "Sent Items"]);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("\\Sent") && n.contains("\"Sent Items\"")),
+            "{notes:?}"
+        );
+        // Without the preset the common English names still find them.
+        let (names, _) = chosen(&all, &["\\Sent"], Provider::Generic);
+        assert_eq!(names, ["Sent"]);
+        let all = vec![folder("INBOX", &[]), folder("sent messages", &[])];
+        assert_eq!(
+            chosen(&all, &["\\Sent"], Provider::Generic).0,
+            ["sent messages"]
+        );
+        // Nothing by either: said so.
+        let (names, notes) = chosen(&all, &["\\Archive"], Provider::Generic);
+        assert!(names.is_empty());
+        assert!(
+            notes[0].contains("\\Archive") && notes[0].contains("policy.folders"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn issue10_special_use_wins_over_names() {
+        use crate::config::Provider;
+        let all = vec![folder("Sent Items", &[]), folder("Gesendet", &["\\Sent"])];
+        let (names, notes) = chosen(&all, &["\\Sent"], Provider::Microsoft365);
+        assert_eq!(names, ["Gesendet"]);
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn issue10_globs_never_pick_all_mail_important_or_starred() {
+        use crate::config::Provider;
+        let all = vec![
+            folder("INBOX", &[]),
+            folder("[Gmail]/All Mail", &["\\All"]),
+            folder("[Gmail]/Important", &["\\Important"]),
+            folder("[Gmail]/Starred", &["\\Flagged"]),
+            folder("[Gmail]/Sent Mail", &["\\Sent"]),
+            folder("[Gmail]/Trash", &["\\Trash"]),
+            // Localised: found by its special use alone.
+            folder("[Gmail]/Alle Nachrichten", &["\\All"]),
+            // No special use, Gmail's English name.
+            folder("[Google Mail]/Starred", &[]),
+            folder("Work", &[]),
+        ];
+        let (names, _) = chosen(&all, &["*"], Provider::Gmail);
+        assert_eq!(
+            names,
+            ["INBOX", "[Gmail]/Sent Mail", "[Gmail]/Trash", "Work"]
+        );
+        let (names, _) = chosen(&all, &["[Gmail]/*"], Provider::Generic);
+        assert_eq!(names, ["[Gmail]/Sent Mail", "[Gmail]/Trash"]);
+        // Named outright, or by the special use itself, they are picked.
+        let (names, _) = chosen(&all, &["[Gmail]/All Mail", "\\Flagged"], Provider::Gmail);
+        assert_eq!(names, ["[Gmail]/All Mail", "[Gmail]/Starred"]);
+    }
+
+    #[test]
+    fn issue10_append_limit_leaves_alone_what_cannot_go_in() {
+        // No limit announced: nothing to decide.
+        assert_eq!(append_limit_verdict(50_000_000, 1_000, None), None);
+        assert_eq!(copy_over_append_limit(50_000_000, None), None);
+        // 40 MB with 30 MB of attachments: the copy may fit under 35 MB.
+        let gmail = Some(35_651_584);
+        assert_eq!(append_limit_verdict(40_000_000, 30_000_000, gmail), None);
+        // 40 MB of text with a 2 MB attachment: it cannot.
+        let v = append_limit_verdict(40_000_000, 2_000_000, gmail).expect("skip");
+        assert_eq!(
+            v,
+            SkipReason::OverAppendLimit {
+                copy_at_least: 38_000_000,
+                limit: 35_651_584
+            }
+        );
+        assert!(!v.lasts(), "the limit may change");
+        assert!(v.to_string().contains("APPENDLIMIT"), "{v}");
+        // The exact check on the copy made: the limit itself still fits.
+        assert_eq!(copy_over_append_limit(35_651_584, gmail), None);
+        let why = copy_over_append_limit(35_651_585, gmail).expect("too big");
+        assert!(
+            why.contains("APPENDLIMIT") && why.contains("left as it is"),
+            "{why}"
+        );
     }
 }

@@ -185,6 +185,7 @@ mod tests {
             candidates: Vec::new(),
             skipped: Vec::new(),
             lasting_skips: Vec::new(),
+            append_limit: None,
         };
         let original = meta(5, &["\\Seen", "\\Recent", "$Work"], &raw);
         let mut expected =

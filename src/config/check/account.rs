@@ -26,9 +26,23 @@ pub(super) fn account_config(
     // counting tables in the file.
     let key = |k: &str| format!("account[{i}].{k} (account {name:?})");
 
-    let host = check_host(ctx, &key, &raw.host)?;
+    // The provider preset fills in what the account leaves out.
+    let provider = raw.provider;
+    let host = match (raw.host.as_deref(), provider.host()) {
+        (Some(h), _) => check_host(ctx, &key, h)?,
+        (None, Some(h)) => h.to_string(),
+        (None, None) => {
+            return Err(ctx.err(
+                key("host"),
+                "is missing; write the IMAP server's name (host = \"imap.example.com\"), \
+                 or set provider = \"gmail\", \"microsoft365\" or \"outlook.com\" to use \
+                 that provider's server",
+            ))
+        }
+    };
+    let tls = raw.tls.unwrap_or_else(|| provider.tls());
 
-    if raw.tls == TlsSetting::None && !is_loopback(&host) {
+    if tls == TlsSetting::None && !is_loopback(&host) {
         return Err(ctx.err(
             key("tls"),
             format!(
@@ -38,7 +52,7 @@ pub(super) fn account_config(
             ),
         ));
     }
-    let port = raw.port.unwrap_or_else(|| raw.tls.default_port());
+    let port = raw.port.unwrap_or_else(|| provider.port(tls));
     if port == 0 {
         return Err(ctx.err(key("port"), "is 0; write the server's port (993 for implicit TLS, 143 otherwise), or remove the key"));
     }
@@ -69,9 +83,10 @@ pub(super) fn account_config(
 
     Ok(AccountConfig {
         name,
+        provider,
         host,
         port,
-        tls: raw.tls,
+        tls,
         ca_file,
         user,
         auth: raw.auth,
@@ -454,5 +469,52 @@ mod tests {
         ] {
             assert!(!is_loopback(host), "{host}");
         }
+    }
+    #[test]
+    fn issue10_provider_presets_fill_only_what_is_missing() {
+        use crate::config::Provider;
+        let no_host = |provider: &str| {
+            with_store(&ACCOUNT.replace(
+                "host = \"imap.example.com\"",
+                &format!("provider = \"{provider}\""),
+            ))
+        };
+        let c = ok(&no_host("gmail"));
+        let a = &c.accounts[0];
+        assert_eq!(a.provider, Provider::Gmail);
+        assert_eq!(
+            (a.host.as_str(), a.port, a.tls),
+            ("imap.gmail.com", 993, TlsSetting::Implicit)
+        );
+        for p in ["microsoft365", "outlook.com"] {
+            let c = ok(&no_host(p));
+            assert_eq!(c.accounts[0].host, "outlook.office365.com");
+            assert_eq!(c.accounts[0].port, 993);
+        }
+        // What the account says wins over the preset.
+        let c = ok(&with_store(&ACCOUNT.replace(
+            "user =",
+            "provider = \"gmail\"\nport = 1993\ntls = \"starttls\"\nuser =",
+        )));
+        let a = &c.accounts[0];
+        assert_eq!(
+            (a.host.as_str(), a.port, a.tls),
+            ("imap.example.com", 1993, TlsSetting::StartTls)
+        );
+        // No preset: generic, and the host is needed.
+        assert_eq!(
+            ok(&with_store(ACCOUNT)).accounts[0].provider,
+            Provider::Generic
+        );
+        let msg = err(&no_host("generic"));
+        assert!(
+            msg.contains("account[0].host") && msg.contains("provider"),
+            "{msg}"
+        );
+        let msg = err(&no_host("yahoo"));
+        assert!(
+            msg.contains("yahoo") && msg.contains("microsoft365"),
+            "{msg}"
+        );
     }
 }
