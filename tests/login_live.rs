@@ -19,6 +19,11 @@ use support::oidc::{Oidc, OidcOptions, Outcome, APP_CLIENT_ID, APP_CLIENT_SECRET
 
 /// A config for user `alice` signing in at `oidc`, in a fresh folder.
 fn user_config(oidc: &Oidc, dir: &Path) -> PathBuf {
+    user_config_at(oidc, dir, 143)
+}
+
+/// [`user_config`] for an IMAP server on `port` of 127.0.0.1.
+fn user_config_at(oidc: &Oidc, dir: &Path, port: u16) -> PathBuf {
     let text = format!(
         r#"[store]
 url = "{store}"
@@ -26,9 +31,10 @@ url = "{store}"
 [[account]]
 name = "me"
 host = "127.0.0.1"
+port = {port}
 tls = "none"
 user = "alice"
-password_env = "SLIMBOX_TEST_UNUSED"
+auth = "xoauth2"
 
 [account.oauth]
 client_id = "slimbox"
@@ -40,9 +46,10 @@ scopes = ["openid", "offline_access", "imap"]
 [[account]]
 name = "app"
 host = "127.0.0.1"
+port = {port}
 tls = "none"
 user = "bob"
-password_env = "SLIMBOX_TEST_UNUSED"
+auth = "xoauth2"
 
 [account.oauth]
 client_id = "{APP_CLIENT_ID}"
@@ -365,4 +372,36 @@ fn issue10_app_only_client_credentials_get_a_token() {
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(rt.block_on(source.token(false)).expect("cached"), t1);
     assert_ne!(rt.block_on(source.token(true)).expect("forced"), t1);
+}
+
+/// The whole chain: `slimbox login`, then `scan` logs in to a Dovecot that
+/// checks the provider's tokens, with the token from the file; and the
+/// app-only account logs in to its target mailbox without any user's
+/// sign-in.
+#[test]
+fn issue10_signed_in_and_app_only_accounts_log_in_to_their_mailboxes() {
+    use support::dovecot::{Dovecot, DovecotOptions};
+    let oidc = Oidc::start(OidcOptions::default());
+    let dovecot = Dovecot::start(DovecotOptions {
+        oauth2_issuer: Some(oidc.issuer.clone()),
+        ..DovecotOptions::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = user_config_at(&oidc, dir.path(), dovecot.imap_port);
+    let (ok, stdout, stderr) = login_in_browser(&config, &oidc, true);
+    assert!(ok, "slimbox login failed\n{stdout}\n{stderr}");
+    for account in ["me", "app"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_slimbox"))
+            .arg("--config")
+            .arg(&config)
+            .args(["scan", "--account", account, "--json"])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "scan {account}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

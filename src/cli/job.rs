@@ -82,14 +82,15 @@ fn imap_auth(account: &AccountConfig) -> anyhow::Result<ImapAuth> {
         AuthSetting::XOAuth2 => OAuthMechanism::XOAuth2,
         AuthSetting::OAuthBearer => OAuthMechanism::OAuthBearer,
     };
-    let command = account
-        .token_command
-        .as_ref()
-        .context("no token source: set token_command or [account.oauth]")?;
-    Ok(ImapAuth::OAuth {
-        mechanism,
-        tokens: Arc::new(crate::signin::CommandTokenSource::new(command.clone())),
-    })
+    // The config check let through exactly one token source.
+    let tokens: Arc<dyn crate::signin::TokenSource> = match &account.token_command {
+        Some(command) => Arc::new(crate::signin::CommandTokenSource::new(command.clone())),
+        None => {
+            let provider = crate::signin::Provider::of_account(account);
+            crate::signin::oauth_source(account, provider)?
+        }
+    };
+    Ok(ImapAuth::OAuth { mechanism, tokens })
 }
 
 /// The note on Microsoft's Recoverable Items, once for all the `accounts`

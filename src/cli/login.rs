@@ -49,9 +49,7 @@ pub struct LoginArgs {
 pub async fn run(args: LoginArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = job::load_config(config_path.as_deref())?;
     let account = config.account(Some(&args.account))?[0].clone();
-    // The provider's presets come from the host until accounts say
-    // `provider = "…"`.
-    let provider = Provider::from_host(&account.host);
+    let provider = Provider::of_account(&account);
     let options = LoginOptions {
         device: args.device,
         open_browser: !args.no_browser,

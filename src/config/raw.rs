@@ -65,8 +65,8 @@ pub(super) struct RawAccount {
     pub(super) tls: Option<TlsSetting>,
     pub(super) ca_file: Option<String>,
     pub(super) user: String,
-    #[serde(default)]
-    pub(super) auth: AuthSetting,
+    /// `None`: "password" when a password key is given, else the preset's.
+    pub(super) auth: Option<AuthSetting>,
     pub(super) token_command: Option<String>,
     pub(super) password_env: Option<String>,
     pub(super) password_command: Option<String>,

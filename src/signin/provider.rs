@@ -38,6 +38,17 @@ impl Provider {
         }
     }
 
+    /// The sign-in provider of `account`: its `provider = "…"` preset, else
+    /// the one its host belongs to.
+    pub fn of_account(account: &crate::config::AccountConfig) -> Provider {
+        use crate::config::Provider as Preset;
+        match account.provider {
+            Preset::Gmail => Provider::Google,
+            Preset::Microsoft365 | Preset::OutlookCom => Provider::Microsoft,
+            Preset::Generic => Provider::from_host(&account.host),
+        }
+    }
+
     /// The provider of a well-known IMAP host, for accounts that do not say.
     pub fn from_host(host: &str) -> Provider {
         let h = host.trim_end_matches('.').to_ascii_lowercase();

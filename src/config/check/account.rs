@@ -5,13 +5,16 @@ use std::net::IpAddr;
 
 use super::Ctx;
 use crate::config::raw::RawAccount;
-use crate::config::{AccountConfig, AuthSetting, ConfigError, PasswordSource, TlsSetting};
+use crate::config::{
+    AccountConfig, AuthSetting, ConfigError, PasswordSource, PresetAuth, Provider, TlsSetting,
+};
 
 /// Checks one `[[account]]`, the `i`-th in the file.
 pub(super) fn account_config(
     ctx: &Ctx,
     i: usize,
     raw: RawAccount,
+    has_oauth: bool,
 ) -> Result<AccountConfig, ConfigError> {
     let key = |k: &str| format!("account[{i}].{k}");
     let name = raw.name.trim().to_string();
@@ -68,8 +71,11 @@ pub(super) fn account_config(
     }
 
     let password_keys = (raw.password_env, raw.password_command, raw.password);
-    let (password, token_command) =
-        credentials(ctx, &key, raw.auth, raw.token_command, password_keys)?;
+    let auth = raw
+        .auth
+        .unwrap_or_else(|| default_auth(provider, &password_keys));
+    let tokens = (raw.token_command, has_oauth);
+    let (password, token_command) = credentials(ctx, &key, auth, tokens, password_keys)?;
 
     if let Some(t) = &raw.trash {
         if t.trim().is_empty() {
@@ -89,7 +95,7 @@ pub(super) fn account_config(
         tls,
         ca_file,
         user,
-        auth: raw.auth,
+        auth,
         password,
         token_command,
         trash: raw.trash,
@@ -197,7 +203,7 @@ fn credentials(
     ctx: &Ctx,
     key: &dyn Fn(&str) -> String,
     auth: AuthSetting,
-    token_command: Option<String>,
+    (token_command, has_oauth): (Option<String>, bool),
     password_keys: (Option<String>, Option<String>, Option<String>),
 ) -> Result<(Option<PasswordSource>, Option<String>), ConfigError> {
     match auth {
@@ -215,8 +221,8 @@ fn credentials(
         }
         AuthSetting::XOAuth2 | AuthSetting::OAuthBearer => {
             no_password_keys(ctx, key, auth, &password_keys)?;
-            let command = token_source(ctx, key, auth, token_command)?;
-            Ok((None, Some(command)))
+            let command = token_source(ctx, key, auth, token_command, has_oauth)?;
+            Ok((None, command))
         }
     }
 }
@@ -247,22 +253,45 @@ fn no_password_keys(
     }
 }
 
+/// `auth` when the account does not say: a password key means a password
+/// login (an app password, say), else the provider preset's (XOAUTH2 for
+/// Gmail and Microsoft, a password elsewhere).
+fn default_auth(
+    provider: Provider,
+    (env, command, inline): &(Option<String>, Option<String>, Option<String>),
+) -> AuthSetting {
+    if env.is_some() || command.is_some() || inline.is_some() {
+        return AuthSetting::Password;
+    }
+    match provider.default_auth() {
+        PresetAuth::Password => AuthSetting::Password,
+        PresetAuth::Xoauth2 => AuthSetting::XOAuth2,
+    }
+}
+
 /// Where the access tokens of an `xoauth2` / `oauthbearer` account come
-/// from: today `token_command`; slimbox's own sign-in (`[account.oauth]`)
-/// is the other source, and exactly one may be set.
+/// from: `token_command` (returned), or slimbox's own sign-in
+/// (`[account.oauth]`, `None` here); exactly one of them.
 fn token_source(
     ctx: &Ctx,
     key: &dyn Fn(&str) -> String,
     auth: AuthSetting,
     token_command: Option<String>,
-) -> Result<String, ConfigError> {
+    has_oauth: bool,
+) -> Result<Option<String>, ConfigError> {
     match token_command {
         Some(cmd) if cmd.trim().is_empty() => Err(ctx.err(
             key("token_command"),
             "is empty; write a command that prints an access token on its first line, e.g. \
              \"oama access me@example.com\"",
         )),
-        Some(cmd) => Ok(cmd),
+        Some(_) if has_oauth => Err(ctx.err(
+            key("token_command"),
+            "and [account.oauth] are both set; keep one: token_command for a helper that \
+             prints tokens, or [account.oauth] for `slimbox login`",
+        )),
+        Some(cmd) => Ok(Some(cmd)),
+        None if has_oauth => Ok(None),
         None => Err(ctx.err(
             key("token_command"),
             format!(

@@ -113,7 +113,7 @@ pub(super) fn parse_with_env(
     let mut accounts = Vec::with_capacity(raw.accounts.len());
     for (i, mut a) in raw.accounts.into_iter().enumerate() {
         let raw_oauth = a.oauth.take();
-        let mut account = account_config(&ctx, i, a)?;
+        let mut account = account_config(&ctx, i, a, raw_oauth.is_some())?;
         if let Some(o) = raw_oauth {
             account.oauth = Some(oauth::oauth_config(&ctx, i, &account.name, &index.path, o)?);
         }
