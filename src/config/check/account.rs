@@ -29,36 +29,8 @@ pub(super) fn account_config(
     // counting tables in the file.
     let key = |k: &str| format!("account[{i}].{k} (account {name:?})");
 
-    // The provider preset fills in what the account leaves out.
     let provider = raw.provider;
-    let host = match (raw.host.as_deref(), provider.host()) {
-        (Some(h), _) => check_host(ctx, &key, h)?,
-        (None, Some(h)) => h.to_string(),
-        (None, None) => {
-            return Err(ctx.err(
-                key("host"),
-                "is missing; write the IMAP server's name (host = \"imap.example.com\"), \
-                 or set provider = \"gmail\", \"microsoft365\" or \"outlook.com\" to use \
-                 that provider's server",
-            ))
-        }
-    };
-    let tls = raw.tls.unwrap_or_else(|| provider.tls());
-
-    if tls == TlsSetting::None && !is_loopback(&host) {
-        return Err(ctx.err(
-            key("tls"),
-            format!(
-                "\"none\" would send the password or access token to {host:?} in the clear, so it is only \
-                 allowed for loopback hosts (localhost, 127.0.0.0/8, ::1); use \"implicit\" \
-                 or \"starttls\""
-            ),
-        ));
-    }
-    let port = raw.port.unwrap_or_else(|| provider.port(tls));
-    if port == 0 {
-        return Err(ctx.err(key("port"), "is 0; write the server's port (993 for implicit TLS, 143 otherwise), or remove the key"));
-    }
+    let (host, port, tls) = server(ctx, &key, &raw)?;
 
     let ca_file = match &raw.ca_file {
         Some(p) => Some(ctx.resolve_path(&key("ca_file"), p)?),
@@ -194,6 +166,45 @@ fn password_source(
         "no password source: set exactly one of password_env = \"VAR\", \
          password_command = \"pass show mail\" or password = \"...\"",
     ))
+}
+
+/// The server of an account: host, port and TLS, the provider preset
+/// filling in what the account leaves out.
+fn server(
+    ctx: &Ctx,
+    key: &dyn Fn(&str) -> String,
+    raw: &RawAccount,
+) -> Result<(String, u16, TlsSetting), ConfigError> {
+    let provider = raw.provider;
+    let host = match (raw.host.as_deref(), provider.host()) {
+        (Some(h), _) => check_host(ctx, key, h)?,
+        (None, Some(h)) => h.to_string(),
+        (None, None) => {
+            return Err(ctx.err(
+                key("host"),
+                "is missing; write the IMAP server's name (host = \"imap.example.com\"), \
+                 or set provider = \"gmail\", \"microsoft365\" or \"outlook.com\" to use \
+                 that provider's server",
+            ))
+        }
+    };
+    let tls = raw.tls.unwrap_or_else(|| provider.tls());
+
+    if tls == TlsSetting::None && !is_loopback(&host) {
+        return Err(ctx.err(
+            key("tls"),
+            format!(
+                "\"none\" would send the password or access token to {host:?} in the clear, so it is only \
+                 allowed for loopback hosts (localhost, 127.0.0.0/8, ::1); use \"implicit\" \
+                 or \"starttls\""
+            ),
+        ));
+    }
+    let port = raw.port.unwrap_or_else(|| provider.port(tls));
+    if port == 0 {
+        return Err(ctx.err(key("port"), "is 0; write the server's port (993 for implicit TLS, 143 otherwise), or remove the key"));
+    }
+    Ok((host, port, tls))
 }
 
 /// `auth` and what it needs: a password source for "password", a token
