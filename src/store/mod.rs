@@ -16,9 +16,12 @@
 //! object back that way before any original is removed, so `put` does not
 //! read a fresh object a second time.
 
+mod compress;
 mod error;
 mod key;
 
+pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, Put};
+pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_LEVELS};
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
 
@@ -51,6 +54,8 @@ pub struct Store {
     url: String,
     /// Set only for local stores: lets us fsync what we wrote.
     local_root: Option<PathBuf>,
+    /// Compression of new objects, and which objects are known compressed.
+    compress: Arc<compress::CompressState>,
 }
 
 impl Store {
@@ -91,6 +96,7 @@ impl Store {
             inner,
             url: trim_url(&display_url),
             local_root: None,
+            compress: Arc::default(),
         }
     }
 
@@ -120,6 +126,7 @@ impl Store {
             inner: Arc::new(fs),
             url: trim_url(url.as_str()),
             local_root: Some(root),
+            compress: Arc::default(),
         })
     }
 
@@ -156,6 +163,7 @@ impl Store {
             inner,
             url: trim_url(location),
             local_root: None,
+            compress: Arc::default(),
         })
     }
 
@@ -257,10 +265,11 @@ impl Store {
         let Some(root) = self.local_root.clone() else {
             return Syncing(None);
         };
+        // A compressed object's file is `<hex>.zst`.
+        let names: Vec<String> = hashes.iter().map(|h| self.stored_name(h)).collect();
         Syncing(Some(tokio::task::spawn_blocking(move || {
-            for hash in hashes {
-                let hex = to_hex(&hash);
-                let file = root.join(key::PREFIX).join(&hex[..2]).join(&hex);
+            for name in names {
+                let file = root.join(key::PREFIX).join(&name[..2]).join(&name);
                 sync_file_and_dirs(&root, &file)?;
             }
             Ok(())
@@ -279,8 +288,14 @@ impl Store {
         Ok(objects)
     }
 
-    /// Reads the object `hash`, checking that its content hashes to `hash`.
+    /// Reads the object `hash`, checking that its content hashes to `hash`
+    /// (a compressed object is decompressed first, see `compress`).
     pub async fn get(&self, hash: &Sha256) -> Result<Bytes, StoreError> {
+        self.get_either(hash).await
+    }
+
+    /// [`Store::get`] of the plain (uncompressed) form only.
+    pub(crate) async fn get_plain(&self, hash: &Sha256) -> Result<Bytes, StoreError> {
         let key = object_key(hash);
         let result = self
             .inner
@@ -300,8 +315,14 @@ impl Store {
         Ok(self.size(hash).await?.is_some())
     }
 
-    /// Size in bytes of the object `hash`, or `None` if it is not stored.
+    /// Size in bytes of the object `hash` (of the original, for a
+    /// compressed one), or `None` if it is not stored.
     pub async fn size(&self, hash: &Sha256) -> Result<Option<u64>, StoreError> {
+        self.size_either(hash).await
+    }
+
+    /// [`Store::size`] of the plain (uncompressed) form only.
+    pub(crate) async fn size_plain(&self, hash: &Sha256) -> Result<Option<u64>, StoreError> {
         let key = object_key(hash);
         match self.inner.head(&key).await {
             Ok(meta) => Ok(Some(meta.size)),
@@ -319,7 +340,14 @@ impl Store {
         let mut hashes = Vec::new();
         loop {
             match stream.try_next().await {
-                Ok(Some(meta)) => hashes.extend(key::parse_object_key(&meta.location)),
+                Ok(Some(meta)) => {
+                    if let Some((hash, compressed)) = compress::parse_stored_key(&meta.location) {
+                        if compressed {
+                            self.note_compressed(&hash);
+                        }
+                        hashes.push(hash);
+                    }
+                }
                 Ok(None) => break,
                 // A stray file whose name is not a valid object path (for a
                 // local store, e.g. non-UTF-8) is just another unparsable key.
