@@ -10,8 +10,10 @@ use crate::index::Index;
 use crate::units::human_size;
 
 /// Per account and folder: messages processed, bytes removed from the
-/// mailbox, bytes stored, and the dedup ratio (attachment bytes over the
-/// bytes of distinct stored objects). Reads only the local index.
+/// mailbox, bytes stored, the dedup ratio (attachment bytes over the
+/// bytes of distinct stored objects), the bytes those objects take in the
+/// store after compression (`[store] compress`) and the compression ratio
+/// (stored bytes over bytes in the store). Reads only the local index.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
     /// Print JSON.
@@ -37,6 +39,8 @@ pub fn run(args: StatsArgs, config_path: Option<PathBuf>) -> anyhow::Result<Exit
                 human_size(s.bytes_removed),
                 human_size(s.bytes_stored),
                 format!("{:.2}", s.dedup_ratio),
+                human_size(s.bytes_in_store),
+                format!("{:.2}", s.compression_ratio),
             ]
         })
         .collect();
@@ -48,6 +52,8 @@ pub fn run(args: StatsArgs, config_path: Option<PathBuf>) -> anyhow::Result<Exit
             "removed from mailbox",
             "stored",
             "dedup",
+            "in store",
+            "compression",
         ],
         &rows,
     );

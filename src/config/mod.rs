@@ -93,6 +93,9 @@ pub struct StoreConfig {
     /// the path with `~` expanded and made relative to the config file's
     /// folder; either way ready for `store::Store::open`.
     pub url: String,
+    /// `compress = "zstd"`: the zstd level (`compress_level`, default 3)
+    /// new objects of types that compress are stored with; `None`: off.
+    pub compress_zstd_level: Option<i32>,
 }
 
 /// `[index]`: the local SQLite index of what was detached.

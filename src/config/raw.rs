@@ -26,6 +26,9 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     pub(super) url: String,
+    /// `"zstd"` or `"none"` (checked in `check`).
+    pub(super) compress: Option<String>,
+    pub(super) compress_level: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]

@@ -7,6 +7,7 @@
 //! on disk before the server is changed, or a crash could forget an in-flight
 //! message.
 
+mod compressed;
 mod copies;
 mod query;
 mod rebuilt;

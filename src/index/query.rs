@@ -63,6 +63,12 @@ pub struct FolderStats {
     pub bytes_stored: u64,
     /// Part bytes over stored bytes: 2.0 means every file is there twice.
     pub dedup_ratio: f64,
+    /// Bytes those distinct objects take in the store, after compression
+    /// (`[store] compress`); equal to `bytes_stored` without it.
+    pub bytes_in_store: u64,
+    /// `bytes_stored` over `bytes_in_store`: 3.0 means a third of the
+    /// raw bytes is written.
+    pub compression_ratio: f64,
 }
 
 /// An object and the messages that use it.
@@ -165,13 +171,18 @@ impl Index {
             "SELECT t.account, t.folder, t.messages, t.parts, t.bytes_removed,
                     (SELECT COALESCE(SUM(o.size), 0) FROM folder_objects o
                       WHERE o.account = t.account AND o.folder = t.folder),
-                    t.part_bytes
+                    t.part_bytes,
+                    (SELECT COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0)
+                       FROM folder_objects o
+                       LEFT JOIN compressed_objects c ON c.sha256 = o.sha256
+                      WHERE o.account = t.account AND o.folder = t.folder)
                FROM folder_totals t WHERE t.messages > 0
               ORDER BY t.account, t.folder",
         )?;
         let rows = st.query_map([], |r| {
             let stored = r.get::<_, i64>(5)?.max(0) as u64;
             let part_bytes = r.get::<_, i64>(6)?.max(0) as u64;
+            let in_store = r.get::<_, i64>(7)?.max(0) as u64;
             Ok(FolderStats {
                 account: r.get(0)?,
                 folder: r.get(1)?,
@@ -183,6 +194,12 @@ impl Index {
                     1.0
                 } else {
                     part_bytes as f64 / stored as f64
+                },
+                bytes_in_store: in_store,
+                compression_ratio: if in_store == 0 {
+                    1.0
+                } else {
+                    stored as f64 / in_store as f64
                 },
             })
         })?;

@@ -138,4 +138,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         DELETE FROM folder_objects
          WHERE account = OLD.account AND folder = OLD.folder AND refs <= 0;
     END;",
+    // 4: objects the store holds zstd-compressed (`[store] compress`), with
+    // the bytes each takes there; an object not listed is stored as it is.
+    "CREATE TABLE IF NOT EXISTS compressed_objects (
+        sha256 TEXT PRIMARY KEY,
+        stored_size INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];

@@ -268,3 +268,22 @@ fn issue9_a_new_index_opened_from_many_threads_at_once_is_migrated_once() {
         idx.journal_begin(&record(1), b"x").unwrap();
     }
 }
+
+#[test]
+fn issue11_stats_report_bytes_in_store_and_compression_ratio() {
+    let mut idx = Index::open_in_memory().unwrap();
+    let r = record(1);
+    let id = idx.journal_begin(&r, b"x").unwrap();
+    idx.journal_finish(id, &r).unwrap();
+    let s = &idx.stats().unwrap()[0];
+    assert_eq!((s.bytes_stored, s.bytes_in_store), (900, 900));
+    assert_eq!(s.compression_ratio, 1.0);
+
+    idx.note_compressed(&[("ab".repeat(32), 300)]).unwrap();
+    let s = &idx.stats().unwrap()[0];
+    assert_eq!((s.bytes_stored, s.bytes_in_store), (900, 300));
+    assert_eq!(s.compression_ratio, 3.0);
+    // Noted again (another run wrote it anew): the latest size counts.
+    idx.note_compressed(&[("ab".repeat(32), 450)]).unwrap();
+    assert_eq!(idx.stats().unwrap()[0].bytes_in_store, 450);
+}

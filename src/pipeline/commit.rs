@@ -326,10 +326,13 @@ pub(super) async fn commit(
         rewritten,
         mut record,
         synced,
+        compressed,
         mut lap,
     } = prepared;
     // The objects on disk before anything depends on them.
     synced.wait().await?;
+    // Only `stats` reads this: the objects are in the store either way.
+    index.note_compressed(&compressed)?;
     lap.mark("sync");
     // 5. Intent on disk before the server changes.
     let jid = index.journal_begin(&record, &rewritten)?;

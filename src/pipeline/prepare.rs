@@ -18,6 +18,9 @@ pub(super) struct Prepared {
     pub rewritten: Bytes,
     pub record: MessageRecord,
     pub synced: Syncing,
+    /// Objects written compressed: (SHA-256 hex, stored bytes), for the
+    /// index once they are on disk.
+    pub compressed: Vec<(String, u64)>,
     pub lap: Laps,
 }
 
@@ -46,7 +49,7 @@ pub(super) async fn prepare(
     // does the engine run with its own (it then keeps bodies it cannot
     // regenerate whole) before the store's proof runs again.
     let mut first_try = true;
-    let (rewritten, parts, synced) = loop {
+    let (rewritten, parts, (synced, compressed)) = loop {
         // 2. Detach.
         let d = match detach_off_thread(raw.clone(), mp.clone(), !first_try).await {
             Ok(d) => d,
@@ -60,7 +63,7 @@ pub(super) async fn prepare(
             return Ok(Err(why));
         }
         // 3. Store.
-        let synced = store_objects(store, d.objects).await?;
+        let synced = store_objects(store, d.objects, &d.parts).await?;
         lap.mark("store");
         // 4. Every object read back and checked against its SHA-256, and
         // the exact original rebuilt from them.
@@ -90,25 +93,42 @@ pub(super) async fn prepare(
         rewritten,
         record,
         synced,
+        compressed,
         lap,
     }))
 }
 
-/// Step 3: every object stored, create-only. Each object's memory goes to
-/// the store and is freed: the proof reads them back. The flush to disk
-/// runs meanwhile and is waited for before the journal entry (step 5).
+/// Step 3: every object stored, create-only (compressed when the store
+/// compresses and the part's declared type may shrink). Each object's
+/// memory goes to the store and is freed: the proof reads them back. The
+/// flush to disk runs meanwhile and is waited for before the journal entry
+/// (step 5). Also returns the objects written compressed, with their
+/// stored sizes.
 async fn store_objects(
     store: &Store,
     objects: Vec<(mime::Sha256, Bytes)>,
-) -> Result<Syncing, PipelineError> {
+    parts: &[mime::DetachedPart],
+) -> Result<(Syncing, Vec<(String, u64)>), PipelineError> {
     let mut hashes = Vec::with_capacity(objects.len());
+    let mut compressed = Vec::new();
     for (sha256, data) in objects {
+        // The type the message declares for the part (or whose raw body
+        // this object is).
+        let content_type = parts
+            .iter()
+            .find(|p| p.sha256 == sha256 || p.raw_sha256 == Some(sha256))
+            .map(|p| p.content_type.as_str());
         // detach hashed each object from these very bytes; the proof's
         // read-back checks them against the hash once more.
-        store.put_hashed_unsynced(&sha256, data).await?;
+        let put = store
+            .put_typed_unsynced(&sha256, data, content_type)
+            .await?;
+        if let Some(size) = put.compressed_size {
+            compressed.push((hex::encode(sha256), size));
+        }
         hashes.push(sha256);
     }
-    Ok(store.sync_later(hashes))
+    Ok((store.sync_later(hashes), compressed))
 }
 
 /// What detach made of a message, owning its data.

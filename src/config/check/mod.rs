@@ -3,6 +3,7 @@
 //! with every error naming the file and the key.
 
 mod account;
+mod compress;
 mod oauth;
 mod policy;
 
@@ -97,7 +98,8 @@ pub(super) fn parse_with_env(
              [store]\nurl = \"~/slimbox/store\"",
         ));
     };
-    let (store, local_store) = store_config(&ctx, raw_store)?;
+    let (mut store, local_store) = store_config(&ctx, raw_store)?;
+    store.compress_zstd_level = compress::compress_level(&ctx, raw_store)?;
     let index = index_config(&ctx, &raw.index, local_store.as_deref())?;
     let policy = policy_config(&ctx, raw.policy)?;
 
@@ -171,6 +173,7 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
             Ok((
                 StoreConfig {
                     url: url.to_string(),
+                    compress_zstd_level: None,
                 },
                 local,
             ))
@@ -178,7 +181,13 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
         _ => {
             let dir = ctx.resolve_path(key, url)?;
             let url = path_string(ctx, key, &dir)?;
-            Ok((StoreConfig { url }, Some(dir)))
+            Ok((
+                StoreConfig {
+                    url,
+                    compress_zstd_level: None,
+                },
+                Some(dir),
+            ))
         }
     }
 }
