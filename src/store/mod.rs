@@ -16,6 +16,7 @@
 //! object back that way before any original is removed, so `put` does not
 //! read a fresh object a second time.
 
+pub mod copy;
 mod error;
 mod key;
 
