@@ -33,6 +33,7 @@
 //! `error` says what went wrong.
 
 mod check;
+mod edit;
 mod error;
 mod oauth;
 mod password;
@@ -50,6 +51,7 @@ use serde::Deserialize;
 use check::parse_with_env;
 
 pub use check::parse_age;
+pub use edit::{set_store_url, EditError, StoreUrlChange};
 pub use error::ConfigError;
 pub use oauth::{ClientSecret, OAuthConfig};
 pub use password::PasswordSource;
