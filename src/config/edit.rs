@@ -242,6 +242,36 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configs_change_only_in_the_url_line() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        for name in ["personal.toml", "it-nightly.toml", "local-test.toml"] {
+            let text = std::fs::read_to_string(dir.join(name)).expect("example");
+            let (new, change) = edit(&text, "s3://bucket/slimbox").expect(name);
+            let pin = change
+                .pinned_index
+                .map(|p| format!("\n[index]\npath = \"{}\"\n", p.display()))
+                .unwrap_or_default();
+            let new = new.replacen(&pin, "", 1);
+            let old_lines: Vec<&str> = text.lines().collect();
+            let new_lines: Vec<&str> = new.lines().collect();
+            assert_eq!(old_lines.len(), new_lines.len(), "{name}:\n{new}");
+            let changed: Vec<(&str, &str)> = old_lines
+                .iter()
+                .zip(&new_lines)
+                .filter(|(a, b)| a != b)
+                .map(|(a, b)| (*a, *b))
+                .collect();
+            assert_eq!(changed.len(), 1, "{name}: {changed:?}");
+            assert!(changed[0].0.starts_with("url = "), "{name}: {changed:?}");
+            assert!(
+                changed[0].1.starts_with("url = \"s3://bucket/slimbox\""),
+                "{name}: {changed:?}"
+            );
+            assert_eq!(text.ends_with('\n'), new.ends_with('\n'), "{name}");
+        }
+    }
+
+    #[test]
     fn a_file_that_is_not_a_config_is_left_alone() {
         let err = edit("[store]\nurl = 1\n", "/x").expect_err("invalid");
         assert!(matches!(err, EditError::Config(_)), "{err}");
