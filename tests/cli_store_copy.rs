@@ -228,3 +228,17 @@ fn issue11_store_copy_killed_midway_resumes_without_redoing_the_work() {
         moved_config(&dir, &to, false)
     );
 }
+
+#[test]
+fn issue11_store_copy_refuses_a_setting_the_config_would_refuse() {
+    let (dir, config, _) = setup(1);
+    let to = dir.path().join("new");
+    slimbox(&config)
+        .args(["store", "copy", "--set", "colour=blue", "--to"])
+        .arg(&to)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("colour"));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), CONFIG);
+    assert!(list(&to).is_empty());
+}

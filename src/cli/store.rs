@@ -29,6 +29,9 @@ enum StoreCommand {
 /// Move the store to another one: copy every object into the store at
 /// --to, then point the config's [store] url at it.
 ///
+/// The new store's other settings (an S3 endpoint, a region, where its
+/// credentials come from) are given with --set, with the keys of [store].
+///
 /// Each object is written create-only, then read back from the new store
 /// and its SHA-256 checked; one already there is read back and checked,
 /// never skipped on its name alone, and never overwritten. A few objects
@@ -46,6 +49,11 @@ pub struct CopyArgs {
     /// The new store: a directory path or a URL, as for [store] url.
     #[arg(long, value_name = "URL")]
     to: String,
+    /// A setting of the new store, as a key of [store] in the config
+    /// (endpoint=…, region=…, allow_http=true); repeat for more. The old
+    /// store's settings are not carried over.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    set: Vec<(String, String)>,
     /// Leave the config file alone (copy only).
     #[arg(long)]
     no_config: bool,
@@ -53,6 +61,13 @@ pub struct CopyArgs {
     #[arg(long, default_value_t = copy::DEFAULT_CONCURRENCY as u8,
           value_parser = clap::value_parser!(u8).range(1..=32))]
     jobs: u8,
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 pub async fn run(args: StoreArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -64,7 +79,15 @@ pub async fn run(args: StoreArgs, config_path: Option<PathBuf>) -> anyhow::Resul
 async fn copy(args: CopyArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = job::load_config(config_path.as_deref())?;
     let src = job::open_store(&config)?;
-    let dst = Store::open(&args.to).with_context(|| format!("the destination {}", args.to))?;
+    let path = config
+        .path
+        .clone()
+        .context("the config was not read from a file")?;
+    // The config as it will be, checked now: the new store is opened from
+    // it, and it is written only once every object is there.
+    let edit = crate::config::edit_store(&path, &destination(&args.to)?, &args.set)?;
+    let dst =
+        job::open_store(&edit.config).with_context(|| format!("the destination {}", args.to))?;
     // A run meanwhile could store an object after the last listing, and
     // the config would then point at a store without it.
     let _claims = claim_every_mailbox(&config).await?;
@@ -89,36 +112,49 @@ async fn copy(args: CopyArgs, config_path: Option<PathBuf>) -> anyhow::Result<Ex
         println!(
             "store copy: config left as it is (--no-config); set [store] url = {:?} to use \
              the new store",
-            config_url(&dst)
+            edit.change.new_url
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let path = config
-        .path
-        .as_deref()
-        .context("the config was not read from a file")?;
-    let change = crate::config::set_store_url(path, &config_url(&dst))?;
+    let change = edit.write()?;
+    print_change(&path, &change);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How the new store is written in the config: a directory as its
+/// absolute path (created now, as the config would resolve a relative
+/// path against its own folder, not the working directory), a URL as
+/// given.
+fn destination(to: &str) -> anyhow::Result<String> {
+    let is_url = url::Url::parse(to).is_ok_and(|u| u.scheme().len() > 1);
+    if is_url {
+        return Ok(to.to_string());
+    }
+    let store = Store::open(to).with_context(|| format!("the destination {to}"))?;
+    match store.local_root().and_then(|p| p.to_str()) {
+        Some(path) => Ok(path.to_string()),
+        None => Ok(store.url().to_string()),
+    }
+}
+
+fn print_change(path: &std::path::Path, change: &crate::config::StoreUrlChange) {
     println!(
         "store copy: {} now has [store] url = {:?} (was {:?}); the old store is left as it is",
         path.display(),
         change.new_url,
         change.old_url
     );
-    if let Some(index) = change.pinned_index {
+    if !change.dropped.is_empty() {
+        println!(
+            "store copy: removed the old store's {} from [store]",
+            change.dropped.join(", ")
+        );
+    }
+    if let Some(index) = &change.pinned_index {
         println!(
             "store copy: added [index] path = {:?} so that the index stays where it is",
             index.display().to_string()
         );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// How the new store is written in the config: a local store as its
-/// absolute path (as people write it), anything else as its URL.
-fn config_url(dst: &Store) -> String {
-    match dst.local_root().and_then(|p| p.to_str()) {
-        Some(path) => path.to_string(),
-        None => dst.url().to_string(),
     }
 }
 

@@ -11,19 +11,36 @@ use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table, Value};
 
 use super::check::parse_with_env;
-use super::{ConfigError, Env};
+use super::{Config, ConfigError, Env};
 
-/// What [`set_store_url`] changed.
+/// What [`StoreEdit::write`] changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreUrlChange {
     /// `[store] url` as it was written before.
     pub old_url: String,
     /// As it is written now.
     pub new_url: String,
+    /// Keys of the old `[store]` other than `url` that were removed: they
+    /// described the old store (its endpoint, its credentials).
+    pub dropped: Vec<String>,
     /// Set when `[index] path` was added, pinning the index where it was:
     /// its default depends on the store (beside a local store's folder),
     /// and the index must not move with the objects.
     pub pinned_index: Option<PathBuf>,
+}
+
+/// The config file with a new `[store]`, checked as a config but not yet
+/// written: the caller opens the new store from [`StoreEdit::config`],
+/// and writes the file only once the objects are there.
+#[derive(Debug)]
+pub struct StoreEdit {
+    path: PathBuf,
+    /// The file as it was read, to notice a change made meanwhile.
+    before: String,
+    text: String,
+    /// The config as it will be once written.
+    pub config: Config,
+    pub change: StoreUrlChange,
 }
 
 /// Everything that can go wrong editing the config file.
@@ -61,30 +78,74 @@ impl EditError {
     }
 }
 
-/// Points `[store] url` of the config file at `path` to `url`, keeping every
-/// other byte of the file; pins `[index] path` when its default would
-/// otherwise move. The new file is checked as a config, then written
-/// atomically (a crash leaves the old file or the new one).
+/// Prepares the config file at `path` with `[store] url` set to `url`
+/// and the other keys of `[store]` set to `settings` (`key`, value as
+/// written on the command line: TOML if it parses as a TOML value, such
+/// as `true`, else a string); the old store's other keys are removed.
+/// Every other byte of the file is kept; `[index] path` is added when its
+/// default would otherwise move. Nothing is written yet.
+pub fn edit_store(
+    path: &Path,
+    url: &str,
+    settings: &[(String, String)],
+) -> Result<StoreEdit, EditError> {
+    let before = read(path)?;
+    let env = |k: &str| std::env::var_os(k);
+    let (text, config, change) = edit_text(&before, path, url, settings, &env)?;
+    Ok(StoreEdit {
+        path: path.to_path_buf(),
+        before,
+        text,
+        config,
+        change,
+    })
+}
+
+/// Points `[store] url` at `url` at once (see [`edit_store`]).
 pub fn set_store_url(path: &Path, url: &str) -> Result<StoreUrlChange, EditError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let (new_text, change) = edit_store_url(&text, path, url, &|k| std::env::var_os(k))?;
-    write_atomic(path, new_text.as_bytes()).map_err(|source| EditError::Write {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(change)
+    edit_store(path, url, &[])?.write()
+}
+
+impl StoreEdit {
+    /// Writes the file atomically (a crash leaves the old file or the new
+    /// one), unless it was changed since it was read: that change would
+    /// be lost.
+    pub fn write(self) -> Result<StoreUrlChange, EditError> {
+        if read(&self.path)? != self.before {
+            return Err(EditError::Edit {
+                path: self.path,
+                problem: format!(
+                    "it was changed while the store was copied; set [store] url = {:?} by \
+                     hand (the objects are all there)",
+                    self.change.new_url
+                ),
+            });
+        }
+        write_atomic(&self.path, self.text.as_bytes()).map_err(|source| EditError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(self.change)
+    }
+}
+
+fn read(path: &Path) -> Result<String, EditError> {
+    std::fs::read_to_string(path).map_err(|source| {
+        EditError::Config(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
 }
 
 /// The edit itself, on text; `env` as for parsing.
-fn edit_store_url(
+fn edit_text(
     text: &str,
     path: &Path,
     url: &str,
+    settings: &[(String, String)],
     env: Env,
-) -> Result<(String, StoreUrlChange), EditError> {
+) -> Result<(String, Config, StoreUrlChange), EditError> {
     let edit_err = |problem: String| EditError::Edit {
         path: path.to_path_buf(),
         problem,
@@ -93,14 +154,7 @@ fn edit_store_url(
     let mut doc: DocumentMut = text
         .parse()
         .map_err(|e: toml_edit::TomlError| edit_err(e.to_string()))?;
-    let value = doc
-        .get_mut("store")
-        .and_then(Item::as_table_like_mut)
-        .and_then(|t| t.get_mut("url"))
-        .and_then(Item::as_value_mut)
-        .ok_or_else(|| edit_err("it has no [store] url to change".to_string()))?;
-    let old_url = value.as_str().unwrap_or_default().to_string();
-    replace_keeping_decor(value, url);
+    let (old_url, dropped) = set_store(&mut doc, url, settings).map_err(edit_err)?;
 
     let mut pinned_index = None;
     if parse_with_env(&doc.to_string(), Some(path), env)?
@@ -132,15 +186,63 @@ fn edit_store_url(
     let change = StoreUrlChange {
         old_url,
         new_url: url.to_string(),
+        dropped,
         pinned_index,
     };
-    Ok((new_text, change))
+    Ok((new_text, after, change))
+}
+
+/// Sets `[store]` to `url` and `settings`; returns the old url and the
+/// old keys removed.
+fn set_store(
+    doc: &mut DocumentMut,
+    url: &str,
+    settings: &[(String, String)],
+) -> Result<(String, Vec<String>), String> {
+    let store = doc
+        .get_mut("store")
+        .and_then(Item::as_table_like_mut)
+        .ok_or("it has no [store] table to change")?;
+    let value = store
+        .get_mut("url")
+        .and_then(Item::as_value_mut)
+        .ok_or("it has no [store] url to change")?;
+    let old_url = value.as_str().unwrap_or_default().to_string();
+    replace_keeping_decor(value, url);
+    let dropped: Vec<String> = store
+        .iter()
+        .map(|(k, _)| k.to_string())
+        .filter(|k| k != "url" && !settings.iter().any(|(s, _)| s == k))
+        .collect();
+    for key in &dropped {
+        store.remove(key);
+    }
+    for (key, raw) in settings {
+        if key == "url" {
+            return Err("the store's url is --to, not a setting".to_string());
+        }
+        // `true`, `5`, `"quoted"` are TOML; anything else is a string.
+        let value = raw
+            .parse::<Value>()
+            .unwrap_or_else(|_| Value::from(raw.as_str()));
+        match store.get_mut(key).and_then(Item::as_value_mut) {
+            Some(old) => replace_value_keeping_decor(old, value),
+            None => {
+                store.insert(key, Item::Value(value));
+            }
+        }
+    }
+    Ok((old_url, dropped))
 }
 
 /// Replaces a string value, keeping the spaces and comment around it.
 fn replace_keeping_decor(value: &mut Value, new: &str) {
+    replace_value_keeping_decor(value, Value::from(new));
+}
+
+fn replace_value_keeping_decor(value: &mut Value, new: Value) {
     let decor = value.decor().clone();
-    *value = Value::from(new);
+    *value = new;
     *value.decor_mut() = decor;
 }
 
@@ -188,8 +290,21 @@ mod tests {
     use super::*;
 
     fn edit(text: &str, url: &str) -> Result<(String, StoreUrlChange), EditError> {
+        edit_with(text, url, &[])
+    }
+
+    fn edit_with(
+        text: &str,
+        url: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<(String, StoreUrlChange), EditError> {
         let env = env_of(&[("HOME", "/home/me"), ("XDG_DATA_HOME", "/xdg")]);
-        edit_store_url(text, Path::new("/etc/slimbox/config.toml"), url, &env)
+        let settings: Vec<(String, String)> = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let path = Path::new("/etc/slimbox/config.toml");
+        edit_text(text, path, url, &settings, &env).map(|(t, _, c)| (t, c))
     }
 
     #[test]
@@ -269,6 +384,31 @@ mod tests {
             );
             assert_eq!(text.ends_with('\n'), new.ends_with('\n'), "{name}");
         }
+    }
+
+    #[test]
+    fn settings_are_checked_as_the_config_would_be() {
+        let text = format!("[store]\nurl = \"/data/store\"\n{ACCOUNT}");
+        let err = edit_with(&text, "/other", &[("no_such_key", "1")]).expect_err("unknown");
+        assert!(matches!(err, EditError::Config(_)), "{err}");
+        assert!(err.to_string().contains("no_such_key"), "{err}");
+        let err = edit_with(&text, "/other", &[("url", "/x")]).expect_err("url");
+        assert!(err.to_string().contains("--to"), "{err}");
+    }
+
+    #[test]
+    fn a_file_changed_meanwhile_is_not_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        let text = format!("[store]\nurl = \"store\"\n{ACCOUNT}");
+        std::fs::write(&path, &text).expect("write");
+        let edit = edit_store(&path, "/new/store", &[]).expect("edit");
+        assert_eq!(edit.config.store.url, "/new/store");
+        let changed = format!("{text}# a note\n");
+        std::fs::write(&path, &changed).expect("write");
+        let err = edit.write().expect_err("changed");
+        assert!(err.to_string().contains("changed while"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), changed);
     }
 
     #[test]

@@ -51,7 +51,7 @@ use serde::Deserialize;
 use check::parse_with_env;
 
 pub use check::parse_age;
-pub use edit::{set_store_url, EditError, StoreUrlChange};
+pub use edit::{edit_store, set_store_url, EditError, StoreEdit, StoreUrlChange};
 pub use error::ConfigError;
 pub use oauth::{ClientSecret, OAuthConfig};
 pub use password::PasswordSource;
