@@ -24,7 +24,7 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
 
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let compression = crate::store::Compression::from_zstd_level(config.store.compress_zstd_level);
-    Ok(Store::open(&config.store.url)?.with_compression(compression))
+    Ok(Store::open_with(&config.store.url, &config.store.remote)?.with_compression(compression))
 }
 
 pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> JobPolicy {

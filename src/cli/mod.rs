@@ -12,6 +12,7 @@ mod restore;
 mod run;
 mod scan;
 mod stats;
+mod store;
 mod verify;
 
 use std::process::ExitCode;
@@ -47,6 +48,7 @@ pub enum Command {
     Eml(eml::EmlArgs),
     Index(index::IndexArgs),
     Login(login::LoginArgs),
+    Store(store::StoreArgs),
 }
 
 /// Runs a parsed command line.
@@ -81,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eml(args) => rt.block_on(eml::run(args)),
         Command::Index(args) => rt.block_on(index::run(args, cli.config)),
         Command::Login(args) => rt.block_on(login::run(args, cli.config)),
+        Command::Store(args) => rt.block_on(store::run(args, cli.config)),
     }
 }
 

@@ -33,6 +33,7 @@
 //! `error` says what went wrong.
 
 mod check;
+mod edit;
 mod error;
 mod oauth;
 mod password;
@@ -50,6 +51,7 @@ use serde::Deserialize;
 use check::parse_with_env;
 
 pub use check::parse_age;
+pub use edit::{edit_store, set_store_url, EditError, StoreEdit, StoreUrlChange};
 pub use error::ConfigError;
 pub use oauth::{ClientSecret, OAuthConfig};
 pub use password::PasswordSource;
@@ -96,6 +98,8 @@ pub struct StoreConfig {
     /// `compress = "zstd"`: the zstd level (`compress_level`, default 3)
     /// new objects of types that compress are stored with; `None`: off.
     pub compress_zstd_level: Option<i32>,
+    /// Settings for s3://, az:// and gs:// stores (`Store::open_with`).
+    pub remote: crate::store::RemoteOptions,
 }
 
 /// `[index]`: the local SQLite index of what was detached.

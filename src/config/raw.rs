@@ -29,6 +29,16 @@ pub(super) struct RawStore {
     /// `"zstd"` or `"none"` (checked in `check`).
     pub(super) compress: Option<String>,
     pub(super) compress_level: Option<i64>,
+    /// Remote stores (s3://, az://, gs://): see `store::RemoteOptions`.
+    pub(super) endpoint: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) path_style: Option<bool>,
+    #[serde(default)]
+    pub(super) allow_http: bool,
+    pub(super) account: Option<String>,
+    pub(super) access_key_id_env: Option<String>,
+    pub(super) secret_access_key_env: Option<String>,
+    pub(super) credentials_command: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -174,6 +174,7 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
                 StoreConfig {
                     url: url.to_string(),
                     compress_zstd_level: None,
+                    remote: remote_options(raw),
                 },
                 local,
             ))
@@ -185,10 +186,26 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
                 StoreConfig {
                     url,
                     compress_zstd_level: None,
+                    remote: remote_options(raw),
                 },
                 Some(dir),
             ))
         }
+    }
+}
+
+/// Checked when the store opens (`store::Store::open_with`), where each
+/// refusal names its key; a local store ignores them.
+fn remote_options(raw: &RawStore) -> crate::store::RemoteOptions {
+    crate::store::RemoteOptions {
+        endpoint: raw.endpoint.clone(),
+        region: raw.region.clone(),
+        path_style: raw.path_style,
+        allow_http: raw.allow_http,
+        account: raw.account.clone(),
+        access_key_id_env: raw.access_key_id_env.clone(),
+        secret_access_key_env: raw.secret_access_key_env.clone(),
+        credentials_command: raw.credentials_command.clone(),
     }
 }
 
