@@ -89,6 +89,13 @@ impl ObjStore {
     pub fn stop(&mut self) {
         run_stop(self.dir.path());
         self.running = false;
+        let port = self.vars.get("OBJSTORE_PORT").cloned().unwrap_or_default();
+        assert!(
+            std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+            "the {} server still answers on port {port} after stop:\n{}",
+            self.kind.name(),
+            self.log()
+        );
     }
 
     /// Starts the server again on the same port with the same objects.
