@@ -23,7 +23,7 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
 }
 
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Ok(Store::open(&config.store.url)?)
+    Ok(Store::open_with(&config.store.url, &config.store.remote)?)
 }
 
 pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> JobPolicy {

@@ -93,6 +93,8 @@ pub struct StoreConfig {
     /// the path with `~` expanded and made relative to the config file's
     /// folder; either way ready for `store::Store::open`.
     pub url: String,
+    /// Settings for s3://, az:// and gs:// stores (`Store::open_with`).
+    pub remote: crate::store::RemoteOptions,
 }
 
 /// `[index]`: the local SQLite index of what was detached.

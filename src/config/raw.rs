@@ -26,6 +26,16 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     pub(super) url: String,
+    /// Remote stores (s3://, az://, gs://): see `store::RemoteOptions`.
+    pub(super) endpoint: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) path_style: Option<bool>,
+    #[serde(default)]
+    pub(super) allow_http: bool,
+    pub(super) account: Option<String>,
+    pub(super) access_key_id_env: Option<String>,
+    pub(super) secret_access_key_env: Option<String>,
+    pub(super) credentials_command: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -21,6 +21,17 @@ pub enum StoreError {
     )]
     UnsupportedScheme { url: String, scheme: String },
 
+    /// A `[store]` setting for a remote store is unusable.
+    #[error("{key} {reason}")]
+    Setting { key: &'static str, reason: String },
+
+    /// `store.credentials_command` failed or printed something unusable.
+    #[error(
+        "store.credentials_command {command:?}: {reason}; it must exit 0 and print \
+         KEY=VALUE lines (e.g. AWS_ACCESS_KEY_ID=...) or a JSON object, see the README"
+    )]
+    CredentialsCommand { command: String, reason: String },
+
     /// The local store directory could not be created or resolved.
     #[error(
         "cannot open store directory {}: {source}; check that it exists or can be created, \
@@ -120,7 +131,9 @@ impl StoreError {
             | StoreError::HashMismatch { .. }
             | StoreError::Corrupt { .. }
             | StoreError::NotFound { .. }
-            | StoreError::Unsupported { .. } => false,
+            | StoreError::Unsupported { .. }
+            | StoreError::Setting { .. }
+            | StoreError::CredentialsCommand { .. } => false,
             StoreError::OpenDir { source, .. } | StoreError::Sync { source, .. } => {
                 io_is_transient(source)
             }

@@ -16,11 +16,13 @@
 //! object back that way before any original is removed, so `put` does not
 //! read a fresh object a second time.
 
+mod backend;
 mod error;
 mod key;
 mod multipart;
 mod stream;
 
+pub use backend::{parse_credentials, retry_config, RemoteOptions};
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
 pub use multipart::MULTIPART_THRESHOLD;
@@ -62,6 +64,12 @@ impl Store {
     /// absolute, created if missing), a `file://` URL, or another URL that
     /// `object_store` understands and this build has the backend for.
     pub fn open(location: &str) -> Result<Store, StoreError> {
+        Self::open_with(location, &RemoteOptions::default())
+    }
+
+    /// As [`Store::open`], with the `[store]` settings that `s3://`, `az://`
+    /// and `gs://` stores take (endpoint, region, credentials, …).
+    pub fn open_with(location: &str, remote: &RemoteOptions) -> Result<Store, StoreError> {
         if location.trim().is_empty() {
             return Err(StoreError::BadLocation {
                 location: location.to_string(),
@@ -80,7 +88,7 @@ impl Store {
                     })?;
                     Self::open_local(&path)
                 } else {
-                    Self::open_url(location, &url)
+                    Self::open_url(location, &url, remote)
                 }
             }
             // Anything that is not an absolute URL is a filesystem path.
@@ -127,7 +135,7 @@ impl Store {
         })
     }
 
-    fn open_url(location: &str, url: &Url) -> Result<Store, StoreError> {
+    fn open_url(location: &str, url: &Url, remote: &RemoteOptions) -> Result<Store, StoreError> {
         let unsupported = || StoreError::UnsupportedScheme {
             url: location.to_string(),
             scheme: url.scheme().to_string(),
@@ -135,9 +143,18 @@ impl Store {
         // Schemes object_store has never heard of: say so before it does,
         // because its own message does not say what to do instead.
         ObjectStoreScheme::parse(url).map_err(|_| unsupported())?;
-        // Credentials and options for cloud backends conventionally come
-        // from the environment (AWS_*, GOOGLE_*, AZURE_*); keys a backend
-        // does not know are ignored by object_store.
+        if backend::is_cloud_scheme(url.scheme()) {
+            let store = backend::build(url, remote)?;
+            // `scheme://bucket/prefix` on every backend (object_store would
+            // take az://'s first path segment for a container).
+            let prefix = Path::from_url_path(url.path()).map_err(|e| StoreError::BadLocation {
+                location: location.to_string(),
+                reason: format!("its path is not a usable prefix: {e}"),
+            })?;
+            return Ok(Self::remote(store, prefix, location));
+        }
+        // Other backends (memory://, http(s)://) take their options from
+        // the environment; keys a backend does not know are ignored.
         let (store, prefix) =
             object_store::parse_url_opts(url, std::env::vars()).map_err(|e| match e {
                 // This is how object_store 0.12 reports a backend whose cargo
@@ -150,17 +167,27 @@ impl Store {
                     reason: other.to_string(),
                 },
             })?;
+        Ok(Self::remote(Arc::from(store), prefix, location))
+    }
+
+    fn remote(store: Arc<dyn ObjectStore>, prefix: Path, location: &str) -> Store {
         // The URL path is a prefix inside the bucket; keep keys under it.
         let inner: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
-            Arc::from(store)
+            store
         } else {
             Arc::new(PrefixStore::new(store, prefix))
         };
-        Ok(Store {
+        Store {
             inner,
             url: trim_url(location),
             local_root: None,
-        })
+        }
+    }
+
+    /// The backend underneath (keys as in [`object_key`]): for tools and
+    /// tests that copy or inspect objects as they are stored.
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.inner)
     }
 
     /// The directory of a local store; `None` for other backends.
@@ -678,7 +705,8 @@ mod tests {
 
     #[test]
     fn unsupported_schemes_are_clear_errors() {
-        for url in ["s3://bucket/prefix", "ftp://example.com/store"] {
+        // s3:// was here until issue 11 made it a supported backend.
+        for url in ["hdfs://namenode/prefix", "ftp://example.com/store"] {
             let err = Store::open(url).unwrap_err();
             assert!(
                 matches!(err, StoreError::UnsupportedScheme { .. }),

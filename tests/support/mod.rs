@@ -4,5 +4,6 @@ pub mod dovecot;
 pub mod http;
 pub mod imap4d;
 pub mod mailbox;
+pub mod objstore;
 pub mod oidc;
 pub mod sasl;

@@ -171,6 +171,7 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
             Ok((
                 StoreConfig {
                     url: url.to_string(),
+                    remote: remote_options(raw),
                 },
                 local,
             ))
@@ -178,8 +179,29 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
         _ => {
             let dir = ctx.resolve_path(key, url)?;
             let url = path_string(ctx, key, &dir)?;
-            Ok((StoreConfig { url }, Some(dir)))
+            Ok((
+                StoreConfig {
+                    url,
+                    remote: remote_options(raw),
+                },
+                Some(dir),
+            ))
         }
+    }
+}
+
+/// Checked when the store opens (`store::Store::open_with`), where each
+/// refusal names its key; a local store ignores them.
+fn remote_options(raw: &RawStore) -> crate::store::RemoteOptions {
+    crate::store::RemoteOptions {
+        endpoint: raw.endpoint.clone(),
+        region: raw.region.clone(),
+        path_style: raw.path_style,
+        allow_http: raw.allow_http,
+        account: raw.account.clone(),
+        access_key_id_env: raw.access_key_id_env.clone(),
+        secret_access_key_env: raw.secret_access_key_env.clone(),
+        credentials_command: raw.credentials_command.clone(),
     }
 }
 

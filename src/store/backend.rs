@@ -1,0 +1,510 @@
+//! Building object_store's own cloud backends (S3, Azure Blob, Google Cloud
+//! Storage) from a store URL and the `[store]` settings: endpoint, region,
+//! path style, plain HTTP (loopback only), credentials and the retry policy.
+//!
+//! Everything here happens once, when a store is opened; reading and writing
+//! objects is `Store`'s job. Whatever the settings leave out, object_store
+//! takes from the environment (`AWS_*`, `AZURE_*`, `GOOGLE_*`) and, failing
+//! that, from the platform's identity (EC2 instance profile, Azure managed or
+//! workload identity, GCE / GKE metadata server).
+
+use std::net::IpAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use url::Url;
+
+use super::StoreError;
+
+/// The `[store]` settings for remote stores (all optional); see the README.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteOptions {
+    /// Base URL of an S3-compatible server, Azurite or a fake GCS server.
+    pub endpoint: Option<String>,
+    /// S3 region (object_store's default: `us-east-1`).
+    pub region: Option<String>,
+    /// S3 addressing: `true` path-style (`endpoint/bucket/key`), `false`
+    /// virtual-hosted (`bucket.endpoint/key`); unset: object_store's default.
+    pub path_style: Option<bool>,
+    /// Plain `http://` to the endpoint; only for a loopback endpoint.
+    pub allow_http: bool,
+    /// Azure storage account name (else `AZURE_STORAGE_ACCOUNT_NAME`).
+    pub account: Option<String>,
+    /// Name of the environment variable holding the S3 access key id.
+    pub access_key_id_env: Option<String>,
+    /// Name of the environment variable holding the secret: the S3 secret
+    /// access key, the Azure account key, or a GCS service-account key (JSON).
+    pub secret_access_key_env: Option<String>,
+    /// A shell command printing credentials (see [`parse_credentials`]).
+    pub credentials_command: Option<String>,
+}
+
+/// Transient failures (timeouts, connection errors, 5xx, throttling) are
+/// retried by object_store itself: 5 times, waiting 0.25 s doubling up to
+/// 8 s (jittered), at most 60 s per request. After that the error reaches
+/// the pipeline, which leaves the message untouched for the next run.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(8),
+            base: 2.0,
+        },
+        max_retries: 5,
+        retry_timeout: Duration::from_secs(60),
+    }
+}
+
+/// Which cloud backend a URL scheme names, if any of ours.
+pub(super) fn is_cloud_scheme(scheme: &str) -> bool {
+    matches!(
+        scheme,
+        "s3" | "s3a" | "az" | "adl" | "azure" | "abfs" | "abfss" | "gs"
+    )
+}
+
+/// Builds the backend for `url` (an `s3://`, `az://` or `gs://` URL); the
+/// URL's path is the prefix, applied by the caller.
+pub(super) fn build(url: &Url, opts: &RemoteOptions) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    check_http(opts)?;
+    let creds = credentials(opts, url.scheme())?;
+    let client = ClientOptions::new().with_allow_http(opts.allow_http);
+    let built = |e: object_store::Error| StoreError::BadLocation {
+        location: url.to_string(),
+        reason: e.to_string(),
+    };
+    match url.scheme() {
+        "s3" | "s3a" => s3(url, opts, creds, client).map_err(built),
+        "gs" => gcs(url, opts, creds, client).map_err(built),
+        _ => azure(url, opts, creds, client).map_err(built),
+    }
+}
+
+fn s3(
+    url: &Url,
+    opts: &RemoteOptions,
+    creds: Vec<(String, String)>,
+    client: ClientOptions,
+) -> object_store::Result<Arc<dyn ObjectStore>> {
+    let mut b = AmazonS3Builder::from_env()
+        .with_url(url.as_str())
+        .with_client_options(client)
+        .with_retry(retry_config())
+        // Create-only puts as `If-None-Match: *` (S3 since 2024, MinIO,
+        // Ceph, moto): a second put of a key is refused, never an overwrite.
+        .with_conditional_put(S3ConditionalPut::ETagMatch);
+    if let Some(e) = &opts.endpoint {
+        b = b.with_endpoint(e.trim_end_matches('/'));
+    }
+    if let Some(r) = &opts.region {
+        b = b.with_region(r);
+    }
+    if let Some(p) = opts.path_style {
+        b = b.with_virtual_hosted_style_request(!p);
+    }
+    for (k, v) in creds {
+        b = b.with_config(k.parse::<AmazonS3ConfigKey>()?, v);
+    }
+    Ok(Arc::new(b.build()?))
+}
+
+fn azure(
+    url: &Url,
+    opts: &RemoteOptions,
+    creds: Vec<(String, String)>,
+    client: ClientOptions,
+) -> object_store::Result<Arc<dyn ObjectStore>> {
+    let mut b = MicrosoftAzureBuilder::from_env()
+        .with_url(url.as_str())
+        .with_client_options(client)
+        .with_retry(retry_config());
+    if let Some(e) = &opts.endpoint {
+        // Azurite and other path-style endpoints: http://host:port/account.
+        b = b.with_endpoint(e.trim_end_matches('/').to_string());
+    }
+    if let Some(a) = &opts.account {
+        b = b.with_account(a);
+    }
+    for (k, v) in creds {
+        b = b.with_config(k.parse::<AzureConfigKey>()?, v);
+    }
+    Ok(Arc::new(b.build()?))
+}
+
+fn gcs(
+    url: &Url,
+    opts: &RemoteOptions,
+    creds: Vec<(String, String)>,
+    client: ClientOptions,
+) -> object_store::Result<Arc<dyn ObjectStore>> {
+    let mut b = GoogleCloudStorageBuilder::from_env()
+        .with_url(url.as_str())
+        .with_client_options(client)
+        .with_retry(retry_config());
+    let mut have_key = false;
+    for (k, v) in creds {
+        let key = k.parse::<GoogleConfigKey>()?;
+        have_key |= matches!(key, GoogleConfigKey::ServiceAccountKey);
+        b = b.with_config(key, v);
+    }
+    if let (Some(e), false) = (&opts.endpoint, have_key) {
+        // object_store's gcp backend takes a custom base URL only from a
+        // service-account key; for a test server (fake-gcs-server) that
+        // key carries no secret and turns OAuth off.
+        let key = serde_json::json!({
+            "gcs_base_url": e.trim_end_matches('/'),
+            "disable_oauth": true,
+            "client_email": "",
+            "private_key": "",
+            "private_key_id": "",
+        });
+        b = b.with_service_account_key(key.to_string());
+    }
+    Ok(Arc::new(b.build()?))
+}
+
+/// `allow_http` is for test and on-premises servers on this machine only:
+/// credentials and mail attachments must never cross a network in clear.
+fn check_http(opts: &RemoteOptions) -> Result<(), StoreError> {
+    let endpoint = opts.endpoint.as_deref();
+    let parsed = endpoint.map(Url::parse);
+    if let Some(Err(e)) = &parsed {
+        return Err(setting(
+            "store.endpoint",
+            format!(
+                "{:?} is not a URL ({e}); write e.g. https://s3.example.com",
+                endpoint.unwrap_or_default()
+            ),
+        ));
+    }
+    let url = parsed.and_then(Result::ok);
+    let is_http = url.as_ref().is_some_and(|u| u.scheme() == "http");
+    if opts.allow_http {
+        let loopback = url.as_ref().is_some_and(is_loopback);
+        if !loopback {
+            return Err(setting(
+                "store.allow_http",
+                "is only allowed when store.endpoint is on this machine (127.0.0.1, [::1] \
+                 or localhost); remove it and use an https:// endpoint"
+                    .to_string(),
+            ));
+        }
+    } else if is_http {
+        return Err(setting(
+            "store.endpoint",
+            "is a plain http:// URL; use https://, or for a server on this machine set \
+             allow_http = true in [store]"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn setting(key: &'static str, reason: String) -> StoreError {
+    StoreError::Setting { key, reason }
+}
+
+/// The credential settings as object_store config keys (`AWS_…`,
+/// `AZURE_…`, `GOOGLE_…`), in the order they apply (later wins).
+fn credentials(opts: &RemoteOptions, scheme: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let mut out = Vec::new();
+    let (id_key, secret_key) = match scheme {
+        "s3" | "s3a" => (Some("aws_access_key_id"), "aws_secret_access_key"),
+        "gs" => (None, "google_service_account_key"),
+        _ => (None, "azure_storage_account_key"),
+    };
+    if let Some(var) = &opts.access_key_id_env {
+        let Some(id_key) = id_key else {
+            return Err(setting(
+                "store.access_key_id_env",
+                "only applies to s3:// stores; for Azure set account (the storage account \
+                 name) and secret_access_key_env (its key)"
+                    .to_string(),
+            ));
+        };
+        out.push((
+            id_key.to_string(),
+            env_value("store.access_key_id_env", var)?,
+        ));
+    }
+    if let Some(var) = &opts.secret_access_key_env {
+        out.push((
+            secret_key.to_string(),
+            env_value("store.secret_access_key_env", var)?,
+        ));
+    }
+    if let Some(cmd) = &opts.credentials_command {
+        out.extend(run_credentials_command(cmd)?);
+    }
+    Ok(out)
+}
+
+fn env_value(key: &'static str, var: &str) -> Result<String, StoreError> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => Err(setting(
+            key,
+            format!("names the environment variable {var}, which is not set or empty; export it before running slimbox"),
+        )),
+    }
+}
+
+/// Runs `sh -c cmd` once, when the store opens, and parses what it prints.
+fn run_credentials_command(cmd: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let fail = |reason: String| StoreError::CredentialsCommand {
+        command: cmd.to_string(),
+        reason,
+    };
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("it could not be started: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(fail(format!("it failed ({}): {}", out.status, err.trim())));
+    }
+    let text =
+        String::from_utf8(out.stdout).map_err(|_| fail("it printed non-UTF-8 output".into()))?;
+    parse_credentials(&text).map_err(fail)
+}
+
+/// What a `credentials_command` may print: either
+/// - `KEY=VALUE` lines (an `export ` prefix, quotes and `#` comments are
+///   fine: `aws configure export-credentials --format env` works as is), or
+/// - a JSON object: AWS's `credential_process` form (`AccessKeyId`,
+///   `SecretAccessKey`, `SessionToken`) or `{"KEY": "VALUE", …}`.
+///
+/// KEYs are object_store's setting names, e.g. `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AZURE_STORAGE_ACCOUNT_KEY`,
+/// `AZURE_STORAGE_SAS_KEY`, `GOOGLE_SERVICE_ACCOUNT_KEY`.
+pub fn parse_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("it printed nothing".to_string());
+    }
+    if trimmed.starts_with('{') {
+        return parse_json_credentials(trimmed);
+    }
+    let mut out = Vec::new();
+    for line in trimmed.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line).trim();
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(format!(
+                "a line is neither KEY=VALUE nor a comment: {:?}",
+                first_word(line)
+            ));
+        };
+        let v = v.trim();
+        let v = strip_quotes(v);
+        out.push((k.trim().to_ascii_lowercase(), v.to_string()));
+    }
+    Ok(out)
+}
+
+fn parse_json_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+        .map_err(|e| format!("it printed JSON that is not an object of strings: {e}"))?;
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let key = match k.as_str() {
+            "AccessKeyId" => "aws_access_key_id".to_string(),
+            "SecretAccessKey" => "aws_secret_access_key".to_string(),
+            "SessionToken" => "aws_session_token".to_string(),
+            // credential_process bookkeeping, not settings.
+            "Version" | "Expiration" => continue,
+            other => other.to_ascii_lowercase(),
+        };
+        match v {
+            serde_json::Value::String(s) => out.push((key, s)),
+            _ => return Err(format!("the value of {k:?} is not a string")),
+        }
+    }
+    Ok(out)
+}
+
+fn strip_quotes(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    v
+}
+
+/// A secret may follow: show only what stands before `=` or a space.
+fn first_word(line: &str) -> &str {
+    line.split([' ', '=', ':']).next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(endpoint: Option<&str>, allow_http: bool) -> RemoteOptions {
+        RemoteOptions {
+            endpoint: endpoint.map(str::to_string),
+            allow_http,
+            ..RemoteOptions::default()
+        }
+    }
+
+    fn setting_key(r: Result<(), StoreError>) -> &'static str {
+        match r {
+            Err(StoreError::Setting { key, .. }) => key,
+            other => panic!("expected a setting error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn allow_http_only_for_loopback() {
+        for ok in [
+            "http://127.0.0.1:9000",
+            "http://[::1]:9000/",
+            "http://localhost:1",
+            "http://127.3.4.5",
+        ] {
+            check_http(&opts(Some(ok), true)).unwrap();
+        }
+        for bad in [
+            Some("http://10.0.0.1:9000"),
+            Some("http://s3.example.com"),
+            None,
+        ] {
+            assert_eq!(
+                setting_key(check_http(&opts(bad, true))),
+                "store.allow_http",
+                "{bad:?}"
+            );
+        }
+        let e = check_http(&opts(Some("http://example.com"), true)).unwrap_err();
+        assert!(e.to_string().contains("store.allow_http"), "{e}");
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn http_endpoint_needs_allow_http() {
+        check_http(&opts(Some("https://s3.example.com"), false)).unwrap();
+        check_http(&opts(None, false)).unwrap();
+        assert_eq!(
+            setting_key(check_http(&opts(Some("http://127.0.0.1:9000"), false))),
+            "store.endpoint"
+        );
+        assert_eq!(
+            setting_key(check_http(&opts(Some("not a url"), false))),
+            "store.endpoint"
+        );
+    }
+
+    #[test]
+    fn credentials_as_env_lines() {
+        let text = "# from aws\nexport AWS_ACCESS_KEY_ID=AKIA1\nexport AWS_SECRET_ACCESS_KEY=\"s/e=c\"\n\nAWS_SESSION_TOKEN='tok'\n";
+        assert_eq!(
+            parse_credentials(text).unwrap(),
+            vec![
+                ("aws_access_key_id".into(), "AKIA1".into()),
+                ("aws_secret_access_key".into(), "s/e=c".into()),
+                ("aws_session_token".into(), "tok".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn credentials_as_json() {
+        let process = r#"{"Version": 1, "AccessKeyId": "AKIA2", "SecretAccessKey": "sec",
+            "SessionToken": "tok", "Expiration": "2030-01-01T00:00:00Z"}"#;
+        let mut got = parse_credentials(process).unwrap();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("aws_access_key_id".into(), "AKIA2".into()),
+                ("aws_secret_access_key".into(), "sec".into()),
+                ("aws_session_token".into(), "tok".into()),
+            ]
+        );
+        let flat = parse_credentials(r#"{"AZURE_STORAGE_ACCOUNT_KEY": "k=="}"#).unwrap();
+        assert_eq!(
+            flat,
+            vec![("azure_storage_account_key".into(), "k==".into())]
+        );
+    }
+
+    #[test]
+    fn bad_credentials_output_is_refused_without_the_secret() {
+        assert!(parse_credentials("  \n").is_err());
+        let e = parse_credentials("hunter2 secret").unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+        assert!(parse_credentials(r#"{"AccessKeyId": 5}"#).is_err());
+    }
+
+    #[test]
+    fn command_credentials_and_env_names() {
+        let o = RemoteOptions {
+            credentials_command: Some(
+                "printf 'AWS_ACCESS_KEY_ID=a\\nAWS_SECRET_ACCESS_KEY=b\\n'".into(),
+            ),
+            ..RemoteOptions::default()
+        };
+        assert_eq!(credentials(&o, "s3").unwrap().len(), 2);
+        let o = RemoteOptions {
+            credentials_command: Some("echo oops >&2; exit 3".into()),
+            ..RemoteOptions::default()
+        };
+        let e = credentials(&o, "s3").unwrap_err().to_string();
+        assert!(
+            e.contains("oops") && e.contains("credentials_command"),
+            "{e}"
+        );
+        let o = RemoteOptions {
+            access_key_id_env: Some("SLIMBOX_TEST_SURELY_UNSET_VAR".into()),
+            ..RemoteOptions::default()
+        };
+        let e = credentials(&o, "s3").unwrap_err().to_string();
+        assert!(
+            e.contains("SLIMBOX_TEST_SURELY_UNSET_VAR") && e.contains("store.access_key_id_env"),
+            "{e}"
+        );
+        assert!(credentials(&o, "az").is_err());
+    }
+
+    #[test]
+    fn unknown_credential_key_is_refused() {
+        let url = Url::parse("s3://bucket/p").unwrap();
+        let o = RemoteOptions {
+            credentials_command: Some("echo NOT_A_KEY=1".into()),
+            ..RemoteOptions::default()
+        };
+        let e = build(&url, &o).unwrap_err().to_string();
+        assert!(e.to_ascii_lowercase().contains("not_a_key"), "{e}");
+    }
+
+    #[test]
+    fn cloud_urls_build_without_network() {
+        for url in ["s3://bucket/prefix", "gs://bucket/p", "az://container/p"] {
+            let o = RemoteOptions {
+                account: Some("acct".into()),
+                ..RemoteOptions::default()
+            };
+            build(&Url::parse(url).unwrap(), &o).unwrap();
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Issue 11: `[store]` settings of a remote store that are wrong are
+//! refused when the store opens, before anything else happens, with the
+//! key and the fix named and exit status 1. No server is needed: each
+//! refusal comes before the first request.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn config(dir: &Path, store: &str) -> PathBuf {
+    let text = format!(
+        r#"[store]
+{store}
+[index]
+path = "{index}"
+[[account]]
+name = "work"
+host = "127.0.0.1"
+port = 9
+tls = "none"
+user = "alice"
+password_env = "SLIMBOX_TEST_PASSWORD"
+"#,
+        index = dir.join("index.sqlite").display(),
+    );
+    let p = dir.join("config.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn verify(store: &str) -> assert_cmd::assert::Assert {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), store);
+    Command::cargo_bin("slimbox")
+        .unwrap()
+        .arg("--config")
+        .arg(&config)
+        .arg("verify")
+        .env_remove("RUST_LOG")
+        .env_remove("SLIMBOX_TEST_UNSET_KEY")
+        .assert()
+}
+
+#[test]
+fn issue11_allow_http_is_refused_for_a_remote_endpoint() {
+    verify("url = \"s3://b/p\"\nendpoint = \"http://10.1.2.3:9000\"\nallow_http = true")
+        .code(1)
+        .stderr(predicate::str::contains("store.allow_http"))
+        .stderr(predicate::str::contains("127.0.0.1"));
+}
+
+#[test]
+fn issue11_plain_http_endpoint_needs_allow_http() {
+    verify("url = \"s3://b/p\"\nendpoint = \"http://127.0.0.1:9\"")
+        .code(1)
+        .stderr(predicate::str::contains("store.endpoint"))
+        .stderr(predicate::str::contains("allow_http = true"));
+}
+
+#[test]
+fn issue11_credential_settings_that_give_nothing_are_refused() {
+    verify("url = \"s3://b/p\"\naccess_key_id_env = \"SLIMBOX_TEST_UNSET_KEY\"")
+        .code(1)
+        .stderr(predicate::str::contains("store.access_key_id_env"))
+        .stderr(predicate::str::contains("SLIMBOX_TEST_UNSET_KEY"));
+    verify(
+        "url = \"az://c/p\"\naccount = \"a\"\ncredentials_command = \"echo denied >&2; exit 4\"",
+    )
+    .code(1)
+    .stderr(predicate::str::contains("store.credentials_command"))
+    .stderr(predicate::str::contains("denied"));
+}
+
+#[test]
+fn issue11_unknown_store_key_is_a_config_error() {
+    verify("url = \"s3://b/p\"\nendpont = \"https://x\"")
+        .code(predicate::ne(0))
+        .stderr(predicate::str::contains("endpont"));
+}
