@@ -8,10 +8,16 @@
 //!   bench_imap seed PORT CA_PEM
 //!   bench_imap candidates PORT CA_PEM MIN_SIZE
 //!   bench_imap fetch PORT CA_PEM MIN_SIZE
+//!   bench_imap seed-big PORT CA_PEM BYTES
 //!
 //! PORT is the implicit-TLS (IMAPS) port, CA_PEM the CA file that signs the
 //! server's certificate, MIN_SIZE a size as in the config (`1MiB`, `1048576`).
 //! `candidates` and `fetch` print `key=value` lines for the script.
+//! `seed-big` appends one message with one attachment of BYTES (decoded) to
+//! the \Archive folder and prints its size as `largest=N`.
+//! The user is `alice` (password `alicepw`), or the one BENCH_IMAP_USER
+//! names (password: the name followed by `pw`, as the Dovecot harness has
+//! them), so that one session can seed two mailboxes alike.
 
 use std::time::Instant;
 
@@ -294,7 +300,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
         eprintln!(
-            "usage: bench_imap seed PORT CA_PEM | candidates PORT CA_PEM MIN_SIZE | fetch PORT CA_PEM MIN_SIZE"
+            "usage: bench_imap seed PORT CA_PEM | candidates PORT CA_PEM MIN_SIZE | fetch PORT CA_PEM MIN_SIZE | seed-big PORT CA_PEM BYTES"
         );
         std::process::exit(2);
     };
@@ -308,13 +314,14 @@ async fn main() {
             std::process::exit(2);
         })
     };
+    let user = std::env::var("BENCH_IMAP_USER").unwrap_or_else(|_| "alice".into());
     let cfg = ImapConfig {
         host: "127.0.0.1".into(),
         port: args[2].parse().expect("port"),
         tls: TlsMode::Implicit,
         ca_file: Some(args[3].clone().into()),
-        user: "alice".into(),
-        auth: slimbox::imap::ImapAuth::Password("alicepw".into()),
+        auth: slimbox::imap::ImapAuth::Password(format!("{user}pw")),
+        user,
     };
     let mut s = Session::connect(&cfg).await.expect("connect");
     match args[1].as_str() {
@@ -389,6 +396,21 @@ async fn main() {
             println!("fetched_bytes={bytes}");
             println!("fetch_seconds={fetch:.3}");
             println!("total_seconds={:.3}", started.elapsed().as_secs_f64());
+        }
+        "seed-big" => {
+            let len = min_size() as usize;
+            let folders = s.list_folders().await.expect("list");
+            let chosen = choose_folders(&folders, &["\\Archive".to_string()]);
+            assert_eq!(chosen.len(), 1, "exactly one \\Archive folder");
+            let spec = Spec::Attached {
+                files: vec![file("keynote.mov", "video/quicktime", len as u64, 77)],
+            };
+            let msg = mail(9999, &mut Rng(0x5EED_0000_0000_0040), &spec);
+            let date = slimbox::imap::datetime::format_datetime(1_767_225_600, 60);
+            s.append(&chosen[0], &["\\Seen".to_string()], &date, &msg)
+                .await
+                .expect("append");
+            println!("largest={}", msg.len());
         }
         _ => usage(),
     }

@@ -12,8 +12,9 @@ use crate::store::{object_key, parse_hex, to_hex, Sha256, Store, StoreError};
 
 /// Objects looked up at once (metadata only).
 const HEAD_CONCURRENCY: usize = 16;
-/// Objects read at once with `read_data` (each is held in memory whole).
-const READ_CONCURRENCY: usize = 4;
+/// Objects read at once with `read_data` (each streamed, a batch of it in
+/// memory at a time).
+const READ_CONCURRENCY: usize = crate::store::READS_IN_FLIGHT;
 
 /// What the store holds under one hash.
 #[derive(Debug, Clone)]
@@ -150,13 +151,14 @@ impl Audit<'_> {
 }
 
 /// Looks at one object: present and of the known size (0: not known), or
-/// (with `read`) read whole and hashed. Returns the state and the bytes read.
+/// (with `read`) read through and hashed. Returns the state and the bytes read.
 async fn check_object(store: &Store, h: &Sha256, size: u64, read: bool) -> (ObjectState, u64) {
     if read {
-        return match store.get(h).await {
+        // Streamed and hashed as it comes: never held whole in memory.
+        return match store.check(h).await {
             // The content hashes right: the object is good whatever size
             // the index noted.
-            Ok(data) => (ObjectState::Good, data.len() as u64),
+            Ok(len) => (ObjectState::Good, len),
             Err(StoreError::NotFound { .. }) => (ObjectState::Missing, 0),
             Err(StoreError::Corrupt { actual, .. }) => (ObjectState::Corrupt { actual }, 0),
             Err(e) => (ObjectState::Unreadable(e.to_string()), 0),

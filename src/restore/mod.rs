@@ -5,8 +5,9 @@
 //! Message-ID, the filters of `slimbox list`), names made safe to create
 //! (see [`safe_file_name`]), writing into one folder without leaving it and
 //! without overwriting anything unless asked, every object checked against
-//! its SHA-256 as the store reads it. Not here: the server (restoring a
-//! whole message is `reattach`), progress bars and printing (`cli/restore.rs`).
+//! its SHA-256 as the store streams it (bounded memory, a few objects at a
+//! time). Not here: the server (restoring a whole message is `reattach`),
+//! progress bars and printing (`cli/restore.rs`).
 
 mod choose;
 mod error;
@@ -15,11 +16,12 @@ mod names;
 pub use error::RestoreError;
 pub use names::{numbered, safe_file_name, NameSet};
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt;
+
 use crate::index::{Index, PartFilter, PartRow};
-use crate::store::{parse_hex, Store};
+use crate::store::{parse_hex, ReadError, Sha256, Store, READS_IN_FLIGHT};
 
 /// What to restore, and where.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +72,10 @@ impl Progress for NoProgress {}
 /// that chooses nothing or too much, or a folder it cannot write into; a
 /// file that cannot be written (one already there, an object missing or
 /// damaged in the store) is a problem in [`Restored`], and the rest go on.
+///
+/// Objects are streamed from the store into temporary files, at most
+/// [`READS_IN_FLIGHT`] at once, so memory stays bounded whatever their
+/// size; a file is placed only once its content matched its SHA-256.
 pub async fn run(
     store: &Store,
     index: &Index,
@@ -79,12 +85,23 @@ pub async fn run(
     let rows = choose::parts(store, index, request).await?;
     let dir = open_folder(&request.to)?;
     progress.starting(rows.len(), rows.iter().map(|r| r.size).sum());
+    // Names are claimed in order before anything is read, so that the
+    // numbering of same-named files does not depend on which read ends
+    // first.
     let mut names = NameSet::default();
+    let jobs: Vec<_> = rows
+        .iter()
+        .map(|row| plan_one(&dir, &mut names, row, request.force))
+        .collect();
+    let (dir, force) = (&dir, request.force);
+    let mut results = futures::stream::iter(jobs)
+        .map(|job| async move { restore_one(store, dir, job?, force).await })
+        .buffered(READS_IN_FLIGHT);
     let mut out = Restored::default();
-    for row in &rows {
-        match restore_one(store, &dir, &mut names, row, request.force).await {
+    while let Some(result) = results.next().await {
+        match result {
             Ok(w) => {
-                progress.written(row.size);
+                progress.written(w.size);
                 out.written.push(w);
             }
             Err(e) if e.is_per_file() => out.problems.push(e),
@@ -105,14 +122,21 @@ fn open_folder(to: &Path) -> Result<PathBuf, RestoreError> {
     to.canonicalize().map_err(io)
 }
 
-/// Writes one part into `dir` under a name not used yet.
-async fn restore_one(
-    store: &Store,
+/// One file to write: its object, and where.
+struct Job {
+    hash: Sha256,
+    hex: String,
+    file: String,
+    path: PathBuf,
+}
+
+/// Chooses where one part goes in `dir`, under a name not used yet.
+fn plan_one(
     dir: &Path,
     names: &mut NameSet,
     row: &PartRow,
     force: bool,
-) -> Result<Written, RestoreError> {
+) -> Result<Job, RestoreError> {
     let Some(hash) = parse_hex(&row.sha256) else {
         return Err(RestoreError::DamagedHash {
             file: row.filename.clone(),
@@ -131,30 +155,65 @@ async fn restore_one(
     if !force && path.symlink_metadata().is_ok() {
         return Err(RestoreError::Exists { path });
     }
-    let data = store
-        .get(&hash)
-        .await
-        .map_err(|source| RestoreError::Object {
-            file: row.filename.clone(),
-            source,
-        })?;
-    write_file(dir, &path, &data, force)?;
-    Ok(Written {
+    Ok(Job {
+        hash,
+        hex: row.sha256.clone(),
+        file: row.filename.clone(),
         path,
-        sha256: row.sha256.clone(),
-        size: data.len() as u64,
     })
 }
 
-/// Writes a file atomically in `dir`: a temporary file, synced, then linked
-/// into place (never replacing anything unless `force`).
-fn write_file(dir: &Path, path: &Path, data: &[u8], force: bool) -> Result<(), RestoreError> {
+/// Streams one object into a temporary file in `dir`, hashing it on the
+/// way, and places the file only when the hash matched (a damaged
+/// object's temporary file is removed).
+async fn restore_one(
+    store: &Store,
+    dir: &Path,
+    job: Job,
+    force: bool,
+) -> Result<Written, RestoreError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RestoreError::Io { path, source }
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    tmp.write_all(data).map_err(io(dir))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    let sink = std::io::BufWriter::with_capacity(256 * 1024, tmp);
+    let (sink, size) = store
+        .read_into(&job.hash, sink)
+        .await
+        .map_err(|e| match e {
+            ReadError::Store(source) => RestoreError::Object {
+                file: job.file.clone(),
+                source,
+            },
+            ReadError::Write { source, .. } => io(dir)(source),
+        })?;
+    let tmp = sink.into_inner().map_err(|e| io(dir)(e.into_error()))?;
+    let (d, path) = (dir.to_path_buf(), job.path.clone());
+    // fsync of a large file would stall the runtime's thread.
+    match tokio::task::spawn_blocking(move || place(&d, &path, tmp, force)).await {
+        Ok(placed) => placed?,
+        Err(e) => return Err(io(dir)(std::io::Error::other(e))),
+    }
+    Ok(Written {
+        path: job.path,
+        sha256: job.hex,
+        size,
+    })
+}
+
+/// Places a checked temporary file in `dir`: synced, then linked into
+/// place (never replacing anything unless `force`).
+fn place(
+    dir: &Path,
+    path: &Path,
+    tmp: tempfile::NamedTempFile,
+    force: bool,
+) -> Result<(), RestoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RestoreError::Io { path, source }
+    };
     tmp.as_file().sync_all().map_err(io(dir))?;
     #[cfg(unix)]
     {

@@ -235,3 +235,71 @@ async fn issue8_a_damaged_object_is_a_problem_and_the_rest_is_written() {
     assert_eq!(file, "bad.txt");
     assert!(matches!(source, StoreError::Corrupt { .. }), "{source}");
 }
+
+#[tokio::test]
+async fn issue11_an_object_damaged_mid_stream_leaves_no_file_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Several batches long, damaged in the middle: the first bytes were
+    // already written to the temporary file when the damage shows.
+    let big: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let small = b"small and fine".as_slice();
+    let root = dir.path().join("store");
+    let store = store_of(&root, &[&big, small]).await;
+    let file = root.join(object_key(&sha256(&big)).to_string());
+    let mut bytes = std::fs::read(&file).expect("read");
+    bytes[big.len() / 2] ^= 0x80;
+    std::fs::write(&file, bytes).expect("write");
+    let index = index_of(&[message(
+        1,
+        "m@x",
+        vec![part("big.mov", &big), part("small.txt", small)],
+    )]);
+    let out = dir.path().join("out");
+    let r = Request {
+        message_id: Some("m@x".into()),
+        ..request(&out)
+    };
+    let done = run(&store, &index, &r, &NoProgress).await.expect("restore");
+    // Only the good file: no big.mov, and no temporary file left over.
+    assert_eq!(names_in(&out), ["small.txt"]);
+    assert_eq!(done.problems.len(), 1);
+    let RestoreError::Object { file, source } = &done.problems[0] else {
+        panic!("{}", done.problems[0]);
+    };
+    assert_eq!(file, "big.mov");
+    assert!(matches!(source, StoreError::Corrupt { .. }), "{source}");
+}
+
+#[tokio::test]
+async fn issue11_many_files_stream_back_in_order_and_byte_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs: Vec<Vec<u8>> = (0..12u32)
+        .map(|k| {
+            (0..(k as usize * 300_001 + 5))
+                .map(|i| (i as u32 ^ k) as u8)
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+    let store = store_of(&dir.path().join("store"), &refs).await;
+    let names: Vec<String> = (0..blobs.len()).map(|k| format!("f{k:02}.bin")).collect();
+    let parts = names.iter().zip(&refs).map(|(n, b)| part(n, b)).collect();
+    let index = index_of(&[message(1, "m@x", parts)]);
+    let out = dir.path().join("out");
+    let r = Request {
+        message_id: Some("m@x".into()),
+        ..request(&out)
+    };
+    let done = run(&store, &index, &r, &NoProgress).await.expect("restore");
+    assert!(done.problems.is_empty(), "{:?}", done.problems);
+    assert_eq!(names_in(&out), names);
+    assert_eq!(done.written.len(), blobs.len());
+    for w in &done.written {
+        let blob = blobs
+            .iter()
+            .find(|b| to_hex(&sha256(b)) == w.sha256)
+            .expect("a stored blob");
+        assert_eq!(w.size, blob.len() as u64);
+        assert_eq!(&std::fs::read(&w.path).expect("read"), blob);
+    }
+}

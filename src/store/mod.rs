@@ -21,18 +21,22 @@ mod compress;
 pub mod copy;
 mod error;
 mod key;
+mod multipart;
+mod stream;
 
 pub use backend::{parse_credentials, retry_config, RemoteOptions};
 pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, Put};
 pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_LEVELS};
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
+pub use multipart::MULTIPART_THRESHOLD;
+pub use stream::{ReadError, READS_IN_FLIGHT};
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -255,6 +259,11 @@ impl Store {
         hash: &Sha256,
         data: Bytes,
     ) -> Result<PutOutcome, StoreError> {
+        if self.goes_multipart(data.len()) {
+            return self
+                .put_multipart_checked(hash, data, multipart::PART_SIZE)
+                .await;
+        }
         let key = object_key(hash);
         let opts = PutOptions {
             mode: PutMode::Create,
@@ -305,15 +314,22 @@ impl Store {
     }
 
     /// Each of `hashes` once (in the order first named), each read and
-    /// checked against its SHA-256 as by [`Store::get`].
+    /// checked against its SHA-256 as by [`Store::get`]. All are returned
+    /// in memory (a message is rebuilt from them); at most
+    /// [`READS_IN_FLIGHT`] are read at once, which hides a remote store's
+    /// latency.
     pub async fn get_each(&self, hashes: &[Sha256]) -> Result<Vec<(Sha256, Bytes)>, StoreError> {
-        let mut objects: Vec<(Sha256, Bytes)> = Vec::with_capacity(hashes.len());
+        let mut unique: Vec<Sha256> = Vec::with_capacity(hashes.len());
         for h in hashes {
-            if objects.iter().all(|(k, _)| k != h) {
-                objects.push((*h, self.get(h).await?));
+            if !unique.contains(h) {
+                unique.push(*h);
             }
         }
-        Ok(objects)
+        futures::stream::iter(unique)
+            .map(|h| async move { Ok((h, self.get(&h).await?)) })
+            .buffered(READS_IN_FLIGHT)
+            .try_collect()
+            .await
     }
 
     /// Reads the object `hash`, checking that its content hashes to `hash`
