@@ -81,7 +81,7 @@ pub(crate) struct CompressState {
 }
 
 impl CompressState {
-    fn knows_compressed(&self, hash: &Sha256) -> bool {
+    pub(super) fn knows_compressed(&self, hash: &Sha256) -> bool {
         self.compressed
             .lock()
             .map(|set| set.contains(hash))

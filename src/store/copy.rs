@@ -281,7 +281,14 @@ async fn copy_one(
         // Create-only: an object that appeared meanwhile is verified there.
         dst.put_hashed_unsynced(hash, data).await?;
     } else {
-        stream_copy(src, dst, hash, &key).await?;
+        match stream_copy(src, dst, hash, &key).await {
+            // Stored compressed at the source: read back whole instead.
+            Err(StoreError::NotFound { .. }) => {
+                let data = src.get(hash).await?;
+                dst.put_hashed_unsynced(hash, data).await?;
+            }
+            other => other?,
+        }
     }
     dst.sync_later(vec![*hash]).wait().await?;
     // The destination's own bytes, read back: what the new store will serve.
@@ -348,7 +355,9 @@ async fn list_sized(store: &Store) -> Result<Vec<(Sha256, u64)>, StoreError> {
     loop {
         match stream.try_next().await {
             Ok(Some(meta)) => {
-                if let Some(h) = key::parse_object_key(&meta.location) {
+                // Compressed objects (`<hash>.zst`) too: `get` reads them
+                // back whole and decompressed; the size is the stored one.
+                if let Some((h, _)) = super::compress::parse_stored_key(&meta.location) {
                     objects.push((h, meta.size));
                 }
             }

@@ -99,12 +99,18 @@ impl Store {
     where
         W: Write + Send + 'static,
     {
+        if self.compress.knows_compressed(hash) {
+            return self.read_compressed_into(hash, sink).await;
+        }
         let key = object_key(hash);
-        let result = self
-            .inner
-            .get(&key)
-            .await
-            .map_err(|e| self.read_err(&key, e))?;
+        let result = match self.inner.get(&key).await {
+            Ok(r) => r,
+            // Stored compressed (`<hash>.zst`), or not at all.
+            Err(object_store::Error::NotFound { .. }) => {
+                return self.read_compressed_into(hash, sink).await
+            }
+            Err(e) => return Err(self.read_err(&key, e).into()),
+        };
         let mut st = Checked {
             hasher: sha2::Sha256::new(),
             sink,
@@ -145,6 +151,26 @@ impl Store {
             return Err(self.corrupt(&key, &actual).into());
         }
         Ok((st.sink, st.len))
+    }
+
+    /// [`Store::read_into`] for an object stored compressed: read,
+    /// decompressed (never past the size its frame states) and hash-checked
+    /// whole, then written to `sink`. A missing object is `NotFound` under
+    /// its plain key, the one links and people know.
+    async fn read_compressed_into<W>(&self, hash: &Sha256, sink: W) -> Result<(W, u64), ReadError>
+    where
+        W: Write + Send + 'static,
+    {
+        let data = self.get_either(hash).await?;
+        let len = data.len() as u64;
+        let st = Checked {
+            hasher: sha2::Sha256::new(),
+            sink,
+            len: 0,
+        };
+        let key = super::compressed_key(hash);
+        let st = self.on_pool(&key, move || feed_all(st, vec![data])).await?;
+        Ok((st.sink, len))
     }
 
     /// Reads the object `hash` through and checks it against its SHA-256,

@@ -245,3 +245,28 @@ async fn an_object_outside_the_checkpoint_is_hashed_not_skipped() {
     assert_eq!(report.failed[0].sha256, hashes[0]);
     assert!(checkpoint.exists());
 }
+
+#[tokio::test]
+async fn issue11_compressed_objects_are_copied_too() {
+    let (_a, plain_src) = temp_store();
+    let src = plain_src.with_compression(crate::store::Compression::from_zstd_level(Some(3)));
+    let (_b, dst) = temp_store();
+    let text = Bytes::from("a line of a log that compresses well\n".repeat(20_000));
+    let text_hash = sha256(&text);
+    let put = src
+        .put_typed_unsynced(&text_hash, text.clone(), Some("text/plain"))
+        .await
+        .expect("put");
+    assert!(put.compressed_size.is_some(), "stored compressed");
+    let hashes = fill(&src, 2).await;
+
+    let report = copy_store(&src, &dst, &opts(None), &())
+        .await
+        .expect("copy");
+    assert!(report.complete(), "{:?}", report.failed);
+    assert_eq!(report.written, 3, "the compressed object is not skipped");
+    assert_eq!(dst.get(&text_hash).await.expect("get"), text);
+    for h in hashes {
+        assert!(dst.exists(&h).await.expect("exists"));
+    }
+}
