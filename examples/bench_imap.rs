@@ -407,7 +407,7 @@ async fn main() {
             };
             let msg = mail(9999, &mut Rng(0x5EED_0000_0000_0040), &spec);
             let date = slimbox::imap::datetime::format_datetime(1_767_225_600, 60);
-            s.append(&chosen[0], &["\\Seen".to_string()], &date, &msg)
+            s.append(chosen[0], &["\\Seen".to_string()], &date, &msg)
                 .await
                 .expect("append");
             println!("largest={}", msg.len());
