@@ -24,7 +24,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, PutMode, PutOptions};
+use object_store::{GetOptions, GetRange};
 
 use super::key::{self, to_hex, Sha256};
 use super::{hash_off_thread, sha256, PutOutcome, Store, StoreError};
@@ -318,26 +318,7 @@ impl Store {
         packed: Vec<u8>,
     ) -> Result<PutOutcome, StoreError> {
         let key = compressed_key(hash);
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
-        let outcome = match self.inner.put_opts(&key, packed.into(), opts).await {
-            Ok(_) => PutOutcome::Stored,
-            Err(object_store::Error::AlreadyExists { .. }) => PutOutcome::AlreadyPresent,
-            Err(
-                e
-                @ (object_store::Error::NotImplemented | object_store::Error::NotSupported { .. }),
-            ) => {
-                return Err(StoreError::Unsupported {
-                    op: "create-only write",
-                    key: key.to_string(),
-                    url: self.url.clone(),
-                    source: Box::new(e),
-                });
-            }
-            Err(e) => return Err(self.backend("write", &key, e)),
-        };
+        let outcome = self.put_create_only(&key, packed.into()).await?;
         self.compress.remember(hash);
         if outcome == PutOutcome::AlreadyPresent {
             self.get_compressed(hash).await?;

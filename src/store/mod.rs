@@ -265,33 +265,41 @@ impl Store {
                 .await;
         }
         let key = object_key(hash);
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
-        };
-        let outcome = match self.inner.put_opts(&key, data.into(), opts).await {
-            Ok(_) => PutOutcome::Stored,
-            Err(object_store::Error::AlreadyExists { .. }) => PutOutcome::AlreadyPresent,
-            Err(
-                e
-                @ (object_store::Error::NotImplemented | object_store::Error::NotSupported { .. }),
-            ) => {
-                // Falling back to an overwrite could silently replace a good
-                // object, so refuse and let a human pick a capable backend.
-                return Err(StoreError::Unsupported {
-                    op: "create-only write",
-                    key: key.to_string(),
-                    url: self.url.clone(),
-                    source: Box::new(e),
-                });
-            }
-            Err(e) => return Err(self.backend("write", &key, e)),
-        };
+        let outcome = self.put_create_only(&key, data).await?;
         // "Already present" is only good news if what is there is intact.
         if outcome == PutOutcome::AlreadyPresent {
             self.verify_stored(hash, &key).await?;
         }
         Ok(outcome)
+    }
+
+    /// A create-only write of `data` at `key`: `AlreadyPresent` when
+    /// something is there already (the caller checks it). A backend that
+    /// cannot write create-only is refused: falling back to an overwrite
+    /// could silently replace a good object, so a human picks a capable one.
+    pub(crate) async fn put_create_only(
+        &self,
+        key: &Path,
+        data: Bytes,
+    ) -> Result<PutOutcome, StoreError> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self.inner.put_opts(key, data.into(), opts).await {
+            Ok(_) => Ok(PutOutcome::Stored),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::AlreadyPresent),
+            Err(
+                e
+                @ (object_store::Error::NotImplemented | object_store::Error::NotSupported { .. }),
+            ) => Err(StoreError::Unsupported {
+                op: "create-only write",
+                key: key.to_string(),
+                url: self.url.clone(),
+                source: Box::new(e),
+            }),
+            Err(e) => Err(self.backend("write", key, e)),
+        }
     }
 
     /// Starts flushing the objects `hashes` (and the directories naming
