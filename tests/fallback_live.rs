@@ -160,31 +160,7 @@ fn store_flag_on_all(d: &Imap4d, folder_name: &str, flag: &str) {
 
 /// A config file for slimbox against this imap4d, in `dir`.
 fn write_config(d: &Imap4d, dir: &Path) -> PathBuf {
-    let text = format!(
-        r#"[store]
-url = "{store}"
-[index]
-path = "{index}"
-[policy]
-min_size = "100KiB"
-folders = ["Sent"]
-[[account]]
-name = "imap4d"
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-user = "{user}"
-password_env = "SLIMBOX_TEST_PASSWORD"
-trash = "Trash"
-"#,
-        store = dir.join("store").display(),
-        index = dir.join("index.sqlite").display(),
-        port = d.port,
-        user = d.user,
-    );
-    let p = dir.join("config.toml");
-    std::fs::write(&p, text).expect("write config");
-    p
+    d.write_config(dir)
 }
 
 fn run(d: &Imap4d, config: &Path) -> Output {

@@ -22,31 +22,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn write_config(d: &Imap4d, dir: &Path) -> PathBuf {
-    let text = format!(
-        r#"[store]
-url = "{store}"
-[index]
-path = "{index}"
-[policy]
-min_size = "100KiB"
-folders = ["Sent"]
-[[account]]
-name = "imap4d"
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-user = "{user}"
-password_env = "SLIMBOX_TEST_PASSWORD"
-trash = "Trash"
-"#,
-        store = dir.join("store").display(),
-        index = dir.join("index.sqlite").display(),
-        port = d.port,
-        user = d.user,
-    );
-    let p = dir.join("config.toml");
-    std::fs::write(&p, text).expect("write config");
-    p
+    d.write_config(dir)
 }
 
 fn slimbox(d: &Imap4d, config: &Path, args: &[&str]) -> Output {

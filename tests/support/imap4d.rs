@@ -107,6 +107,36 @@ impl Imap4d {
         }
     }
 
+    /// A config file for slimbox against this imap4d (folder Sent, trash
+    /// "Trash", password in SLIMBOX_TEST_PASSWORD), in `dir`.
+    pub fn write_config(&self, dir: &Path) -> PathBuf {
+        let text = format!(
+            r#"[store]
+url = "{store}"
+[index]
+path = "{index}"
+[policy]
+min_size = "100KiB"
+folders = ["Sent"]
+[[account]]
+name = "imap4d"
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+user = "{user}"
+password_env = "SLIMBOX_TEST_PASSWORD"
+trash = "Trash"
+"#,
+            store = dir.join("store").display(),
+            index = dir.join("index.sqlite").display(),
+            port = self.port,
+            user = self.user,
+        );
+        let p = dir.join("config.toml");
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
     /// Client settings for the test account: plain IMAP to 127.0.0.1.
     pub fn imap_config(&self) -> ImapConfig {
         ImapConfig {
