@@ -78,25 +78,8 @@ impl Session {
         }
         self.select(folder).await?;
         let expunged = self.delete_uids(uids, None).await;
-        let here = Folder {
-            name: back.name.clone(),
-            raw_name: back.raw_name.clone(),
-            special_use: Vec::new(),
-            delimiter: None,
-        };
         // Back where the caller was, whatever the expunge said.
-        let status = if back.read_only {
-            self.examine(&here).await?
-        } else {
-            self.select(&here).await?
-        };
-        if status.uidvalidity != back.uidvalidity {
-            return Err(ImapError::Protocol(format!(
-                "folder {:?} was recreated meanwhile (UIDVALIDITY {} is now {}); run slimbox \
-                 verify",
-                back.name, back.uidvalidity, status.uidvalidity
-            )));
-        }
+        self.reopen(&back).await?;
         expunged?;
         Ok(true)
     }

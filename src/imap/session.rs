@@ -254,6 +254,12 @@ impl Session {
     /// longer name the same messages.
     pub async fn refresh(&mut self) -> Result<MailboxStatus, ImapError> {
         let sel = self.require_selected("refreshing the folder")?.clone();
+        self.reopen(&sel).await
+    }
+
+    /// Opens `sel` again, as it was opened (SELECT or EXAMINE); fails if it
+    /// was recreated meanwhile (a new UIDVALIDITY).
+    pub(super) async fn reopen(&mut self, sel: &Selected) -> Result<MailboxStatus, ImapError> {
         let folder = Folder {
             name: sel.name.clone(),
             raw_name: sel.raw_name.clone(),
