@@ -9,6 +9,7 @@
 //! - `imap`: the only module that speaks IMAP (TLS, folders, fetch, append, removal);
 //! - `index`: the SQLite index of what was moved, and the journal of what is in flight;
 //! - `lock`: one slimbox per mailbox at a time (who holds a mailbox, and taking it over);
+//! - `links`: signed links to files and to self-service pages (formats, secret, checks);
 //! - `mime`: the pure detach/reattach engine on raw message bytes;
 //! - `pipeline`: the main job on a mailbox, which owns the safety order;
 //! - `rebuild`: a lost index written again from the converted messages on the servers;
@@ -24,6 +25,7 @@ pub mod dates;
 pub mod eml;
 pub mod imap;
 pub mod index;
+pub mod links;
 pub mod lock;
 pub mod mime;
 pub mod pipeline;

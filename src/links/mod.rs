@@ -1,0 +1,175 @@
+//! Signed links: the URLs that stubs and help desks hand out, and the check
+//! `slimbox serve` makes before it answers one.
+//!
+//! What belongs here: the link formats, the secret they are signed with, and
+//! the pure sign/check functions. Nothing here reads the store or serves
+//! HTTP; the server (`serve`) and the writers of stubs (`pipeline`, `cli`)
+//! call in.
+//!
+//! Two kinds of link, both HMAC-SHA256 under one secret:
+//! - a file: `BASE/f/<sha256>/<name>?sig=S[&exp=E]`, the signature covering
+//!   the hash, the file name (as decoded, UTF-8) and the expiry;
+//! - a mailbox's self-service page: `BASE/m/<account>?sig=S[&exp=E]`,
+//!   covering the account name and the expiry.
+//!
+//! Each signed string starts with its kind, so a page signature can never be
+//! replayed as a file signature or the other way round. `E` is a Unix time
+//! in seconds; a link without `exp` never expires.
+
+mod error;
+mod secret;
+
+pub use error::LinkError;
+pub use secret::Secret;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Bytes kept as they are in a path segment; everything else is
+/// percent-encoded, so a name can never add a segment or a query.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Why a link was refused. The server answers every one of them the same way
+/// (403 or 404, no detail); the reason is for its log and for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The signature is missing, malformed or does not match.
+    BadSignature,
+    /// The link's expiry has passed.
+    Expired,
+    /// The hash is not 64 lowercase hex digits.
+    BadHash,
+    /// The name is empty, not UTF-8 or holds a path separator or control
+    /// character.
+    BadName,
+}
+
+/// What a file link names, once its signature is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileLink {
+    pub sha256: String,
+    pub name: String,
+}
+
+impl Secret {
+    /// A link to one detached file under `base` (e.g. `https://files.example.com`).
+    pub fn file_link(&self, base: &str, sha256: &str, name: &str, exp: Option<u64>) -> String {
+        let sig = self.sign(&file_message(sha256, name, exp));
+        let name = utf8_percent_encode(name, SEGMENT);
+        let mut url = format!("{}/f/{sha256}/{name}?sig={sig}", base.trim_end_matches('/'));
+        if let Some(e) = exp {
+            url.push_str(&format!("&exp={e}"));
+        }
+        url
+    }
+
+    /// A link to one mailbox's self-service page.
+    pub fn page_link(&self, base: &str, account: &str, exp: Option<u64>) -> String {
+        let sig = self.sign(&page_message(account, exp));
+        let acct = utf8_percent_encode(account, SEGMENT);
+        let mut url = format!("{}/m/{acct}?sig={sig}", base.trim_end_matches('/'));
+        if let Some(e) = exp {
+            url.push_str(&format!("&exp={e}"));
+        }
+        url
+    }
+
+    /// Checks a file link's parts as they arrive: the hash and the name as
+    /// path segments (still percent-encoded), `sig` and `exp` from the query.
+    pub fn check_file(
+        &self,
+        sha256: &str,
+        raw_name: &str,
+        sig: Option<&str>,
+        exp: Option<&str>,
+        now: u64,
+    ) -> Result<FileLink, Refused> {
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Refused::BadHash);
+        }
+        let name = decode_name(raw_name)?;
+        let exp = check_expiry(exp, now)?;
+        self.check_sig(&file_message(sha256, &name, exp), sig)?;
+        Ok(FileLink {
+            sha256: sha256.to_string(),
+            name,
+        })
+    }
+
+    /// Checks a page link for `account` (its path segment, still encoded).
+    /// Returns the account name it is good for.
+    pub fn check_page(
+        &self,
+        raw_account: &str,
+        sig: Option<&str>,
+        exp: Option<&str>,
+        now: u64,
+    ) -> Result<String, Refused> {
+        let account = decode_name(raw_account)?;
+        let exp = check_expiry(exp, now)?;
+        self.check_sig(&page_message(&account, exp), sig)?;
+        Ok(account)
+    }
+
+    fn check_sig(&self, message: &[u8], sig: Option<&str>) -> Result<(), Refused> {
+        let tag = sig
+            .and_then(|s| base64_simd::URL_SAFE_NO_PAD.decode_to_vec(s).ok())
+            .ok_or(Refused::BadSignature)?;
+        self.verify(message, &tag)
+            .then_some(())
+            .ok_or(Refused::BadSignature)
+    }
+}
+
+/// The signed string of a file link. Fields are separated by a newline, which
+/// no hash, name or number can hold (names with one are refused).
+fn file_message(sha256: &str, name: &str, exp: Option<u64>) -> Vec<u8> {
+    let exp = exp.map(|e| e.to_string()).unwrap_or_default();
+    format!("slimbox-file\n{sha256}\n{name}\n{exp}").into_bytes()
+}
+
+fn page_message(account: &str, exp: Option<u64>) -> Vec<u8> {
+    let exp = exp.map(|e| e.to_string()).unwrap_or_default();
+    format!("slimbox-page\n{account}\n{exp}").into_bytes()
+}
+
+/// A path segment decoded; refused when it could name anything but one file.
+fn decode_name(raw: &str) -> Result<String, Refused> {
+    let name = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| Refused::BadName)?;
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err(Refused::BadName);
+    }
+    Ok(name.into_owned())
+}
+
+/// `exp` parsed and compared with `now`; a link without one never expires.
+fn check_expiry(exp: Option<&str>, now: u64) -> Result<Option<u64>, Refused> {
+    let Some(raw) = exp else { return Ok(None) };
+    // Only plain digits: "+5" or " 5" would parse but sign differently.
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Refused::BadSignature);
+    }
+    let e: u64 = raw.parse().map_err(|_| Refused::BadSignature)?;
+    if e <= now {
+        return Err(Refused::Expired);
+    }
+    Ok(Some(e))
+}
+
+#[cfg(test)]
+mod tests;
