@@ -11,6 +11,7 @@
 //! - `lock`: one slimbox per mailbox at a time (who holds a mailbox, and taking it over);
 //! - `links`: signed links to files and to self-service pages (formats, secret, checks);
 //! - `mime`: the pure detach/reattach engine on raw message bytes;
+//! - `notify`: the owner report, what a run moved told to the mailbox owner;
 //! - `pipeline`: the main job on a mailbox, which owns the safety order;
 //! - `rebuild`: a lost index written again from the converted messages on the servers;
 //! - `restore`: detached files back onto a disk, safely named;
@@ -28,6 +29,7 @@ pub mod index;
 pub mod links;
 pub mod lock;
 pub mod mime;
+pub mod notify;
 pub mod pipeline;
 pub mod rebuild;
 pub mod restore;

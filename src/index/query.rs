@@ -25,6 +25,8 @@ pub struct PartFilter {
     pub sha256_prefix: Option<String>,
     /// Exact Message-ID (without angle brackets).
     pub message_id: Option<String>,
+    /// Converted at or after (Unix seconds): what one run moved.
+    pub processed_since: Option<i64>,
     /// Include messages already put back whole.
     pub include_reattached: bool,
     pub limit: Option<usize>,
@@ -132,6 +134,9 @@ impl Index {
         if let Some(id) = &f.message_id {
             let id = id.trim().trim_start_matches('<').trim_end_matches('>');
             push("m.message_id =", Value::Text(id.to_string()), &mut sql);
+        }
+        if let Some(t) = f.processed_since {
+            push("m.processed_at >=", Value::Integer(t), &mut sql);
         }
         if !f.include_reattached {
             sql.push_str(" AND m.reattached_at IS NULL");
