@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::job;
 use crate::config::{AccountConfig, Config};
 use crate::index::Index;
+use crate::notify::WayBack;
 use crate::pipeline::{AccountReport, Observer};
 use crate::store::Store;
 use crate::units::human_size;
@@ -42,6 +43,10 @@ use crate::units::human_size;
 /// removed originals stay in Recoverable Items for 14 to 30 days, so the
 /// mailbox shrinks only then; the run says so once.
 ///
+/// With `[owner_report]` in the config, each mailbox's owner finds a short
+/// message in their INBOX after a run that moved something: what moved
+/// (names, sizes, dates), the space freed, and how to get files back.
+///
 /// Exit status 1 if anything failed or still waits, if a mailbox was busy
 /// and skipped, or if the connection was lost on the way (even when the run
 /// reconnected and finished: the summary says so).
@@ -66,6 +71,18 @@ struct AccountOutcome {
     #[serde(flatten)]
     report: AccountReport,
     busy: bool,
+    /// `[owner_report]`: what the owner was told, when anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_report: Option<OwnerNote>,
+}
+
+/// The owner report of one account: how many files it listed, or why it
+/// could not be delivered.
+#[derive(Serialize)]
+struct OwnerNote {
+    files: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 struct Bar(ProgressBar);
@@ -110,7 +127,11 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
         outcomes.push(outcome);
     }
     observer.0.finish_and_clear();
-    let failed = outcomes.iter().any(|o| o.busy || o.report.had_trouble());
+    let failed = outcomes.iter().any(|o| {
+        o.busy
+            || o.report.had_trouble()
+            || o.owner_report.as_ref().is_some_and(|n| n.error.is_some())
+    });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
@@ -143,6 +164,7 @@ async fn run_one(
             ..AccountReport::new(&account.name)
         },
         busy,
+        owner_report: None,
     };
     let _claim = match job::claim(config, account, "run", wait).await {
         Ok(claim) => claim,
@@ -153,11 +175,50 @@ async fn run_one(
         Ok(imap) => imap,
         Err(e) => return failed(format!("{e:#}"), false),
     };
+    // What this run adds to the index comes after this row.
+    // Without the mark no report: it could list what earlier runs moved.
+    let mark = index.last_message().ok();
     let report =
         crate::pipeline::run_account(&imap, store, index, &account.name, &policy, observer).await;
+    let owner_report = match (&config.owner_report, mark) {
+        (Some(cfg), Some(mark)) => tell_owner(&imap, index, account, cfg, mark, &report).await,
+        _ => None,
+    };
     AccountOutcome {
         report,
         busy: false,
+        owner_report,
+    }
+}
+
+/// The owner report after a run that moved something; `None` when it moved
+/// nothing.
+async fn tell_owner(
+    imap: &crate::imap::ImapConfig,
+    index: &Index,
+    account: &AccountConfig,
+    cfg: &crate::config::OwnerReportConfig,
+    mark: i64,
+    report: &AccountReport,
+) -> Option<OwnerNote> {
+    let saved = report
+        .folders
+        .iter()
+        .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
+        .sum();
+    let way_back = WayBack::Commands {
+        account: account.name.clone(),
+    };
+    match crate::notify::tell_owner(imap, index, account, cfg, &way_back, mark, saved).await {
+        Ok(0) => None,
+        Ok(files) => Some(OwnerNote { files, error: None }),
+        Err(e) => {
+            tracing::error!("account {}: {e}", account.name);
+            Some(OwnerNote {
+                files: 0,
+                error: Some(e.to_string()),
+            })
+        }
     }
 }
 
@@ -189,7 +250,8 @@ fn print_summary(outcomes: &[AccountOutcome]) {
         ],
         &rows,
     );
-    for (r, busy) in outcomes.iter().map(|o| (&o.report, o.busy)) {
+    for o in outcomes {
+        let (r, busy) = (&o.report, o.busy);
         if r.recovered > 0 {
             println!(
                 "{}: finished or rolled back {} message(s) left in flight (by an earlier run or a lost connection)",
@@ -211,6 +273,20 @@ fn print_summary(outcomes: &[AccountOutcome]) {
             None => {}
         }
         print_waiting(r);
+        print_owner_note(&r.account, o.owner_report.as_ref());
+    }
+}
+
+fn print_owner_note(account: &str, note: Option<&OwnerNote>) {
+    match note {
+        Some(OwnerNote { error: Some(e), .. }) => {
+            println!("{account}: the owner report was not delivered: {e}")
+        }
+        Some(n) => println!(
+            "{account}: the owner was told in their INBOX what moved ({} file(s))",
+            n.files
+        ),
+        None => {}
     }
 }
 

@@ -84,6 +84,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The `[[account]]` tables, in file order; never empty.
     pub accounts: Vec<AccountConfig>,
+    /// `[owner_report]`, when on.
+    pub owner_report: Option<OwnerReportConfig>,
     /// The file this was read from (absolute when it came from [`load`]).
     pub path: Option<PathBuf>,
 }
@@ -157,6 +159,26 @@ pub struct AccountConfig {
     pub trash: Option<String>,
     /// `[account.oauth]`: slimbox's own sign-in (`slimbox login`), if set.
     pub oauth: Option<OAuthConfig>,
+    /// `email`: where the owner report goes when `user` is no address.
+    pub email: Option<String>,
+}
+
+impl AccountConfig {
+    /// The mailbox owner's address: `email`, else the login name when it is
+    /// an address (as it is at most providers).
+    pub fn owner_address(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .or_else(|| self.user.contains('@').then_some(self.user.as_str()))
+    }
+}
+
+/// `[owner_report]`: after a run that moved something, each owner gets a
+/// short message in their INBOX.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerReportConfig {
+    /// `From`; `None`: the owner's own address, named "slimbox".
+    pub from: Option<String>,
 }
 
 /// How to talk TLS to the IMAP server (`tls = "…"`).

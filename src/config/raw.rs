@@ -20,6 +20,17 @@ pub(super) struct RawConfig {
     pub(super) policy: RawPolicy,
     #[serde(default, rename = "account")]
     pub(super) accounts: Vec<RawAccount>,
+    pub(super) owner_report: Option<RawOwnerReport>,
+}
+
+/// `[owner_report]`: a message to each mailbox's owner after a run that
+/// moved something.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOwnerReport {
+    /// Present but `false`: written down, switched off.
+    pub(super) enabled: Option<bool>,
+    pub(super) from: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +96,8 @@ pub(super) struct RawAccount {
     pub(super) password_command: Option<String>,
     pub(super) password: Option<String>,
     pub(super) trash: Option<String>,
+    /// The owner's address for the owner report, when `user` is none.
+    pub(super) email: Option<String>,
     /// `[account.oauth]`: slimbox's own sign-in (checked in `check::oauth`).
     pub(super) oauth: Option<RawOAuth>,
 }

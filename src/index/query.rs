@@ -25,8 +25,9 @@ pub struct PartFilter {
     pub sha256_prefix: Option<String>,
     /// Exact Message-ID (without angle brackets).
     pub message_id: Option<String>,
-    /// Converted at or after (Unix seconds): what one run moved.
-    pub processed_since: Option<i64>,
+    /// Only messages indexed after the one with this row id (see
+    /// [`Index::last_message`]): what one run moved, exactly.
+    pub after_message: Option<i64>,
     /// Include messages already put back whole.
     pub include_reattached: bool,
     pub limit: Option<usize>,
@@ -84,6 +85,16 @@ pub struct ObjectRefs {
 
 impl Index {
     /// Parts matching `f`, newest message first.
+    /// The row id of the newest indexed message (0 when none): a mark to
+    /// find what a run adds after it.
+    pub fn last_message(&self) -> Result<i64, IndexError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     pub fn find_parts(&self, f: &PartFilter) -> Result<Vec<PartRow>, IndexError> {
         let mut sql = String::from(
             "SELECT m.id, m.account, m.folder, m.uidvalidity, COALESCE(m.new_uid, m.old_uid), m.message_id,
@@ -135,8 +146,8 @@ impl Index {
             let id = id.trim().trim_start_matches('<').trim_end_matches('>');
             push("m.message_id =", Value::Text(id.to_string()), &mut sql);
         }
-        if let Some(t) = f.processed_since {
-            push("m.processed_at >=", Value::Integer(t), &mut sql);
+        if let Some(id) = f.after_message {
+            push("m.id >", Value::Integer(id), &mut sql);
         }
         if !f.include_reattached {
             sql.push_str(" AND m.reattached_at IS NULL");

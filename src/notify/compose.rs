@@ -28,8 +28,6 @@ pub struct OwnerReport<'a> {
     pub to: &'a str,
     /// `From`; the owner's own address when the config names none.
     pub from: &'a str,
-    /// The mailbox as slimbox calls it, for the text.
-    pub mailbox: &'a str,
     /// What this run moved, newest first (`Index::find_parts`).
     pub moved: &'a [PartRow],
     /// Bytes the mailbox shrank by in this run.
@@ -52,13 +50,23 @@ pub fn compose(r: &OwnerReport) -> Result<Vec<u8>, NotifyError> {
         from.name = Some("slimbox".to_string());
     }
     let date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.now.max(0) as u64);
+    let text = body(r, to.email.as_ref());
+    // A Message-ID of its own, as every message should have (clients thread
+    // and deduplicate by it); derived from the content, so composing stays pure.
+    let digest = hex::encode(&crate::store::sha256(text.as_bytes())[..8]);
+    let id = format!(
+        "<slimbox-report.{}.{digest}@{}>",
+        r.now,
+        from.email.domain()
+    );
     let message = Message::builder()
         .from(from)
         .to(to)
         .subject(subject(r))
         .date(date)
+        .message_id(Some(id))
         .header(ContentType::TEXT_PLAIN)
-        .body(body(r))
+        .body(text)
         .map_err(|e| NotifyError::Build(e.to_string()))?;
     // RFC 3834: no vacation responder answers a machine's report.
     let mut bytes = b"Auto-Submitted: auto-generated\r\n".to_vec();
@@ -82,15 +90,15 @@ fn subject(r: &OwnerReport) -> String {
     )
 }
 
-fn body(r: &OwnerReport) -> String {
+fn body(r: &OwnerReport, mailbox: &str) -> String {
     let mut t = format!(
         "Hello,\n\n\
-         to keep your mailbox {} under its quota, slimbox moved {} out of your\n\
-         messages into file storage. Your mailbox is {} smaller.\n\n\
+         to keep your mailbox {} under its quota, slimbox moved {}\n\
+         out of your messages into file storage. Your mailbox is {} smaller.\n\n\
          Nothing is lost. Each message is still there, with a link in place of each\n\
          file, and every file can be had back exactly as it was, at any time.\n\n\
          What moved, newest first:\n\n",
-        r.mailbox,
+        mailbox,
         files(r.moved.len()),
         human_size(r.saved),
     );

@@ -71,6 +71,7 @@ pub(super) fn account_config(
         password,
         token_command,
         trash: raw.trash,
+        email: raw.email,
         // Filled in by `check::oauth`, which needs the index's folder.
         oauth: None,
     })

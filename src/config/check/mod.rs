@@ -13,8 +13,11 @@ use std::path::{Path, PathBuf};
 use account::account_config;
 use policy::policy_config;
 
-use super::raw::{RawConfig, RawIndex, RawStore};
-use super::{env_nonempty, xdg_dir, Config, ConfigError, Env, IndexConfig, StoreConfig};
+use super::raw::{RawConfig, RawIndex, RawOwnerReport, RawStore};
+use super::{
+    env_nonempty, xdg_dir, AccountConfig, Config, ConfigError, Env, IndexConfig, OwnerReportConfig,
+    StoreConfig,
+};
 
 pub use policy::parse_age;
 
@@ -132,13 +135,53 @@ pub(super) fn parse_with_env(
         accounts.push(account);
     }
 
+    let owner_report = owner_report_config(&ctx, raw.owner_report, &accounts)?;
     Ok(Config {
         store,
         index,
         policy,
         accounts,
+        owner_report,
         path: path.map(Path::to_path_buf),
     })
+}
+
+/// `[owner_report]`: on unless `enabled = false`; every address it will
+/// use must be one, so a typo shows now and not after a night's run.
+fn owner_report_config(
+    ctx: &Ctx,
+    raw: Option<RawOwnerReport>,
+    accounts: &[AccountConfig],
+) -> Result<Option<OwnerReportConfig>, ConfigError> {
+    let Some(raw) = raw.filter(|r| r.enabled != Some(false)) else {
+        return Ok(None);
+    };
+    let is_address = |a: &str| a.parse::<lettre::message::Mailbox>().is_ok();
+    if let Some(from) = raw.from.as_deref().filter(|f| !is_address(f)) {
+        return Err(ctx.err(
+            "owner_report.from",
+            format!("{from:?} is not an email address; write one like \"IT <it@example.com>\""),
+        ));
+    }
+    for (i, a) in accounts.iter().enumerate() {
+        let Some(to) = a.owner_address() else {
+            return Err(ctx.err(
+                format!("account[{i}].email"),
+                format!(
+                    "is needed for the owner report: the login name {:?} is no email address; \
+                     write the owner's address, or set [owner_report] enabled = false",
+                    a.user
+                ),
+            ));
+        };
+        if !is_address(to) {
+            return Err(ctx.err(
+                format!("account[{i}].email"),
+                format!("{to:?} is not an email address for the owner report"),
+            ));
+        }
+    }
+    Ok(Some(OwnerReportConfig { from: raw.from }))
 }
 
 /// Returns the store config and, for a local store, its folder.
@@ -420,5 +463,31 @@ trash = "Deleted Items"
         assert!(msg.contains("ssl") && msg.contains("starttls"), "{msg}");
         let msg = err(ACCOUNT);
         assert!(msg.contains("store"), "{msg}");
+    }
+
+    #[test]
+    fn issue13_the_owner_report_checks_its_addresses() {
+        let c = ok(&with_store(&format!("{ACCOUNT}\n[owner_report]\n")));
+        assert_eq!(c.owner_report, Some(OwnerReportConfig { from: None }));
+        assert_eq!(c.accounts[0].owner_address(), Some("me@example.com"));
+        let off = ok(&with_store(&format!(
+            "{ACCOUNT}\n[owner_report]\nenabled = false\n"
+        )));
+        assert_eq!(off.owner_report, None);
+        let msg = err(&with_store(&format!(
+            "{ACCOUNT}\n[owner_report]\nfrom = \"it at example\"\n"
+        )));
+        assert!(msg.contains("owner_report.from"), "{msg}");
+        let plain_user = ACCOUNT.replace("user = \"me@example.com\"", "user = \"me\"");
+        let msg = err(&with_store(&format!("{plain_user}\n[owner_report]\n")));
+        assert!(
+            msg.contains("account[0].email") && msg.contains("\"me\""),
+            "{msg}"
+        );
+        let with_email = format!("{plain_user}email = \"me@example.com\"\n[owner_report]\n");
+        assert_eq!(
+            ok(&with_store(&with_email)).accounts[0].owner_address(),
+            Some("me@example.com")
+        );
     }
 }

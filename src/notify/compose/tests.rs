@@ -24,7 +24,6 @@ fn report<'a>(moved: &'a [PartRow], way: &'a WayBack) -> OwnerReport<'a> {
     OwnerReport {
         to: "Alice <alice@example.com>",
         from: "alice@example.com",
-        mailbox: "alice@example.com",
         moved,
         saved: 5 * 1024 * 1024,
         way_back: way,
