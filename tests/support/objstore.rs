@@ -1,5 +1,7 @@
 //! A private object-store server on 127.0.0.1 for the remote-store tests:
-//! moto's S3 server, Azurite (blob service) or fake-gcs-server.
+//! moto's S3 server, Azurite (blob service) or fake-gcs-server (behind
+//! scripts/objstore/gcs-xml-shim.py, which turns object_store's XML-API
+//! writes into the emulator's JSON API; see that file).
 //!
 //! [`ObjStore::start`] runs `scripts/objstore-harness start KIND DIR` on a
 //! fresh temporary directory (installing the servers first on a fresh
