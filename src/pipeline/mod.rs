@@ -48,6 +48,7 @@
 //! message starts before its own local steps are done.
 
 pub mod recover;
+pub mod rules;
 pub mod select;
 
 mod ahead;

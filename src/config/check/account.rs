@@ -73,6 +73,8 @@ pub(super) fn account_config(
         trash: raw.trash,
         // Filled in by `check::oauth`, which needs the index's folder.
         oauth: None,
+        // Filled in by `check::rules`.
+        rules: Vec::new(),
     })
 }
 
