@@ -25,6 +25,7 @@ pub mod eml;
 pub mod imap;
 pub mod index;
 pub mod lock;
+pub mod metrics;
 pub mod mime;
 pub mod pipeline;
 pub mod rebuild;
