@@ -53,6 +53,12 @@ pub struct Candidate {
     pub size: u64,
     pub parts: usize,
     pub attachment_bytes: u64,
+    /// The rule that applies (`rule[0]`, `account[0].rule[1]`, or
+    /// `policy`).
+    pub rule: String,
+    /// Its values, for the detach engine.
+    #[serde(skip)]
+    pub select: SelectPolicy,
     #[serde(skip)]
     pub meta: MessageMeta,
 }
@@ -190,9 +196,9 @@ async fn plan_folder(
     };
     for m in metas {
         let who = addrs.get(&m.uid).unwrap_or(&nobody);
-        let mut verdict = match decide(scope, who, m.internal_ts, age, now) {
-            Ok(rule) => judge(&m, &rule.select),
-            Err(why) => Verdict::Skip(why),
+        let (mut verdict, rule) = match decide(scope, who, m.internal_ts, age, now) {
+            Ok(rule) => (judge(&m, &rule.select), Some(rule)),
+            Err(why) => (Verdict::Skip(why), None),
         };
         // Even the copy could not go in: left alone before it is fetched.
         if let Verdict::Candidate { bytes, .. } = verdict {
@@ -201,13 +207,19 @@ async fn plan_folder(
             }
         }
         match verdict {
-            Verdict::Candidate { parts, bytes } => fp.candidates.push(Candidate {
-                uid: m.uid,
-                size: m.size,
-                parts,
-                attachment_bytes: bytes,
-                meta: m,
-            }),
+            Verdict::Candidate { parts, bytes } => {
+                // A candidate always has a rule: a skip is all there is without.
+                let Some(rule) = rule else { continue };
+                fp.candidates.push(Candidate {
+                    uid: m.uid,
+                    size: m.size,
+                    parts,
+                    attachment_bytes: bytes,
+                    rule: rule.name.clone(),
+                    select: rule.select.clone(),
+                    meta: m,
+                })
+            }
             Verdict::Skip(why) => {
                 if why.lasts() {
                     fp.lasting_skips.push(m.uid);
