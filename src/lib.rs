@@ -28,6 +28,7 @@ pub mod imap;
 pub mod index;
 pub mod links;
 pub mod lock;
+pub mod metrics;
 pub mod mime;
 pub mod notify;
 pub mod pipeline;

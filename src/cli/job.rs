@@ -44,6 +44,7 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
             .unwrap_or_else(|| store.default_link_template()),
         trash: account.trash.clone(),
         provider: account.provider,
+        rules: crate::pipeline::rules::for_account(p, &config.rules, &account.rules),
     }
 }
 

@@ -62,6 +62,14 @@ pub struct RunArgs {
     /// instead of skipping that mailbox.
     #[arg(long)]
     wait: bool,
+    /// Also write what each mailbox's run did to PATH, in the Prometheus
+    /// text format, for node_exporter's textfile collector (name it
+    /// `*.prom` in the collector's folder): bytes saved, messages converted,
+    /// failures, duration, the time of the last success, and quota before
+    /// and after where the server has QUOTA. Replaced whole, never half
+    /// written.
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
 }
 
 /// One account's report, and whether it was skipped because another
@@ -115,8 +123,11 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     let observer = Bar(bar);
     let mut outcomes = Vec::new();
     let accounts = config.account(args.account.as_deref())?;
+    let mut figures = Vec::new();
     for &account in &accounts {
+        let started = std::time::Instant::now();
         let outcome = run_one(&config, &store, &mut index, account, args.wait, &observer).await;
+        figures.push(metrics_row(&index, &outcome, started.elapsed()));
         if let Some(e) = &outcome.report.error {
             if outcome.busy {
                 tracing::warn!("account {}: skipped: {e}", account.name);
@@ -136,6 +147,9 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
         print_summary(&outcomes);
+    }
+    if let Some(path) = &args.metrics_file {
+        crate::metrics::write_file(path, &crate::metrics::render(&figures))?;
     }
     if let Some(note) = job::recoverable_items_note(&accounts) {
         // Once per run, whatever the output format.
@@ -220,6 +234,27 @@ async fn tell_owner(
             })
         }
     }
+}
+
+/// One mailbox's figures for `--metrics-file`; a run without trouble is
+/// noted in the index first, so the time of the last success outlives runs
+/// that fail.
+fn metrics_row(
+    index: &Index,
+    outcome: &AccountOutcome,
+    took: std::time::Duration,
+) -> crate::metrics::MailboxFigures {
+    let account = &outcome.report.account;
+    if !outcome.busy && !outcome.report.had_trouble() {
+        if let Err(e) = index.record_success(account, crate::dates::now_unix()) {
+            tracing::warn!("account {account}: cannot note the run's success in the index: {e}");
+        }
+    }
+    let last = index.last_success(account).unwrap_or_else(|e| {
+        tracing::warn!("account {account}: cannot read the last success from the index: {e}");
+        None
+    });
+    crate::metrics::MailboxFigures::of(&outcome.report, took.as_secs_f64(), last)
 }
 
 /// The summary table, then what each account needs said.

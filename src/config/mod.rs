@@ -82,6 +82,9 @@ pub struct Config {
     pub store: StoreConfig,
     pub index: IndexConfig,
     pub policy: PolicyConfig,
+    /// `[[rule]]`: thresholds for some folders or senders, in file order;
+    /// an account's own rules come before these.
+    pub rules: Vec<RuleConfig>,
     /// The `[[account]]` tables, in file order; never empty.
     pub accounts: Vec<AccountConfig>,
     /// `[owner_report]`, when on.
@@ -161,6 +164,8 @@ pub struct AccountConfig {
     pub oauth: Option<OAuthConfig>,
     /// `email`: where the owner report goes when `user` is no address.
     pub email: Option<String>,
+    /// `[[account.rule]]`: this account's rules, tried before `[[rule]]`.
+    pub rules: Vec<RuleConfig>,
 }
 
 impl AccountConfig {
@@ -179,6 +184,28 @@ impl AccountConfig {
 pub struct OwnerReportConfig {
     /// `From`; `None`: the owner's own address, named "slimbox".
     pub from: Option<String>,
+}
+
+/// One `[[rule]]` (or `[[account.rule]]`): which messages it is about, and
+/// the `[policy]` values it replaces for them. The first rule that matches
+/// a message applies; a message no rule matches gets `[policy]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleConfig {
+    /// `rule[0]` or `account[1].rule[0]`: how errors and notes name it.
+    pub name: String,
+    /// Folders as in `policy.folders`; `None`: the policy's folders.
+    pub folders: Option<Vec<String>>,
+    /// Address globs (`*@example.com`), any sender matching any of them;
+    /// empty: any sender.
+    pub from: Vec<String>,
+    /// Address globs matched against To and Cc; empty: any recipient.
+    pub to: Vec<String>,
+    /// Replaces `policy.min_size`.
+    pub min_size: Option<u64>,
+    /// Replaces `policy.older_than`.
+    pub older_than: Option<Duration>,
+    /// Replaces `policy.include_types`.
+    pub types: Option<Vec<String>>,
 }
 
 /// How to talk TLS to the IMAP server (`tls = "…"`).

@@ -21,6 +21,10 @@ pub(super) struct RawConfig {
     #[serde(default, rename = "account")]
     pub(super) accounts: Vec<RawAccount>,
     pub(super) owner_report: Option<RawOwnerReport>,
+    /// `[[rule]]` tables, loose so that an error can name the rule by its
+    /// number (checked in `check::rules`).
+    #[serde(default, rename = "rule")]
+    pub(super) rules: Vec<toml::Table>,
 }
 
 /// `[owner_report]`: a message to each mailbox's owner after a run that
@@ -100,6 +104,9 @@ pub(super) struct RawAccount {
     pub(super) email: Option<String>,
     /// `[account.oauth]`: slimbox's own sign-in (checked in `check::oauth`).
     pub(super) oauth: Option<RawOAuth>,
+    /// `[[account.rule]]`: rules for this account alone (`check::rules`).
+    #[serde(default, rename = "rule")]
+    pub(super) rules: Vec<toml::Table>,
 }
 
 /// `[account.oauth]`: where slimbox's own sign-in gets its tokens.
@@ -118,4 +125,19 @@ pub(super) struct RawOAuth {
     pub(super) token_url: Option<String>,
     pub(super) device_url: Option<String>,
     pub(super) scopes: Option<Vec<String>>,
+}
+
+/// One `[[rule]]` or `[[account.rule]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub(super) folders: Option<Vec<String>>,
+    pub(super) from: Option<Vec<String>>,
+    pub(super) to: Option<Vec<String>>,
+    /// As `policy.min_size`.
+    pub(super) min_size: Option<toml::Value>,
+    /// As `policy.older_than`.
+    pub(super) older_than: Option<toml::Value>,
+    /// As `policy.include_types`.
+    pub(super) types: Option<Vec<String>>,
 }

@@ -9,6 +9,7 @@
 
 mod compressed;
 mod copies;
+mod last_success;
 mod query;
 mod rebuilt;
 mod schema;

@@ -144,4 +144,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         sha256 TEXT PRIMARY KEY,
         stored_size INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 5: when each account's last run went through without trouble (unix
+    // seconds), for `run --metrics-file`: it must survive runs that fail.
+    "CREATE TABLE IF NOT EXISTS last_success (
+        account TEXT PRIMARY KEY,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];

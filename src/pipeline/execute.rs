@@ -163,6 +163,7 @@ async fn prepare_item(
                 &fetched_meta(c, flags),
                 raw,
                 job.policy,
+                &c.select,
                 lap,
             )
             .await,
@@ -373,6 +374,7 @@ impl Committer<'_, '_> {
                     &fetched_meta(c, flags),
                     raw,
                     job.policy,
+                    &c.select,
                     lap,
                 )
                 .await;

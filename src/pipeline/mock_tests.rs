@@ -160,6 +160,7 @@ fn policy() -> JobPolicy {
         link_template: "slimbox:sha256/{sha256}".into(),
         trash: None,
         provider: crate::config::Provider::Generic,
+        rules: Vec::new(),
     }
 }
 

@@ -48,6 +48,7 @@
 //! message starts before its own local steps are done.
 
 pub mod recover;
+pub mod rules;
 pub mod select;
 
 mod ahead;
@@ -104,6 +105,7 @@ pub async fn run_account<C: Connector>(
             return report;
         }
     };
+    report.quota_before = quota_figure(&mut session, account, "before").await;
     loop {
         let first = report.reconnects == 0;
         let pass = one_pass(
@@ -203,8 +205,23 @@ async fn one_pass<C: Connector>(
     result?;
     // Copies refused over quota, now that the run freed what it could.
     recover::put_back_waiting(&mut session, store, index, policy, report).await?;
+    report.quota_after = quota_figure(&mut session, &report.account, "after").await;
     let _ = session.logout().await;
     Ok(())
+}
+
+/// How full the mailbox is, for the report; a failure to say is logged
+/// and leaves the figure out (the run itself does not depend on it).
+async fn quota_figure(
+    session: &mut Session,
+    account: &str,
+    when: &str,
+) -> Option<quota::QuotaReport> {
+    quota::quota_report(session)
+        .await
+        .inspect_err(|e| tracing::info!("account {account}: no quota figure {when} the run: {e}"))
+        .ok()
+        .flatten()
 }
 
 /// What `run` would do for one account; changes nothing on the server.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::report::PipelineError;
+use super::rules::{decide, Addresses, Rule, Scope};
 use super::select::{append_limit_verdict, choose_folders_with, judge, SelectPolicy, Verdict};
 use crate::config::Provider;
 use crate::imap::{Folder, MessageMeta, Session};
@@ -25,6 +26,24 @@ pub struct JobPolicy {
     /// The account's provider preset: only the folder names to look for
     /// where the server marks no folder with SPECIAL-USE.
     pub provider: Provider,
+    /// `[[account.rule]]` then `[[rule]]`, tried in this order before the
+    /// policy (see `super::rules`).
+    pub rules: Vec<Rule>,
+}
+
+impl JobPolicy {
+    /// The policy itself as the last rule: it takes every message in its
+    /// folders that no rule took.
+    fn base_rule(&self) -> Rule {
+        Rule {
+            name: "policy".into(),
+            folders: self.folders.clone(),
+            from: Vec::new(),
+            to: Vec::new(),
+            select: self.select.clone(),
+            older_than: self.older_than,
+        }
+    }
 }
 
 /// One planned message.
@@ -34,6 +53,12 @@ pub struct Candidate {
     pub size: u64,
     pub parts: usize,
     pub attachment_bytes: u64,
+    /// The rule that applies (`rule[0]`, `account[0].rule[1]`, or
+    /// `policy`).
+    pub rule: String,
+    /// Its values, for the detach engine.
+    #[serde(skip)]
+    pub select: SelectPolicy,
     #[serde(skip)]
     pub meta: MessageMeta,
 }
@@ -89,15 +114,37 @@ pub async fn plan(
 ) -> Result<AccountPlan, PipelineError> {
     let all = session.list_folders().await?;
     let names = |special: &str| policy.provider.folder_names(special);
-    let choice = choose_folders_with(&all, &policy.folders, &names);
+    let base = policy.base_rule();
+    let every: Vec<&Rule> = policy.rules.iter().chain([&base]).collect();
+    // The folders of the policy and of every rule, each pattern once.
+    let mut patterns: Vec<String> = Vec::new();
+    for p in every.iter().flat_map(|r| &r.folders) {
+        if !patterns.contains(p) {
+            patterns.push(p.clone());
+        }
+    }
+    let choice = choose_folders_with(&all, &patterns, &names);
     let chosen: Vec<Folder> = choice.folders.into_iter().cloned().collect();
     let notes = choice.notes;
-    let before = policy
-        .older_than
-        .map(|d| crate::dates::now_unix() - d.as_secs() as i64);
+    // Which folders each rule (and the policy) picks.
+    let picks: Vec<Vec<String>> = every
+        .iter()
+        .map(|r| {
+            let c = choose_folders_with(&all, &r.folders, &names);
+            c.folders.iter().map(|f| f.name.clone()).collect()
+        })
+        .collect();
     let mut folders = Vec::new();
     for f in chosen {
-        folders.push(plan_folder(session, index, account, policy, f, before).await?);
+        let scope = Scope {
+            rules: every
+                .iter()
+                .zip(&picks)
+                .filter(|(_, p)| p.contains(&f.name))
+                .map(|(r, _)| *r)
+                .collect(),
+        };
+        folders.push(plan_folder(session, index, account, &scope, f).await?);
     }
     Ok(AccountPlan {
         account: account.to_string(),
@@ -111,14 +158,15 @@ async fn plan_folder(
     session: &mut Session,
     index: &Index,
     account: &str,
-    policy: &JobPolicy,
+    scope: &Scope<'_>,
     f: Folder,
-    before: Option<i64>,
 ) -> Result<FolderPlan, PipelineError> {
     let status = session.examine(&f).await?;
-    let uids = session
-        .search_candidates(policy.select.min_size.max(1), before)
-        .await?;
+    let now = crate::dates::now_unix();
+    // The loosest of what may apply here; each message is decided below.
+    let (min_size, age) = scope.search();
+    let before = age.map(|d| now - d.as_secs() as i64);
+    let uids = session.search_candidates(min_size.max(1), before).await?;
     let skipped_before = index.skipped_uids(account, &f.name, status.uidvalidity)?;
     let uids: Vec<u32> = uids
         .into_iter()
@@ -129,6 +177,14 @@ async fn plan_folder(
     } else {
         session.fetch_meta(&uids).await?
     };
+    // Senders and recipients, only where a rule asks about them.
+    let mut addrs = std::collections::HashMap::new();
+    if scope.needs_addresses() && !uids.is_empty() {
+        for h in session.fetch_headers(&uids, &["FROM", "TO", "CC"]).await? {
+            addrs.insert(h.uid, Addresses::from_header(&h.header));
+        }
+    }
+    let nobody = Addresses::default();
     let mut fp = FolderPlan {
         folder: f.name.clone(),
         handle: f,
@@ -139,7 +195,11 @@ async fn plan_folder(
         append_limit: session.append_limit(),
     };
     for m in metas {
-        let mut verdict = judge(&m, &policy.select);
+        let who = addrs.get(&m.uid).unwrap_or(&nobody);
+        let (mut verdict, rule) = match decide(scope, who, m.internal_ts, age, now) {
+            Ok(rule) => (judge(&m, &rule.select), Some(rule)),
+            Err(why) => (Verdict::Skip(why), None),
+        };
         // Even the copy could not go in: left alone before it is fetched.
         if let Verdict::Candidate { bytes, .. } = verdict {
             if let Some(why) = append_limit_verdict(m.size, bytes, fp.append_limit) {
@@ -147,13 +207,19 @@ async fn plan_folder(
             }
         }
         match verdict {
-            Verdict::Candidate { parts, bytes } => fp.candidates.push(Candidate {
-                uid: m.uid,
-                size: m.size,
-                parts,
-                attachment_bytes: bytes,
-                meta: m,
-            }),
+            Verdict::Candidate { parts, bytes } => {
+                // A candidate always has a rule: a skip is all there is without.
+                let Some(rule) = rule else { continue };
+                fp.candidates.push(Candidate {
+                    uid: m.uid,
+                    size: m.size,
+                    parts,
+                    attachment_bytes: bytes,
+                    rule: rule.name.clone(),
+                    select: rule.select.clone(),
+                    meta: m,
+                })
+            }
             Verdict::Skip(why) => {
                 if why.lasts() {
                     fp.lasting_skips.push(m.uid);

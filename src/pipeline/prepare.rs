@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::plan::{FolderPlan, JobPolicy};
 use super::report::{Laps, PipelineError};
+use super::select::SelectPolicy;
 use crate::imap::MessageMeta;
 use crate::index::{MessageRecord, PartRecord};
 use crate::mime::{self, Policy};
@@ -26,6 +27,7 @@ pub(super) struct Prepared {
 
 /// Detach, store and prove one message. `Ok(Err(why))` means it is left as
 /// it was (nothing to detach, or detach cannot be sure of its structure).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn prepare(
     store: &Store,
     account: &str,
@@ -33,13 +35,15 @@ pub(super) async fn prepare(
     meta: &MessageMeta,
     raw: Bytes,
     policy: &JobPolicy,
+    select: &SelectPolicy,
     mut lap: Laps,
 ) -> Result<Result<Prepared, String>, PipelineError> {
+    // The values of the rule that applies to this message (`super::rules`).
     let mp = Policy {
-        min_size: policy.select.min_size.max(1),
-        include_types: policy.select.include_types.clone(),
-        exclude_types: policy.select.exclude_types.clone(),
-        detach_signed: policy.select.detach_signed,
+        min_size: select.min_size.max(1),
+        include_types: select.include_types.clone(),
+        exclude_types: select.exclude_types.clone(),
+        detach_signed: select.detach_signed,
         link_template: policy.link_template.clone(),
         now: crate::dates::now_unix(),
     };

@@ -178,6 +178,11 @@ pub struct AccountReport {
     /// what to do.
     pub waiting: Vec<Waiting>,
     pub error: Option<String>,
+    /// The quota that governs INBOX at the start of the run and at its
+    /// end (GETQUOTAROOT); `None` where the server has no QUOTA, or the
+    /// run did not get that far.
+    pub quota_before: Option<super::quota::QuotaReport>,
+    pub quota_after: Option<super::quota::QuotaReport>,
 }
 
 /// A message the journal still holds when the run ends.

@@ -6,7 +6,7 @@ use crate::imap::{Folder, MessageMeta};
 use crate::mime::{counts_as_attachment, type_allowed, PROTECTED_TYPES as PROTECTED};
 
 /// What the selection needs from the policy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelectPolicy {
     pub min_size: u64,
     pub include_types: Vec<String>,
@@ -35,6 +35,10 @@ pub enum SkipReason {
     /// Even the smaller copy would be larger than the server takes in one
     /// APPEND (RFC 7889 APPENDLIMIT): it could never be put in.
     OverAppendLimit { copy_at_least: u64, limit: u64 },
+    /// In a folder only rules name, and no rule matches it.
+    NoRule,
+    /// The rule that applies (named) wants older mail.
+    TooRecent(String),
 }
 
 impl SkipReason {
@@ -55,6 +59,11 @@ impl std::fmt::Display for SkipReason {
                 copy_at_least,
                 limit,
             } => write!(f, "{}", over_append_limit_text(*copy_at_least, *limit)),
+            SkipReason::NoRule => write!(
+                f,
+                "no [[rule]] matches it, and policy.folders does not include its folder"
+            ),
+            SkipReason::TooRecent(rule) => write!(f, "newer than {rule}'s older_than"),
         }
     }
 }
@@ -149,8 +158,9 @@ fn over_append_limit_text(copy: u64, limit: u64) -> String {
     )
 }
 
-/// A glob with `*` and `?`, matched against a whole folder name.
-fn glob(pattern: &str, name: &str) -> bool {
+/// A glob with `*` and `?`, matched against a whole folder name (or, for
+/// rules, an address).
+pub(super) fn glob(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     // Classic two-pointer match with backtracking to the last `*`.

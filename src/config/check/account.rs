@@ -74,6 +74,8 @@ pub(super) fn account_config(
         email: raw.email,
         // Filled in by `check::oauth`, which needs the index's folder.
         oauth: None,
+        // Filled in by `check::rules`.
+        rules: Vec::new(),
     })
 }
 

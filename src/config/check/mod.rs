@@ -6,12 +6,14 @@ mod account;
 mod compress;
 mod oauth;
 mod policy;
+mod rules;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use account::account_config;
 use policy::policy_config;
+use rules::rules_config;
 
 use super::raw::{RawConfig, RawIndex, RawOwnerReport, RawStore};
 use super::{
@@ -105,6 +107,7 @@ pub(super) fn parse_with_env(
     store.compress_zstd_level = compress::compress_level(&ctx, raw_store)?;
     let index = index_config(&ctx, &raw.index, local_store.as_deref())?;
     let policy = policy_config(&ctx, raw.policy)?;
+    let rules = rules_config(&ctx, "rule", raw.rules)?;
 
     if raw.accounts.is_empty() {
         return Err(ctx.err(
@@ -118,7 +121,9 @@ pub(super) fn parse_with_env(
     let mut accounts = Vec::with_capacity(raw.accounts.len());
     for (i, mut a) in raw.accounts.into_iter().enumerate() {
         let raw_oauth = a.oauth.take();
+        let raw_rules = std::mem::take(&mut a.rules);
         let mut account = account_config(&ctx, i, a, raw_oauth.is_some())?;
+        account.rules = rules_config(&ctx, &format!("account[{i}].rule"), raw_rules)?;
         if let Some(o) = raw_oauth {
             account.oauth = Some(oauth::oauth_config(&ctx, i, &account.name, &index.path, o)?);
         }
@@ -140,6 +145,7 @@ pub(super) fn parse_with_env(
         store,
         index,
         policy,
+        rules,
         accounts,
         owner_report,
         path: path.map(Path::to_path_buf),

@@ -56,17 +56,24 @@ pub(super) fn policy_config(ctx: &Ctx, raw: RawPolicy) -> Result<PolicyConfig, C
 fn min_size(ctx: &Ctx, raw: Option<toml::Value>) -> Result<u64, ConfigError> {
     match raw {
         None => Ok(DEFAULT_MIN_SIZE),
+        Some(v) => size_at(ctx, "policy.min_size", v),
+    }
+}
+
+/// A size at `key` (`policy.min_size`, `rule[0].min_size`).
+pub(super) fn size_at(ctx: &Ctx, key: &str, raw: toml::Value) -> Result<u64, ConfigError> {
+    match raw {
         // parse_size's message already shows the bad value and examples.
-        Some(toml::Value::String(s)) => crate::units::parse_size(&s)
-            .map_err(|e| ctx.err("policy.min_size", format!("{e}; the default is \"1MiB\""))),
-        Some(toml::Value::Integer(n)) => u64::try_from(n).map_err(|_| {
+        toml::Value::String(s) => crate::units::parse_size(&s)
+            .map_err(|e| ctx.err(key, format!("{e}; the default is \"1MiB\""))),
+        toml::Value::Integer(n) => u64::try_from(n).map_err(|_| {
             ctx.err(
-                "policy.min_size",
+                key,
                 format!("{n} is negative; write a size such as \"1MiB\" or 1048576"),
             )
         }),
-        Some(other) => Err(ctx.err(
-            "policy.min_size",
+        other => Err(ctx.err(
+            key,
             format!(
                 "{other} is not a size; write a string such as \"1MiB\" or \"512KiB\", \
                  or a number of bytes"
@@ -77,13 +84,15 @@ fn min_size(ctx: &Ctx, raw: Option<toml::Value>) -> Result<u64, ConfigError> {
 
 /// `policy.older_than`: an age string such as `"30d"`.
 fn older_than(ctx: &Ctx, raw: Option<toml::Value>) -> Result<Option<Duration>, ConfigError> {
+    raw.map(|v| age_at(ctx, "policy.older_than", v)).transpose()
+}
+
+/// An age at `key` (`policy.older_than`, `rule[0].older_than`).
+pub(super) fn age_at(ctx: &Ctx, key: &str, raw: toml::Value) -> Result<Duration, ConfigError> {
     match raw {
-        None => Ok(None),
-        Some(toml::Value::String(s)) => parse_age(&s)
-            .map(Some)
-            .map_err(|problem| ctx.err("policy.older_than", problem)),
-        Some(other) => Err(ctx.err(
-            "policy.older_than",
+        toml::Value::String(s) => parse_age(&s).map_err(|problem| ctx.err(key, problem)),
+        other => Err(ctx.err(
+            key,
             format!(
                 "{other} is not an age; write a string with a unit: \"30d\", \"12h\", \
                  \"2w\" (units s, m, h, d, w)"
@@ -137,7 +146,7 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
 
 /// Checks one `policy.folders` entry; special-use flags come back in their
 /// canonical spelling (IMAP flags are case-insensitive).
-fn check_folder(ctx: &Ctx, key: &str, f: &str) -> Result<String, ConfigError> {
+pub(super) fn check_folder(ctx: &Ctx, key: &str, f: &str) -> Result<String, ConfigError> {
     if f.trim().is_empty() {
         return Err(ctx.err(
             key,
