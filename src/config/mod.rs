@@ -84,6 +84,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The `[[account]]` tables, in file order; never empty.
     pub accounts: Vec<AccountConfig>,
+    /// `[links]`: signed links, their secret, the stub format.
+    pub links: LinksConfig,
     /// The file this was read from (absolute when it came from [`load`]).
     pub path: Option<PathBuf>,
 }
@@ -128,6 +130,29 @@ pub struct PolicyConfig {
     pub detach_signed: bool,
     /// Link written into stubs; `None`: the store's default.
     pub link_template: Option<String>,
+}
+
+/// `[links]`: what stubs link to and how they look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinksConfig {
+    /// `base_url` of `slimbox serve` (no trailing `/`); when set, stubs carry
+    /// signed links under it. https, or http only for a loopback host.
+    pub base_url: Option<String>,
+    /// The secret links are signed with: `secret_file`, or `links.key`
+    /// beside the index.
+    pub secret_file: PathBuf,
+    /// `expires`: how long a signed link stays good; `None`: for ever.
+    pub expires: Option<Duration>,
+    /// `stub_format`: the stub as text (the default) or as a small HTML page.
+    pub stub_format: StubFormat,
+}
+
+/// `stub_format = "text" | "html"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StubFormat {
+    #[default]
+    Text,
+    Html,
 }
 
 /// One `[[account]]`.

@@ -20,6 +20,18 @@ pub(super) struct RawConfig {
     pub(super) policy: RawPolicy,
     #[serde(default, rename = "account")]
     pub(super) accounts: Vec<RawAccount>,
+    #[serde(default)]
+    pub(super) links: RawLinks,
+}
+
+/// `[links]`: how stubs link to their files (checked in `check::links`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLinks {
+    pub(super) base_url: Option<String>,
+    pub(super) secret_file: Option<String>,
+    pub(super) expires: Option<toml::Value>,
+    pub(super) stub_format: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@
 
 mod account;
 mod compress;
+mod links;
 mod oauth;
 mod policy;
 
@@ -102,6 +103,7 @@ pub(super) fn parse_with_env(
     store.compress_zstd_level = compress::compress_level(&ctx, raw_store)?;
     let index = index_config(&ctx, &raw.index, local_store.as_deref())?;
     let policy = policy_config(&ctx, raw.policy)?;
+    let links = links::links_config(&ctx, raw.links, &index.path)?;
 
     if raw.accounts.is_empty() {
         return Err(ctx.err(
@@ -137,6 +139,7 @@ pub(super) fn parse_with_env(
         index,
         policy,
         accounts,
+        links,
         path: path.map(Path::to_path_buf),
     })
 }
