@@ -29,6 +29,7 @@ pub mod links;
 pub mod lock;
 pub mod mime;
 pub mod pipeline;
+pub mod readable;
 pub mod rebuild;
 pub mod restore;
 pub mod signin;

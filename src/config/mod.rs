@@ -50,6 +50,8 @@ use serde::Deserialize;
 
 use check::parse_with_env;
 
+/// `stub_format = "text" | "html"`: the engine's own setting.
+pub use crate::mime::StubFormat;
 pub use check::parse_age;
 pub use edit::{edit_store, set_store_url, EditError, StoreEdit, StoreUrlChange};
 pub use error::ConfigError;
@@ -145,14 +147,6 @@ pub struct LinksConfig {
     pub expires: Option<Duration>,
     /// `stub_format`: the stub as text (the default) or as a small HTML page.
     pub stub_format: StubFormat,
-}
-
-/// `stub_format = "text" | "html"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StubFormat {
-    #[default]
-    Text,
-    Html,
 }
 
 /// One `[[account]]`.

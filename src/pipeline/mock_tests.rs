@@ -158,6 +158,9 @@ fn policy() -> JobPolicy {
         older_than: None,
         folders: Vec::new(),
         link_template: "slimbox:sha256/{sha256}".into(),
+        links: mime::Links::Template,
+        stub_format: mime::StubFormat::Text,
+        readable_copies: false,
         trash: None,
         provider: crate::config::Provider::Generic,
     }

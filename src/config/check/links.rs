@@ -123,7 +123,10 @@ mod tests {
         assert_eq!(c.links.base_url, None);
         assert_eq!(c.links.expires, None);
         assert_eq!(c.links.stub_format, StubFormat::Text);
-        assert_eq!(c.links.secret_file, c.index.path.with_file_name("links.key"));
+        assert_eq!(
+            c.links.secret_file,
+            c.index.path.with_file_name("links.key")
+        );
     }
 
     #[test]
@@ -132,7 +135,10 @@ mod tests {
             "[links]\nbase_url = \"https://files.example.com/x/\"\nexpires = \"90d\"\n\
              stub_format = \"html\"\nsecret_file = \"/etc/slimbox/links.key\"",
         ));
-        assert_eq!(c.links.base_url.as_deref(), Some("https://files.example.com/x"));
+        assert_eq!(
+            c.links.base_url.as_deref(),
+            Some("https://files.example.com/x")
+        );
         assert_eq!(c.links.expires, Some(Duration::from_secs(90 * 86_400)));
         assert_eq!(c.links.stub_format, StubFormat::Html);
         assert_eq!(c.links.secret_file.to_str(), Some("/etc/slimbox/links.key"));
@@ -143,9 +149,15 @@ mod tests {
     #[test]
     fn issue12_bad_links_settings_name_the_key() {
         for (text, key) in [
-            ("[links]\nbase_url = \"http://files.example.com\"", "links.base_url"),
+            (
+                "[links]\nbase_url = \"http://files.example.com\"",
+                "links.base_url",
+            ),
             ("[links]\nbase_url = \"ftp://x\"", "links.base_url"),
-            ("[links]\nbase_url = \"files.example.com\"", "links.base_url"),
+            (
+                "[links]\nbase_url = \"files.example.com\"",
+                "links.base_url",
+            ),
             ("[links]\nbase_url = \"https://x/?a=b\"", "links.base_url"),
             ("[links]\nexpires = \"90\"", "links.expires"),
             ("[links]\nexpires = 90", "links.expires"),
