@@ -43,7 +43,9 @@ fn csv(len: usize, seed: u64) -> Vec<u8> {
     let mut out = b"id,customer,amount\r\n".to_vec();
     let mut i = seed;
     while out.len() < len {
-        out.extend_from_slice(format!("{i},customer-{},{}.00\r\n", i % 97, i * 7 % 1000).as_bytes());
+        out.extend_from_slice(
+            format!("{i},customer-{},{}.00\r\n", i % 97, i * 7 % 1000).as_bytes(),
+        );
         i += 1;
     }
     out.truncate(len);
@@ -100,7 +102,11 @@ fn issue12_file_links_open_readable_copies_by_name() {
 
     let h = sha_hex(&ledger);
     assert!(
-        store.join("sha256").join(&h[..2]).join(format!("{h}.zst")).exists(),
+        store
+            .join("sha256")
+            .join(&h[..2])
+            .join(format!("{h}.zst"))
+            .exists(),
         "the ledger is stored compressed"
     );
     let h = sha_hex(&photo);
@@ -143,11 +149,14 @@ fn issue12_signed_links_and_html_stubs_on_a_run() {
     let t = std::fs::read_to_string(&config).expect("config");
     std::fs::write(
         &config,
-        format!("{t}\n[links]\nbase_url = \"https://files.example.com/\"\nstub_format = \"html\"\n"),
+        format!(
+            "{t}\n[links]\nbase_url = \"https://files.example.com/\"\nstub_format = \"html\"\n"
+        ),
     )
     .expect("config");
     let data = mailbox::noise(300_000, 9);
-    let original = mailbox::with_attachment("s1", "s1", "plan <v2>.pdf", "application/pdf", data.clone());
+    let original =
+        mailbox::with_attachment("s1", "s1", "plan <v2>.pdf", "application/pdf", data.clone());
     rt().block_on(mailbox::seed(&d, "Sent", &original, &["\\Seen"], DATE));
     ok(slimbox(&config).arg("run"));
 
@@ -165,7 +174,10 @@ fn issue12_signed_links_and_html_stubs_on_a_run() {
     assert_eq!(checked.map(|f| f.name), Ok("plan <v2>.pdf".to_string()));
 
     let text = String::from_utf8_lossy(rewritten);
-    assert!(text.contains("Content-Type: text/html; charset=utf-8;"), "{text}");
+    assert!(
+        text.contains("Content-Type: text/html; charset=utf-8;"),
+        "{text}"
+    );
     assert!(text.contains(&format!("X-Mozilla-External-Attachment-URL: {link}")));
     assert!(text.contains("plan &lt;v2&gt;.pdf"), "{text}");
     let store = dir.path().join("store");
