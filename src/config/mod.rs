@@ -326,6 +326,12 @@ impl Config {
                 ));
             }
         }
+        if self.policy.link_template.is_some() && self.links.base_url.is_some() {
+            out.push(format!(
+                "{}: both [policy] link_template and [links] base_url are set; stubs get                  link_template's links (it wins); remove it for signed links",
+                self.file_name()
+            ));
+        }
         out
     }
 

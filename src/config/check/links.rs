@@ -147,6 +147,18 @@ mod tests {
     }
 
     #[test]
+    fn issue12_link_template_and_base_url_together_warn() {
+        let c = ok(&acct("[links]\nbase_url = \"https://f.example\""));
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        let c = ok(&acct(
+            "[policy]\nlink_template = \"https://x/{sha256}\"\n\
+             [links]\nbase_url = \"https://f.example\"",
+        ));
+        let w = c.warnings().join("\n");
+        assert!(w.contains("link_template") && w.contains("base_url"), "{w}");
+    }
+
+    #[test]
     fn issue12_bad_links_settings_name_the_key() {
         for (text, key) in [
             (
