@@ -141,3 +141,69 @@ fn issue12_link_refuses_unknown_hashes_and_a_missing_base_url() {
         .failure()
         .stderr(predicate::str::contains("[links] base_url"));
 }
+
+#[test]
+fn issue12_eml_detach_writes_signed_links_and_html_stubs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let b64 = base64_lines(&data);
+    let raw = format!(
+        "From: a@example.com\r\nSubject: x\r\nMessage-ID: <e@example.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nHi\r\n\
+         --B\r\nContent-Type: application/pdf; name=\"a&b.pdf\"\r\nContent-Disposition: attachment; filename=\"a&b.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--B--\r\n"
+    );
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, &raw).unwrap();
+    let (out, store, key) = (
+        dir.path().join("out.eml"),
+        dir.path().join("store"),
+        dir.path().join("links.key"),
+    );
+    let json = Command::cargo_bin("slimbox")
+        .unwrap()
+        .args(["eml", "detach"])
+        .arg(&input)
+        .arg("--store")
+        .arg(&store)
+        .args([
+            "--min-size",
+            "1000",
+            "--base-url",
+            "https://f.example/",
+            "--html-stub",
+            "--json",
+        ])
+        .arg("--secret-file")
+        .arg(&key)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    let link = v["detached"][0]["link"].as_str().unwrap();
+    assert!(link.starts_with("https://f.example/f/"), "{link}");
+    assert!(link.contains("/a%26b.pdf?sig="), "{link}");
+    let rewritten = std::fs::read_to_string(&out).unwrap();
+    assert!(rewritten.contains("Content-Type: text/html; charset=utf-8;"));
+    assert!(rewritten.contains("<b>a&amp;b.pdf</b>"), "{rewritten}");
+    assert!(key.exists(), "the secret is created");
+    let back = Command::cargo_bin("slimbox")
+        .unwrap()
+        .args(["eml", "reattach"])
+        .arg(&out)
+        .arg("--store")
+        .arg(&store)
+        .assert()
+        .success();
+    assert!(back.get_output().stdout == raw.as_bytes());
+}
+
+fn base64_lines(data: &[u8]) -> String {
+    let s = base64_simd::STANDARD.encode_to_string(data);
+    s.as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}

@@ -62,10 +62,10 @@ struct DetachArgs {
     #[arg(long, requires = "secret_file")]
     base_url: Option<String>,
     /// The links secret (`[links] secret_file`; created when missing).
-    #[arg(long)]
+    #[arg(long, requires = "base_url")]
     secret_file: Option<PathBuf>,
     /// How long signed links stay good (e.g. 90d); default for ever.
-    #[arg(long, value_parser = crate::config::parse_age)]
+    #[arg(long, requires = "base_url", value_parser = crate::config::parse_age)]
     expires: Option<std::time::Duration>,
     /// Write each stub as a small HTML page (`stub_format = "html"`).
     #[arg(long)]
