@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod mime;
 pub mod notify;
 pub mod pipeline;
+pub mod readable;
 pub mod rebuild;
 pub mod restore;
 pub mod signin;

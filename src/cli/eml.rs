@@ -57,6 +57,19 @@ struct DetachArgs {
     /// filled in (default: a file:// URL to the object in a local store).
     #[arg(long)]
     link_template: Option<String>,
+    /// Write signed links to `slimbox serve` at this base URL (as `[links]
+    /// base_url`), instead of the link template.
+    #[arg(long, requires = "secret_file")]
+    base_url: Option<String>,
+    /// The links secret (`[links] secret_file`; created when missing).
+    #[arg(long, requires = "base_url")]
+    secret_file: Option<PathBuf>,
+    /// How long signed links stay good (e.g. 90d); default for ever.
+    #[arg(long, requires = "base_url", value_parser = crate::config::parse_age)]
+    expires: Option<std::time::Duration>,
+    /// Write each stub as a small HTML page (`stub_format = "html"`).
+    #[arg(long)]
+    html_stub: bool,
     /// Content types to detach (repeatable, `image/*` works); default all.
     #[arg(long = "type")]
     include_types: Vec<String>,
@@ -138,6 +151,10 @@ fn write_output(out: Option<&Path>, data: &[u8]) -> anyhow::Result<()> {
 async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
     let raw = read_input(&a.input)?;
     let store = Store::open(&a.store)?;
+    let links = match &a.base_url {
+        Some(base) => mime::Links::Signed(eml_signed_links(base, &a)?),
+        None => mime::Links::Template,
+    };
     let policy = Policy {
         min_size: a.min_size.max(1),
         include_types: a.include_types,
@@ -146,6 +163,12 @@ async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
         link_template: a
             .link_template
             .unwrap_or_else(|| store.default_link_template()),
+        links,
+        stub_format: if a.html_stub {
+            mime::StubFormat::Html
+        } else {
+            mime::StubFormat::Text
+        },
         now: now_unix(),
     };
     let d = crate::eml::detach_into(&raw, &store, &policy)
@@ -191,6 +214,22 @@ async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--base-url` with `--secret-file` (and `--expires`) as the engine takes them.
+fn eml_signed_links(base: &str, a: &DetachArgs) -> anyhow::Result<mime::SignedLinks> {
+    let path = a
+        .secret_file
+        .as_deref()
+        .context("--base-url needs --secret-file")?;
+    let secret = crate::links::Secret::load_or_create(path)?;
+    Ok(mime::SignedLinks {
+        secret: std::sync::Arc::new(secret),
+        base: base.trim_end_matches('/').to_string(),
+        expires: a
+            .expires
+            .map(|age| now_unix().max(0) as u64 + age.as_secs()),
+    })
 }
 
 async fn reattach(a: ReattachArgs) -> anyhow::Result<ExitCode> {

@@ -42,10 +42,45 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
             .link_template
             .clone()
             .unwrap_or_else(|| store.default_link_template()),
+        links: crate::mime::Links::Template,
+        stub_format: config.links.stub_format,
+        // Without a server, a local store's stubs link to readable copies;
+        // an explicit link_template always wins.
+        readable_copies: p.link_template.is_none()
+            && config.links.base_url.is_none()
+            && store.local_root().is_some(),
         trash: account.trash.clone(),
         provider: account.provider,
         rules: crate::pipeline::rules::for_account(p, &config.rules, &account.rules),
     }
+}
+
+/// Signed links for `policy` when `[links] base_url` is set (and no
+/// explicit `link_template` overrides it): reads the secret, creating it on
+/// first use. Only `run`, which writes stubs, needs this.
+pub fn with_signed_links(config: &Config, mut policy: JobPolicy) -> anyhow::Result<JobPolicy> {
+    if let Some(links) = signed_links(config)? {
+        policy.links = crate::mime::Links::Signed(links);
+    }
+    Ok(policy)
+}
+
+/// `[links]` as the detach engine takes it; `None` without a base_url or
+/// when `[policy] link_template` is set.
+pub fn signed_links(config: &Config) -> anyhow::Result<Option<crate::mime::SignedLinks>> {
+    let (Some(base), None) = (&config.links.base_url, &config.policy.link_template) else {
+        return Ok(None);
+    };
+    let secret = crate::links::Secret::load_or_create(&config.links.secret_file)?;
+    let expires = config
+        .links
+        .expires
+        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    Ok(Some(crate::mime::SignedLinks {
+        secret: Arc::new(secret),
+        base: base.clone(),
+        expires,
+    }))
 }
 
 pub async fn connect(account: &AccountConfig) -> anyhow::Result<Session> {

@@ -5,6 +5,7 @@
 mod eml;
 mod index;
 mod job;
+mod link;
 mod list;
 mod login;
 mod reattach;
@@ -49,6 +50,7 @@ pub enum Command {
     Index(index::IndexArgs),
     Login(login::LoginArgs),
     Store(store::StoreArgs),
+    Link(link::LinkArgs),
 }
 
 /// Runs a parsed command line.
@@ -84,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Index(args) => rt.block_on(index::run(args, cli.config)),
         Command::Login(args) => rt.block_on(login::run(args, cli.config)),
         Command::Store(args) => rt.block_on(store::run(args, cli.config)),
+        Command::Link(args) => link::run(args, cli.config),
     }
 }
 

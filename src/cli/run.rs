@@ -184,7 +184,10 @@ async fn run_one(
         Ok(claim) => claim,
         Err(e) => return failed(e.to_string(), e.is_busy()),
     };
-    let policy = job::job_policy(config, store, account);
+    let policy = match job::with_signed_links(config, job::job_policy(config, store, account)) {
+        Ok(policy) => policy,
+        Err(e) => return failed(format!("{e:#}"), false),
+    };
     let imap = match job::imap_config(account) {
         Ok(imap) => imap,
         Err(e) => return failed(format!("{e:#}"), false),

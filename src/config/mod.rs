@@ -50,6 +50,8 @@ use serde::Deserialize;
 
 use check::parse_with_env;
 
+/// `stub_format = "text" | "html"`: the engine's own setting.
+pub use crate::mime::StubFormat;
 pub use check::parse_age;
 pub use edit::{edit_store, set_store_url, EditError, StoreEdit, StoreUrlChange};
 pub use error::ConfigError;
@@ -89,6 +91,8 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// `[owner_report]`, when on.
     pub owner_report: Option<OwnerReportConfig>,
+    /// `[links]`: signed links, their secret, the stub format.
+    pub links: LinksConfig,
     /// The file this was read from (absolute when it came from [`load`]).
     pub path: Option<PathBuf>,
 }
@@ -133,6 +137,21 @@ pub struct PolicyConfig {
     pub detach_signed: bool,
     /// Link written into stubs; `None`: the store's default.
     pub link_template: Option<String>,
+}
+
+/// `[links]`: what stubs link to and how they look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinksConfig {
+    /// `base_url` of `slimbox serve` (no trailing `/`); when set, stubs carry
+    /// signed links under it. https, or http only for a loopback host.
+    pub base_url: Option<String>,
+    /// The secret links are signed with: `secret_file`, or `links.key`
+    /// beside the index.
+    pub secret_file: PathBuf,
+    /// `expires`: how long a signed link stays good; `None`: for ever.
+    pub expires: Option<Duration>,
+    /// `stub_format`: the stub as text (the default) or as a small HTML page.
+    pub stub_format: StubFormat,
 }
 
 /// One `[[account]]`.
@@ -355,6 +374,12 @@ impl Config {
                     path.display()
                 ));
             }
+        }
+        if self.policy.link_template.is_some() && self.links.base_url.is_some() {
+            out.push(format!(
+                "{}: both [policy] link_template and [links] base_url are set; stubs get                  link_template's links (it wins); remove it for signed links",
+                self.file_name()
+            ));
         }
         out
     }

@@ -25,6 +25,8 @@ pub(super) struct RawConfig {
     /// number (checked in `check::rules`).
     #[serde(default, rename = "rule")]
     pub(super) rules: Vec<toml::Table>,
+    #[serde(default)]
+    pub(super) links: RawLinks,
 }
 
 /// `[owner_report]`: a message to each mailbox's owner after a run that
@@ -35,6 +37,16 @@ pub(super) struct RawOwnerReport {
     /// Present but `false`: written down, switched off.
     pub(super) enabled: Option<bool>,
     pub(super) from: Option<String>,
+}
+
+/// `[links]`: how stubs link to their files (checked in `check::links`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLinks {
+    pub(super) base_url: Option<String>,
+    pub(super) secret_file: Option<String>,
+    pub(super) expires: Option<toml::Value>,
+    pub(super) stub_format: Option<String>,
 }
 
 #[derive(Deserialize)]

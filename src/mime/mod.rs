@@ -53,10 +53,67 @@ pub struct Policy {
     pub exclude_types: Vec<String>,
     /// Rewrite signed or encrypted messages too (breaks their signature).
     pub detach_signed: bool,
-    /// Link template, see [`render_link`].
+    /// Link template, see [`render_link`]: used when `links` is
+    /// [`Links::Template`], and for a file [`Links::Given`] has no link for.
     pub link_template: String,
+    /// Where each stub's link comes from.
+    pub links: Links,
+    /// The stub as plain text (the default) or as a small HTML page.
+    pub stub_format: StubFormat,
     /// Now, in Unix seconds: the date written into the message.
     pub now: i64,
+}
+
+/// Where a stub's link comes from. Each is pure computation, so the engine
+/// stays free of I/O: whatever needs the file system (the readable copies'
+/// names) is decided before detach and handed in as [`Links::Given`].
+#[derive(Debug, Clone, Default)]
+pub enum Links {
+    /// [`Policy::link_template`], filled in by [`render_link`].
+    #[default]
+    Template,
+    /// A signed link to `slimbox serve` ([`crate::links`]).
+    Signed(SignedLinks),
+    /// Links chosen beforehand, by SHA-256 and safe file name
+    /// ([`safe_name`]); a file not in the map gets the template's link.
+    Given(std::sync::Arc<std::collections::HashMap<(Sha256, String), String>>),
+}
+
+/// What a signed link needs: the secret, the server's base URL, the expiry.
+#[derive(Debug, Clone)]
+pub struct SignedLinks {
+    pub secret: std::sync::Arc<crate::links::Secret>,
+    /// `[links] base_url`, e.g. `https://files.example.com`.
+    pub base: String,
+    /// Unix seconds after which links stop working; `None`: never.
+    pub expires: Option<u64>,
+}
+
+/// `[links] stub_format`: how the part that replaces an attachment looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StubFormat {
+    /// `text/plain`, readable in every client.
+    #[default]
+    Text,
+    /// `text/html`: the same facts with the link as a button.
+    Html,
+}
+
+impl Policy {
+    /// The link a stub for `sha256` named `name` (already [`safe_name`]d)
+    /// carries.
+    pub fn link_for(&self, sha256: &Sha256, name: &str, size: u64) -> String {
+        let sha_hex = hex::encode(sha256);
+        let from_template = || render_link(&self.link_template, &sha_hex, name, size);
+        match &self.links {
+            Links::Template => from_template(),
+            Links::Signed(s) => s.secret.file_link(&s.base, &sha_hex, name, s.expires),
+            Links::Given(map) => map
+                .get(&(*sha256, name.to_string()))
+                .cloned()
+                .unwrap_or_else(from_template),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -67,6 +124,8 @@ impl Default for Policy {
             exclude_types: Vec::new(),
             detach_signed: false,
             link_template: "slimbox:sha256/{sha256}".to_string(),
+            links: Links::Template,
+            stub_format: StubFormat::Text,
             now: 0,
         }
     }
@@ -508,9 +567,8 @@ fn plan_part<'a>(
         .filename
         .clone()
         .unwrap_or_else(|| default_name(&p.info.content_type, &p.path));
-    let sha_hex = hex::encode(sha256);
     let size = content.len() as u64;
-    let link = render_link(&policy.link_template, &sha_hex, &safe_name(&filename), size);
+    let link = policy.link_for(&sha256, &safe_name(&filename), size);
     let mut recipe = Recipe::new(&sha256, size, hdr);
     let is_identity = matches!(p.info.cte(), Cte::Identity);
     recipe.enc = if is_identity { "identity" } else { "base64" }.into();
@@ -635,7 +693,11 @@ fn render(
             message_id: tree.info.message_id.as_deref(),
             altered_date: &altered,
         };
-        out.extend_from_slice(&stub::render_stub(&text, &pl.recipe, &kept, part_eol));
+        let stub = match policy.stub_format {
+            StubFormat::Text => stub::render_stub(&text, &pl.recipe, &kept, part_eol),
+            StubFormat::Html => stub::render_html_stub(&text, &pl.recipe, &kept, part_eol),
+        };
+        out.extend_from_slice(&stub);
         cursor = pl.range.end;
     }
     out.extend_from_slice(&raw[cursor..]);

@@ -289,15 +289,9 @@ pub(crate) struct StubText<'a> {
 /// Renders a stub part: `kept_headers` (raw fields carried over, for a
 /// top-level part) then our headers, a blank line and the text.
 pub(crate) fn render_stub(t: &StubText, recipe: &Recipe, kept_headers: &[u8], eol: Eol) -> Vec<u8> {
-    let e = std::str::from_utf8(eol.bytes()).unwrap_or("\r\n");
     let name = safe_name(t.filename);
     let ctype = safe_type(t.content_type);
-    let stub_name = format!("{name}.detached.txt");
     let size_h = bytesize::ByteSize(t.size).display().iec().to_string();
-    let restore_msg = match t.message_id.map(safe_name_for_text) {
-        Some(id) => format!("  slimbox reattach --message-id '{id}'"),
-        None => "  slimbox eml reattach MESSAGE.eml --store STORE".to_string(),
-    };
     let text = format!(
         "This attachment was moved out of the message by slimbox to save mailbox\n\
          space. Nothing was lost: the file is kept in the slimbox store.\n\
@@ -315,13 +309,93 @@ pub(crate) fn render_stub(t: &StubText, recipe: &Recipe, kept_headers: &[u8], eo
         size = t.size,
         sha = t.sha256_hex,
         link = t.link,
+        restore_msg = restore_command(t),
     );
-    let ascii = text.is_ascii() && text.lines().all(|l| l.len() <= 998);
-    let mut out = Vec::with_capacity(kept_headers.len() + text.len() + 1024);
+    stub_part(t, "text/plain", "txt", &text, recipe, kept_headers, eol)
+}
+
+/// The stub as a small HTML page (`stub_format = "html"`): the same facts,
+/// the link as a button. Everything from the message is HTML-escaped; the
+/// recipe and Thunderbird's headers are the text stub's.
+pub(crate) fn render_html_stub(
+    t: &StubText,
+    recipe: &Recipe,
+    kept_headers: &[u8],
+    eol: Eol,
+) -> Vec<u8> {
+    let name = html_escape(&safe_name(t.filename));
+    let ctype = html_escape(&safe_type(t.content_type));
+    let size_h = bytesize::ByteSize(t.size).display().iec().to_string();
+    let link = html_escape(t.link);
+    // Short lines, none starting with "--": the page sits inside a MIME
+    // body whose boundaries must stay unambiguous.
+    let html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n\
+         <title>{name} (detached by slimbox)</title></head>\n\
+         <body style=\"font-family:sans-serif;max-width:40em\">\n\
+         <p>This attachment was moved out of the message by slimbox to save\n\
+         mailbox space. Nothing was lost: the file is kept in the slimbox store.</p>\n\
+         <p><b>{name}</b><br>\n{ctype}, {size_h} ({size} bytes)</p>\n\
+         <p><a href=\"{link}\" style=\"display:inline-block;padding:0.6em 1.2em;\n\
+         background:#1a73e8;color:#fff;border-radius:4px;text-decoration:none\">\n\
+         Open {name}</a></p>\n\
+         <p style=\"font-size:small;color:#555\">SHA-256: {sha}<br>\n\
+         Get the file back: <code>slimbox restore {sha} --to FOLDER</code><br>\n\
+         Put the original message back: <code>{restore}</code></p>\n\
+         </body></html>\n",
+        size = t.size,
+        sha = t.sha256_hex,
+        restore = html_escape(restore_command(t).trim()),
+    );
+    stub_part(t, "text/html", "html", &html, recipe, kept_headers, eol)
+}
+
+/// How the stub tells its reader to put the original message back.
+fn restore_command(t: &StubText) -> String {
+    match t.message_id.map(safe_name_for_text) {
+        Some(id) => format!("  slimbox reattach --message-id '{id}'"),
+        None => "  slimbox eml reattach MESSAGE.eml --store STORE".to_string(),
+    }
+}
+
+/// `&`, `<`, `>`, `"` and `'` as entities: safe in text and in attributes.
+pub(crate) fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The stub part: `kept_headers`, our headers (type `mime`, file name
+/// `<name>.detached.<ext>`, Thunderbird's link and altered headers, the
+/// recipe), a blank line, then `body` (7bit when it can be, else
+/// quoted-printable).
+fn stub_part(
+    t: &StubText,
+    mime: &str,
+    ext: &str,
+    body: &str,
+    recipe: &Recipe,
+    kept_headers: &[u8],
+    eol: Eol,
+) -> Vec<u8> {
+    let e = std::str::from_utf8(eol.bytes()).unwrap_or("\r\n");
+    let name = safe_name(t.filename);
+    let stub_name = format!("{name}.detached.{ext}");
+    let ascii = body.is_ascii() && body.lines().all(|l| l.len() <= 998);
+    let mut out = Vec::with_capacity(kept_headers.len() + body.len() + 1024);
     out.extend_from_slice(kept_headers);
     let mut h = String::new();
     h.push_str(&format!(
-        "Content-Type: text/plain; charset=utf-8;{e} name={}{e}",
+        "Content-Type: {mime}; charset=utf-8;{e} name={}{e}",
         param_2047(&stub_name)
     ));
     h.push_str(&format!(
@@ -345,9 +419,9 @@ pub(crate) fn render_stub(t: &StubText, recipe: &Recipe, kept_headers: &[u8], eo
     out.extend_from_slice(&recipe.to_header(eol));
     out.extend_from_slice(eol.bytes());
     if ascii {
-        out.extend_from_slice(text.replace('\n', e).as_bytes());
+        out.extend_from_slice(body.replace('\n', e).as_bytes());
     } else {
-        out.extend_from_slice(&encode_qp_text(&text, eol));
+        out.extend_from_slice(&encode_qp_text(body, eol));
     }
     out
 }

@@ -408,3 +408,117 @@ fn issue8_the_attachment_rule() {
         );
     }
 }
+
+fn with_name(name: &str, data: &[u8]) -> Vec<u8> {
+    let att = b64_lines(data, 76, "\r\n");
+    format!(
+        "From: a@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nHi\r\n--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=utf-8''{name}\r\nContent-Transfer-Encoding: base64\r\n\r\n{att}\r\n--B--\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn issue12_signed_links_go_into_the_stub() {
+    let data = vec![7u8; 4000];
+    let raw = with_name("r%C3%A9sum%C3%A9%20%3Cx%3E.pdf", &data);
+    let secret = std::sync::Arc::new(crate::links::Secret::from_bytes(&[9u8; 32]));
+    let p = Policy {
+        links: Links::Signed(SignedLinks {
+            secret: secret.clone(),
+            base: "https://files.example.com".into(),
+            expires: Some(4_000_000_000),
+        }),
+        ..policy(1000)
+    };
+    let d = detach(&raw, &p);
+    let rw = d.rewritten.as_ref().expect("detached");
+    let sha = hex::encode(Sha256Hasher::digest(&data));
+    let link = &d.parts[0].link;
+    assert!(
+        link.starts_with(&format!(
+            "https://files.example.com/f/{sha}/r%C3%A9sum%C3%A9%20%3Cx%3E.pdf?sig="
+        )),
+        "{link}"
+    );
+    assert!(link.ends_with("&exp=4000000000"), "{link}");
+    let text = String::from_utf8_lossy(rw);
+    assert!(text.contains(&format!("X-Mozilla-External-Attachment-URL: {link}\r\n")));
+    // The server's check accepts it, for the name the stub shows.
+    let q = link.split_once("?sig=").unwrap().1;
+    let (sig, exp) = q.split_once("&exp=").unwrap();
+    let raw_name = link.split('?').next().unwrap().rsplit('/').next().unwrap();
+    let ok = secret.check_file(&sha, raw_name, Some(sig), Some(exp), 1_800_000_000);
+    assert_eq!(ok.map(|f| f.name), Ok("résumé <x>.pdf".to_string()));
+    assert_eq!(reattach(rw, &objects_of(&d)).expect("reattach"), raw);
+}
+
+#[test]
+fn issue12_given_links_by_hash_and_name_fall_back_to_the_template() {
+    let data = vec![8u8; 4000];
+    let raw = with_name("a.pdf", &data);
+    let sha: Sha256 = Sha256Hasher::digest(&data).into();
+    let mut map = std::collections::HashMap::new();
+    map.insert(
+        (sha, "a.pdf".to_string()),
+        "file:///s/files/me/2026/11/a.pdf".to_string(),
+    );
+    let p = Policy {
+        links: Links::Given(std::sync::Arc::new(map.clone())),
+        ..policy(1000)
+    };
+    assert_eq!(
+        detach(&raw, &p).parts[0].link,
+        "file:///s/files/me/2026/11/a.pdf"
+    );
+    let other = with_name("b.pdf", &data);
+    assert!(detach(&other, &p).parts[0]
+        .link
+        .starts_with("file:///store/sha256/"));
+}
+
+#[test]
+fn issue12_html_stubs_escape_names_and_reattach_exactly() {
+    let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+    for name in [
+        "plain.pdf",
+        "%3Cscript%3Ea%26b%22.pdf",
+        "na%C3%AFve%20--x.pdf",
+    ] {
+        let raw = with_name(name, &data);
+        let p = Policy {
+            stub_format: StubFormat::Html,
+            link_template: "https://x.example/{sha256}/{name}?a=1&b=2".into(),
+            ..policy(1000)
+        };
+        let d = detach(&raw, &p);
+        let rw = d.rewritten.as_ref().expect("detached");
+        assert_eq!(
+            reattach(rw, &objects_of(&d)).expect("reattach"),
+            raw,
+            "{name}"
+        );
+        let text = String::from_utf8_lossy(rw);
+        assert!(
+            text.contains("Content-Type: text/html; charset=utf-8;"),
+            "{text}"
+        );
+        assert!(text.contains(".detached.html"), "{text}");
+        assert!(text.contains("X-Mozilla-External-Attachment-URL: https://x.example/"));
+        assert!(text.contains("X-Mozilla-Altered: AttachmentDetached;"));
+        assert!(!text.contains("<script>"), "{text}");
+        assert!(text.contains("&amp;b="), "{text}");
+        // Read back as the index rebuild reads it: the same parts.
+        let c = read_converted(rw).expect("read back");
+        assert_eq!(c.parts, d.parts);
+    }
+    let raw = with_name("%3Cscript%3Ea%26b%22.pdf", &data);
+    let p = Policy {
+        stub_format: StubFormat::Html,
+        ..policy(1000)
+    };
+    let text = String::from_utf8(detach(&raw, &p).rewritten.unwrap()).unwrap();
+    assert!(
+        text.contains("<b>&lt;script&gt;a&amp;b&quot;.pdf</b>"),
+        "{text}"
+    );
+}

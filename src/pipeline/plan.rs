@@ -20,6 +20,14 @@ pub struct JobPolicy {
     pub older_than: Option<Duration>,
     pub folders: Vec<String>,
     pub link_template: String,
+    /// Where stub links come from: the template, or signed links.
+    pub links: crate::mime::Links,
+    /// `[links] stub_format`.
+    pub stub_format: crate::mime::StubFormat,
+    /// Link each stub to a readable copy `files/<account>/<YYYY>/<MM>/<name>`
+    /// of a local store (made before the original is removed) instead of
+    /// `link_template`.
+    pub readable_copies: bool,
     /// Folder for the no-UIDPLUS fallback (MOVE) and Gmail's removal;
     /// default the one with SPECIAL-USE `\Trash`.
     pub trash: Option<String>,

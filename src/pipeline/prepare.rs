@@ -11,6 +11,7 @@ use super::select::SelectPolicy;
 use crate::imap::MessageMeta;
 use crate::index::{MessageRecord, PartRecord};
 use crate::mime::{self, Policy};
+use crate::readable::{Entry, Readable};
 use crate::store::{Store, Syncing};
 
 /// A message made ready for the server: its objects are in the store (being
@@ -39,14 +40,31 @@ pub(super) async fn prepare(
     mut lap: Laps,
 ) -> Result<Result<Prepared, String>, PipelineError> {
     // The values of the rule that applies to this message (`super::rules`).
-    let mp = Policy {
+    let mut mp = Policy {
         min_size: select.min_size.max(1),
         include_types: select.include_types.clone(),
         exclude_types: select.exclude_types.clone(),
         detach_signed: select.detach_signed,
         link_template: policy.link_template.clone(),
+        links: policy.links.clone(),
+        stub_format: policy.stub_format,
         now: crate::dates::now_unix(),
     };
+    // The readable copies' names go into the stubs, so they are chosen
+    // before the detach that counts.
+    let readable = match (policy.readable_copies, Readable::for_store(store)) {
+        (true, Some(r)) => readable_names(&r, account, meta, &raw, &mp)
+            .await?
+            .map(|entries| (r, entries)),
+        _ => None,
+    };
+    if let Some((_, entries)) = &readable {
+        let map = entries
+            .iter()
+            .map(|e| ((e.sha256, e.stub_name.clone()), e.url.clone()))
+            .collect();
+        mp.links = mime::Links::Given(std::sync::Arc::new(map));
+    }
     // The detach engine's own proof re-encodes every attachment; the proof
     // from the store (step 4) does the same from what was kept, so the
     // first try leaves the engine's out. Only when the store's proof fails
@@ -92,6 +110,11 @@ pub(super) async fn prepare(
         }
     };
     lap.mark("prove");
+    // The readable copies exist before the original can be removed.
+    if let Some((r, entries)) = &readable {
+        r.create(store, entries).await?;
+        lap.mark("readable");
+    }
     let record = record_for(account, fp, meta, &raw, &rewritten, &parts);
     Ok(Ok(Prepared {
         rewritten,
@@ -100,6 +123,36 @@ pub(super) async fn prepare(
         compressed,
         lap,
     }))
+}
+
+/// The readable copies' entries for this message's attachments (from a
+/// detach run only to learn them); `None` when nothing would be detached.
+async fn readable_names(
+    r: &Readable,
+    account: &str,
+    meta: &MessageMeta,
+    raw: &Bytes,
+    mp: &Policy,
+) -> Result<Option<Vec<Entry>>, PipelineError> {
+    let Ok(d) = detach_off_thread(raw.clone(), mp.clone(), false).await else {
+        return Ok(None);
+    };
+    let files: Vec<(mime::Sha256, String)> = d
+        .parts
+        .iter()
+        .map(|p| (p.sha256, mime::safe_name(&p.filename)))
+        .collect();
+    let (year, month) = crate::readable::year_month(&meta.internal_date, meta.internal_ts);
+    let dir = r.month_dir(account, year, month);
+    let r = r.clone();
+    let entries = tokio::task::spawn_blocking(move || r.allocate(&dir, &files))
+        .await
+        .map_err(|e| crate::readable::ReadableError::Io {
+            what: "choose names in",
+            path: std::path::PathBuf::from(crate::readable::FOLDER),
+            source: std::io::Error::other(e),
+        })??;
+    Ok(Some(entries))
 }
 
 /// Step 3: every object stored, create-only (compressed when the store

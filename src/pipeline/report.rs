@@ -21,6 +21,9 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// A readable copy (`files/...`) of a local store could not be made.
+    #[error(transparent)]
+    Readable(#[from] crate::readable::ReadableError),
     #[error("folder {folder} was recreated on the server (UIDVALIDITY {was} is now {now}); its journal entries are kept: run slimbox verify")]
     UidValidity { folder: String, was: u32, now: u32 },
     #[error("folder {folder} is gone from the server; recreate it or put the message back with slimbox restore")]
@@ -90,6 +93,7 @@ impl PipelineError {
             PipelineError::Imap(e) => e.is_transient(),
             PipelineError::Store(e) => e.is_transient(),
             PipelineError::Index(e) => e.is_transient(),
+            PipelineError::Readable(e) => e.is_transient(),
             PipelineError::Append { source, .. }
             | PipelineError::OverQuotaAppend { source, .. } => source.is_transient(),
             PipelineError::ConnectionLost { .. } => true,

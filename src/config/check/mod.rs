@@ -4,6 +4,7 @@
 
 mod account;
 mod compress;
+mod links;
 mod oauth;
 mod policy;
 mod rules;
@@ -108,6 +109,7 @@ pub(super) fn parse_with_env(
     let index = index_config(&ctx, &raw.index, local_store.as_deref())?;
     let policy = policy_config(&ctx, raw.policy)?;
     let rules = rules_config(&ctx, "rule", raw.rules)?;
+    let links = links::links_config(&ctx, raw.links, &index.path)?;
 
     if raw.accounts.is_empty() {
         return Err(ctx.err(
@@ -148,6 +150,7 @@ pub(super) fn parse_with_env(
         rules,
         accounts,
         owner_report,
+        links,
         path: path.map(Path::to_path_buf),
     })
 }

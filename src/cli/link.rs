@@ -1,0 +1,85 @@
+//! `slimbox link`: a fresh signed link to one detached file, for help desks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::job;
+use crate::index::{Index, PartFilter};
+
+/// Print a fresh signed link to a detached file, as `slimbox serve` answers
+/// it (needs `[links] base_url`).
+///
+/// The file is named by its SHA-256 (from `slimbox list`, or the stub); the
+/// link carries the file name the index knows for it, or --name. Links
+/// never expire unless --expires (or `[links] expires`) says so.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The file's SHA-256 (64 hex digits).
+    sha256: String,
+    /// The file name the link shows and downloads as (default: the name the
+    /// index knows for this file).
+    #[arg(long)]
+    name: Option<String>,
+    /// How long the link stays good (30m, 12h, 7d, 2w); default `[links]
+    /// expires`, else for ever.
+    #[arg(long, value_parser = crate::config::parse_age)]
+    expires: Option<Duration>,
+    /// Print JSON: sha256, name, link, expires (Unix seconds or null).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: LinkArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = job::load_config(config.as_deref())?;
+    let Some(base) = &config.links.base_url else {
+        bail!(
+            "no [links] base_url in the config: a signed link needs the address `slimbox \
+             serve` answers at, e.g.\n\n[links]\nbase_url = \"https://files.example.com\""
+        );
+    };
+    let sha = args.sha256.trim().to_ascii_lowercase();
+    if crate::store::parse_hex(&sha).is_none() {
+        bail!(
+            "{:?} is not a SHA-256: write its 64 hex digits",
+            args.sha256
+        );
+    }
+    let index = Index::open(&config.index.path)?;
+    let known = index.find_parts(&PartFilter {
+        sha256_prefix: Some(sha.clone()),
+        include_reattached: true,
+        limit: Some(1),
+        ..PartFilter::default()
+    })?;
+    let Some(row) = known.into_iter().find(|r| r.sha256 == sha) else {
+        bail!(
+            "no detached file has SHA-256 {sha} in the index {}; look it up with \
+             `slimbox list`, or run `slimbox index rebuild` if the index was lost",
+            config.index.path.display()
+        );
+    };
+    let name = crate::mime::safe_name(args.name.as_deref().unwrap_or(&row.filename));
+    let secret = crate::links::Secret::load_or_create(&config.links.secret_file)
+        .context("cannot sign the link")?;
+    let expires = args
+        .expires
+        .or(config.links.expires)
+        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    let link = secret.file_link(base, &sha, &name, expires);
+    if args.json {
+        let v = serde_json::json!({
+            "sha256": sha,
+            "name": name,
+            "link": link,
+            "expires": expires,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{link}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
