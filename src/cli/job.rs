@@ -67,7 +67,7 @@ pub fn imap_config(account: &AccountConfig) -> anyhow::Result<ImapConfig> {
             TlsSetting::None => TlsMode::None,
         },
         ca_file: account.ca_file.clone(),
-        user: account.user.clone(),
+        user: account.login_name(),
         auth,
     })
 }
@@ -79,6 +79,24 @@ fn imap_auth(account: &AccountConfig) -> anyhow::Result<ImapAuth> {
                 "no password source (the config check should have refused this account)",
             )?;
             return Ok(ImapAuth::Password(source.resolve()?));
+        }
+        // The master user's password; the login name says whose mailbox.
+        AuthSetting::Master | AuthSetting::Plain => {
+            let source = account.password.as_ref().context(
+                "no password source (the config check should have refused this account)",
+            )?;
+            let password = source.resolve()?;
+            return Ok(match (&account.auth, &account.master_user) {
+                (AuthSetting::Plain, Some(admin)) => ImapAuth::PlainAs {
+                    authcid: admin.clone(),
+                    password,
+                },
+                (AuthSetting::Plain, None) => ImapAuth::PlainAs {
+                    authcid: account.user.clone(),
+                    password,
+                },
+                _ => ImapAuth::Password(password),
+            });
         }
         AuthSetting::XOAuth2 => OAuthMechanism::XOAuth2,
         AuthSetting::OAuthBearer => OAuthMechanism::OAuthBearer,

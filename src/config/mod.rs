@@ -157,6 +157,39 @@ pub struct AccountConfig {
     pub trash: Option<String>,
     /// `[account.oauth]`: slimbox's own sign-in (`slimbox login`), if set.
     pub oauth: Option<OAuthConfig>,
+    /// `master_user`: the administrator who logs in for `user` (`auth =
+    /// "master"` as `user*admin`, or `"plain"` as SASL PLAIN's authcid).
+    pub master_user: Option<String>,
+    /// `max_connections` of its server: at most this many connections to
+    /// that server at once across a `run --all` ([`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: u32,
+    /// This mailbox's own folders, min_size, older_than (accounts_file).
+    pub overrides: PolicyOverrides,
+    /// Where the account is defined (`accounts.csv line 3`), for messages.
+    pub origin: String,
+}
+
+/// Default `max_connections` per server: Dovecot's per user and IP limit
+/// is 10 (`mail_max_userip_connections`); a master user counts as one.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// What one account sets instead of `[policy]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyOverrides {
+    pub folders: Option<Vec<String>>,
+    pub min_size: Option<u64>,
+    pub older_than: Option<Duration>,
+}
+
+impl AccountConfig {
+    /// The name the server sees at login: `user*admin` for a master user
+    /// login (Dovecot's `auth_master_user_separator`), else `user`.
+    pub fn login_name(&self) -> String {
+        match (&self.auth, &self.master_user) {
+            (AuthSetting::Master, Some(admin)) => format!("{}*{admin}", self.user),
+            _ => self.user.clone(),
+        }
+    }
 }
 
 /// How to talk TLS to the IMAP server (`tls = "…"`).
@@ -188,6 +221,11 @@ pub enum AuthSetting {
     /// SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token.
     #[serde(rename = "oauthbearer")]
     OAuthBearer,
+    /// LOGIN as `user*master_user` with the master user's password.
+    Master,
+    /// SASL PLAIN as `master_user` (authcid) for `user` (authzid), with
+    /// the master user's password.
+    Plain,
 }
 
 impl AuthSetting {
@@ -197,6 +235,8 @@ impl AuthSetting {
             AuthSetting::Password => "password",
             AuthSetting::XOAuth2 => "xoauth2",
             AuthSetting::OAuthBearer => "oauthbearer",
+            AuthSetting::Master => "master",
+            AuthSetting::Plain => "plain",
         }
     }
 }

@@ -20,6 +20,39 @@ pub(super) struct RawConfig {
     pub(super) policy: RawPolicy,
     #[serde(default, rename = "account")]
     pub(super) accounts: Vec<RawAccount>,
+    /// `[server]`: what every account leaves out (see `check::fleet`).
+    pub(super) server: Option<RawServer>,
+    /// More accounts, one per row or table, in a CSV or TOML file.
+    pub(super) accounts_file: Option<String>,
+}
+
+/// `[server]`: one server template the accounts share; an account's own
+/// key wins.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) provider: Option<Provider>,
+    pub(super) host: Option<String>,
+    pub(super) port: Option<u16>,
+    pub(super) tls: Option<TlsSetting>,
+    pub(super) ca_file: Option<String>,
+    pub(super) auth: Option<AuthSetting>,
+    pub(super) master_user: Option<String>,
+    pub(super) token_command: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) password_command: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) trash: Option<String>,
+    pub(super) max_connections: Option<i64>,
+    pub(super) oauth: Option<RawOAuth>,
+}
+
+/// An accounts file in TOML: `[[account]]` tables, as in the config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccountsFile {
+    #[serde(default, rename = "account")]
+    pub(super) accounts: Vec<RawAccount>,
 }
 
 #[derive(Deserialize)]
@@ -67,10 +100,10 @@ pub(super) struct RawPolicy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAccount {
-    pub(super) name: String,
+    /// Spanned: a duplicate name is reported with both lines.
+    pub(super) name: toml::Spanned<String>,
     /// `provider = "gmail"` etc.: fills host, port and TLS when not given.
-    #[serde(default)]
-    pub(super) provider: Provider,
+    pub(super) provider: Option<Provider>,
     /// Optional only when a provider preset supplies it.
     pub(super) host: Option<String>,
     pub(super) port: Option<u16>,
@@ -87,10 +120,20 @@ pub(super) struct RawAccount {
     pub(super) trash: Option<String>,
     /// `[account.oauth]`: slimbox's own sign-in (checked in `check::oauth`).
     pub(super) oauth: Option<RawOAuth>,
+    /// The administrator of `auth = "master"` / `"plain"`.
+    pub(super) master_user: Option<String>,
+    pub(super) max_connections: Option<i64>,
+    /// Policy overrides for this mailbox (checked in `check::fleet`).
+    pub(super) folders: Option<Vec<String>>,
+    pub(super) min_size: Option<toml::Value>,
+    pub(super) older_than: Option<toml::Value>,
+    /// Where it came from when not the config itself: (file, line).
+    #[serde(skip)]
+    pub(super) origin: Option<(String, usize)>,
 }
 
 /// `[account.oauth]`: where slimbox's own sign-in gets its tokens.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOAuth {
     pub(super) client_id: Option<String>,
@@ -105,4 +148,32 @@ pub(super) struct RawOAuth {
     pub(super) token_url: Option<String>,
     pub(super) device_url: Option<String>,
     pub(super) scopes: Option<Vec<String>>,
+}
+
+impl RawAccount {
+    /// An account with only a name (an accounts CSV row fills the rest).
+    pub(super) fn named(name: String) -> RawAccount {
+        RawAccount {
+            name: toml::Spanned::new(0..0, name),
+            provider: None,
+            host: None,
+            port: None,
+            tls: None,
+            ca_file: None,
+            user: String::new(),
+            auth: None,
+            token_command: None,
+            password_env: None,
+            password_command: None,
+            password: None,
+            trash: None,
+            oauth: None,
+            master_user: None,
+            max_connections: None,
+            folders: None,
+            min_size: None,
+            older_than: None,
+            origin: None,
+        }
+    }
 }

@@ -137,7 +137,7 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
 
 /// Checks one `policy.folders` entry; special-use flags come back in their
 /// canonical spelling (IMAP flags are case-insensitive).
-fn check_folder(ctx: &Ctx, key: &str, f: &str) -> Result<String, ConfigError> {
+pub(super) fn check_folder(ctx: &Ctx, key: &str, f: &str) -> Result<String, ConfigError> {
     if f.trim().is_empty() {
         return Err(ctx.err(
             key,
