@@ -22,6 +22,14 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// A config that cannot work: said on stderr, exit status 2 (as clap
+/// does for a wrong command line), so a scheduler can tell "fix the
+/// config" from "some mailbox failed".
+pub fn config_error(e: &anyhow::Error) -> std::process::ExitCode {
+    eprintln!("slimbox: error: {e:#}");
+    std::process::ExitCode::from(2)
+}
+
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let compression = crate::store::Compression::from_zstd_level(config.store.compress_zstd_level);
     Ok(Store::open_with(&config.store.url, &config.store.remote)?.with_compression(compression))
@@ -29,15 +37,17 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> JobPolicy {
     let p = &config.policy;
+    // An account's own folders, min_size, older_than win (accounts_file).
+    let o = &account.overrides;
     JobPolicy {
         select: SelectPolicy {
-            min_size: p.min_size,
+            min_size: o.min_size.unwrap_or(p.min_size),
             include_types: p.include_types.clone(),
             exclude_types: p.exclude_types.clone(),
             detach_signed: p.detach_signed,
         },
-        older_than: p.older_than,
-        folders: p.folders.clone(),
+        older_than: o.older_than.or(p.older_than),
+        folders: o.folders.clone().unwrap_or_else(|| p.folders.clone()),
         link_template: p
             .link_template
             .clone()

@@ -42,9 +42,17 @@ use crate::units::human_size;
 /// removed originals stay in Recoverable Items for 14 to 30 days, so the
 /// mailbox shrinks only then; the run says so once.
 ///
+/// With --all, every mailbox is one unattended job: up to --concurrency
+/// mailboxes at once, at most `max_connections` connections per server;
+/// a mailbox another slimbox holds is skipped (busy, never waited for), one
+/// the server turns away (too many connections, unavailable) is tried
+/// again later in the run, and one that fails never stops the others. The
+/// summary has a row per mailbox and a total.
+///
 /// Exit status 1 if anything failed or still waits, if a mailbox was busy
 /// and skipped, or if the connection was lost on the way (even when the run
-/// reconnected and finished: the summary says so).
+/// reconnected and finished: the summary says so); 2 if the config is
+/// wrong.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Only this account (its `name` in the config).
@@ -55,8 +63,14 @@ pub struct RunArgs {
     json: bool,
     /// When another slimbox is working on a mailbox, wait for it to finish
     /// instead of skipping that mailbox.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     wait: bool,
+    /// Every account, in parallel (IT mode).
+    #[arg(long, conflicts_with = "account")]
+    all: bool,
+    /// With --all: how many mailboxes at once.
+    #[arg(long, requires = "all", default_value_t = super::fleet::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
 }
 
 /// One account's report, and whether it was skipped because another
@@ -84,8 +98,23 @@ impl Observer for Bar {
 }
 
 pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
+    let config = match job::load_config(config_path.as_deref()) {
+        Ok(config) => config,
+        Err(e) => return Ok(job::config_error(&e)),
+    };
     let store = job::open_store(&config)?;
+    if args.all {
+        let tasks = super::fleet::tasks(&config, &store);
+        let claims = std::sync::Arc::new(crate::fleet::LockClaims(
+            crate::lock::Locks::beside_index(&config.index.path),
+        ));
+        let opts = super::fleet::options(args.concurrency);
+        let index = config.index.path.clone();
+        // Created once here, so that the tasks only open it.
+        drop(Index::open(&index)?);
+        let outcomes = crate::fleet::run(tasks, claims, opts, store, index).await;
+        return super::fleet::print_run(&outcomes, args.json);
+    }
     let mut index = Index::open(&config.index.path)?;
     // Drawn only on a terminal; hidden when stderr is a pipe or a file.
     let bar = ProgressBar::new(0);
@@ -97,7 +126,10 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     );
     let observer = Bar(bar);
     let mut outcomes = Vec::new();
-    let accounts = config.account(args.account.as_deref())?;
+    let accounts = match config.account(args.account.as_deref()) {
+        Ok(accounts) => accounts,
+        Err(e) => return Ok(job::config_error(&e.into())),
+    };
     for &account in &accounts {
         let outcome = run_one(&config, &store, &mut index, account, args.wait, &observer).await;
         if let Some(e) = &outcome.report.error {

@@ -97,6 +97,12 @@ impl PipelineError {
         }
     }
 
+    /// The server turned the connection away for now (see
+    /// `ImapError::is_throttled`).
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, PipelineError::Imap(e) if e.is_throttled())
+    }
+
     /// Over quota, an original is gone and the server refused its copy:
     /// the copy waits in the journal until there is room.
     pub fn is_waiting_for_room(&self) -> bool {
@@ -116,8 +122,9 @@ impl PipelineError {
     }
 }
 
-/// Progress reports from the job, for a progress bar or logs.
-pub trait Observer {
+/// Progress reports from the job, for a progress bar or logs. `Sync`, so
+/// that a job can run as a task of its own (`crate::fleet`).
+pub trait Observer: Sync {
     fn planned(&self, _messages: u64, _bytes: u64) {}
     fn message_done(&self, _bytes: u64) {}
     fn note(&self, _text: &str) {}
@@ -178,6 +185,11 @@ pub struct AccountReport {
     /// what to do.
     pub waiting: Vec<Waiting>,
     pub error: Option<String>,
+    /// The server turned a connection away for now (a limit, BYE,
+    /// `[UNAVAILABLE]`: `ImapError::is_throttled`), so `error` may go away
+    /// when the account is tried again later (`crate::fleet` does).
+    #[serde(skip)]
+    pub throttled: bool,
 }
 
 /// A message the journal still holds when the run ends.

@@ -278,10 +278,13 @@ fn csv_accounts(ctx: &Ctx, shown: &str, text: &str) -> Result<Vec<RawAccount>, C
     Ok(out)
 }
 
+/// A CSV row: its first line and its fields.
+pub(super) type CsvRow = (usize, Vec<String>);
+
 /// Splits CSV text (RFC 4180: `"` quotes, `""` inside quotes) into rows
 /// with their first line; blank lines and lines starting with `#` are
 /// skipped. An error says the line and what is wrong.
-pub(super) fn csv_rows(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+pub(super) fn csv_rows(text: &str) -> Result<Vec<CsvRow>, (usize, String)> {
     let mut rows = Vec::new();
     let mut line = 1;
     let mut chars = text.chars().peekable();
