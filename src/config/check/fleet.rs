@@ -217,7 +217,7 @@ fn csv_accounts(ctx: &Ctx, shown: &str, text: &str) -> Result<Vec<RawAccount>, C
         ctx.err("accounts_file", format!("{shown} line {line}: {problem}"))
     };
     let rows = csv_rows(text).map_err(|(line, p)| bad(line, p))?;
-    let Some(((_, header), rows)) = rows.split_first() else {
+    let Some(((at, header), rows)) = rows.split_first() else {
         return Err(bad(
             1,
             "is empty; write a header row such as `name,user`".into(),
@@ -487,6 +487,36 @@ password = "wrong"
         let e =
             parse_in(dir.path(), &text.replace("= 4", "= 0"), "name,user\na,u\n").expect_err("max");
         assert!(e.contains("max_connections"), "{e}");
+    }
+
+    #[test]
+    fn issue13_server_oauth_app_only_serves_every_account() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = r#"
+accounts_file = "people.csv"
+[store]
+url = "store"
+[server]
+provider = "microsoft365"
+auth = "xoauth2"
+[server.oauth]
+app_only = true
+client_id = "app"
+client_secret_env = "APP_SECRET"
+tenant = "contoso.onmicrosoft.com"
+"#;
+        let c = parse_in(
+            dir.path(),
+            text,
+            "name,user\na,a@contoso.com\nb,b@contoso.com\n",
+        )
+        .expect("valid");
+        assert_eq!(c.accounts.len(), 2);
+        for a in &c.accounts {
+            let o = a.oauth.as_ref().expect("oauth from [server]");
+            assert!(o.app_only && o.tenant == "contoso.onmicrosoft.com", "{o:?}");
+            assert_eq!(a.auth, AuthSetting::XOAuth2);
+        }
     }
 
     #[test]
