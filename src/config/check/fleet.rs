@@ -230,7 +230,7 @@ fn csv_accounts(ctx: &Ctx, shown: &str, text: &str) -> Result<Vec<RawAccount>, C
     for h in &header {
         if !CSV_COLUMNS.contains(&h.as_str()) {
             return Err(bad(
-                1,
+                *at,
                 format!(
                     "unknown column {h:?}; the columns are {}",
                     CSV_COLUMNS.join(", ")
@@ -241,7 +241,7 @@ fn csv_accounts(ctx: &Ctx, shown: &str, text: &str) -> Result<Vec<RawAccount>, C
     for need in ["name", "user"] {
         if !header.iter().any(|h| h == need) {
             return Err(bad(
-                1,
+                *at,
                 format!("no {need:?} column; the header needs name and user"),
             ));
         }
