@@ -103,7 +103,9 @@ async fn scan_all(
     let opts = super::fleet::options(args.concurrency);
     let outcomes = crate::fleet::scan(tasks, opts, config.index.path.clone()).await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        // As `run --all --json`: one object per mailbox.
+        let out = serde_json::json!({ "mailboxes": outcomes });
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let mut rows = Vec::new();
         for o in &outcomes {
