@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod dates;
 pub mod eml;
+pub mod fleet;
 pub mod imap;
 pub mod index;
 pub mod links;

@@ -22,6 +22,14 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// A config that cannot work: said on stderr, exit status 2 (as clap
+/// does for a wrong command line), so a scheduler can tell "fix the
+/// config" from "some mailbox failed".
+pub fn config_error(e: &anyhow::Error) -> std::process::ExitCode {
+    eprintln!("slimbox: error: {e:#}");
+    std::process::ExitCode::from(2)
+}
+
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let compression = crate::store::Compression::from_zstd_level(config.store.compress_zstd_level);
     Ok(Store::open_with(&config.store.url, &config.store.remote)?.with_compression(compression))
@@ -29,15 +37,17 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> JobPolicy {
     let p = &config.policy;
+    // An account's own folders, min_size, older_than win (accounts_file).
+    let o = &account.overrides;
     JobPolicy {
         select: SelectPolicy {
-            min_size: p.min_size,
+            min_size: o.min_size.unwrap_or(p.min_size),
             include_types: p.include_types.clone(),
             exclude_types: p.exclude_types.clone(),
             detach_signed: p.detach_signed,
         },
-        older_than: p.older_than,
-        folders: p.folders.clone(),
+        older_than: o.older_than.or(p.older_than),
+        folders: o.folders.clone().unwrap_or_else(|| p.folders.clone()),
         link_template: p
             .link_template
             .clone()
@@ -83,6 +93,28 @@ pub fn signed_links(config: &Config) -> anyhow::Result<Option<crate::mime::Signe
     }))
 }
 
+/// How the owner report tells `account`'s owner to get files back: their
+/// self-service page when `[links] base_url` is set (and its secret can be
+/// read), else the commands.
+pub fn way_back(config: &Config, account: &AccountConfig) -> crate::notify::WayBack {
+    let page = config.links.base_url.as_ref().and_then(|base| {
+        let secret = crate::links::Secret::load_or_create(&config.links.secret_file)
+            .map_err(|e| tracing::warn!("the owner report links to no page: {e}"))
+            .ok()?;
+        let expires = config
+            .links
+            .expires
+            .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+        Some(secret.page_link(base, &account.name, expires))
+    });
+    match page {
+        Some(url) => crate::notify::WayBack::Page(url),
+        None => crate::notify::WayBack::Commands {
+            account: account.name.clone(),
+        },
+    }
+}
+
 pub async fn connect(account: &AccountConfig) -> anyhow::Result<Session> {
     let cfg = imap_config(account)?;
     Session::connect(&cfg)
@@ -103,7 +135,7 @@ pub fn imap_config(account: &AccountConfig) -> anyhow::Result<ImapConfig> {
             TlsSetting::None => TlsMode::None,
         },
         ca_file: account.ca_file.clone(),
-        user: account.user.clone(),
+        user: account.login_name(),
         auth,
     })
 }
@@ -115,6 +147,24 @@ fn imap_auth(account: &AccountConfig) -> anyhow::Result<ImapAuth> {
                 "no password source (the config check should have refused this account)",
             )?;
             return Ok(ImapAuth::Password(source.resolve()?));
+        }
+        // The master user's password; the login name says whose mailbox.
+        AuthSetting::Master | AuthSetting::Plain => {
+            let source = account.password.as_ref().context(
+                "no password source (the config check should have refused this account)",
+            )?;
+            let password = source.resolve()?;
+            return Ok(match (&account.auth, &account.master_user) {
+                (AuthSetting::Plain, Some(admin)) => ImapAuth::PlainAs {
+                    authcid: admin.clone(),
+                    password,
+                },
+                (AuthSetting::Plain, None) => ImapAuth::PlainAs {
+                    authcid: account.user.clone(),
+                    password,
+                },
+                _ => ImapAuth::Password(password),
+            });
         }
         AuthSetting::XOAuth2 => OAuthMechanism::XOAuth2,
         AuthSetting::OAuthBearer => OAuthMechanism::OAuthBearer,

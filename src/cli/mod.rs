@@ -3,6 +3,7 @@
 //! own error types.
 
 mod eml;
+mod fleet;
 mod index;
 mod job;
 mod link;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::job;
 use crate::config::{AccountConfig, Config};
 use crate::index::Index;
-use crate::notify::WayBack;
+use crate::notify::OwnerNote;
 use crate::pipeline::{AccountReport, Observer};
 use crate::store::Store;
 use crate::units::human_size;
@@ -47,9 +47,17 @@ use crate::units::human_size;
 /// message in their INBOX after a run that moved something: what moved
 /// (names, sizes, dates), the space freed, and how to get files back.
 ///
+/// With --all, every mailbox is one unattended job: up to --concurrency
+/// mailboxes at once, at most `max_connections` connections per server;
+/// a mailbox another slimbox holds is skipped (busy, never waited for), one
+/// the server turns away (too many connections, unavailable) is tried
+/// again later in the run, and one that fails never stops the others. The
+/// summary has a row per mailbox and a total.
+///
 /// Exit status 1 if anything failed or still waits, if a mailbox was busy
 /// and skipped, or if the connection was lost on the way (even when the run
-/// reconnected and finished: the summary says so).
+/// reconnected and finished: the summary says so); 2 if the config is
+/// wrong.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Only this account (its `name` in the config).
@@ -60,7 +68,7 @@ pub struct RunArgs {
     json: bool,
     /// When another slimbox is working on a mailbox, wait for it to finish
     /// instead of skipping that mailbox.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     wait: bool,
     /// Also write what each mailbox's run did to PATH, in the Prometheus
     /// text format, for node_exporter's textfile collector (name it
@@ -70,6 +78,12 @@ pub struct RunArgs {
     /// written.
     #[arg(long, value_name = "PATH")]
     metrics_file: Option<PathBuf>,
+    /// Every account, in parallel (IT mode).
+    #[arg(long, conflicts_with = "account")]
+    all: bool,
+    /// With --all: how many mailboxes at once.
+    #[arg(long, requires = "all", default_value_t = super::fleet::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
 }
 
 /// One account's report, and whether it was skipped because another
@@ -79,18 +93,6 @@ struct AccountOutcome {
     #[serde(flatten)]
     report: AccountReport,
     busy: bool,
-    /// `[owner_report]`: what the owner was told, when anything.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    owner_report: Option<OwnerNote>,
-}
-
-/// The owner report of one account: how many files it listed, or why it
-/// could not be delivered.
-#[derive(Serialize)]
-struct OwnerNote {
-    files: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
 }
 
 struct Bar(ProgressBar);
@@ -109,8 +111,27 @@ impl Observer for Bar {
 }
 
 pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
+    let config = match job::load_config(config_path.as_deref()) {
+        Ok(config) => config,
+        Err(e) => return Ok(job::config_error(&e)),
+    };
     let store = job::open_store(&config)?;
+    if args.all {
+        let tasks = super::fleet::run_tasks(&config, &store)?;
+        let claims = std::sync::Arc::new(crate::fleet::LockClaims(
+            crate::lock::Locks::beside_index(&config.index.path),
+        ));
+        let opts = super::fleet::options(args.concurrency);
+        let index = config.index.path.clone();
+        // Created once here, so that the tasks only open it.
+        drop(Index::open(&index)?);
+        let outcomes = crate::fleet::run(tasks, claims, opts, store, index).await;
+        if let Some(path) = &args.metrics_file {
+            let figures = fleet_metrics(&config.index.path, &outcomes)?;
+            crate::metrics::write_file(path, &crate::metrics::render(&figures))?;
+        }
+        return super::fleet::print_run(&outcomes, args.json);
+    }
     let mut index = Index::open(&config.index.path)?;
     // Drawn only on a terminal; hidden when stderr is a pipe or a file.
     let bar = ProgressBar::new(0);
@@ -122,7 +143,10 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     );
     let observer = Bar(bar);
     let mut outcomes = Vec::new();
-    let accounts = config.account(args.account.as_deref())?;
+    let accounts = match config.account(args.account.as_deref()) {
+        Ok(accounts) => accounts,
+        Err(e) => return Ok(job::config_error(&e.into())),
+    };
     let mut figures = Vec::new();
     for &account in &accounts {
         let started = std::time::Instant::now();
@@ -138,11 +162,7 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
         outcomes.push(outcome);
     }
     observer.0.finish_and_clear();
-    let failed = outcomes.iter().any(|o| {
-        o.busy
-            || o.report.had_trouble()
-            || o.owner_report.as_ref().is_some_and(|n| n.error.is_some())
-    });
+    let failed = outcomes.iter().any(|o| o.busy || o.report.had_trouble());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
     } else {
@@ -178,7 +198,6 @@ async fn run_one(
             ..AccountReport::new(&account.name)
         },
         busy,
-        owner_report: None,
     };
     let _claim = match job::claim(config, account, "run", wait).await {
         Ok(claim) => claim,
@@ -195,47 +214,15 @@ async fn run_one(
     // What this run adds to the index comes after this row.
     // Without the mark no report: it could list what earlier runs moved.
     let mark = index.last_message().ok();
-    let report =
+    let mut report =
         crate::pipeline::run_account(&imap, store, index, &account.name, &policy, observer).await;
-    let owner_report = match (&config.owner_report, mark) {
-        (Some(cfg), Some(mark)) => tell_owner(&imap, index, account, cfg, mark, &report).await,
-        _ => None,
-    };
+    if let (Some(cfg), Some(mark)) = (&config.owner_report, mark) {
+        let way_back = job::way_back(config, account);
+        crate::notify::after_run(&imap, index, account, cfg, &way_back, mark, &mut report).await;
+    }
     AccountOutcome {
         report,
         busy: false,
-        owner_report,
-    }
-}
-
-/// The owner report after a run that moved something; `None` when it moved
-/// nothing.
-async fn tell_owner(
-    imap: &crate::imap::ImapConfig,
-    index: &Index,
-    account: &AccountConfig,
-    cfg: &crate::config::OwnerReportConfig,
-    mark: i64,
-    report: &AccountReport,
-) -> Option<OwnerNote> {
-    let saved = report
-        .folders
-        .iter()
-        .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
-        .sum();
-    let way_back = WayBack::Commands {
-        account: account.name.clone(),
-    };
-    match crate::notify::tell_owner(imap, index, account, cfg, &way_back, mark, saved).await {
-        Ok(0) => None,
-        Ok(files) => Some(OwnerNote { files, error: None }),
-        Err(e) => {
-            tracing::error!("account {}: {e}", account.name);
-            Some(OwnerNote {
-                files: 0,
-                error: Some(e.to_string()),
-            })
-        }
     }
 }
 
@@ -258,6 +245,29 @@ fn metrics_row(
         None
     });
     crate::metrics::MailboxFigures::of(&outcome.report, took.as_secs_f64(), last)
+}
+
+/// The metrics of a `run --all`: one row per mailbox, the last success
+/// noted for those that went well.
+fn fleet_metrics(
+    index_path: &std::path::Path,
+    outcomes: &[crate::fleet::Outcome<AccountReport>],
+) -> anyhow::Result<Vec<crate::metrics::MailboxFigures>> {
+    let index = Index::open(index_path)?;
+    let mut rows = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        let outcome = AccountOutcome {
+            report: o.report.clone().unwrap_or_else(|| AccountReport {
+                error: o.error.clone(),
+                ..AccountReport::new(&o.account)
+            }),
+            busy: o.status == crate::fleet::Status::Busy,
+        };
+        let mut row = metrics_row(&index, &outcome, std::time::Duration::ZERO);
+        row.duration_seconds = o.seconds;
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// The summary table, then what each account needs said.
@@ -311,7 +321,7 @@ fn print_summary(outcomes: &[AccountOutcome]) {
             None => {}
         }
         print_waiting(r);
-        print_owner_note(&r.account, o.owner_report.as_ref());
+        print_owner_note(&r.account, r.owner_report.as_ref());
     }
 }
 

@@ -28,12 +28,22 @@ pub struct ScanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     json: bool,
+    /// Every account, in parallel (as `run --all`; a mailbox that cannot
+    /// be scanned is reported and the others go on; exit status 1 then).
+    #[arg(long, conflicts_with = "account")]
+    all: bool,
+    /// With --all: how many mailboxes at once.
+    #[arg(long, requires = "all", default_value_t = super::fleet::DEFAULT_CONCURRENCY)]
+    concurrency: usize,
 }
 
 pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = job::load_config(config_path.as_deref())?;
     let store = job::open_store(&config)?;
     let index = Index::open(&config.index.path)?;
+    if args.all {
+        return scan_all(&config, &store, &args).await;
+    }
     let mut plans = Vec::new();
     let mut rows = Vec::new();
     let accounts = config.account(args.account.as_deref())?;
@@ -81,6 +91,48 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
         eprintln!("slimbox: note: {note}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `scan --all`: the plans of all accounts, in parallel.
+async fn scan_all(
+    config: &crate::config::Config,
+    store: &crate::store::Store,
+    args: &ScanArgs,
+) -> anyhow::Result<ExitCode> {
+    let tasks = super::fleet::tasks(config, store);
+    let opts = super::fleet::options(args.concurrency);
+    let outcomes = crate::fleet::scan(tasks, opts, config.index.path.clone()).await;
+    if args.json {
+        // As `run --all --json`: one object per mailbox.
+        let out = serde_json::json!({ "mailboxes": outcomes });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let mut rows = Vec::new();
+        for o in &outcomes {
+            let plan = o.report.as_ref();
+            let c = plan
+                .iter()
+                .flat_map(|p| &p.folders)
+                .flat_map(|f| &f.candidates);
+            let (n, bytes, att) = c.fold((0, 0, 0), |(n, b, a), c| {
+                (n + 1, b + c.size, a + c.attachment_bytes)
+            });
+            rows.push(vec![
+                o.account.clone(),
+                super::fleet::status_word(o.status).to_string(),
+                n.to_string(),
+                human_size(bytes),
+                format!("~{}", human_size(att)),
+            ]);
+        }
+        job::print_table(
+            &["mailbox", "status", "messages", "size", "would save"],
+            &rows,
+        );
+        super::fleet::print_errors(&outcomes);
+    }
+    let status = crate::fleet::decide::exit_status(outcomes.iter().map(|o| o.status));
+    Ok(ExitCode::from(status))
 }
 
 /// Each account's quota, and the warning when it is at or over it.

@@ -185,6 +185,16 @@ pub struct AccountConfig {
     pub email: Option<String>,
     /// `[[account.rule]]`: this account's rules, tried before `[[rule]]`.
     pub rules: Vec<RuleConfig>,
+    /// `master_user`: the administrator who logs in for `user` (`auth =
+    /// "master"` as `user*admin`, or `"plain"` as SASL PLAIN's authcid).
+    pub master_user: Option<String>,
+    /// `max_connections` of its server: at most this many connections to
+    /// that server at once across a `run --all` ([`DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: u32,
+    /// This mailbox's own folders, min_size, older_than (accounts_file).
+    pub overrides: PolicyOverrides,
+    /// Where the account is defined (`accounts.csv line 3`), for messages.
+    pub origin: String,
 }
 
 impl AccountConfig {
@@ -227,6 +237,29 @@ pub struct RuleConfig {
     pub types: Option<Vec<String>>,
 }
 
+/// Default `max_connections` per server: Dovecot's per user and IP limit
+/// is 10 (`mail_max_userip_connections`); a master user counts as one.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// What one account sets instead of `[policy]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyOverrides {
+    pub folders: Option<Vec<String>>,
+    pub min_size: Option<u64>,
+    pub older_than: Option<Duration>,
+}
+
+impl AccountConfig {
+    /// The name the server sees at login: `user*admin` for a master user
+    /// login (Dovecot's `auth_master_user_separator`), else `user`.
+    pub fn login_name(&self) -> String {
+        match (&self.auth, &self.master_user) {
+            (AuthSetting::Master, Some(admin)) => format!("{}*{admin}", self.user),
+            _ => self.user.clone(),
+        }
+    }
+}
+
 /// How to talk TLS to the IMAP server (`tls = "…"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -256,6 +289,11 @@ pub enum AuthSetting {
     /// SASL OAUTHBEARER (RFC 7628) with an OAuth2 access token.
     #[serde(rename = "oauthbearer")]
     OAuthBearer,
+    /// LOGIN as `user*master_user` with the master user's password.
+    Master,
+    /// SASL PLAIN as `master_user` (authcid) for `user` (authzid), with
+    /// the master user's password.
+    Plain,
 }
 
 impl AuthSetting {
@@ -265,6 +303,8 @@ impl AuthSetting {
             AuthSetting::Password => "password",
             AuthSetting::XOAuth2 => "xoauth2",
             AuthSetting::OAuthBearer => "oauthbearer",
+            AuthSetting::Master => "master",
+            AuthSetting::Plain => "plain",
         }
     }
 }

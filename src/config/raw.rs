@@ -27,6 +27,10 @@ pub(super) struct RawConfig {
     pub(super) rules: Vec<toml::Table>,
     #[serde(default)]
     pub(super) links: RawLinks,
+    /// `[server]`: what every account leaves out (see `check::fleet`).
+    pub(super) server: Option<RawServer>,
+    /// More accounts, one per row or table, in a CSV or TOML file.
+    pub(super) accounts_file: Option<String>,
 }
 
 /// `[owner_report]`: a message to each mailbox's owner after a run that
@@ -47,6 +51,35 @@ pub(super) struct RawLinks {
     pub(super) secret_file: Option<String>,
     pub(super) expires: Option<toml::Value>,
     pub(super) stub_format: Option<String>,
+}
+
+/// `[server]`: one server template the accounts share; an account's own
+/// key wins.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub(super) provider: Option<Provider>,
+    pub(super) host: Option<String>,
+    pub(super) port: Option<u16>,
+    pub(super) tls: Option<TlsSetting>,
+    pub(super) ca_file: Option<String>,
+    pub(super) auth: Option<AuthSetting>,
+    pub(super) master_user: Option<String>,
+    pub(super) token_command: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) password_command: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) trash: Option<String>,
+    pub(super) max_connections: Option<i64>,
+    pub(super) oauth: Option<RawOAuth>,
+}
+
+/// An accounts file in TOML: `[[account]]` tables, as in the config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccountsFile {
+    #[serde(default, rename = "account")]
+    pub(super) accounts: Vec<RawAccount>,
 }
 
 #[derive(Deserialize)]
@@ -94,10 +127,10 @@ pub(super) struct RawPolicy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAccount {
-    pub(super) name: String,
+    /// Spanned: a duplicate name is reported with both lines.
+    pub(super) name: toml::Spanned<String>,
     /// `provider = "gmail"` etc.: fills host, port and TLS when not given.
-    #[serde(default)]
-    pub(super) provider: Provider,
+    pub(super) provider: Option<Provider>,
     /// Optional only when a provider preset supplies it.
     pub(super) host: Option<String>,
     pub(super) port: Option<u16>,
@@ -119,10 +152,20 @@ pub(super) struct RawAccount {
     /// `[[account.rule]]`: rules for this account alone (`check::rules`).
     #[serde(default, rename = "rule")]
     pub(super) rules: Vec<toml::Table>,
+    /// The administrator of `auth = "master"` / `"plain"`.
+    pub(super) master_user: Option<String>,
+    pub(super) max_connections: Option<i64>,
+    /// Policy overrides for this mailbox (checked in `check::fleet`).
+    pub(super) folders: Option<Vec<String>>,
+    pub(super) min_size: Option<toml::Value>,
+    pub(super) older_than: Option<toml::Value>,
+    /// Where it came from when not the config itself: (file, line).
+    #[serde(skip)]
+    pub(super) origin: Option<(String, usize)>,
 }
 
 /// `[account.oauth]`: where slimbox's own sign-in gets its tokens.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawOAuth {
     pub(super) client_id: Option<String>,
@@ -152,4 +195,34 @@ pub(super) struct RawRule {
     pub(super) older_than: Option<toml::Value>,
     /// As `policy.include_types`.
     pub(super) types: Option<Vec<String>>,
+}
+
+impl RawAccount {
+    /// An account with only a name (an accounts CSV row fills the rest).
+    pub(super) fn named(name: String) -> RawAccount {
+        RawAccount {
+            name: toml::Spanned::new(0..0, name),
+            provider: None,
+            host: None,
+            port: None,
+            tls: None,
+            ca_file: None,
+            user: String::new(),
+            auth: None,
+            token_command: None,
+            password_env: None,
+            password_command: None,
+            password: None,
+            trash: None,
+            oauth: None,
+            master_user: None,
+            max_connections: None,
+            folders: None,
+            min_size: None,
+            older_than: None,
+            origin: None,
+            email: None,
+            rules: Vec::new(),
+        }
+    }
 }

@@ -87,9 +87,29 @@ pub(crate) fn no_error(command: &str, text: String) -> ImapError {
         ImapError::TooBig { text }
     } else if upper.contains("[UNAVAILABLE]") || upper.contains("[SERVERBUG]") {
         ImapError::Unavailable { text }
+    } else if upper.contains("[LIMIT]") {
+        // Not an APPEND (above): too many connections or commands.
+        ImapError::Throttled { text }
     } else {
         ImapError::No {
             command: command.to_string(),
+            text,
+        }
+    }
+}
+
+/// The error for a refused LOGIN or AUTHENTICATE: a temporary refusal
+/// (`[UNAVAILABLE]`, `[LIMIT]`: RFC 5530 codes, which imap-proto leaves in
+/// the text) is no wrong password.
+pub(crate) fn login_refusal(user: &str, text: String) -> ImapError {
+    let upper = text.to_ascii_uppercase();
+    if upper.contains("[UNAVAILABLE]") {
+        ImapError::Unavailable { text }
+    } else if upper.contains("[LIMIT]") {
+        ImapError::Throttled { text }
+    } else {
+        ImapError::Auth {
+            user: user.to_string(),
             text,
         }
     }

@@ -118,6 +118,15 @@ pub enum ImapError {
     #[error("IMAP server is unavailable: {text}; retry later")]
     Unavailable { text: String },
 
+    /// The server turns the connection or command away for now: too many
+    /// connections or commands (`NO [LIMIT]`, RFC 5530). Trying again after
+    /// a pause may work; `crate::fleet` does, later in the run.
+    #[error(
+        "IMAP server is limiting this client: {text}; fewer connections at once \
+         (max_connections) or a later retry helps"
+    )]
+    Throttled { text: String },
+
     /// An argument cannot be expressed in IMAP (a flag with spaces, a bad date, ...).
     #[error("cannot send this to the IMAP server: {0}")]
     Invalid(String),
@@ -136,7 +145,8 @@ impl ImapError {
             ImapError::Connect { .. }
             | ImapError::Io(_)
             | ImapError::Timeout { .. }
-            | ImapError::Unavailable { .. } => true,
+            | ImapError::Unavailable { .. }
+            | ImapError::Throttled { .. } => true,
             ImapError::Token { error, .. } => error.is_transient(),
             ImapError::Config(_)
             | ImapError::TokenRejected { .. }
@@ -151,6 +161,17 @@ impl ImapError {
             | ImapError::Invalid(_)
             | ImapError::Usage(_) => false,
         }
+    }
+
+    /// True when the server turned the connection or login away for now:
+    /// a limit (`[LIMIT]`), `[UNAVAILABLE]`, or a BYE (Dovecot's "maximum
+    /// number of connections" ends the connection with one). Decided by
+    /// response code and status, never by the text.
+    pub fn is_throttled(&self) -> bool {
+        matches!(
+            self,
+            ImapError::Throttled { .. } | ImapError::Unavailable { .. }
+        )
     }
 }
 
@@ -205,6 +226,11 @@ mod tests {
         }
         .is_transient());
         assert!(!ImapError::OverQuota { text: "q".into() }.is_transient());
+        let limit = ImapError::Throttled {
+            text: "[LIMIT] too many".into(),
+        };
+        assert!(limit.is_transient() && limit.is_throttled());
+        assert!(!ImapError::Io(io()).is_throttled());
         assert!(!ImapError::Config("x".into()).is_transient());
         assert!(!ImapError::No {
             command: "SELECT".into(),

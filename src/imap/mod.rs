@@ -86,6 +86,10 @@ pub struct ImapConfig {
 pub enum ImapAuth {
     /// LOGIN (or AUTHENTICATE PLAIN where LOGIN is disabled).
     Password(String),
+    /// AUTHENTICATE PLAIN as `authcid` (an administrator) with its
+    /// password, acting for the config's `user` (the authorization
+    /// identity, RFC 4616): a master-user login without `user*admin`.
+    PlainAs { authcid: String, password: String },
     /// AUTHENTICATE with a bearer token asked of `tokens` at each connect
     /// (and once more, forcing a new one, when the server refused it).
     OAuth {
@@ -99,6 +103,10 @@ impl std::fmt::Debug for ImapAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ImapAuth::Password(_) => f.write_str("Password(<redacted>)"),
+            ImapAuth::PlainAs { authcid, .. } => f
+                .debug_struct("PlainAs")
+                .field("authcid", authcid)
+                .finish_non_exhaustive(),
             ImapAuth::OAuth { mechanism, tokens } => f
                 .debug_struct("OAuth")
                 .field("mechanism", mechanism)

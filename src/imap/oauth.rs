@@ -18,6 +18,10 @@ use crate::signin::TokenSource;
 /// keep an unauthenticated connection waiting (servers drop those).
 pub(super) enum Credentials<'a> {
     Password(&'a str),
+    PlainAs {
+        authcid: &'a str,
+        password: &'a str,
+    },
     Token {
         mechanism: OAuthMechanism,
         tokens: &'a dyn TokenSource,
@@ -32,6 +36,7 @@ pub(super) async fn credentials<'a>(
 ) -> Result<Credentials<'a>, ImapError> {
     Ok(match auth {
         ImapAuth::Password(p) => Credentials::Password(p),
+        ImapAuth::PlainAs { authcid, password } => Credentials::PlainAs { authcid, password },
         ImapAuth::OAuth { mechanism, tokens } => Credentials::Token {
             mechanism: *mechanism,
             tokens: tokens.as_ref(),

@@ -45,6 +45,18 @@ pub struct Session {
     host: String,
     user: String,
     selected: Option<Selected>,
+    /// Whatever must live exactly as long as this connection (a permit
+    /// of a per-server connection limit, see [`Session::hold`]).
+    held: Option<Held>,
+}
+
+/// Something a [`Session`] keeps until it is dropped.
+pub struct Held(#[allow(dead_code)] Box<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held(..)")
+    }
 }
 
 impl Session {
@@ -119,6 +131,7 @@ impl Session {
             host: cfg.host.clone(),
             user: cfg.user.clone(),
             selected: None,
+            held: None,
         };
         if greeting != Greeting::PreAuth {
             session.log_in(cfg, creds).await?;
@@ -133,9 +146,21 @@ impl Session {
         Ok(session)
     }
 
+    /// Keeps `guard` until this session is dropped: whoever limits
+    /// connections (`crate::fleet`) hands its permit to the connection it
+    /// counts, so it cannot outlive or be lost before it.
+    pub fn hold(mut self, guard: impl std::any::Any + Send + Sync) -> Session {
+        self.held = Some(Held(Box::new(guard)));
+        self
+    }
+
     async fn log_in(&mut self, cfg: &ImapConfig, creds: Credentials<'_>) -> Result<(), ImapError> {
         match creds {
             Credentials::Password(password) => self.login(&cfg.user, password).await,
+            Credentials::PlainAs { authcid, password } => {
+                let cmd = self.plain(&cfg.user, authcid, password)?;
+                self.finish_login(cmd, authcid).await
+            }
             Credentials::Token {
                 mechanism,
                 tokens,
@@ -153,24 +178,7 @@ impl Session {
 
     async fn login(&mut self, user: &str, password: &str) -> Result<(), ImapError> {
         let cmd = if self.conn.has("LOGINDISABLED") {
-            if !self.conn.has("AUTH=PLAIN") {
-                return Err(ImapError::Auth {
-                    user: user.to_string(),
-                    text: "the server disables LOGIN and offers no AUTH=PLAIN".into(),
-                });
-            }
-            if user.contains('\0') || password.contains('\0') {
-                return Err(ImapError::Config(
-                    "user name or password contains a NUL character".into(),
-                ));
-            }
-            let b64 = base64_simd::STANDARD.encode_to_string(format!("\0{user}\0{password}"));
-            if self.conn.has("SASL-IR") {
-                // The label (from `new`) does not include the credentials.
-                Command::new("AUTHENTICATE PLAIN").raw(" ").raw(&b64)
-            } else {
-                Command::new("AUTHENTICATE PLAIN").continuation(b64)
-            }
+            self.plain("", user, password)?
         } else {
             // The label keeps the credentials out of logs and errors.
             let mut c = Command::new("LOGIN")
@@ -181,6 +189,48 @@ impl Session {
             c.label = "LOGIN".into();
             c
         };
+        self.finish_login(cmd, user).await
+    }
+
+    /// AUTHENTICATE PLAIN (RFC 4616): `authzid` (empty: the same as
+    /// `authcid`) is the mailbox, `authcid` who logs in with `password`.
+    fn plain<'a>(
+        &self,
+        authzid: &str,
+        authcid: &str,
+        password: &str,
+    ) -> Result<Command<'a>, ImapError> {
+        if !self.conn.has("AUTH=PLAIN") {
+            return Err(ImapError::Auth {
+                user: authcid.to_string(),
+                text: if self.conn.has("LOGINDISABLED") {
+                    "the server disables LOGIN and offers no AUTH=PLAIN".into()
+                } else {
+                    "the server offers no AUTH=PLAIN; use auth = \"master\" instead".into()
+                },
+            });
+        }
+        if [authzid, authcid, password]
+            .iter()
+            .any(|s| s.contains('\0'))
+        {
+            return Err(ImapError::Config(
+                "user name or password contains a NUL character".into(),
+            ));
+        }
+        let b64 =
+            base64_simd::STANDARD.encode_to_string(format!("{authzid}\0{authcid}\0{password}"));
+        Ok(if self.conn.has("SASL-IR") {
+            // The label (from `new`) does not include the credentials.
+            Command::new("AUTHENTICATE PLAIN").raw(" ").raw(&b64)
+        } else {
+            Command::new("AUTHENTICATE PLAIN").continuation(b64)
+        })
+    }
+
+    /// Sends a LOGIN or AUTHENTICATE PLAIN and reads its answer: a
+    /// throttling or unavailability code is told apart from a refusal.
+    async fn finish_login(&mut self, cmd: Command<'_>, user: &str) -> Result<(), ImapError> {
         // Forget the pre-login list: the server announces a new one with the
         // completion (Dovecot does), or we ask below.
         let before = std::mem::take(&mut self.conn.caps);
@@ -189,14 +239,7 @@ impl Session {
             super::conn::Completion::Ok => {}
             _ => {
                 self.conn.caps = before;
-                let upper = done.text.to_ascii_uppercase();
-                if upper.contains("[UNAVAILABLE]") {
-                    return Err(ImapError::Unavailable { text: done.text });
-                }
-                return Err(ImapError::Auth {
-                    user: user.to_string(),
-                    text: done.text,
-                });
+                return Err(super::conn::login_refusal(user, done.text));
             }
         }
         if self.conn.caps.is_empty() {

@@ -12,15 +12,57 @@ mod error;
 pub use compose::{compose, OwnerReport, WayBack};
 pub use error::NotifyError;
 
+use serde::Serialize;
+
 use crate::config::{AccountConfig, OwnerReportConfig};
-use crate::imap::{Folder, ImapConfig, Session};
+use crate::imap::Folder;
 use crate::index::{Index, IndexError, PartFilter};
+use crate::pipeline::{AccountReport, Connector};
+
+/// The owner report of one run, as the summary and `--json` show it: how
+/// many files it listed, or why it could not be delivered.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerNote {
+    pub files: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// After a run: tells the owner what it moved (the messages indexed after
+/// `mark`) and notes the outcome in `report.owner_report`. Nothing when the
+/// run moved nothing.
+pub async fn after_run<C: Connector>(
+    conn: &C,
+    index: &Index,
+    account: &AccountConfig,
+    cfg: &OwnerReportConfig,
+    way_back: &WayBack,
+    mark: i64,
+    report: &mut AccountReport,
+) {
+    let saved = report
+        .folders
+        .iter()
+        .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
+        .sum();
+    report.owner_report = match tell_owner(conn, index, account, cfg, way_back, mark, saved).await {
+        Ok(0) => None,
+        Ok(files) => Some(OwnerNote { files, error: None }),
+        Err(e) => {
+            tracing::error!("account {}: {e}", account.name);
+            Some(OwnerNote {
+                files: 0,
+                error: Some(e.to_string()),
+            })
+        }
+    };
+}
 
 /// Tells one mailbox's owner what a run moved: the messages indexed after
 /// `mark` ([`Index::last_message`] before the run). Returns how many files the report lists; 0 means the run
 /// moved nothing and no report was written.
-pub async fn tell_owner(
-    imap: &ImapConfig,
+pub async fn tell_owner<C: Connector>(
+    conn: &C,
     index: &Index,
     account: &AccountConfig,
     cfg: &OwnerReportConfig,
@@ -51,7 +93,7 @@ pub async fn tell_owner(
         way_back,
         now: crate::dates::now_unix(),
     })?;
-    deliver(imap, &message).await?;
+    deliver(conn, &message).await?;
     Ok(moved.len())
 }
 
@@ -59,8 +101,8 @@ pub async fn tell_owner(
 ///
 /// An APPEND rather than a sent mail: it needs no SMTP relay, reaches only
 /// this mailbox, and never leaves the server.
-pub async fn deliver(imap: &ImapConfig, message: &[u8]) -> Result<(), NotifyError> {
-    let mut session = Session::connect(imap).await?;
+pub async fn deliver<C: Connector>(conn: &C, message: &[u8]) -> Result<(), NotifyError> {
+    let mut session = conn.connect().await?;
     session
         .append(&Folder::from_name("INBOX"), &[], "", message)
         .await?;

@@ -101,6 +101,7 @@ pub async fn run_account<C: Connector>(
     let mut session = match connector.connect().await {
         Ok(s) => s,
         Err(e) => {
+            report.throttled = e.is_throttled();
             report.error = Some(e.to_string());
             return report;
         }
@@ -133,6 +134,7 @@ pub async fn run_account<C: Connector>(
         session = match connect_with_backoff(connector, RECONNECT_TRIES).await {
             Ok(s) => s,
             Err(e) => {
+                report.throttled = e.is_throttled();
                 report.error = Some(e.to_string());
                 break;
             }

@@ -101,6 +101,12 @@ impl PipelineError {
         }
     }
 
+    /// The server turned the connection away for now (see
+    /// `ImapError::is_throttled`).
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, PipelineError::Imap(e) if e.is_throttled())
+    }
+
     /// Over quota, an original is gone and the server refused its copy:
     /// the copy waits in the journal until there is room.
     pub fn is_waiting_for_room(&self) -> bool {
@@ -120,8 +126,9 @@ impl PipelineError {
     }
 }
 
-/// Progress reports from the job, for a progress bar or logs.
-pub trait Observer {
+/// Progress reports from the job, for a progress bar or logs. `Sync`, so
+/// that a job can run as a task of its own (`crate::fleet`).
+pub trait Observer: Sync {
     fn planned(&self, _messages: u64, _bytes: u64) {}
     fn message_done(&self, _bytes: u64) {}
     fn note(&self, _text: &str) {}
@@ -187,6 +194,15 @@ pub struct AccountReport {
     /// run did not get that far.
     pub quota_before: Option<super::quota::QuotaReport>,
     pub quota_after: Option<super::quota::QuotaReport>,
+    /// The server turned a connection away for now (a limit, BYE,
+    /// `[UNAVAILABLE]`: `ImapError::is_throttled`), so `error` may go away
+    /// when the account is tried again later (`crate::fleet` does).
+    #[serde(skip)]
+    pub throttled: bool,
+    /// `[owner_report]`: what the owner was told after this run, if anything
+    /// (`crate::notify::after_run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_report: Option<crate::notify::OwnerNote>,
 }
 
 /// A message the journal still holds when the run ends.
@@ -225,6 +241,10 @@ impl AccountReport {
             || self.reconnects > 0
             || !self.waiting.is_empty()
             || self.folders.iter().any(|f| f.failed > 0)
+            || self
+                .owner_report
+                .as_ref()
+                .is_some_and(|n| n.error.is_some())
     }
 
     /// A conversion this run started, finished by recovery after a

@@ -20,6 +20,8 @@ use std::process::Command;
 
 /// Regular accounts: (user, password).
 pub const USERS: &[(&str, &str)] = &[("alice", "alicepw"), ("bob", "bobpw")];
+/// More mailboxes for tests of many at once (`run --all`): (user, password).
+pub const MORE_USERS: &[(&str, &str)] = &[("carol", "carolpw"), ("dave", "davepw")];
 /// The master user: log in as `<user>*admin` with this password.
 pub const MASTER_USER: &str = "admin";
 pub const MASTER_PASSWORD: &str = "adminpw";

@@ -17,7 +17,7 @@ pub(super) fn account_config(
     has_oauth: bool,
 ) -> Result<AccountConfig, ConfigError> {
     let key = |k: &str| format!("account[{i}].{k}");
-    let name = raw.name.trim().to_string();
+    let name = raw.name.get_ref().trim().to_string();
     if name.is_empty() {
         return Err(ctx.err(
             key("name"),
@@ -29,7 +29,7 @@ pub(super) fn account_config(
     // counting tables in the file.
     let key = |k: &str| format!("account[{i}].{k} (account {name:?})");
 
-    let provider = raw.provider;
+    let provider = raw.provider.unwrap_or_default();
     let (host, port, tls) = server(ctx, &key, &raw)?;
 
     let ca_file = match &raw.ca_file {
@@ -48,6 +48,9 @@ pub(super) fn account_config(
         .unwrap_or_else(|| default_auth(provider, &password_keys));
     let tokens = (raw.token_command, has_oauth);
     let (password, token_command) = credentials(ctx, &key, auth, tokens, password_keys)?;
+    let master_user = super::fleet::master_user(ctx, &key, auth, raw.master_user)?;
+    let max_connections = super::fleet::max_connections(ctx, &key, raw.max_connections)?;
+    let overrides = super::fleet::overrides(ctx, &key, raw.folders, raw.min_size, raw.older_than)?;
 
     if let Some(t) = &raw.trash {
         if t.trim().is_empty() {
@@ -76,6 +79,11 @@ pub(super) fn account_config(
         oauth: None,
         // Filled in by `check::rules`.
         rules: Vec::new(),
+        master_user,
+        max_connections,
+        overrides,
+        // Filled in by `check::fleet`, which knows the file's text.
+        origin: String::new(),
     })
 }
 
@@ -178,7 +186,7 @@ fn server(
     key: &dyn Fn(&str) -> String,
     raw: &RawAccount,
 ) -> Result<(String, u16, TlsSetting), ConfigError> {
-    let provider = raw.provider;
+    let provider = raw.provider.unwrap_or_default();
     let host = match (raw.host.as_deref(), provider.host()) {
         (Some(h), _) => check_host(ctx, key, h)?,
         (None, Some(h)) => h.to_string(),
@@ -221,7 +229,7 @@ fn credentials(
     password_keys: (Option<String>, Option<String>, Option<String>),
 ) -> Result<(Option<PasswordSource>, Option<String>), ConfigError> {
     match auth {
-        AuthSetting::Password => {
+        AuthSetting::Password | AuthSetting::Master | AuthSetting::Plain => {
             if token_command.is_some() {
                 return Err(ctx.err(
                     key("token_command"),

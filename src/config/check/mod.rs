@@ -4,19 +4,19 @@
 
 mod account;
 mod compress;
+mod fleet;
 mod links;
 mod oauth;
 mod policy;
 mod rules;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use account::account_config;
 use policy::policy_config;
 use rules::rules_config;
 
-use super::raw::{RawConfig, RawIndex, RawOwnerReport, RawStore};
+use super::raw::{RawAccount, RawConfig, RawIndex, RawOwnerReport, RawServer, RawStore};
 use super::{
     env_nonempty, xdg_dir, AccountConfig, Config, ConfigError, Env, IndexConfig, OwnerReportConfig,
     StoreConfig,
@@ -111,36 +111,15 @@ pub(super) fn parse_with_env(
     let rules = rules_config(&ctx, "rule", raw.rules)?;
     let links = links::links_config(&ctx, raw.links, &index.path)?;
 
-    if raw.accounts.is_empty() {
-        return Err(ctx.err(
-            "account",
-            "no [[account]] is configured; add one, for example:\n\n\
-             [[account]]\nname = \"me\"\nhost = \"imap.example.com\"\n\
-             user = \"me@example.com\"\npassword_env = \"MAIL_PASSWORD\"",
-        ));
-    }
-    let mut seen = HashSet::new();
-    let mut accounts = Vec::with_capacity(raw.accounts.len());
-    for (i, mut a) in raw.accounts.into_iter().enumerate() {
-        let raw_oauth = a.oauth.take();
-        let raw_rules = std::mem::take(&mut a.rules);
-        let mut account = account_config(&ctx, i, a, raw_oauth.is_some())?;
-        account.rules = rules_config(&ctx, &format!("account[{i}].rule"), raw_rules)?;
-        if let Some(o) = raw_oauth {
-            account.oauth = Some(oauth::oauth_config(&ctx, i, &account.name, &index.path, o)?);
-        }
-        if !seen.insert(account.name.clone()) {
-            return Err(ctx.err(
-                format!("account[{i}].name"),
-                format!(
-                    "{:?} is used by an earlier account too; give each account its own name \
-                     (it is what --account selects)",
-                    account.name
-                ),
-            ));
-        }
-        accounts.push(account);
-    }
+    let accounts = accounts(
+        &ctx,
+        text,
+        path,
+        raw.accounts,
+        raw.server,
+        raw.accounts_file,
+        &index,
+    )?;
 
     let owner_report = owner_report_config(&ctx, raw.owner_report, &accounts)?;
     Ok(Config {
@@ -191,6 +170,66 @@ fn owner_report_config(
         }
     }
     Ok(Some(OwnerReportConfig { from: raw.from }))
+}
+
+/// The `[[account]]` tables and the accounts file's rows, each completed
+/// from `[server]` and checked; no name or mailbox twice.
+fn accounts(
+    ctx: &Ctx,
+    text: &str,
+    path: Option<&Path>,
+    tables: Vec<RawAccount>,
+    server: Option<RawServer>,
+    accounts_file: Option<String>,
+    index: &IndexConfig,
+) -> Result<Vec<AccountConfig>, ConfigError> {
+    let mut raws = tables;
+    let config_file = path.unwrap_or(Path::new("config"));
+    for a in &mut raws {
+        a.origin = Some((
+            config_file.display().to_string(),
+            fleet::line_of(text, a.name.span().start),
+        ));
+    }
+    if let Some(f) = &accounts_file {
+        raws.extend(fleet::accounts_file(ctx, f)?);
+    }
+    if raws.is_empty() {
+        return Err(ctx.err(
+            "account",
+            "no [[account]] is configured; add one, for example:\n\n\
+             [[account]]\nname = \"me\"\nhost = \"imap.example.com\"\n\
+             user = \"me@example.com\"\npassword_env = \"MAIL_PASSWORD\"",
+        ));
+    }
+    let mut accounts = Vec::with_capacity(raws.len());
+    for (i, mut a) in raws.into_iter().enumerate() {
+        if let Some(server) = &server {
+            fleet::merge_server(server, &mut a);
+        }
+        let (file, line) = a.origin.take().unwrap_or_default();
+        let origin = fleet::origin(Path::new(&file), line);
+        let at = |e: ConfigError| match e {
+            ConfigError::Invalid { file, key, problem } => ConfigError::Invalid {
+                file,
+                key: format!("{key} at {origin}"),
+                problem,
+            },
+            other => other,
+        };
+        let raw_oauth = a.oauth.take();
+        let raw_rules = std::mem::take(&mut a.rules);
+        let mut account = account_config(ctx, i, a, raw_oauth.is_some()).map_err(at)?;
+        account.rules = rules_config(ctx, &format!("account[{i}].rule"), raw_rules).map_err(at)?;
+        if let Some(o) = raw_oauth {
+            account.oauth =
+                Some(oauth::oauth_config(ctx, i, &account.name, &index.path, o).map_err(at)?);
+        }
+        account.origin = origin.clone();
+        accounts.push(account);
+    }
+    fleet::check_duplicates(ctx, &accounts, server.is_some() || accounts_file.is_some())?;
+    Ok(accounts)
 }
 
 /// Returns the store config and, for a local store, its folder.

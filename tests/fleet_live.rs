@@ -1,0 +1,344 @@
+//! `slimbox run --all` (IT mode) against a private Dovecot: mailboxes
+//! through the master user (`user*admin`, and SASL PLAIN with an
+//! authorization identity) beside one with a wrong password; two runs at
+//! once never convert a message twice; `max_connections` holds, counted by
+//! Dovecot itself (`doveadm who`).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use slimbox::imap::Session;
+use support::dovecot::{master_login, Dovecot, DovecotOptions, MASTER_PASSWORD};
+use support::mailbox::{self, imap_config};
+
+const DATE: &str = "01-Feb-2024 10:00:00 +0100";
+const ATTACHMENT: usize = 300 * 1024;
+const MAILBOXES: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// `n` messages with a 300 KiB attachment in `user`'s Archive, through
+/// the master user.
+async fn seed(d: &Dovecot, user: &str, n: usize) {
+    let cfg = imap_config(d, &master_login(user), MASTER_PASSWORD);
+    let mut s = Session::connect(&cfg).await.expect("master login");
+    let f = mailbox::folder(&mut s, "Archive").await;
+    for i in 0..n {
+        let msg = mailbox::with_attachment(
+            &format!("{user}-{i}"),
+            &format!("Report {i} for {user}"),
+            "report.pdf",
+            "application/pdf",
+            mailbox::noise(ATTACHMENT, i as u64 + 7),
+        );
+        s.append(&f, &[], DATE, &msg).await.expect("append");
+    }
+    let _ = s.logout().await;
+}
+
+/// Message-IDs and sizes of `user`'s Archive.
+async fn archive(d: &Dovecot, user: &str) -> Vec<(String, usize)> {
+    let cfg = imap_config(d, &master_login(user), MASTER_PASSWORD);
+    let mut s = Session::connect(&cfg).await.expect("master login");
+    let f = mailbox::folder(&mut s, "Archive").await;
+    s.examine(&f).await.expect("examine");
+    let uids = s.search_header("Message-ID", "").await.expect("search");
+    let mut out = Vec::new();
+    for uid in uids {
+        let raw = s.fetch_message(uid).await.expect("fetch").expect("exists");
+        out.push((mailbox::message_id(&raw).unwrap_or_default(), raw.len()));
+    }
+    let _ = s.logout().await;
+    out
+}
+
+/// A fleet config: `[server]` with the master user, alice and bob from a
+/// CSV, carol over SASL PLAIN, and `dave` as given.
+fn write_config(d: &Dovecot, dir: &Path, max_connections: u32, dave: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("people.csv"),
+        "name,user,min_size\n# one mailbox per row\nalice,alice,\nbob,bob,100KiB\n",
+    )
+    .expect("csv");
+    let text = format!(
+        r#"accounts_file = "people.csv"
+[store]
+url = "store"
+[policy]
+min_size = "100KiB"
+folders = ["\\Archive"]
+[server]
+host = "127.0.0.1"
+port = {port}
+tls = "implicit"
+ca_file = "{ca}"
+auth = "master"
+master_user = "admin"
+password_env = "SLIMBOX_MASTER_PASSWORD"
+max_connections = {max_connections}
+
+[[account]]
+name = "carol"
+user = "carol"
+auth = "plain"
+master_user = "admin"
+password_env = "SLIMBOX_MASTER_PASSWORD"
+
+[[account]]
+name = "dave"
+user = "dave"
+{dave}
+"#,
+        port = d.imaps_port,
+        ca = d.ca_pem.display(),
+    );
+    let p = dir.join("fleet.toml");
+    std::fs::write(&p, text).expect("config");
+    p
+}
+
+fn slimbox(config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_slimbox"));
+    c.arg("--config")
+        .arg(config)
+        .env("SLIMBOX_MASTER_PASSWORD", MASTER_PASSWORD)
+        .env_remove("SLIMBOX_TEST_PAUSE_AT")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn mailbox_of<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["mailboxes"]
+        .as_array()
+        .expect("mailboxes")
+        .iter()
+        .find(|m| m["account"] == name)
+        .unwrap_or_else(|| panic!("{name} in {report:#}"))
+}
+
+fn converted(m: &serde_json::Value) -> u64 {
+    m["report"]["folders"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .map(|f| f["converted"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn issue13_master_user_mailboxes_run_and_a_wrong_password_fails_alone() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    rt().block_on(async {
+        for user in ["alice", "bob", "carol"] {
+            seed(&d, user, 3).await;
+        }
+    });
+    let config = write_config(
+        &d,
+        dir.path(),
+        10,
+        "auth = \"password\"\npassword = \"wrong\"",
+    );
+    let out = slimbox(&config)
+        .args(["run", "--all", "--json", "--concurrency", "4"])
+        .output()
+        .expect("run");
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    for user in ["alice", "bob", "carol"] {
+        let m = mailbox_of(&report, user);
+        assert_eq!(m["status"], "ok", "{m:#}");
+        assert_eq!(converted(m), 3, "{m:#}");
+    }
+    let dave = mailbox_of(&report, "dave");
+    assert_eq!(dave["status"], "failed", "{dave:#}");
+    let why = dave["error"].as_str().expect("error");
+    assert!(
+        why.contains("dave") && why.contains("rejected the login"),
+        "{why}"
+    );
+    assert_eq!(report["totals"]["failed"], 1, "{report:#}");
+    assert_eq!(report["totals"]["converted"], 9, "{report:#}");
+    // Each message is there once, and slim.
+    rt().block_on(async {
+        for user in ["alice", "bob", "carol"] {
+            let msgs = archive(&d, user).await;
+            let ids: BTreeSet<&str> = msgs.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!((msgs.len(), ids.len()), (3, 3), "{user}: {msgs:?}");
+            assert!(
+                msgs.iter().all(|(_, len)| *len < ATTACHMENT / 2),
+                "{msgs:?}"
+            );
+        }
+    });
+    // The table has a row per mailbox and a total.
+    let out = slimbox(&config)
+        .args(["run", "--all"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("total (4 mailboxes)") && text.contains("dave: failed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn issue13_two_runs_at_once_never_convert_a_message_twice() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    rt().block_on(async {
+        for user in MAILBOXES {
+            seed(&d, user, 4).await;
+        }
+    });
+    let config = write_config(&d, dir.path(), 10, "");
+    let start = || {
+        slimbox(&config)
+            .args(["run", "--all", "--json", "--concurrency", "2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (start(), start());
+    let outs = [
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    ];
+    let reports: Vec<serde_json::Value> = outs.iter().map(json).collect();
+    for r in &reports {
+        let statuses: Vec<String> = r["mailboxes"]
+            .as_array()
+            .expect("mailboxes")
+            .iter()
+            .map(|m| format!("{} {} {}", m["account"], m["status"], converted(m)))
+            .collect();
+        eprintln!("one run: {statuses:?}");
+    }
+    for user in MAILBOXES {
+        let ms: Vec<&serde_json::Value> = reports.iter().map(|r| mailbox_of(r, user)).collect();
+        let total: u64 = ms.iter().map(|m| converted(m)).sum();
+        assert_eq!(total, 4, "{user} converted once in all: {ms:#?}");
+        for m in &ms {
+            assert!(m["status"] == "ok" || m["status"] == "busy", "{m:#}");
+        }
+    }
+    rt().block_on(async {
+        for user in MAILBOXES {
+            let msgs = archive(&d, user).await;
+            let ids: BTreeSet<&str> = msgs.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!((msgs.len(), ids.len()), (4, 4), "{user}: {msgs:?}");
+            assert!(
+                msgs.iter().all(|(_, len)| *len < ATTACHMENT / 2),
+                "{msgs:?}"
+            );
+        }
+    });
+    // The index holds each message once, and nothing is left in flight.
+    let out = slimbox(&config)
+        .args(["run", "--all", "--json"])
+        .output()
+        .expect("third run");
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["totals"]["converted"], 0, "{report:#}");
+    for user in MAILBOXES {
+        assert_eq!(
+            mailbox_of(&report, user)["report"]["recovered"],
+            0,
+            "{report:#}"
+        );
+    }
+}
+
+/// Connections Dovecot has open now, as `doveadm who` counts them.
+fn dovecot_connections(d: &Dovecot) -> usize {
+    let out = Command::new("doveadm")
+        .arg("-c")
+        .arg(d.dir.path().join("dovecot.conf"))
+        .args(["who", "-1"])
+        .output()
+        .expect("doveadm who (Dovecot's admin tool, installed with dovecot-core)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            MAILBOXES
+                .iter()
+                .any(|u| l.split_whitespace().next() == Some(u))
+        })
+        .count()
+}
+
+#[test]
+fn issue13_max_connections_holds_on_the_dovecot_side() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    rt().block_on(async {
+        for user in MAILBOXES {
+            seed(&d, user, 6).await;
+        }
+    });
+    assert_eq!(dovecot_connections(&d), 0, "seeding left connections open");
+    let config = write_config(&d, dir.path(), 2, "");
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let d = &d;
+        std::thread::scope(|scope| {
+            let peak = scope.spawn(|| {
+                let mut peak = 0;
+                let mut samples = 0;
+                while !done.load(Ordering::SeqCst) {
+                    peak = peak.max(dovecot_connections(d));
+                    samples += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (peak, samples)
+            });
+            let out = slimbox(&config)
+                .args(["run", "--all", "--json", "--concurrency", "4"])
+                .output()
+                .expect("run");
+            done.store(true, Ordering::SeqCst);
+            (out, peak.join().expect("watcher"))
+        })
+    };
+    let (out, (peak, samples)) = watcher;
+    let report = json(&out);
+    eprintln!("peak {peak} connections at once in {samples} samples of doveadm who");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["totals"]["converted"], 24, "{report:#}");
+    assert!(
+        peak >= 1,
+        "the watcher saw no connection in {samples} samples"
+    );
+    assert!(
+        peak <= 2,
+        "Dovecot saw {peak} connections at once; max_connections is 2"
+    );
+}
