@@ -342,3 +342,106 @@ fn issue13_max_connections_holds_on_the_dovecot_side() {
         "Dovecot saw {peak} connections at once; max_connections is 2"
     );
 }
+
+/// `run --all` also tells each owner what moved (in their INBOX, through
+/// the master user) and writes one metrics row per mailbox, the failing
+/// one included.
+#[test]
+fn issue13_run_all_reports_to_owners_and_writes_metrics() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    rt().block_on(async {
+        for user in ["alice", "bob", "carol"] {
+            seed(&d, user, 2).await;
+        }
+    });
+    let config = write_config(
+        &d,
+        dir.path(),
+        10,
+        "auth = \"password\"\npassword = \"wrong\"",
+    );
+    // The logins are no addresses: each owner's comes from `email`
+    // (a CSV column for alice and bob).
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "name,user,email\nalice,alice,alice@example.com\nbob,bob,bob@example.com\n",
+    )
+    .expect("csv");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text = text.replace(
+        "name = \"carol\"\n",
+        "name = \"carol\"\nemail = \"carol@example.com\"\n",
+    );
+    text = text.replace(
+        "name = \"dave\"\n",
+        "name = \"dave\"\nemail = \"dave@example.com\"\n",
+    );
+    text.push_str("\n[owner_report]\nfrom = \"IT <it@example.com>\"\n");
+    std::fs::write(&config, text).expect("config");
+    let metrics = dir.path().join("slimbox.prom");
+
+    let out = slimbox(&config)
+        .args(["run", "--all", "--json", "--metrics-file"])
+        .arg(&metrics)
+        .output()
+        .expect("run");
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    for user in ["alice", "bob", "carol"] {
+        let m = mailbox_of(&report, user);
+        assert_eq!(m["report"]["owner_report"]["files"], 2, "{m:#}");
+    }
+    rt().block_on(async {
+        for user in ["alice", "bob", "carol"] {
+            let cfg = imap_config(&d, &master_login(user), MASTER_PASSWORD);
+            let mut s = Session::connect(&cfg).await.expect("master login");
+            let inbox = mailbox::folder(&mut s, "INBOX").await;
+            s.examine(&inbox).await.expect("examine");
+            let uids = s.search_header("Auto-Submitted", "").await.expect("search");
+            assert_eq!(uids.len(), 1, "{user}: one report");
+            let raw = s
+                .fetch_message(uids[0])
+                .await
+                .expect("fetch")
+                .expect("exists");
+            let m = mail_parser::MessageParser::default()
+                .parse(&raw[..])
+                .expect("parse");
+            let to = m.to().and_then(|t| t.first()).and_then(|a| a.address());
+            assert_eq!(to, Some(format!("{user}@example.com").as_str()));
+            let body = m.body_text(0).expect("text");
+            assert!(
+                body.contains("report.pdf") && body.contains("Nothing is lost"),
+                "{body}"
+            );
+            let _ = s.logout().await;
+        }
+    });
+    let text = std::fs::read_to_string(&metrics).expect("metrics file");
+    let samples = slimbox::metrics::parse::parse(&text).expect("metrics parse");
+    let value = |name: &str, mailbox: &str| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == name && s.labels.get("mailbox").map(String::as_str) == Some(mailbox)
+            })
+            .map(|s| s.value)
+    };
+    for user in ["alice", "bob", "carol"] {
+        assert_eq!(
+            value("slimbox_last_run_messages_converted", user),
+            Some(2.0),
+            "{text}"
+        );
+        assert!(
+            value("slimbox_last_success_timestamp_seconds", user).is_some(),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        value("slimbox_last_run_failures", "dave"),
+        Some(1.0),
+        "{text}"
+    );
+}
