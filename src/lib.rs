@@ -31,6 +31,7 @@ pub mod mime;
 pub mod pipeline;
 pub mod rebuild;
 pub mod restore;
+pub mod serve;
 pub mod signin;
 pub mod store;
 pub mod units;

@@ -84,6 +84,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The `[[account]]` tables, in file order; never empty.
     pub accounts: Vec<AccountConfig>,
+    pub serve: ServeConfig,
+    pub links: LinksConfig,
     /// The file this was read from (absolute when it came from [`load`]).
     pub path: Option<PathBuf>,
 }
@@ -100,6 +102,27 @@ pub struct StoreConfig {
     pub compress_zstd_level: Option<i32>,
     /// Settings for s3://, az:// and gs:// stores (`Store::open_with`).
     pub remote: crate::store::RemoteOptions,
+}
+
+/// `[serve]`: where `slimbox serve` listens, and its TLS certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// `listen`, as `host:port` (default [`DEFAULT_LISTEN`]).
+    pub listen: String,
+    /// `tls_cert` and `tls_key` (PEM), both or neither: with them the
+    /// server speaks HTTPS itself; without, plain HTTP (behind a proxy).
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Default `serve.listen`: loopback only, so a server started by hand is
+/// not reachable from the network until someone says so.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8025";
+
+/// `[links]`: signed links to detached files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinksConfig {
+    /// `secret_file`, or `links.key` beside the index.
+    pub secret_file: PathBuf,
 }
 
 /// `[index]`: the local SQLite index of what was detached.

@@ -20,6 +20,26 @@ pub(super) struct RawConfig {
     pub(super) policy: RawPolicy,
     #[serde(default, rename = "account")]
     pub(super) accounts: Vec<RawAccount>,
+    #[serde(default)]
+    pub(super) serve: RawServe,
+    #[serde(default)]
+    pub(super) links: RawLinks,
+}
+
+/// `[serve]`: `slimbox serve`'s address and optional TLS.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServe {
+    pub(super) listen: Option<String>,
+    pub(super) tls_cert: Option<String>,
+    pub(super) tls_key: Option<String>,
+}
+
+/// `[links]`: the secret file links are signed with.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLinks {
+    pub(super) secret_file: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@ mod account;
 mod compress;
 mod oauth;
 mod policy;
+mod serve;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -102,6 +103,8 @@ pub(super) fn parse_with_env(
     store.compress_zstd_level = compress::compress_level(&ctx, raw_store)?;
     let index = index_config(&ctx, &raw.index, local_store.as_deref())?;
     let policy = policy_config(&ctx, raw.policy)?;
+    let serve = serve::serve_config(&ctx, &raw.serve)?;
+    let links = serve::links_config(&ctx, &raw.links, &index)?;
 
     if raw.accounts.is_empty() {
         return Err(ctx.err(
@@ -137,6 +140,8 @@ pub(super) fn parse_with_env(
         index,
         policy,
         accounts,
+        serve,
+        links,
         path: path.map(Path::to_path_buf),
     })
 }
