@@ -412,3 +412,75 @@ async fn issue12_sigterm_finishes_requests_in_flight() {
     assert_eq!(sha256(&got), sha256(&d));
     server.exits_cleanly();
 }
+
+/// With `[serve] tls_cert` and `tls_key` the server speaks HTTPS (rustls);
+/// the certificate is a fresh self-signed one from `openssl` (installed by
+/// scripts/test-deps).
+#[tokio::test]
+async fn issue12_tls_when_a_certificate_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    // A self-signed end-entity certificate (rustls refuses a CA one for a
+    // server), as scripts/dovecot-harness makes it.
+    let cnf = dir.path().join("openssl.cnf");
+    std::fs::write(
+        &cnf,
+        "[req]\ndistinguished_name = dn\nx509_extensions = v3\nprompt = no\n\
+         [dn]\nCN = localhost\n[v3]\nbasicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n\
+         subjectAltName = IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt"])
+        .args([
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-config",
+        ])
+        .arg(&cnf)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl (installed by scripts/test-deps)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store_dir = dir.path().join("store");
+    let store = Store::open(&store_dir.to_string_lossy()).unwrap();
+    let d = data(100_000);
+    let hash = put(&store, &d).await;
+    let server = Server::start(
+        &format!(
+            "[store]\nurl = \"{}\"\n[serve]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            store_dir.display(),
+            cert.display(),
+            key.display()
+        ),
+        &[],
+    );
+    assert!(
+        server.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.base
+    );
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .build()
+        .unwrap();
+    let res = client
+        .get(server.link(&hash, "a.bin", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(sha256(&res.bytes().await.unwrap()), sha256(&d));
+    server.stop();
+}
