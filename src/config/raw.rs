@@ -26,6 +26,8 @@ pub(super) struct RawConfig {
     #[serde(default, rename = "rule")]
     pub(super) rules: Vec<toml::Table>,
     #[serde(default)]
+    pub(super) serve: RawServe,
+    #[serde(default)]
     pub(super) links: RawLinks,
 }
 
@@ -47,6 +49,15 @@ pub(super) struct RawLinks {
     pub(super) secret_file: Option<String>,
     pub(super) expires: Option<toml::Value>,
     pub(super) stub_format: Option<String>,
+}
+
+/// `[serve]`: `slimbox serve`'s address and optional TLS.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServe {
+    pub(super) listen: Option<String>,
+    pub(super) tls_cert: Option<String>,
+    pub(super) tls_key: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ mod links;
 mod oauth;
 mod policy;
 mod rules;
+mod serve;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,7 @@ pub(super) fn parse_with_env(
     let policy = policy_config(&ctx, raw.policy)?;
     let rules = rules_config(&ctx, "rule", raw.rules)?;
     let links = links::links_config(&ctx, raw.links, &index.path)?;
+    let serve = serve::serve_config(&ctx, &raw.serve)?;
 
     if raw.accounts.is_empty() {
         return Err(ctx.err(
@@ -150,6 +152,7 @@ pub(super) fn parse_with_env(
         rules,
         accounts,
         owner_report,
+        serve,
         links,
         path: path.map(Path::to_path_buf),
     })
