@@ -40,7 +40,9 @@ fn noise(len: usize, seed: u64) -> Bytes {
 
 #[tokio::main]
 async fn main() {
-    let bin = std::env::args().nth(1).expect("usage: bench_serve SLIMBOX_BINARY");
+    let bin = std::env::args()
+        .nth(1)
+        .expect("usage: bench_serve SLIMBOX_BINARY");
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let store = Store::open(&store_dir.to_string_lossy()).unwrap();
@@ -79,7 +81,11 @@ async fn main() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
     let client = reqwest::Client::new();
 
     let file = store_dir.join(object_key(&big_hash).as_ref());

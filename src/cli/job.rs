@@ -83,6 +83,26 @@ pub fn signed_links(config: &Config) -> anyhow::Result<Option<crate::mime::Signe
     }))
 }
 
+/// A signed link to `account`'s self-service page under `base`; the
+/// account must be in the config.
+pub fn page_link(
+    config: &Config,
+    base: &str,
+    account: &str,
+    expires: Option<u64>,
+) -> anyhow::Result<String> {
+    if !config.accounts.iter().any(|a| a.name == account) {
+        let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+        anyhow::bail!(
+            "no account {account:?} in the config; its accounts are: {}",
+            names.join(", ")
+        );
+    }
+    let secret = crate::links::Secret::load_or_create(&config.links.secret_file)
+        .context("cannot sign the page link")?;
+    Ok(secret.page_link(base, account, expires))
+}
+
 pub async fn connect(account: &AccountConfig) -> anyhow::Result<Session> {
     let cfg = imap_config(account)?;
     Session::connect(&cfg)

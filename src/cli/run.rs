@@ -198,13 +198,42 @@ async fn run_one(
     let report =
         crate::pipeline::run_account(&imap, store, index, &account.name, &policy, observer).await;
     let owner_report = match (&config.owner_report, mark) {
-        (Some(cfg), Some(mark)) => tell_owner(&imap, index, account, cfg, mark, &report).await,
+        (Some(cfg), Some(mark)) => {
+            let way_back = way_back(config, account);
+            tell_owner(&imap, index, account, cfg, &way_back, mark, &report).await
+        }
         _ => None,
     };
     AccountOutcome {
         report,
         busy: false,
         owner_report,
+    }
+}
+
+/// How the owner report tells the owner to get files back: their page
+/// when `[links] base_url` is set (a signed page link, expiring with
+/// `[links] expires`), else the commands.
+fn way_back(config: &Config, account: &AccountConfig) -> WayBack {
+    let commands = WayBack::Commands {
+        account: account.name.clone(),
+    };
+    let Some(base) = &config.links.base_url else {
+        return commands;
+    };
+    let expires = config
+        .links
+        .expires
+        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    match job::page_link(config, base, &account.name, expires) {
+        Ok(link) => WayBack::Page(link),
+        Err(e) => {
+            tracing::warn!(
+                "account {}: the owner report names commands, not the page: {e:#}",
+                account.name
+            );
+            commands
+        }
     }
 }
 
@@ -215,6 +244,7 @@ async fn tell_owner(
     index: &Index,
     account: &AccountConfig,
     cfg: &crate::config::OwnerReportConfig,
+    way_back: &WayBack,
     mark: i64,
     report: &AccountReport,
 ) -> Option<OwnerNote> {
@@ -223,10 +253,7 @@ async fn tell_owner(
         .iter()
         .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
         .sum();
-    let way_back = WayBack::Commands {
-        account: account.name.clone(),
-    };
-    match crate::notify::tell_owner(imap, index, account, cfg, &way_back, mark, saved).await {
+    match crate::notify::tell_owner(imap, index, account, cfg, way_back, mark, saved).await {
         Ok(0) => None,
         Ok(files) => Some(OwnerNote { files, error: None }),
         Err(e) => {

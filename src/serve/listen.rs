@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
@@ -54,7 +56,6 @@ pub async fn serve(
     };
     let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
     ready(listener.local_addr().map_err(bind_err)?, tls.is_some());
-    let service = TowerToHyperService::new(router);
     let graceful = GracefulShutdown::new();
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -72,7 +73,7 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let watcher = graceful.watcher();
-        let service = service.clone();
+        let service = with_peer(&router, peer);
         let tls = tls.clone();
         tokio::spawn(async move {
             let result = match tls {
@@ -96,7 +97,32 @@ pub async fn serve(
     Ok(())
 }
 
-type Service = TowerToHyperService<Router>;
+/// The router for one connection, each request told its peer's address
+/// (`ConnectInfo`): the pages open without sign-in only to loopback.
+#[derive(Clone)]
+struct Service {
+    router: Router,
+    peer: SocketAddr,
+}
+
+fn with_peer(router: &Router, peer: SocketAddr) -> Service {
+    Service {
+        router: router.clone(),
+        peer,
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for Service {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = <Router as tower::Service<Request<Incoming>>>::Future;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        // A router is always ready: no poll_ready needed.
+        tower::Service::call(&mut self.router.clone(), req)
+    }
+}
 
 /// One HTTP/1.1 connection (keep-alive), with a timeout for its headers.
 fn connection<S>(

@@ -12,9 +12,11 @@ mod error;
 mod files;
 mod headers;
 mod listen;
+mod page;
 
 pub use error::ServeError;
 pub use listen::{serve, Options};
+pub use page::{Pages, PutBackFn};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +38,8 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Arc<Store>,
     pub secret: Arc<Secret>,
+    /// The self-service pages; `None`: `/` and `/m/…` are 404.
+    pub pages: Option<Arc<Pages>>,
 }
 
 /// All routes. `get` answers HEAD too; the file handler sends HEAD's
@@ -43,6 +47,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/f/{*rest}", get(files::file))
+        .merge(page::routes())
         .fallback(|| async { bare(StatusCode::NOT_FOUND) })
         .with_state(state)
         .layer(middleware::from_fn(access_log))
