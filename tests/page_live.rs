@@ -197,11 +197,11 @@ fn issue12_page_access_search_and_put_back() {
     // Open on loopback without a signature; not through a proxy.
     let (status, open) = get(&format!("{base}/m/alice"), &[]);
     assert!(status == 200 && open.contains("holiday.pdf"));
-    let (status, home) = get(&format!("{base}/"), &[]);
+    let (status, home) = get(&format!("{base}/m/"), &[]);
     assert!(status == 200 && home.contains("/m/alice") && home.contains("/m/bob"));
     let proxied = [("x-forwarded-for", "192.0.2.7")];
     assert_eq!(get(&format!("{base}/m/alice"), &proxied).0, 403);
-    assert_eq!(get(&format!("{base}/"), &proxied).0, 404);
+    assert_eq!(get(&format!("{base}/m/"), &proxied).0, 404);
     assert_eq!(get(&alice, &proxied).0, 200);
 
     // Search: by name (any case), sender, date, size; a bad date is named.

@@ -17,10 +17,13 @@ use crate::store::Store;
 
 /// Serve detached files over HTTP(S) by their signed links.
 ///
-/// Answers `GET` and `HEAD` for `/f/<sha256>/<name>?sig=…[&exp=…]` only,
+/// Answers `GET` and `HEAD` for `/f/<sha256>/<name>?sig=…[&exp=…]`,
 /// streaming the object from the store (any kind, compressed or not) and
 /// checking it against its SHA-256 on the way; a link that is unsigned,
 /// tampered with, expired or names no object gets a bare 403 or 404.
+/// Also each mailbox's self-service page, `/m/<account>?sig=…` (`slimbox
+/// link --page`): its files, searchable, with download and "put back";
+/// open without a link only on loopback (then `/m/` lists the mailboxes).
 /// Listens on [serve] listen (default 127.0.0.1:8025), with HTTPS when
 /// [serve] tls_cert and tls_key are set; signs with [links] secret_file.
 /// Prints the address it listens on, logs one line per request to stderr,

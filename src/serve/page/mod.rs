@@ -2,7 +2,8 @@
 //! searchable by file name, sender, date and size, each with a download
 //! link and a button that puts the original message back.
 //!
-//! Routes: `GET /` (the mailboxes, only where access is open),
+//! Routes: `GET /m/` (the mailboxes, only where access is open; `/`
+//! itself stays a bare 404 like every path the router does not name),
 //! `GET /m/<account>?sig=S[&exp=E]` (the page) and
 //! `POST /m/<account>/put-back` (one message back, the result shown). Who
 //! may see what is `access`'s decision; every refusal is a bare 403 or 404.
@@ -56,7 +57,7 @@ pub struct Pages {
 /// The page routes, for the router to merge.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
+        .route("/m/", get(home))
         .route("/m/{account}", get(page))
         .route("/m/{account}/put-back", post(put_back))
 }
