@@ -36,6 +36,7 @@ pub mod pipeline;
 pub mod readable;
 pub mod rebuild;
 pub mod restore;
+pub mod serve;
 pub mod signin;
 pub mod store;
 pub mod units;

@@ -94,25 +94,49 @@ pub fn signed_links(config: &Config) -> anyhow::Result<Option<crate::mime::Signe
 }
 
 /// How the owner report tells `account`'s owner to get files back: their
-/// self-service page when `[links] base_url` is set (and its secret can be
-/// read), else the commands.
+/// self-service page when `[links] base_url` is set (a signed page link,
+/// expiring with `[links] expires`), else the commands.
 pub fn way_back(config: &Config, account: &AccountConfig) -> crate::notify::WayBack {
-    let page = config.links.base_url.as_ref().and_then(|base| {
-        let secret = crate::links::Secret::load_or_create(&config.links.secret_file)
-            .map_err(|e| tracing::warn!("the owner report links to no page: {e}"))
-            .ok()?;
-        let expires = config
-            .links
-            .expires
-            .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
-        Some(secret.page_link(base, &account.name, expires))
-    });
-    match page {
-        Some(url) => crate::notify::WayBack::Page(url),
-        None => crate::notify::WayBack::Commands {
-            account: account.name.clone(),
-        },
+    let commands = crate::notify::WayBack::Commands {
+        account: account.name.clone(),
+    };
+    let Some(base) = &config.links.base_url else {
+        return commands;
+    };
+    let expires = config
+        .links
+        .expires
+        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    match page_link(config, base, &account.name, expires) {
+        Ok(link) => crate::notify::WayBack::Page(link),
+        Err(e) => {
+            tracing::warn!(
+                "account {}: the owner report names commands, not the page: {e:#}",
+                account.name
+            );
+            commands
+        }
     }
+}
+
+/// A signed link to `account`'s self-service page under `base`; the
+/// account must be in the config.
+pub fn page_link(
+    config: &Config,
+    base: &str,
+    account: &str,
+    expires: Option<u64>,
+) -> anyhow::Result<String> {
+    if !config.accounts.iter().any(|a| a.name == account) {
+        let names: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+        anyhow::bail!(
+            "no account {account:?} in the config; its accounts are: {}",
+            names.join(", ")
+        );
+    }
+    let secret = crate::links::Secret::load_or_create(&config.links.secret_file)
+        .context("cannot sign the page link")?;
+    Ok(secret.page_link(base, account, expires))
 }
 
 pub async fn connect(account: &AccountConfig) -> anyhow::Result<Session> {

@@ -10,16 +10,23 @@ use clap::Args;
 use super::job;
 use crate::index::{Index, PartFilter};
 
-/// Print a fresh signed link to a detached file, as `slimbox serve` answers
-/// it (needs `[links] base_url`).
+/// Print a fresh signed link to a detached file, or with --page to a
+/// mailbox's self-service page, as `slimbox serve` answers them (needs
+/// `[links] base_url`).
 ///
 /// The file is named by its SHA-256 (from `slimbox list`, or the stub); the
-/// link carries the file name the index knows for it, or --name. Links
-/// never expire unless --expires (or `[links] expires`) says so.
+/// link carries the file name the index knows for it, or --name. A page
+/// link opens that one mailbox's page (its files, search, download, put
+/// back) and no other. Links never expire unless --expires (or `[links]
+/// expires`) says so.
 #[derive(Debug, Args)]
 pub struct LinkArgs {
     /// The file's SHA-256 (64 hex digits).
-    sha256: String,
+    #[arg(required_unless_present = "page")]
+    sha256: Option<String>,
+    /// A link to this account's self-service page instead of to a file.
+    #[arg(long, value_name = "ACCOUNT", conflicts_with_all = ["sha256", "name"])]
+    page: Option<String>,
     /// The file name the link shows and downloads as (default: the name the
     /// index knows for this file).
     #[arg(long)]
@@ -28,7 +35,8 @@ pub struct LinkArgs {
     /// expires`, else for ever.
     #[arg(long, value_parser = crate::config::parse_age)]
     expires: Option<Duration>,
-    /// Print JSON: sha256, name, link, expires (Unix seconds or null).
+    /// Print JSON: sha256, name, link, expires (Unix seconds or null); for
+    /// --page: account, link, expires.
     #[arg(long)]
     json: bool,
 }
@@ -41,12 +49,24 @@ pub fn run(args: LinkArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> 
              serve` answers at, e.g.\n\n[links]\nbase_url = \"https://files.example.com\""
         );
     };
-    let sha = args.sha256.trim().to_ascii_lowercase();
+    let expires = args
+        .expires
+        .or(config.links.expires)
+        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    if let Some(account) = &args.page {
+        let link = job::page_link(&config, base, account, expires)?;
+        if args.json {
+            let v = serde_json::json!({ "account": account, "link": link, "expires": expires });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            println!("{link}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let given = args.sha256.as_deref().unwrap_or("");
+    let sha = given.trim().to_ascii_lowercase();
     if crate::store::parse_hex(&sha).is_none() {
-        bail!(
-            "{:?} is not a SHA-256: write its 64 hex digits",
-            args.sha256
-        );
+        bail!("{given:?} is not a SHA-256: write its 64 hex digits");
     }
     let index = Index::open(&config.index.path)?;
     let known = index.find_parts(&PartFilter {
@@ -65,10 +85,6 @@ pub fn run(args: LinkArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> 
     let name = crate::mime::safe_name(args.name.as_deref().unwrap_or(&row.filename));
     let secret = crate::links::Secret::load_or_create(&config.links.secret_file)
         .context("cannot sign the link")?;
-    let expires = args
-        .expires
-        .or(config.links.expires)
-        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
     let link = secret.file_link(base, &sha, &name, expires);
     if args.json {
         let v = serde_json::json!({

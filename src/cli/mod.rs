@@ -13,6 +13,7 @@ mod reattach;
 mod restore;
 mod run;
 mod scan;
+mod serve;
 mod stats;
 mod store;
 mod verify;
@@ -52,6 +53,7 @@ pub enum Command {
     Login(login::LoginArgs),
     Store(store::StoreArgs),
     Link(link::LinkArgs),
+    Serve(serve::ServeArgs),
 }
 
 /// Runs a parsed command line.
@@ -69,8 +71,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("slimbox={level}")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // The server's access log is its output: shown without -v.
+        let access = match cli.command {
+            Command::Serve(_) => ",slimbox::serve=info",
+            _ => "",
+        };
+        tracing_subscriber::EnvFilter::new(format!("slimbox={level}{access}"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -88,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => rt.block_on(login::run(args, cli.config)),
         Command::Store(args) => rt.block_on(store::run(args, cli.config)),
         Command::Link(args) => link::run(args, cli.config),
+        Command::Serve(args) => rt.block_on(serve::run(args, cli.config)),
     }
 }
 

@@ -8,8 +8,10 @@ use clap::Args;
 
 use super::job;
 use super::list::FilterArgs;
+use crate::config::Config;
 use crate::index::Index;
 use crate::pipeline::{reattach_account, ReattachOutcome, ReattachTarget};
+use crate::store::Store;
 
 /// Put whole messages back: each stub is replaced by the original, rebuilt
 /// byte for byte from the store.
@@ -87,34 +89,7 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
     }
     let mut outcomes = Vec::new();
     for (account_name, list) in targets {
-        let Some(account) = config.accounts.iter().find(|a| a.name == account_name) else {
-            let why = format!("account {account_name} is not in the config any more");
-            outcomes.extend(list.into_iter().map(|t| failed(t, why.clone())));
-            continue;
-        };
-        let _claim = match job::claim(&config, account, "reattach", false).await {
-            Ok(claim) => claim,
-            Err(e) => {
-                let why = e.to_string();
-                outcomes.extend(list.into_iter().map(|t| failed(t, why.clone())));
-                continue;
-            }
-        };
-        let policy = job::job_policy(&config, &store, account);
-        let imap = job::imap_config(account)?;
-        match reattach_account(
-            &imap,
-            &store,
-            &mut index,
-            &account.name,
-            &policy,
-            list.clone(),
-        )
-        .await
-        {
-            Ok(done) => outcomes.extend(done),
-            Err(e) => outcomes.extend(list.into_iter().map(|t| failed(t, e.to_string()))),
-        }
+        outcomes.extend(put_back(&config, &store, &mut index, &account_name, list).await);
     }
     let failed = outcomes.iter().any(|o| o.error.is_some());
     if args.json {
@@ -128,6 +103,42 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Puts `list` (all of `account_name`) back: claims the mailbox (at once,
+/// or each message's outcome says who holds it), then the safety order.
+/// `slimbox serve`'s page puts one message back through here too.
+pub(super) async fn put_back(
+    config: &Config,
+    store: &Store,
+    index: &mut Index,
+    account_name: &str,
+    list: Vec<ReattachTarget>,
+) -> Vec<ReattachOutcome> {
+    let Some(account) = config.accounts.iter().find(|a| a.name == account_name) else {
+        let why = format!("account {account_name} is not in the config any more");
+        return list.into_iter().map(|t| failed(t, why.clone())).collect();
+    };
+    let _claim = match job::claim(config, account, "reattach", false).await {
+        Ok(claim) => claim,
+        Err(e) => {
+            let why = e.to_string();
+            return list.into_iter().map(|t| failed(t, why.clone())).collect();
+        }
+    };
+    let policy = job::job_policy(config, store, account);
+    let imap = match job::imap_config(account) {
+        Ok(imap) => imap,
+        Err(e) => {
+            let why = format!("{e:#}");
+            return list.into_iter().map(|t| failed(t, why.clone())).collect();
+        }
+    };
+    let result = reattach_account(&imap, store, index, &account.name, &policy, list.clone()).await;
+    match result {
+        Ok(done) => done,
+        Err(e) => list.into_iter().map(|t| failed(t, e.to_string())).collect(),
+    }
 }
 
 fn print_outcomes(outcomes: &[ReattachOutcome]) {

@@ -91,6 +91,8 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// `[owner_report]`, when on.
     pub owner_report: Option<OwnerReportConfig>,
+    /// `[serve]`: where `slimbox serve` listens.
+    pub serve: ServeConfig,
     /// `[links]`: signed links, their secret, the stub format.
     pub links: LinksConfig,
     /// The file this was read from (absolute when it came from [`load`]).
@@ -110,6 +112,20 @@ pub struct StoreConfig {
     /// Settings for s3://, az:// and gs:// stores (`Store::open_with`).
     pub remote: crate::store::RemoteOptions,
 }
+
+/// `[serve]`: where `slimbox serve` listens, and its TLS certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// `listen`, as `host:port` (default [`DEFAULT_LISTEN`]).
+    pub listen: String,
+    /// `tls_cert` and `tls_key` (PEM), both or neither: with them the
+    /// server speaks HTTPS itself; without, plain HTTP (behind a proxy).
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Default `serve.listen`: loopback only, so a server started by hand is
+/// not reachable from the network until someone says so.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8025";
 
 /// `[index]`: the local SQLite index of what was detached.
 #[derive(Debug, Clone, PartialEq, Eq)]

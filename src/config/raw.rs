@@ -26,6 +26,8 @@ pub(super) struct RawConfig {
     #[serde(default, rename = "rule")]
     pub(super) rules: Vec<toml::Table>,
     #[serde(default)]
+    pub(super) serve: RawServe,
+    #[serde(default)]
     pub(super) links: RawLinks,
     /// `[server]`: what every account leaves out (see `check::fleet`).
     pub(super) server: Option<RawServer>,
@@ -80,6 +82,15 @@ pub(super) struct RawServer {
 pub(super) struct RawAccountsFile {
     #[serde(default, rename = "account")]
     pub(super) accounts: Vec<RawAccount>,
+}
+
+/// `[serve]`: `slimbox serve`'s address and optional TLS.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServe {
+    pub(super) listen: Option<String>,
+    pub(super) tls_cert: Option<String>,
+    pub(super) tls_key: Option<String>,
 }
 
 #[derive(Deserialize)]

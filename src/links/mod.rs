@@ -18,6 +18,7 @@
 
 mod error;
 mod secret;
+mod token;
 
 pub use error::LinkError;
 pub use secret::Secret;

@@ -7,3 +7,4 @@ pub mod mailbox;
 pub mod objstore;
 pub mod oidc;
 pub mod sasl;
+pub mod serve;

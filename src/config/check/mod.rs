@@ -9,6 +9,7 @@ mod links;
 mod oauth;
 mod policy;
 mod rules;
+mod serve;
 
 use std::path::{Path, PathBuf};
 
@@ -110,6 +111,7 @@ pub(super) fn parse_with_env(
     let policy = policy_config(&ctx, raw.policy)?;
     let rules = rules_config(&ctx, "rule", raw.rules)?;
     let links = links::links_config(&ctx, raw.links, &index.path)?;
+    let serve = serve::serve_config(&ctx, &raw.serve)?;
 
     let accounts = accounts(
         &ctx,
@@ -129,6 +131,7 @@ pub(super) fn parse_with_env(
         rules,
         accounts,
         owner_report,
+        serve,
         links,
         path: path.map(Path::to_path_buf),
     })

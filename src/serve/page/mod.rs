@@ -1,0 +1,233 @@
+//! The self-service page of one mailbox: its detached files, newest first,
+//! searchable by file name, sender, date and size, each with a download
+//! link and a button that puts the original message back.
+//!
+//! Routes: `GET /m/` (the mailboxes, only where access is open; `/`
+//! itself stays a bare 404 like every path the router does not name),
+//! `GET /m/<account>?sig=S[&exp=E]` (the page) and
+//! `POST /m/<account>/put-back` (one message back, the result shown). Who
+//! may see what is `access`'s decision; every refusal is a bare 403 or 404.
+//! Putting back is not done here: the command line hands in a function
+//! that runs `slimbox reattach`'s own steps (claim, safety order).
+
+mod access;
+mod html;
+mod search;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Form, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use super::{bare, AppState};
+use crate::index::{Index, PartFilter, PartRow};
+use crate::pipeline::{ReattachOutcome, ReattachTarget};
+use search::PageQuery;
+
+/// Puts one message back through `slimbox reattach`'s steps; its outcome
+/// says what happened or why not.
+pub type PutBackFn =
+    Arc<dyn Fn(ReattachTarget) -> BoxFuture<'static, ReattachOutcome> + Send + Sync>;
+
+/// What the pages need besides the store and the secret.
+#[derive(Clone)]
+pub struct Pages {
+    /// The mailboxes served: the config's accounts.
+    pub accounts: Vec<String>,
+    pub index_path: PathBuf,
+    /// `[links] base_url` for the download links; without it they are
+    /// relative (`/f/…`), good on whatever address the page was opened.
+    pub base_url: Option<String>,
+    /// `[links] expires` for the download links.
+    pub link_expires: Option<Duration>,
+    /// The server listens on a loopback address (see `access::is_open`).
+    pub listen_loopback: bool,
+    pub put_back: PutBackFn,
+}
+
+/// The page routes, for the router to merge.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/m/", get(home))
+        .route("/m/{account}", get(page))
+        .route("/m/{account}/put-back", post(put_back))
+}
+
+/// Who asks and how: what every handler decides access on.
+struct Asker<'a> {
+    app: &'a AppState,
+    pages: &'a Pages,
+    parts: &'a Parts,
+}
+
+impl Asker<'_> {
+    fn open(&self) -> bool {
+        let peer = self
+            .parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        access::is_open(self.pages.listen_loopback, peer, &self.parts.headers)
+    }
+
+    /// The mailbox this request may see, from its path and `sig`/`exp`.
+    fn account(&self, sig: Option<&str>, exp: Option<&str>) -> Result<String, StatusCode> {
+        let raw = self
+            .parts
+            .uri
+            .path()
+            .strip_prefix("/m/")
+            .and_then(|rest| rest.split('/').next())
+            .ok_or(StatusCode::NOT_FOUND)?;
+        let now = crate::dates::now_unix().max(0) as u64;
+        let accounts = &self.pages.accounts;
+        access::page_account(&self.app.secret, self.open(), raw, sig, exp, now, accounts)
+    }
+}
+
+async fn home(State(app): State<AppState>, req: Request) -> Response {
+    let Some(pages) = app.pages.clone() else {
+        return bare(StatusCode::NOT_FOUND);
+    };
+    let (parts, _) = req.into_parts();
+    let asker = Asker {
+        app: &app,
+        pages: &pages,
+        parts: &parts,
+    };
+    if !asker.open() {
+        return bare(StatusCode::NOT_FOUND);
+    }
+    Html(html::home(&pages.accounts).into_string()).into_response()
+}
+
+async fn page(State(app): State<AppState>, req: Request) -> Response {
+    let Some(pages) = app.pages.clone() else {
+        return bare(StatusCode::NOT_FOUND);
+    };
+    let (parts, _) = req.into_parts();
+    let Ok(Query(query)) = Query::<PageQuery>::try_from_uri(&parts.uri) else {
+        return bare(StatusCode::BAD_REQUEST);
+    };
+    let asker = Asker {
+        app: &app,
+        pages: &pages,
+        parts: &parts,
+    };
+    let account = match asker.account(query.sig.as_deref(), query.exp.as_deref()) {
+        Ok(a) => a,
+        Err(status) => return bare(status),
+    };
+    let (rows, problem) = match query.filter(&account) {
+        Ok(filter) => match find(&pages, filter).await {
+            Ok(rows) => (rows, None),
+            Err(status) => return bare(status),
+        },
+        Err(why) => (Vec::new(), Some(why)),
+    };
+    let view = html::PageView {
+        account: &account,
+        query: &query,
+        rows: &rows,
+        problem: problem.as_deref(),
+        token: app.secret.form_token(&account),
+        link: &|row: &PartRow| download_link(&app, &pages, row),
+    };
+    Html(html::page(&view).into_string()).into_response()
+}
+
+/// The signed link to one file, as `/f/…` under `base_url` or relative.
+fn download_link(app: &AppState, pages: &Pages, row: &PartRow) -> String {
+    let exp = pages
+        .link_expires
+        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    let base = pages.base_url.as_deref().unwrap_or("");
+    let name = crate::mime::safe_name(&row.filename);
+    app.secret.file_link(base, &row.sha256, &name, exp)
+}
+
+/// Rows of the index, read on a blocking thread (SQLite).
+async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, StatusCode> {
+    let path = pages.index_path.clone();
+    let found = tokio::task::spawn_blocking(move || Index::open(&path)?.find_parts(&filter)).await;
+    match found {
+        Ok(Ok(rows)) => Ok(rows),
+        Ok(Err(e)) => {
+            tracing::warn!("the page cannot read the index: {e}");
+            Err(StatusCode::SERVICE_UNAVAILABLE)
+        }
+        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// The fields of a "put back" form.
+#[derive(Debug, Deserialize)]
+struct PutBackForm {
+    sig: Option<String>,
+    exp: Option<String>,
+    token: String,
+    /// The message's row in the index, and one of its files' hash (to find
+    /// it by an indexed column).
+    message: i64,
+    sha256: String,
+}
+
+async fn put_back(
+    State(app): State<AppState>,
+    parts: Parts,
+    form: Result<Form<PutBackForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(pages) = app.pages.clone() else {
+        return bare(StatusCode::NOT_FOUND);
+    };
+    let Ok(Form(form)) = form else {
+        return bare(StatusCode::BAD_REQUEST);
+    };
+    let asker = Asker {
+        app: &app,
+        pages: &pages,
+        parts: &parts,
+    };
+    let account = match asker.account(form.sig.as_deref(), form.exp.as_deref()) {
+        Ok(a) => a,
+        Err(status) => return bare(status),
+    };
+    if !access::post_is_ours(&app.secret, &parts.headers, &account, &form.token) {
+        return bare(StatusCode::FORBIDDEN);
+    }
+    let Some(hash) = crate::store::parse_hex(&form.sha256) else {
+        return bare(StatusCode::NOT_FOUND);
+    };
+    let filter = PartFilter {
+        account: Some(account.clone()),
+        sha256_prefix: Some(hex::encode(hash)),
+        ..PartFilter::default()
+    };
+    let rows = match find(&pages, filter).await {
+        Ok(rows) => rows,
+        Err(status) => return bare(status),
+    };
+    // Only a message of this mailbox not yet put back.
+    let mine: Vec<PartRow> = rows
+        .into_iter()
+        .filter(|r| r.message == form.message)
+        .collect();
+    let Some(target) = ReattachTarget::by_account(mine)
+        .remove(&account)
+        .and_then(|list| list.into_iter().next())
+    else {
+        return bare(StatusCode::NOT_FOUND);
+    };
+    let outcome = (pages.put_back)(target).await;
+    let back = html::page_href(&account, form.sig.as_deref(), form.exp.as_deref());
+    Html(html::put_back(&account, &outcome, &back).into_string()).into_response()
+}
