@@ -33,3 +33,36 @@ fn every_example_config_parses_and_has_an_account() {
         assert_eq!(config.path.as_deref(), Some(path.as_path()));
     }
 }
+
+/// The IT examples (systemd, cron): each command line parses as slimbox's
+/// own, and the config it names is one of `config/`.
+#[test]
+fn issue13_the_it_examples_name_real_configs_and_valid_commands() {
+    use clap::Parser;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for file in ["examples/systemd/slimbox.service", "examples/cron/slimbox"] {
+        let text = std::fs::read_to_string(root.join(file)).expect("example");
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            let Some(at) = line.find("/usr/local/bin/slimbox ") else {
+                continue;
+            };
+            let words: Vec<&str> = line[at..]
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(">>") && *w != "||" && *w != "&&")
+                .collect();
+            slimbox::cli::Cli::try_parse_from(&words)
+                .unwrap_or_else(|e| panic!("{file}: {words:?} does not parse:\n{e}"));
+            let config = words[words.iter().position(|w| *w == "--config").expect("--config") + 1];
+            let name = config.strip_prefix("/etc/slimbox/").expect("/etc/slimbox/");
+            assert!(root.join("config").join(name).is_file(), "{file}: no config/{name}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 2, "one command line in each example");
+    let k8s = std::fs::read_to_string(root.join("examples/kubernetes/slimbox.yaml")).expect("yaml");
+    for named in ["config/kubernetes.toml", "config/kubernetes-accounts.csv"] {
+        assert!(k8s.contains(named), "the CronJob example names {named}");
+        assert!(root.join(named).is_file(), "{named}");
+    }
+}
