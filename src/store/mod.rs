@@ -19,6 +19,7 @@
 mod backend;
 mod compress;
 pub mod copy;
+mod credentials;
 mod error;
 mod key;
 mod multipart;
