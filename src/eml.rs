@@ -29,9 +29,10 @@ impl EmlError {
 }
 
 /// Detaches `raw` into `store`: when the engine rewrote it, every object is
-/// stored (create-only) and the original proven rebuildable from the store
-/// before the result is returned. A message left as it was is not an error
-/// (see [`Detached::untouched_reason`]).
+/// stored (create-only; compressed as the store's setting and the part's
+/// declared type say, as a run does) and the original proven rebuildable
+/// from the store before the result is returned. A message left as it was
+/// is not an error (see [`Detached::untouched_reason`]).
 pub async fn detach_into<'a>(
     raw: &'a [u8],
     store: &Store,
@@ -41,11 +42,23 @@ pub async fn detach_into<'a>(
     let Some(rewritten) = &d.rewritten else {
         return Ok(d);
     };
+    let mut hashes = Vec::with_capacity(d.objects.len());
     for o in &d.objects {
+        // The type the message declares for the part (or whose raw body
+        // this object is) decides whether compressing is worth trying.
+        let content_type = d
+            .parts
+            .iter()
+            .find(|p| p.sha256 == o.sha256 || p.raw_sha256 == Some(o.sha256))
+            .map(|p| p.content_type.as_str());
+        // The engine hashed each object from these very bytes; the proof
+        // below reads each back and checks it against its hash.
         store
-            .put(&o.sha256, Bytes::copy_from_slice(&o.data))
+            .put_typed_unsynced(&o.sha256, Bytes::copy_from_slice(&o.data), content_type)
             .await?;
+        hashes.push(o.sha256);
     }
+    store.sync_later(hashes).wait().await?;
     if rebuild(rewritten, store).await? != raw {
         return Err(EmlError::NotRebuildable("the rebuilt bytes differ".into()));
     }

@@ -229,3 +229,109 @@ fn issue8_reattach_writes_unprocessed_mail_unchanged() {
     assert!(err.contains("not processed by slimbox"), "{err}");
     assert!(err.contains("written unchanged"), "{err}");
 }
+
+/// A message with a text attachment of `len` bytes that compresses well.
+fn text_message(len: usize) -> Vec<u8> {
+    let mut csv = String::from("id,customer,amount\r\n");
+    let mut i = 0;
+    while csv.len() < len {
+        csv.push_str(&format!("{i},customer-{},{}.00\r\n", i % 97, i * 7 % 1000));
+        i += 1;
+    }
+    format!(
+        "From: a@example.com\r\nSubject: ledger\r\nMessage-ID: <csv@example.com>\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: text/csv; name=\"ledger.csv\"\r\nContent-Disposition: attachment; filename=\"ledger.csv\"\r\n\r\n{csv}\r\n--b--\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn issue11_eml_detach_compresses_as_the_config_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = text_message(300_000);
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, &raw).unwrap();
+    let store = dir.path().join("store");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{}\"\ncompress = \"zstd\"\n\n[[account]]\nname = \"me\"\n\
+             host = \"127.0.0.1\"\nuser = \"me\"\npassword_env = \"UNUSED\"\n",
+            store.display()
+        ),
+    )
+    .unwrap();
+    let zst = |dir: &Path| -> Vec<std::path::PathBuf> {
+        files_under(dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".zst"))
+            .collect()
+    };
+
+    // The store and its compression from the config.
+    let out = dir.path().join("out.eml");
+    slimbox()
+        .arg("--config")
+        .arg(&config)
+        .args(["eml", "detach"])
+        .arg(&input)
+        .args(["--min-size", "1000", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let packed = zst(&store);
+    assert_eq!(packed.len(), 1, "{:?}", files_under(&store));
+    assert!(std::fs::metadata(&packed[0]).unwrap().len() < 100_000);
+    let back = dir.path().join("back.eml");
+    slimbox()
+        .arg("--config")
+        .arg(&config)
+        .args(["eml", "reattach"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&back)
+        .assert()
+        .success();
+    assert!(std::fs::read(&back).unwrap() == raw, "not byte-exact");
+
+    // --store names another store; the config's compress still applies.
+    let other = dir.path().join("other");
+    slimbox()
+        .arg("--config")
+        .arg(&config)
+        .args(["eml", "detach"])
+        .arg(&input)
+        .arg("--store")
+        .arg(&other)
+        .args(["--min-size", "1000", "--out"])
+        .arg(dir.path().join("out2.eml"))
+        .assert()
+        .success();
+    assert_eq!(zst(&other).len(), 1, "{:?}", files_under(&other));
+
+    // --store alone reads no config and stores as it is.
+    let plain = dir.path().join("plain");
+    detach_to(&input, &plain, &dir.path().join("out3.eml"));
+    assert!(zst(&plain).is_empty(), "{:?}", files_under(&plain));
+    eml("reattach", &out, &plain)
+        .arg("--out")
+        .arg(&back)
+        .assert()
+        .success();
+    assert!(std::fs::read(&back).unwrap() == raw, "not byte-exact");
+}
+
+#[test]
+fn issue11_eml_without_store_or_config_says_what_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, message(2000)).unwrap();
+    slimbox()
+        .env("SLIMBOX_CONFIG", dir.path().join("none.toml"))
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["eml", "detach"])
+        .arg(&input)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--store"));
+}

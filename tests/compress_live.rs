@@ -248,6 +248,20 @@ fn issue11_compressed_store_round_trips_on_dovecot() {
     }
     ok(slimbox(&config).arg("stats"));
 
+    // A lost index is rebuilt with what the store holds compressed: stats
+    // say exactly what they said before.
+    let stats_before = ok(slimbox(&config).args(["stats", "--json"]));
+    for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(name));
+    }
+    assert!(!dir.path().join("index.sqlite").exists());
+    ok(slimbox(&config).args(["index", "rebuild"]));
+    assert_eq!(
+        ok(slimbox(&config).args(["stats", "--json"])),
+        stats_before,
+        "issue11: stats after index rebuild"
+    );
+
     // A damaged compressed object is caught and named.
     let victim = &compressed[0];
     let good = std::fs::read(victim).expect("read");

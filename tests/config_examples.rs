@@ -53,9 +53,16 @@ fn issue13_the_it_examples_name_real_configs_and_valid_commands() {
                 .collect();
             slimbox::cli::Cli::try_parse_from(&words)
                 .unwrap_or_else(|e| panic!("{file}: {words:?} does not parse:\n{e}"));
-            let config = words[words.iter().position(|w| *w == "--config").expect("--config") + 1];
+            let config = words[words
+                .iter()
+                .position(|w| *w == "--config")
+                .expect("--config")
+                + 1];
             let name = config.strip_prefix("/etc/slimbox/").expect("/etc/slimbox/");
-            assert!(root.join("config").join(name).is_file(), "{file}: no config/{name}");
+            assert!(
+                root.join("config").join(name).is_file(),
+                "{file}: no config/{name}"
+            );
             seen += 1;
         }
     }

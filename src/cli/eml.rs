@@ -8,15 +8,19 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::config::Config;
 use crate::dates::now_unix;
 use crate::mime::{self, Policy};
-use crate::store::Store;
+use crate::store::{Compression, Store};
 use crate::units::parse_size;
 
 /// Detach attachments from an exported .eml file, or put them back.
 ///
 /// Useful on its own for exported messages, and the way to try the engine
-/// end to end without a mail server.
+/// end to end without a mail server. `--store` alone names the store and no
+/// config is read; without `--store`, or with `--config`, the config's
+/// `[store]` applies (its url unless `--store` names another, its remote
+/// settings, and `compress`).
 #[derive(Debug, Args)]
 pub struct EmlArgs {
     #[command(subcommand)]
@@ -40,9 +44,10 @@ enum EmlCommand {
 struct DetachArgs {
     /// The message to read (`-` for standard input).
     input: PathBuf,
-    /// The store: a directory (created if missing) or a file:// URL.
+    /// The store: a directory (created if missing) or a URL (default: the
+    /// config's `[store] url`).
     #[arg(long)]
-    store: String,
+    store: Option<String>,
     /// Smallest decoded attachment size to detach: bytes or 64KiB, 1MB, 1 MiB.
     #[arg(long, default_value = "1MiB", value_parser = parse_size)]
     min_size: u64,
@@ -54,7 +59,8 @@ struct DetachArgs {
     #[arg(long)]
     json: bool,
     /// Link written into each stub: {sha256}, {sha256_2}, {name}, {size} are
-    /// filled in (default: a file:// URL to the object in a local store).
+    /// filled in (default: the config's `[policy] link_template` when a
+    /// config is read, else a file:// URL to the object in a local store).
     #[arg(long)]
     link_template: Option<String>,
     /// Write signed links to `slimbox serve` at this base URL (as `[links]
@@ -91,9 +97,10 @@ struct DetachArgs {
 struct ReattachArgs {
     /// The rewritten message (`-` for standard input).
     input: PathBuf,
-    /// The store the attachments were moved to.
+    /// The store the attachments were moved to (default: the config's
+    /// `[store] url`).
     #[arg(long)]
-    store: String,
+    store: Option<String>,
     /// Where to write the original (standard output without it).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -118,11 +125,39 @@ struct JsonSummary<'a> {
     notes: &'a [String],
 }
 
-pub async fn run(args: EmlArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: EmlArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match args.command {
-        EmlCommand::Detach(a) => detach(a).await,
-        EmlCommand::Reattach(a) => reattach(a).await,
+        EmlCommand::Detach(a) => detach(a, config.as_deref()).await,
+        EmlCommand::Reattach(a) => reattach(a, config.as_deref()).await,
     }
+}
+
+/// The store to use, and the config when one is read: `--store` alone is
+/// that store as it is (so a single file needs no config); otherwise the
+/// config's `[store]` settings apply, including `compress`, with `--store`
+/// naming another url when given.
+fn open_store(
+    store: Option<&str>,
+    config: Option<&Path>,
+) -> anyhow::Result<(Store, Option<Config>)> {
+    if let (Some(url), None) = (store, config) {
+        return Ok((Store::open(url)?, None));
+    }
+    let c = super::job::load_config(config).with_context(|| match store {
+        None => {
+            "no --store was given, so the store comes from the config: give --store DIR, \
+                 or fix the config"
+        }
+        Some(_) => "with --config, eml takes [store] compress from that config",
+    })?;
+    let store = match store {
+        None => super::job::open_store(&c)?,
+        Some(url) => {
+            let compression = Compression::from_zstd_level(c.store.compress_zstd_level);
+            Store::open_with(url, &c.store.remote)?.with_compression(compression)
+        }
+    };
+    Ok((store, Some(c)))
 }
 
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -148,9 +183,9 @@ fn write_output(out: Option<&Path>, data: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
+async fn detach(a: DetachArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let raw = read_input(&a.input)?;
-    let store = Store::open(&a.store)?;
+    let (store, config) = open_store(a.store.as_deref(), config)?;
     let links = match &a.base_url {
         Some(base) => mime::Links::Signed(eml_signed_links(base, &a)?),
         None => mime::Links::Template,
@@ -162,6 +197,7 @@ async fn detach(a: DetachArgs) -> anyhow::Result<ExitCode> {
         detach_signed: a.allow_signed,
         link_template: a
             .link_template
+            .or_else(|| config.and_then(|c| c.policy.link_template))
             .unwrap_or_else(|| store.default_link_template()),
         links,
         stub_format: if a.html_stub {
@@ -232,7 +268,7 @@ fn eml_signed_links(base: &str, a: &DetachArgs) -> anyhow::Result<mime::SignedLi
     })
 }
 
-async fn reattach(a: ReattachArgs) -> anyhow::Result<ExitCode> {
+async fn reattach(a: ReattachArgs, config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let raw = read_input(&a.input)?;
     if !mime::is_processed(&raw) {
         write_output(a.out.as_deref(), &raw)?;
@@ -243,7 +279,7 @@ async fn reattach(a: ReattachArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let store = Store::open(&a.store)?;
+    let (store, _) = open_store(a.store.as_deref(), config)?;
     let original = crate::eml::rebuild(&raw, &store)
         .await
         .with_context(|| format!("cannot reattach {}", a.input.display()))?;

@@ -91,7 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => rt.block_on(restore::run(args, cli.config)),
         Command::Reattach(args) => rt.block_on(reattach::run(args, cli.config)),
         Command::Verify(args) => rt.block_on(verify::run(args, cli.config)),
-        Command::Eml(args) => rt.block_on(eml::run(args)),
+        Command::Eml(args) => rt.block_on(eml::run(args, cli.config)),
         Command::Index(args) => rt.block_on(index::run(args, cli.config)),
         Command::Login(args) => rt.block_on(login::run(args, cli.config)),
         Command::Store(args) => rt.block_on(store::run(args, cli.config)),

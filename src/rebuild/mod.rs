@@ -110,14 +110,14 @@ pub async fn rebuild(
             }
         };
         report.found = found.len();
-        objects::check(store, &found, read_data, &mut report).await;
-        let written = index
-            .add_rebuilt(&found)
-            .map_err(|source| RebuildError::Write {
-                account: account.name.clone(),
-                messages: found.len(),
-                source,
-            })?;
+        let compressed = objects::check(store, &found, read_data, &mut report).await;
+        let write_err = |source| RebuildError::Write {
+            account: account.name.clone(),
+            messages: found.len(),
+            source,
+        };
+        let written = index.add_rebuilt(&found).map_err(write_err)?;
+        index.note_compressed(&compressed).map_err(write_err)?;
         report.written = written.messages;
         report.parts = written.parts;
         report.known = written.known;

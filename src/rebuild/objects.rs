@@ -18,24 +18,32 @@ const HEAD_CONCURRENCY: usize = 16;
 const READ_CONCURRENCY: usize = 4;
 
 /// Checks the objects of `found`, adding a finding per stub whose object
-/// is not good.
+/// is not good. Returns the objects stored compressed, with the bytes each
+/// takes in the store (for the index's `compressed_objects`, which `stats`
+/// reads).
 pub(super) async fn check(
     store: &Store,
     found: &[Rebuilt],
     read_data: bool,
     report: &mut AccountRebuild,
-) {
+) -> Vec<(String, u64)> {
     let wanted = objects_of(found);
     let checks = futures::stream::iter(wanted.into_iter().map(|(hex, size)| async move {
-        let state = check_one(store, &hex, size, read_data).await;
-        (hex, state)
+        let (state, compressed) = check_one(store, &hex, size, read_data).await;
+        (hex, state, compressed)
     }))
     .buffer_unordered(if read_data {
         READ_CONCURRENCY
     } else {
         HEAD_CONCURRENCY
     });
-    let states: HashMap<String, Option<ObjectState>> = checks.collect().await;
+    let checked: Vec<(String, Option<ObjectState>, Option<u64>)> = checks.collect().await;
+    let compressed = checked
+        .iter()
+        .filter_map(|(hex, _, c)| c.map(|stored| (hex.clone(), stored)))
+        .collect();
+    let states: HashMap<String, Option<ObjectState>> =
+        checked.into_iter().map(|(hex, s, _)| (hex, s)).collect();
     report.objects_checked += states.len();
     for m in found {
         let r = &m.record;
@@ -59,6 +67,7 @@ pub(super) async fn check(
             }
         }
     }
+    compressed
 }
 
 /// Each object once, with the size it must have (0: not known, as for an
@@ -74,30 +83,50 @@ fn objects_of(found: &[Rebuilt]) -> HashMap<String, u64> {
     out
 }
 
-/// `None` when the object is there (and, with `read`, intact).
-async fn check_one(store: &Store, hex: &str, size: u64, read: bool) -> Option<ObjectState> {
+/// `None` when the object is there (and, with `read`, intact); beside it
+/// the bytes the object takes in the store when it is stored compressed.
+async fn check_one(
+    store: &Store,
+    hex: &str,
+    size: u64,
+    read: bool,
+) -> (Option<ObjectState>, Option<u64>) {
     // The hashes come from recipes, which read_converted parsed as SHA-256.
     let Some(h) = parse_hex(hex) else {
-        return Some(ObjectState::Unreadable {
-            why: format!("{hex:?} is not a SHA-256"),
-        });
+        let why = format!("{hex:?} is not a SHA-256");
+        return (Some(ObjectState::Unreadable { why }), None);
     };
     if read {
-        return match store.get(&h).await {
+        let state = match store.get(&h).await {
             Ok(_) => None,
             Err(StoreError::NotFound { .. }) => Some(ObjectState::Missing),
             Err(StoreError::Corrupt { actual, .. }) => Some(ObjectState::Corrupt { actual }),
             Err(e) => Some(ObjectState::Unreadable { why: e.to_string() }),
         };
+        // Only the stored size is still to learn: a failed look-up costs
+        // `stats` its figure for this object, never a finding.
+        let compressed = match state {
+            Some(ObjectState::Missing) => None,
+            _ => store
+                .stored_form(&h)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|f| f.compressed_size),
+        };
+        return (state, compressed);
     }
-    match store.size(&h).await {
-        Ok(None) => Some(ObjectState::Missing),
-        Ok(Some(actual)) if size > 0 && actual != size => Some(ObjectState::WrongSize {
-            actual,
-            expected: size,
-        }),
-        Ok(Some(_)) => None,
-        Err(e) => Some(ObjectState::Unreadable { why: e.to_string() }),
+    match store.stored_form(&h).await {
+        Ok(None) => (Some(ObjectState::Missing), None),
+        Ok(Some(f)) if size > 0 && f.size != size => (
+            Some(ObjectState::WrongSize {
+                actual: f.size,
+                expected: size,
+            }),
+            f.compressed_size,
+        ),
+        Ok(Some(f)) => (None, f.compressed_size),
+        Err(e) => (Some(ObjectState::Unreadable { why: e.to_string() }), None),
     }
 }
 
@@ -200,5 +229,48 @@ mod tests {
         assert_eq!(report.findings.len(), 3);
         let text = report.findings[0].to_string();
         assert!(text.contains("restored from a backup"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn issue11_compressed_objects_are_reported_with_their_stored_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_string_lossy().to_string();
+        let writer = Store::open(&root)
+            .unwrap()
+            .with_compression(crate::store::Compression::Zstd { level: 3 });
+        let text = Bytes::from("a line of a log that repeats\n".repeat(2000));
+        let noise: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let noise = Bytes::from(noise);
+        for (data, ct) in [(&text, "text/plain"), (&noise, "image/jpeg")] {
+            writer
+                .put_typed_unsynced(&sha256(data), data.clone(), Some(ct))
+                .await
+                .unwrap();
+        }
+        let (text_hex, noise_hex) = (to_hex(&sha256(&text)), to_hex(&sha256(&noise)));
+        let packed = dir
+            .path()
+            .join("sha256")
+            .join(&text_hex[..2])
+            .join(format!("{text_hex}.zst"));
+        let stored = std::fs::metadata(&packed).unwrap().len();
+        assert!(stored < text.len() as u64 / 10, "{stored}");
+        let found = [message(
+            1,
+            vec![
+                part(&text_hex, text.len() as u64, None),
+                part(&noise_hex, noise.len() as u64, None),
+            ],
+        )];
+        for read_data in [false, true] {
+            // A fresh handle, as `index rebuild` has: it knows nothing yet.
+            let store = Store::open(&root).unwrap();
+            let mut report = AccountRebuild::default();
+            let compressed = check(&store, &found, read_data, &mut report).await;
+            assert!(report.findings.is_empty(), "{:?}", report.findings);
+            assert_eq!(compressed, [(text_hex.clone(), stored)], "{read_data}");
+        }
     }
 }

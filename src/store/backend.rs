@@ -19,6 +19,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
+use super::credentials::{CommandCredentials, Printed};
 use super::StoreError;
 
 /// The `[store]` settings for remote stores (all optional); see the README.
@@ -73,6 +74,13 @@ pub(super) fn is_cloud_scheme(scheme: &str) -> bool {
 pub(super) fn build(url: &Url, opts: &RemoteOptions) -> Result<Arc<dyn ObjectStore>, StoreError> {
     check_http(opts)?;
     let creds = credentials(opts, url.scheme())?;
+    if creds.expires.is_some() && !matches!(url.scheme(), "s3" | "s3a") {
+        tracing::warn!(
+            "store.credentials_command printed an expiry; it is run again as that nears only \
+             for s3:// stores, so a run on {} past it may fail",
+            url.scheme()
+        );
+    }
     let client = ClientOptions::new().with_allow_http(opts.allow_http);
     let built = |e: object_store::Error| StoreError::BadLocation {
         location: url.to_string(),
@@ -88,7 +96,7 @@ pub(super) fn build(url: &Url, opts: &RemoteOptions) -> Result<Arc<dyn ObjectSto
 fn s3(
     url: &Url,
     opts: &RemoteOptions,
-    creds: Vec<(String, String)>,
+    creds: Creds,
     client: ClientOptions,
 ) -> object_store::Result<Arc<dyn ObjectStore>> {
     let mut b = AmazonS3Builder::from_env()
@@ -107,8 +115,12 @@ fn s3(
     if let Some(p) = opts.path_style {
         b = b.with_virtual_hosted_style_request(!p);
     }
-    for (k, v) in creds {
+    for (k, v) in creds.settings {
         b = b.with_config(k.parse::<AmazonS3ConfigKey>()?, v);
+    }
+    // Temporary credentials: renewed by running the command again.
+    if let Some(renewing) = creds.renewing {
+        b = b.with_credentials(Arc::new(renewing));
     }
     Ok(Arc::new(b.build()?))
 }
@@ -116,7 +128,7 @@ fn s3(
 fn azure(
     url: &Url,
     opts: &RemoteOptions,
-    creds: Vec<(String, String)>,
+    creds: Creds,
     client: ClientOptions,
 ) -> object_store::Result<Arc<dyn ObjectStore>> {
     let mut b = MicrosoftAzureBuilder::from_env()
@@ -130,7 +142,7 @@ fn azure(
     if let Some(a) = &opts.account {
         b = b.with_account(a);
     }
-    for (k, v) in creds {
+    for (k, v) in creds.settings {
         b = b.with_config(k.parse::<AzureConfigKey>()?, v);
     }
     Ok(Arc::new(b.build()?))
@@ -139,7 +151,7 @@ fn azure(
 fn gcs(
     url: &Url,
     opts: &RemoteOptions,
-    creds: Vec<(String, String)>,
+    creds: Creds,
     client: ClientOptions,
 ) -> object_store::Result<Arc<dyn ObjectStore>> {
     let mut b = GoogleCloudStorageBuilder::from_env()
@@ -147,7 +159,7 @@ fn gcs(
         .with_client_options(client)
         .with_retry(retry_config());
     let mut have_key = false;
-    for (k, v) in creds {
+    for (k, v) in creds.settings {
         let key = k.parse::<GoogleConfigKey>()?;
         have_key |= matches!(key, GoogleConfigKey::ServiceAccountKey);
         b = b.with_config(key, v);
@@ -218,9 +230,19 @@ fn setting(key: &'static str, reason: String) -> StoreError {
     StoreError::Setting { key, reason }
 }
 
-/// The credential settings as object_store config keys (`AWS_…`,
-/// `AZURE_…`, `GOOGLE_…`), in the order they apply (later wins).
-fn credentials(opts: &RemoteOptions, scheme: &str) -> Result<Vec<(String, String)>, StoreError> {
+/// The credential settings, and for an S3 store whose command printed an
+/// expiry the provider that renews them.
+#[derive(Debug)]
+struct Creds {
+    /// object_store config keys (`AWS_…`, `AZURE_…`, `GOOGLE_…`), in the
+    /// order they apply (later wins).
+    settings: Vec<(String, String)>,
+    /// When the command's credentials expire, if it said.
+    expires: Option<jiff::Timestamp>,
+    renewing: Option<CommandCredentials>,
+}
+
+fn credentials(opts: &RemoteOptions, scheme: &str) -> Result<Creds, StoreError> {
     let mut out = Vec::new();
     let (id_key, secret_key) = match scheme {
         "s3" | "s3a" => (Some("aws_access_key_id"), "aws_secret_access_key"),
@@ -247,10 +269,20 @@ fn credentials(opts: &RemoteOptions, scheme: &str) -> Result<Vec<(String, String
             env_value("store.secret_access_key_env", var)?,
         ));
     }
+    let (mut expires, mut renewing) = (None, None);
     if let Some(cmd) = &opts.credentials_command {
-        out.extend(run_credentials_command(cmd)?);
+        let printed = run_credentials_command(cmd)?;
+        expires = printed.expires;
+        if let (Some(at), "s3" | "s3a") = (expires, scheme) {
+            renewing = Some(CommandCredentials::new(cmd, &printed.settings, at)?);
+        }
+        out.extend(printed.settings);
     }
-    Ok(out)
+    Ok(Creds {
+        settings: out,
+        expires,
+        renewing,
+    })
 }
 
 fn env_value(key: &'static str, var: &str) -> Result<String, StoreError> {
@@ -263,8 +295,9 @@ fn env_value(key: &'static str, var: &str) -> Result<String, StoreError> {
     }
 }
 
-/// Runs `sh -c cmd` once, when the store opens, and parses what it prints.
-fn run_credentials_command(cmd: &str) -> Result<Vec<(String, String)>, StoreError> {
+/// Runs `sh -c cmd` (when the store opens, and again as what it printed
+/// expires, see `credentials`) and parses what it prints.
+pub(super) fn run_credentials_command(cmd: &str) -> Result<Printed, StoreError> {
     let fail = |reason: String| StoreError::CredentialsCommand {
         command: cmd.to_string(),
         reason,
@@ -281,7 +314,7 @@ fn run_credentials_command(cmd: &str) -> Result<Vec<(String, String)>, StoreErro
     }
     let text =
         String::from_utf8(out.stdout).map_err(|_| fail("it printed non-UTF-8 output".into()))?;
-    parse_credentials(&text).map_err(fail)
+    parse_printed(&text).map_err(fail)
 }
 
 /// What a `credentials_command` may print: either
@@ -292,14 +325,21 @@ fn run_credentials_command(cmd: &str) -> Result<Vec<(String, String)>, StoreErro
 ///
 /// KEYs are object_store's setting names, e.g. `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AZURE_STORAGE_ACCOUNT_KEY`,
-/// `AZURE_STORAGE_SAS_KEY`, `GOOGLE_SERVICE_ACCOUNT_KEY`.
+/// `AZURE_STORAGE_SAS_KEY`, `GOOGLE_SERVICE_ACCOUNT_KEY`. An expiry
+/// (`Expiration`, `AWS_CREDENTIAL_EXPIRATION`) is not a setting: it is
+/// left out here (see `credentials` for what it does).
 pub fn parse_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
+    Ok(parse_printed(text)?.settings)
+}
+
+/// [`parse_credentials`], with the expiry.
+fn parse_printed(text: &str) -> Result<Printed, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err("it printed nothing".to_string());
     }
     if trimmed.starts_with('{') {
-        return parse_json_credentials(trimmed);
+        return Printed::from_pairs(parse_json_credentials(trimmed)?);
     }
     let mut out = Vec::new();
     for line in trimmed.lines().map(str::trim) {
@@ -317,7 +357,7 @@ pub fn parse_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
         let v = strip_quotes(v);
         out.push((k.trim().to_ascii_lowercase(), v.to_string()));
     }
-    Ok(out)
+    Printed::from_pairs(out)
 }
 
 fn parse_json_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
@@ -329,8 +369,9 @@ fn parse_json_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
             "AccessKeyId" => "aws_access_key_id".to_string(),
             "SecretAccessKey" => "aws_secret_access_key".to_string(),
             "SessionToken" => "aws_session_token".to_string(),
-            // credential_process bookkeeping, not settings.
-            "Version" | "Expiration" => continue,
+            // credential_process bookkeeping, not a setting.
+            "Version" => continue,
+            "Expiration" => "expiration".to_string(),
             other => other.to_ascii_lowercase(),
         };
         match v {
@@ -464,7 +505,7 @@ mod tests {
             ),
             ..RemoteOptions::default()
         };
-        assert_eq!(credentials(&o, "s3").unwrap().len(), 2);
+        assert_eq!(credentials(&o, "s3").unwrap().settings.len(), 2);
         let o = RemoteOptions {
             credentials_command: Some("echo oops >&2; exit 3".into()),
             ..RemoteOptions::default()
@@ -484,6 +525,23 @@ mod tests {
             "{e}"
         );
         assert!(credentials(&o, "az").is_err());
+    }
+
+    #[test]
+    fn issue11_expiring_command_credentials_are_renewed_on_s3() {
+        let o = RemoteOptions {
+            credentials_command: Some(
+                "printf 'export AWS_ACCESS_KEY_ID=a\\nexport AWS_SECRET_ACCESS_KEY=b\\n\
+                 export AWS_SESSION_TOKEN=c\\nexport AWS_CREDENTIAL_EXPIRATION=2030-01-01T00:00:00+00:00\\n'"
+                    .into(),
+            ),
+            ..RemoteOptions::default()
+        };
+        let c = credentials(&o, "s3").unwrap();
+        assert_eq!(c.settings.len(), 3, "{c:?}");
+        assert!(c.expires.is_some() && c.renewing.is_some());
+        assert!(credentials(&o, "az").unwrap().renewing.is_none());
+        build(&Url::parse("s3://bucket/p").unwrap(), &o).unwrap();
     }
 
     #[test]

@@ -253,6 +253,15 @@ pub(crate) fn decode(frame: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// [`Store::stored_form`]'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredForm {
+    /// The original's size in bytes.
+    pub size: u64,
+    /// The bytes the object takes in the store when it is compressed.
+    pub compressed_size: Option<u64>,
+}
+
 /// [`Store::put_typed_unsynced`]'s result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Put {
@@ -417,6 +426,34 @@ impl Store {
             Some(size) => Ok(Some(size)),
             None => Ok(self.inner.head(&key).await.ok().map(|m| m.size)),
         }
+    }
+
+    /// How the object `hash` is stored, or `None` when it is not: the
+    /// original's size and, for a compressed object, the bytes it takes in
+    /// the store (what `index rebuild` writes back for `stats`). The plain
+    /// form wins when both are there, as it does for reads.
+    pub async fn stored_form(&self, hash: &Sha256) -> Result<Option<StoredForm>, StoreError> {
+        if let Some(size) = self.size_plain(hash).await? {
+            return Ok(Some(StoredForm {
+                size,
+                compressed_size: None,
+            }));
+        }
+        let key = compressed_key(hash);
+        let stored = match self.inner.head(&key).await {
+            Ok(meta) => meta.size,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.backend("look up", &key, e)),
+        };
+        self.compress.remember(hash);
+        // Gone between the two requests: not stored after all.
+        let Some(size) = self.size_either(hash).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredForm {
+            size,
+            compressed_size: Some(stored),
+        }))
     }
 
     fn backend_join(&self, key: &Path, e: tokio::task::JoinError) -> StoreError {

@@ -19,13 +19,14 @@
 mod backend;
 mod compress;
 pub mod copy;
+mod credentials;
 mod error;
 mod key;
 mod multipart;
 mod stream;
 
 pub use backend::{parse_credentials, retry_config, RemoteOptions};
-pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, Put};
+pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, Put, StoredForm};
 pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_LEVELS};
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
