@@ -43,6 +43,9 @@ pub fn run_tasks(config: &Config, store: &Store) -> anyhow::Result<Vec<Task>> {
     let signed = job::signed_links(config)?;
     let mut tasks = tasks(config, store);
     for (task, account) in tasks.iter_mut().zip(&config.accounts) {
+        // Mailboxes side by side keep the network busy; each holds only
+        // its largest message ahead (the bound: N x 2 x largest + 64 MiB).
+        task.policy.ahead_floor = 0;
         if let Some(links) = &signed {
             task.policy.links = crate::mime::Links::Signed(links.clone());
         }

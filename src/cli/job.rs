@@ -62,6 +62,7 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
         trash: account.trash.clone(),
         provider: account.provider,
         rules: crate::pipeline::rules::for_account(p, &config.rules, &account.rules),
+        ahead_floor: crate::pipeline::AHEAD_MIN_BUDGET,
     }
 }
 

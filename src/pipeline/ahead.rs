@@ -18,12 +18,13 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use super::plan::AccountPlan;
 use crate::imap::{Folder, ImapError, Session};
 
-/// The least budget: small messages still flow while one is converted.
-const MIN_BUDGET: u64 = 16 * 1024 * 1024;
+/// The least budget for one mailbox alone: small messages still flow while
+/// one is converted.
+pub const MIN_BUDGET: u64 = 16 * 1024 * 1024;
 
 /// How many bytes of raw messages may be held at once (the one being
 /// converted plus those fetched ahead): the largest candidate's size, at
-/// least [`MIN_BUDGET`]. While the largest is converted nothing waits
+/// least the job's floor ([`MIN_BUDGET`] unless it runs beside others). While the largest is converted nothing waits
 /// beside it, so the job's memory stays near what converting the largest
 /// message alone takes (about 1.75x its size: the message, then its
 /// attachments as read back for the proof).
@@ -33,17 +34,18 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub fn for_plan(plan: &AccountPlan) -> Budget {
+    pub fn for_plan(plan: &AccountPlan, floor: u64) -> Budget {
         Budget::for_sizes(
             plan.folders
                 .iter()
                 .flat_map(|f| &f.candidates)
                 .map(|c| c.size),
+            floor,
         )
     }
 
-    fn for_sizes(sizes: impl Iterator<Item = u64>) -> Budget {
-        Budget::new(sizes.max().unwrap_or(0).max(MIN_BUDGET))
+    fn for_sizes(sizes: impl Iterator<Item = u64>, floor: u64) -> Budget {
+        Budget::new(sizes.max().unwrap_or(0).max(floor))
     }
 
     fn new(bytes: u64) -> Budget {
@@ -221,9 +223,14 @@ mod tests {
 
     #[test]
     fn budget_is_the_largest_candidate_but_not_below_the_minimum() {
-        let bytes = |sizes: &[u64]| Budget::for_sizes(sizes.iter().copied()).bytes;
+        let bytes = |sizes: &[u64]| Budget::for_sizes(sizes.iter().copied(), MIN_BUDGET).bytes;
         assert_eq!(bytes(&[]), MIN_BUDGET);
         assert_eq!(bytes(&[3_000_000]), MIN_BUDGET);
         assert_eq!(bytes(&[3_000_000, 41_000_000, 9]), 41_000_000);
+        // Beside other mailboxes (floor 0): the largest candidate only.
+        assert_eq!(
+            Budget::for_sizes([3_000_000, 9].into_iter(), 0).bytes,
+            3_000_000
+        );
     }
 }

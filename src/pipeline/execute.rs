@@ -67,7 +67,7 @@ pub(super) async fn execute(
     job: &Job<'_>,
     reports: &mut Vec<FolderReport>,
 ) -> Result<(), PipelineError> {
-    let budget = ahead::Budget::for_plan(job.plan);
+    let budget = ahead::Budget::for_plan(job.plan, job.policy.ahead_floor);
     let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
     let (prepared_tx, prepared_rx) = mpsc::channel(PREPARED_AHEAD);
     let (fetcher, preparer) = match ahead {

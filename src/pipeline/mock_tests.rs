@@ -164,6 +164,7 @@ fn policy() -> JobPolicy {
         trash: None,
         provider: crate::config::Provider::Generic,
         rules: Vec::new(),
+        ahead_floor: super::AHEAD_MIN_BUDGET,
     }
 }
 

@@ -66,6 +66,7 @@ mod report;
 #[cfg(test)]
 mod mock_tests;
 
+pub use ahead::MIN_BUDGET as AHEAD_MIN_BUDGET;
 pub use commit::Removal;
 pub use connect::Connector;
 pub use plan::{plan, AccountPlan, Candidate, FolderPlan, JobPolicy};

@@ -37,6 +37,11 @@ pub struct JobPolicy {
     /// `[[account.rule]]` then `[[rule]]`, tried in this order before the
     /// policy (see `super::rules`).
     pub rules: Vec<Rule>,
+    /// The least fetch-ahead budget in bytes (see `super::ahead::Budget`):
+    /// [`super::AHEAD_MIN_BUDGET`] for one mailbox at a time; 0 where many
+    /// run at once (`run --all`), whose other mailboxes keep the network
+    /// busy, so that each holds no more than its largest message.
+    pub ahead_floor: u64,
 }
 
 impl JobPolicy {
