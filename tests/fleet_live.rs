@@ -148,13 +148,14 @@ fn converted(m: &serde_json::Value) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn issue13_master_user_mailboxes_run_and_a_wrong_password_fails_alone() {
+/// alice, bob and carol with `n` messages each, through the master user,
+/// and dave with a wrong password, in a fleet config.
+fn three_and_dave(n: usize) -> (Dovecot, tempfile::TempDir, PathBuf) {
     let d = Dovecot::start(DovecotOptions::default());
     let dir = tempfile::tempdir().expect("tempdir");
     rt().block_on(async {
         for user in ["alice", "bob", "carol"] {
-            seed(&d, user, 3).await;
+            seed(&d, user, n).await;
         }
     });
     let config = write_config(
@@ -163,6 +164,12 @@ fn issue13_master_user_mailboxes_run_and_a_wrong_password_fails_alone() {
         10,
         "auth = \"password\"\npassword = \"wrong\"",
     );
+    (d, dir, config)
+}
+
+#[test]
+fn issue13_master_user_mailboxes_run_and_a_wrong_password_fails_alone() {
+    let (d, _dir, config) = three_and_dave(3);
     let out = slimbox(&config)
         .args(["run", "--all", "--json", "--concurrency", "4"])
         .output()
@@ -348,19 +355,7 @@ fn issue13_max_connections_holds_on_the_dovecot_side() {
 /// one included.
 #[test]
 fn issue13_run_all_reports_to_owners_and_writes_metrics() {
-    let d = Dovecot::start(DovecotOptions::default());
-    let dir = tempfile::tempdir().expect("tempdir");
-    rt().block_on(async {
-        for user in ["alice", "bob", "carol"] {
-            seed(&d, user, 2).await;
-        }
-    });
-    let config = write_config(
-        &d,
-        dir.path(),
-        10,
-        "auth = \"password\"\npassword = \"wrong\"",
-    );
+    let (d, dir, config) = three_and_dave(2);
     // The logins are no addresses: each owner's comes from `email`
     // (a CSV column for alice and bob).
     std::fs::write(

@@ -59,9 +59,10 @@ pub async fn after_run<C: Connector>(
 }
 
 /// Tells one mailbox's owner what a run moved: the messages indexed after
-/// `mark` ([`Index::last_message`] before the run). Returns how many files the report lists; 0 means the run
-/// moved nothing and no report was written.
-pub async fn tell_owner<C: Connector>(
+/// `mark` ([`Index::last_message`] before the run). Returns how many files
+/// the report lists; 0 means the run moved nothing and no report was
+/// written.
+async fn tell_owner<C: Connector>(
     conn: &C,
     index: &Index,
     account: &AccountConfig,
