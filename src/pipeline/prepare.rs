@@ -39,32 +39,7 @@ pub(super) async fn prepare(
     select: &SelectPolicy,
     mut lap: Laps,
 ) -> Result<Result<Prepared, String>, PipelineError> {
-    // The values of the rule that applies to this message (`super::rules`).
-    let mut mp = Policy {
-        min_size: select.min_size.max(1),
-        include_types: select.include_types.clone(),
-        exclude_types: select.exclude_types.clone(),
-        detach_signed: select.detach_signed,
-        link_template: policy.link_template.clone(),
-        links: policy.links.clone(),
-        stub_format: policy.stub_format,
-        now: crate::dates::now_unix(),
-    };
-    // The readable copies' names go into the stubs, so they are chosen
-    // before the detach that counts.
-    let readable = match (policy.readable_copies, Readable::for_store(store)) {
-        (true, Some(r)) => readable_names(&r, account, meta, &raw, &mp)
-            .await?
-            .map(|entries| (r, entries)),
-        _ => None,
-    };
-    if let Some((_, entries)) = &readable {
-        let map = entries
-            .iter()
-            .map(|e| ((e.sha256, e.stub_name.clone()), e.url.clone()))
-            .collect();
-        mp.links = mime::Links::Given(std::sync::Arc::new(map));
-    }
+    let (mp, readable) = engine_policy(store, account, meta, &raw, policy, select).await?;
     // The detach engine's own proof re-encodes every attachment; the proof
     // from the store (step 4) does the same from what was kept, so the
     // first try leaves the engine's out. Only when the store's proof fails
@@ -123,6 +98,44 @@ pub(super) async fn prepare(
         compressed,
         lap,
     }))
+}
+
+/// The detach engine's policy for one message: the values of the rule that
+/// applies to it (`super::rules`), and its links. With readable copies
+/// their names go into the stubs, so they are chosen here, before the
+/// detach that counts.
+async fn engine_policy(
+    store: &Store,
+    account: &str,
+    meta: &MessageMeta,
+    raw: &Bytes,
+    policy: &JobPolicy,
+    select: &SelectPolicy,
+) -> Result<(Policy, Option<(Readable, Vec<Entry>)>), PipelineError> {
+    let mut mp = Policy {
+        min_size: select.min_size.max(1),
+        include_types: select.include_types.clone(),
+        exclude_types: select.exclude_types.clone(),
+        detach_signed: select.detach_signed,
+        link_template: policy.link_template.clone(),
+        links: policy.links.clone(),
+        stub_format: policy.stub_format,
+        now: crate::dates::now_unix(),
+    };
+    let readable = match (policy.readable_copies, Readable::for_store(store)) {
+        (true, Some(r)) => readable_names(&r, account, meta, raw, &mp)
+            .await?
+            .map(|entries| (r, entries)),
+        _ => None,
+    };
+    if let Some((_, entries)) = &readable {
+        let map = entries
+            .iter()
+            .map(|e| ((e.sha256, e.stub_name.clone()), e.url.clone()))
+            .collect();
+        mp.links = mime::Links::Given(std::sync::Arc::new(map));
+    }
+    Ok((mp, readable))
 }
 
 /// The readable copies' entries for this message's attachments (from a
