@@ -205,7 +205,7 @@ impl Locks {
             Err(TryLockError::WouldBlock) => {
                 return Err(LockError::Busy {
                     mailbox: mailbox.to_string(),
-                    holder: Holder::parse(&read_all(&mut file).unwrap_or_default()),
+                    holder: holder_of_busy(&mut file),
                 })
             }
             Err(TryLockError::Error(source)) => {
@@ -243,6 +243,19 @@ impl Locks {
             }
         }
     }
+}
+
+/// Who holds a busy lock file. A holder writes its record just after
+/// taking the lock, so an empty file may only mean "just starting": look a
+/// few more times (at most about 0.2 s) before saying nobody is named.
+fn holder_of_busy(file: &mut File) -> Option<Holder> {
+    for _ in 0..10 {
+        if let Some(h) = Holder::parse(&read_all(file).unwrap_or_default()) {
+            return Some(h);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Holder::parse(&read_all(file).unwrap_or_default())
 }
 
 fn read_all(file: &mut File) -> std::io::Result<String> {
