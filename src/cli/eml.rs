@@ -262,9 +262,7 @@ fn eml_signed_links(base: &str, a: &DetachArgs) -> anyhow::Result<mime::SignedLi
     Ok(mime::SignedLinks {
         secret: std::sync::Arc::new(secret),
         base: base.trim_end_matches('/').to_string(),
-        expires: a
-            .expires
-            .map(|age| now_unix().max(0) as u64 + age.as_secs()),
+        expires: crate::links::expires_after(a.expires),
     })
 }
 

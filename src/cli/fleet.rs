@@ -42,6 +42,10 @@ pub fn tasks(config: &Config, store: &Store) -> Vec<Task> {
 pub fn run_tasks(config: &Config, store: &Store) -> anyhow::Result<Vec<Task>> {
     let signed = job::signed_links(config)?;
     let mut tasks = tasks(config, store);
+    let secret = config
+        .owner_report
+        .as_ref()
+        .and_then(|_| job::page_secret(config));
     for (task, account) in tasks.iter_mut().zip(&config.accounts) {
         // Mailboxes side by side keep the network busy; each holds only
         // its largest message ahead (the bound: N x 2 x largest + 64 MiB).
@@ -52,7 +56,7 @@ pub fn run_tasks(config: &Config, store: &Store) -> anyhow::Result<Vec<Task>> {
         task.owner = config.owner_report.as_ref().map(|cfg| OwnerTask {
             account: account.clone(),
             cfg: cfg.clone(),
-            way_back: job::way_back(config, account),
+            way_back: job::way_back(config, secret.as_ref(), account),
         });
     }
     Ok(tasks)

@@ -83,10 +83,7 @@ pub fn signed_links(config: &Config) -> anyhow::Result<Option<crate::mime::Signe
         return Ok(None);
     };
     let secret = crate::links::Secret::load_or_create(&config.links.secret_file)?;
-    let expires = config
-        .links
-        .expires
-        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    let expires = crate::links::expires_after(config.links.expires);
     Ok(Some(crate::mime::SignedLinks {
         secret: Arc::new(secret),
         base: base.clone(),
@@ -94,29 +91,33 @@ pub fn signed_links(config: &Config) -> anyhow::Result<Option<crate::mime::Signe
     }))
 }
 
+/// The secret owner reports sign page links with: read once per run, and
+/// only when `[links] base_url` is set. `None` (with a warning) when it
+/// cannot be read: the reports then name the commands.
+pub fn page_secret(config: &Config) -> Option<crate::links::Secret> {
+    config.links.base_url.as_ref()?;
+    crate::links::Secret::load_or_create(&config.links.secret_file)
+        .map_err(|e| tracing::warn!("owner reports name the commands, not the page: {e}"))
+        .ok()
+}
+
 /// How the owner report tells `account`'s owner to get files back: their
 /// self-service page when `[links] base_url` is set (a signed page link,
 /// expiring with `[links] expires`), else the commands.
-pub fn way_back(config: &Config, account: &AccountConfig) -> crate::notify::WayBack {
-    let commands = crate::notify::WayBack::Commands {
-        account: account.name.clone(),
-    };
-    let Some(base) = &config.links.base_url else {
-        return commands;
-    };
-    let expires = config
-        .links
-        .expires
-        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
-    match page_link(config, base, &account.name, expires) {
-        Ok(link) => crate::notify::WayBack::Page(link),
-        Err(e) => {
-            tracing::warn!(
-                "account {}: the owner report names commands, not the page: {e:#}",
-                account.name
-            );
-            commands
-        }
+pub fn way_back(
+    config: &Config,
+    secret: Option<&crate::links::Secret>,
+    account: &AccountConfig,
+) -> crate::notify::WayBack {
+    match (&config.links.base_url, secret) {
+        (Some(base), Some(secret)) => crate::notify::WayBack::Page(secret.page_link(
+            base,
+            &account.name,
+            crate::links::expires_after(config.links.expires),
+        )),
+        _ => crate::notify::WayBack::Commands {
+            account: account.name.clone(),
+        },
     }
 }
 

@@ -49,10 +49,7 @@ pub fn run(args: LinkArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> 
              serve` answers at, e.g.\n\n[links]\nbase_url = \"https://files.example.com\""
         );
     };
-    let expires = args
-        .expires
-        .or(config.links.expires)
-        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    let expires = crate::links::expires_after(args.expires.or(config.links.expires));
     if let Some(account) = &args.page {
         let link = job::page_link(&config, base, account, expires)?;
         if args.json {

@@ -217,7 +217,7 @@ async fn run_one(
     let mut report =
         crate::pipeline::run_account(&imap, store, index, &account.name, &policy, observer).await;
     if let (Some(cfg), Some(mark)) = (&config.owner_report, mark) {
-        let way_back = job::way_back(config, account);
+        let way_back = job::way_back(config, job::page_secret(config).as_ref(), account);
         crate::notify::after_run(&imap, index, account, cfg, &way_back, mark, &mut report).await;
     }
     AccountOutcome {

@@ -33,6 +33,12 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// The `exp` of a link made now that stays good for `age` (`[links]
+/// expires`, `--expires`); `None`: it never expires.
+pub fn expires_after(age: Option<std::time::Duration>) -> Option<u64> {
+    age.map(|a| crate::dates::now_unix().max(0) as u64 + a.as_secs())
+}
+
 /// Why a link was refused. The server answers every one of them the same way
 /// (403 or 404, no detail); the reason is for its log and for tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

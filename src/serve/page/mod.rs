@@ -147,9 +147,7 @@ async fn page(State(app): State<AppState>, req: Request) -> Response {
 
 /// The signed link to one file, as `/f/…` under `base_url` or relative.
 fn download_link(app: &AppState, pages: &Pages, row: &PartRow) -> String {
-    let exp = pages
-        .link_expires
-        .map(|age| crate::dates::now_unix().max(0) as u64 + age.as_secs());
+    let exp = crate::links::expires_after(pages.link_expires);
     let base = pages.base_url.as_deref().unwrap_or("");
     let name = crate::mime::safe_name(&row.filename);
     app.secret.file_link(base, &row.sha256, &name, exp)
