@@ -18,6 +18,7 @@ mod stub;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::convert::Infallible;
 
 use sha2::{Digest, Sha256 as Sha256Hasher};
 
@@ -66,7 +67,8 @@ pub struct Policy {
 
 /// Where a stub's link comes from. Each is pure computation, so the engine
 /// stays free of I/O: whatever needs the file system (the readable copies'
-/// names) is decided before detach and handed in as [`Links::Given`].
+/// names) is decided by the caller and handed in as [`Links::Given`], before
+/// detach or, once the attachments are known, through [`detach_linked`].
 #[derive(Debug, Clone, Default)]
 pub enum Links {
     /// [`Policy::link_template`], filled in by [`render_link`].
@@ -267,7 +269,7 @@ struct Planned<'a> {
 /// the reason. Before it returns a rewritten message, it proves that
 /// [`reattach`] over it, with the objects, gives back `raw` exactly.
 pub fn detach<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
-    detach_with(raw, policy, true)
+    detach_linked(raw, policy, true, |_| Ok::<_, Infallible>(None)).unwrap_or_else(|e| match e {})
 }
 
 /// [`detach`] without its own proof of the round trip, for a caller that
@@ -276,37 +278,81 @@ pub fn detach<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
 /// [`detach`] (which may then keep original bodies whole) and prove again.
 /// It saves re-encoding every attachment once more.
 pub fn detach_unproven<'a>(raw: &'a [u8], policy: &Policy) -> Detached<'a> {
-    detach_with(raw, policy, false)
+    detach_linked(raw, policy, false, |_| Ok::<_, Infallible>(None)).unwrap_or_else(|e| match e {})
 }
 
-fn detach_with<'a>(raw: &'a [u8], policy: &Policy, prove: bool) -> Detached<'a> {
-    // An mbox `From ` line is not part of the message's header: it stays
-    // first, the marker goes after it, and the message is read without it.
+/// [`detach`] (with its own proof when `prove`, else as
+/// [`detach_unproven`]) whose links the caller chooses once the attachments
+/// are known: `choose` is called once, with every part that will be
+/// detached, before any stub is written, and returns the links to use
+/// (`None`: the policy's own). A caller whose links depend on the files
+/// (the readable copies' names, chosen on disk) thus needs one detach, not
+/// one to learn the files and another to write the stubs. Its error ends
+/// the detach and is returned as it is.
+pub fn detach_linked<'a, E>(
+    raw: &'a [u8],
+    policy: &Policy,
+    prove: bool,
+    choose: impl FnOnce(&[DetachedPart]) -> Result<Option<Links>, E>,
+) -> Result<Detached<'a>, E> {
     let (from_line, msg) = raw.split_at(stub::mbox_from_len(raw));
+    let (tree, mut planned, notes) = match plan(msg, policy, prove) {
+        Ok(p) => p,
+        Err(untouched) => return Ok(untouched),
+    };
+    let parts: Vec<DetachedPart> = planned.iter().map(|pl| pl.part.clone()).collect();
+    let chosen = choose(&parts)?.map(|links| Policy {
+        links,
+        ..policy.clone()
+    });
+    let policy = match &chosen {
+        Some(p) => {
+            for pl in &mut planned {
+                let name = safe_name(&pl.part.filename);
+                pl.part.link = p.link_for(&pl.part.sha256, &name, pl.part.size);
+            }
+            p
+        }
+        None => policy,
+    };
+    let original = Original { from_line, msg };
+    Ok(finish(raw, &original, &tree, planned, notes, policy, prove))
+}
+
+/// The parts of `msg` (the message after any mbox `From ` line) the policy
+/// detaches, decoded and hashed, with the notes on parts left as they
+/// were; `Err` is the whole message left untouched, and why.
+fn plan<'a>(
+    msg: &'a [u8],
+    policy: &Policy,
+    prove: bool,
+) -> Result<(Part, Vec<Planned<'a>>, Vec<String>), Detached<'a>> {
     let top_header_end = structure::header_end(msg, 0, msg.len());
     if stub::has_marker(&msg[..top_header_end]) {
-        return Detached::untouched("already processed by slimbox");
+        return Err(Detached::untouched("already processed by slimbox"));
     }
     let tree = match structure::scan(msg) {
         Ok(t) => t,
         Err(reason) => {
-            return Detached::untouched(format!("MIME structure is not certain: {reason}"))
+            return Err(Detached::untouched(format!(
+                "MIME structure is not certain: {reason}"
+            )))
         }
     };
     let mut all = Vec::new();
     tree.walk(&mut all);
     for p in &all {
         if !policy.detach_signed && PROTECTED_TYPES.contains(&p.info.content_type.as_str()) {
-            return Detached::untouched(format!(
+            return Err(Detached::untouched(format!(
                 "signed or encrypted ({}); slimbox never rewrites those unless asked",
                 p.info.content_type
-            ));
+            )));
         }
         if stub::find_recipe(&msg[p.start..p.body_start]).is_some() {
-            return Detached::untouched(format!(
+            return Err(Detached::untouched(format!(
                 "part {} already carries a {RECIPE_HEADER} header",
                 display_path(&p.path)
-            ));
+            )));
         }
     }
     let cids = referenced_cids(msg, &all);
@@ -325,18 +371,32 @@ fn detach_with<'a>(raw: &'a [u8], policy: &Policy, prove: bool) -> Detached<'a> 
             policy.min_size.max(1)
         ));
         d.notes = notes;
-        return d;
+        return Err(d);
     }
-    let eol = Eol::of(&msg[..top_header_end]);
-    let original = Original { from_line, msg };
-    let mut rewritten = render(&original, &planned, &tree, policy, eol);
+    Ok((tree, planned, notes))
+}
+
+/// Writes the stubs of the `planned` parts and, when `prove`, proves the
+/// result gives back `raw` exactly (falling back to keeping bodies whole).
+fn finish<'a>(
+    raw: &'a [u8],
+    original: &Original<'a>,
+    tree: &Part,
+    mut planned: Vec<Planned<'a>>,
+    notes: Vec<String>,
+    policy: &Policy,
+    prove: bool,
+) -> Detached<'a> {
+    let msg = original.msg;
+    let eol = Eol::of(&msg[..structure::header_end(msg, 0, msg.len())]);
+    let mut rewritten = render(original, &planned, tree, policy, eol);
     if prove && !proves(raw, &rewritten, &planned) {
         // The fast path's layout guess did not regenerate the bytes exactly:
         // keep every original body whole and prove again.
         for pl in &mut planned {
             force_raw(pl);
         }
-        rewritten = render(&original, &planned, &tree, policy, eol);
+        rewritten = render(original, &planned, tree, policy, eol);
         if !proves(raw, &rewritten, &planned) {
             return Detached::untouched(
                 "the original could not be proven reconstructible (please report this message)",

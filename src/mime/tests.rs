@@ -522,3 +522,49 @@ fn issue12_html_stubs_escape_names_and_reattach_exactly() {
         "{text}"
     );
 }
+
+#[test]
+fn issue13_links_chosen_after_planning_match_links_given_before() {
+    // Readable copies' names are chosen once detach knows the files: one
+    // detach gives what a detach to learn them and a second with the map
+    // gave, byte for byte, with and without the engine's own proof.
+    let data: Vec<u8> = (0..9000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let raw = with_name("Bericht März.pdf", &data);
+    let sha: Sha256 = Sha256Hasher::digest(&data).into();
+    let link = "file:///s/files/me/2026/11/Bericht%20M%C3%A4rz.pdf".to_string();
+    let mut map = std::collections::HashMap::new();
+    map.insert((sha, safe_name("Bericht März.pdf")), link.clone());
+    let given = Policy {
+        links: Links::Given(std::sync::Arc::new(map.clone())),
+        ..policy(1000)
+    };
+    for prove in [true, false] {
+        let mut calls = 0;
+        let d = detach_linked(&raw, &policy(1000), prove, |parts| {
+            calls += 1;
+            assert_eq!(parts.len(), 1);
+            assert_eq!((parts[0].sha256, parts[0].size), (sha, 9000));
+            Ok::<_, String>(Some(Links::Given(std::sync::Arc::new(map.clone()))))
+        })
+        .expect("links chosen");
+        assert_eq!(calls, 1);
+        assert_eq!(d.parts[0].link, link);
+        assert_eq!(d.rewritten, detach(&raw, &given).rewritten, "prove {prove}");
+        assert_eq!(
+            reattach(d.rewritten.as_ref().unwrap(), &objects_of(&d)).unwrap(),
+            raw
+        );
+    }
+    // No choice: the policy's own links; an error ends the detach.
+    let d = detach_linked(&raw, &policy(1000), true, |_| Ok::<_, String>(None)).unwrap();
+    assert_eq!(d.rewritten, detach(&raw, &policy(1000)).rewritten);
+    let e = detach_linked(&raw, &policy(1000), true, |_| Err("disk full".to_string()));
+    assert_eq!(e.err().as_deref(), Some("disk full"));
+    // Nothing to detach: never asked.
+    let small = with_name("tiny.pdf", &data[..10]);
+    let d = detach_linked(&small, &policy(1000), true, |_| -> Result<_, String> {
+        panic!("asked for links with nothing to detach")
+    })
+    .unwrap();
+    assert!(d.rewritten.is_none());
+}

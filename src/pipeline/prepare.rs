@@ -39,19 +39,30 @@ pub(super) async fn prepare(
     select: &SelectPolicy,
     mut lap: Laps,
 ) -> Result<Result<Prepared, String>, PipelineError> {
-    let (mp, readable) = engine_policy(store, account, meta, &raw, policy, select).await?;
+    let mp = engine_policy(policy, select);
+    // With readable copies the stubs link to them, whose names are chosen
+    // (on disk) once detach knows the files.
+    let readable = match (policy.readable_copies, Readable::for_store(store)) {
+        (true, Some(r)) => {
+            let (year, month) = crate::readable::year_month(&meta.internal_date, meta.internal_ts);
+            let dir = r.month_dir(account, year, month);
+            Some((r, dir))
+        }
+        _ => None,
+    };
     // The detach engine's own proof re-encodes every attachment; the proof
     // from the store (step 4) does the same from what was kept, so the
     // first try leaves the engine's out. Only when the store's proof fails
     // does the engine run with its own (it then keeps bodies it cannot
     // regenerate whole) before the store's proof runs again.
     let mut first_try = true;
-    let (rewritten, parts, (synced, compressed)) = loop {
+    let (rewritten, parts, entries, (synced, compressed)) = loop {
         // 2. Detach.
-        let d = match detach_off_thread(raw.clone(), mp.clone(), !first_try).await {
-            Ok(d) => d,
-            Err(why) => return Ok(Err(why)),
-        };
+        let d =
+            match detach_off_thread(raw.clone(), mp.clone(), readable.clone(), !first_try).await? {
+                Ok(d) => d,
+                Err(why) => return Ok(Err(why)),
+            };
         lap.mark("detach");
         // A copy the server would refuse as too large (APPENDLIMIT) is not
         // worth storing: the message stays as it is.
@@ -73,7 +84,7 @@ pub(super) async fn prepare(
         )
         .await
         {
-            Ok(()) => break (d.rewritten, d.parts, synced),
+            Ok(()) => break (d.rewritten, d.parts, d.entries, synced),
             Err(PipelineError::NotRebuildable { reason, .. }) if first_try => {
                 tracing::debug!(
                     "UID {}: {reason}; detaching again with the engine's own proof",
@@ -86,7 +97,7 @@ pub(super) async fn prepare(
     };
     lap.mark("prove");
     // The readable copies exist before the original can be removed.
-    if let Some((r, entries)) = &readable {
+    if let (Some((r, _)), Some(entries)) = (&readable, &entries) {
         r.create(store, entries).await?;
         lap.mark("readable");
     }
@@ -101,18 +112,9 @@ pub(super) async fn prepare(
 }
 
 /// The detach engine's policy for one message: the values of the rule that
-/// applies to it (`super::rules`), and its links. With readable copies
-/// their names go into the stubs, so they are chosen here, before the
-/// detach that counts.
-async fn engine_policy(
-    store: &Store,
-    account: &str,
-    meta: &MessageMeta,
-    raw: &Bytes,
-    policy: &JobPolicy,
-    select: &SelectPolicy,
-) -> Result<(Policy, Option<(Readable, Vec<Entry>)>), PipelineError> {
-    let mut mp = Policy {
+/// applies to it (`super::rules`), and its links.
+fn engine_policy(policy: &JobPolicy, select: &SelectPolicy) -> Policy {
+    Policy {
         min_size: select.min_size.max(1),
         include_types: select.include_types.clone(),
         exclude_types: select.exclude_types.clone(),
@@ -121,51 +123,26 @@ async fn engine_policy(
         links: policy.links.clone(),
         stub_format: policy.stub_format,
         now: crate::dates::now_unix(),
-    };
-    let readable = match (policy.readable_copies, Readable::for_store(store)) {
-        (true, Some(r)) => readable_names(&r, account, meta, raw, &mp)
-            .await?
-            .map(|entries| (r, entries)),
-        _ => None,
-    };
-    if let Some((_, entries)) = &readable {
-        let map = entries
-            .iter()
-            .map(|e| ((e.sha256, e.stub_name.clone()), e.url.clone()))
-            .collect();
-        mp.links = mime::Links::Given(std::sync::Arc::new(map));
     }
-    Ok((mp, readable))
 }
 
-/// The readable copies' entries for this message's attachments (from a
-/// detach run only to learn them); `None` when nothing would be detached.
-async fn readable_names(
+/// The readable copies' entries for the files detach found (their names
+/// chosen in `dir`), and the links the stubs get to them.
+fn readable_links(
     r: &Readable,
-    account: &str,
-    meta: &MessageMeta,
-    raw: &Bytes,
-    mp: &Policy,
-) -> Result<Option<Vec<Entry>>, PipelineError> {
-    let Ok(d) = detach_off_thread(raw.clone(), mp.clone(), false).await else {
-        return Ok(None);
-    };
-    let files: Vec<(mime::Sha256, String)> = d
-        .parts
+    dir: &std::path::Path,
+    parts: &[mime::DetachedPart],
+) -> Result<(Vec<Entry>, mime::Links), crate::readable::ReadableError> {
+    let files: Vec<(mime::Sha256, String)> = parts
         .iter()
         .map(|p| (p.sha256, mime::safe_name(&p.filename)))
         .collect();
-    let (year, month) = crate::readable::year_month(&meta.internal_date, meta.internal_ts);
-    let dir = r.month_dir(account, year, month);
-    let r = r.clone();
-    let entries = tokio::task::spawn_blocking(move || r.allocate(&dir, &files))
-        .await
-        .map_err(|e| crate::readable::ReadableError::Io {
-            what: "choose names in",
-            path: std::path::PathBuf::from(crate::readable::FOLDER),
-            source: std::io::Error::other(e),
-        })??;
-    Ok(Some(entries))
+    let entries = r.allocate(dir, &files)?;
+    let map = entries
+        .iter()
+        .map(|e| ((e.sha256, e.stub_name.clone()), e.url.clone()))
+        .collect();
+    Ok((entries, mime::Links::Given(std::sync::Arc::new(map))))
 }
 
 /// Step 3: every object stored, create-only (compressed when the store
@@ -206,20 +183,34 @@ struct Rewritten {
     rewritten: Bytes,
     parts: Vec<mime::DetachedPart>,
     objects: Vec<(mime::Sha256, Bytes)>,
+    /// The readable copies the stubs link to, when there are any.
+    entries: Option<Vec<Entry>>,
 }
 
 /// Runs the detach engine on tokio's blocking pool (it is pure CPU work,
 /// and the runtime's thread meanwhile keeps the next message coming in),
 /// with its own proof of the round trip or without (see
-/// [`mime::detach_unproven`]). `Err` is why the message is left as it was.
-async fn detach_off_thread(raw: Bytes, policy: Policy, proven: bool) -> Result<Rewritten, String> {
+/// [`mime::detach_unproven`]); with `readable`, the stubs link to readable
+/// copies whose names are chosen there once the files are known (which
+/// reads the directory: the blocking pool is the place for that too).
+/// `Ok(Err(why))`: the message is left as it was.
+async fn detach_off_thread(
+    raw: Bytes,
+    policy: Policy,
+    readable: Option<(Readable, std::path::PathBuf)>,
+    proven: bool,
+) -> Result<Result<Rewritten, String>, PipelineError> {
     let job = tokio::task::spawn_blocking(move || {
-        let d = if proven {
-            mime::detach(&raw, &policy)
-        } else {
-            mime::detach_unproven(&raw, &policy)
-        };
-        match d.rewritten {
+        let mut entries = None;
+        let d = mime::detach_linked(&raw, &policy, proven, |parts| match &readable {
+            None => Ok(None),
+            Some((r, dir)) => {
+                let (e, links) = readable_links(r, dir, parts)?;
+                entries = Some(e);
+                Ok(Some(links))
+            }
+        })?;
+        Ok(match d.rewritten {
             Some(rewritten) => Ok(Rewritten {
                 rewritten: Bytes::from(rewritten),
                 parts: d.parts,
@@ -228,19 +219,20 @@ async fn detach_off_thread(raw: Bytes, policy: Policy, proven: bool) -> Result<R
                     .into_iter()
                     .map(|o| (o.sha256, Bytes::from(o.data.into_owned())))
                     .collect(),
+                entries,
             }),
             None => Err(d
                 .untouched_reason
                 .unwrap_or_else(|| "left as it was".into())),
-        }
+        })
     });
     match job.await {
-        Ok(r) => r,
+        Ok(r) => r.map_err(|e: crate::readable::ReadableError| e.into()),
         // The engine is built never to panic; if it did anyway, the message
         // stays as it was.
-        Err(e) => Err(format!(
+        Err(e) => Ok(Err(format!(
             "the detach engine failed on this message ({e}); left as it was"
-        )),
+        ))),
     }
 }
 

@@ -285,7 +285,8 @@ impl Store {
         self.compress.setting
     }
 
-    /// As [`Store::put_hashed_unsynced`], compressed when the store's
+    /// As [`Store::put_hashed_unsynced`] (an object already there is left
+    /// to the caller's read-back), compressed when the store's
     /// setting is on, the declared `content_type` and the first bytes say
     /// it may shrink, and it shrinks by 5 % or more. An object already
     /// stored plain is not stored a second time compressed.
@@ -320,7 +321,9 @@ impl Store {
         })
     }
 
-    /// Create-only write of a compressed form; an existing one is checked.
+    /// Create-only write of a compressed form. An existing one is not read
+    /// here: as for [`Store::put_hashed_unsynced`], the caller's read-back
+    /// checks it.
     async fn put_compressed(
         &self,
         hash: &Sha256,
@@ -329,9 +332,6 @@ impl Store {
         let key = compressed_key(hash);
         let outcome = self.put_create_only(&key, packed.into()).await?;
         self.compress.remember(hash);
-        if outcome == PutOutcome::AlreadyPresent {
-            self.get_compressed(hash).await?;
-        }
         Ok(outcome)
     }
 

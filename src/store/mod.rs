@@ -247,14 +247,22 @@ impl Store {
                 actual: to_hex(&actual),
             });
         }
-        self.put_hashed_unsynced(hash, data).await
+        let outcome = self.put_hashed_unsynced(hash, data).await?;
+        // "Already present" is only good news if what is there is intact.
+        if outcome == PutOutcome::AlreadyPresent {
+            self.verify_stored(hash, &object_key(hash)).await?;
+        }
+        Ok(outcome)
     }
 
     /// As [`Store::put_unsynced`], for data whose SHA-256 the caller has
     /// just computed from these very bytes (the detach engine hashes each
     /// attachment as it decodes it), so it is not hashed a second time
-    /// here. A wrong `hash` is still never relied on: the read-back through
-    /// [`Store::get`] checks every object before anything depends on it.
+    /// here, and for a caller that reads every object back with
+    /// [`Store::get`] before anything depends on it (the pipeline's proof):
+    /// an object already there is not read here, as that read-back checks
+    /// it (an object already there and damaged then fails the message, and
+    /// is never overwritten). A wrong `hash` is never relied on either.
     pub async fn put_hashed_unsynced(
         &self,
         hash: &Sha256,
@@ -265,13 +273,14 @@ impl Store {
                 .put_multipart_checked(hash, data, multipart::PART_SIZE)
                 .await;
         }
-        let key = object_key(hash);
-        let outcome = self.put_create_only(&key, data).await?;
-        // "Already present" is only good news if what is there is intact.
-        if outcome == PutOutcome::AlreadyPresent {
-            self.verify_stored(hash, &key).await?;
+        // A local store writes the whole object to a temporary file before
+        // it finds the name taken; an attachment many mailboxes share is
+        // looked up first instead. (A remote store is asked create-only
+        // straight away: a lookup would cost every new object a round trip.)
+        if self.local_root.is_some() && self.size_plain(hash).await?.is_some() {
+            return Ok(PutOutcome::AlreadyPresent);
         }
-        Ok(outcome)
+        self.put_create_only(&object_key(hash), data).await
     }
 
     /// A create-only write of `data` at `key`: `AlreadyPresent` when
@@ -650,6 +659,25 @@ mod tests {
             "unexpected error: {err}"
         );
         // Still corrupt: a human decides, not us.
+        assert!(matches!(
+            store.get(&hash).await,
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn issue13_put_hashed_leaves_an_existing_object_to_the_read_back() {
+        // The pipeline reads every object back after storing it, so an
+        // object many mailboxes share is neither written again nor read
+        // twice; a damaged one is still never overwritten, and the
+        // read-back finds it.
+        let (_dir, store) = temp_store();
+        let data = Bytes::from_static(b"an attachment sent to everyone");
+        let hash = sha256(&data);
+        store.put(&hash, data.clone()).await.unwrap();
+        flip_first_byte(&store, &hash);
+        let again = store.put_hashed_unsynced(&hash, data).await.unwrap();
+        assert_eq!(again, PutOutcome::AlreadyPresent);
         assert!(matches!(
             store.get(&hash).await,
             Err(StoreError::Corrupt { .. })

@@ -187,7 +187,7 @@ async fn text_is_stored_compressed_and_read_back_whole() {
         vec![(h, data.clone())]
     );
 
-    // Written again: already there, and checked.
+    // Written again: already there (the caller reads it back to check it).
     let again = store
         .put_typed_unsynced(&h, data, Some("text/csv"))
         .await
