@@ -308,14 +308,16 @@ where
     W: Fn(Arc<Task>) -> F + Send + Sync + 'static,
     F: Future<Output = Tried<R>> + 'static,
 {
-    let start = Instant::now();
     let mut attempt = 1;
-    let end = |status, attempt, error, report| Outcome {
+    // The time spent on the mailbox: each try from when it got its slot
+    // (the queue before it, and the waits between tries, are not its own).
+    let mut worked = Duration::ZERO;
+    let end = |status, attempt, error, report, worked: Duration| Outcome {
         account: task.account.clone(),
         status,
         attempts: attempt,
         error,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds: worked.as_secs_f64(),
         report,
     };
     loop {
@@ -325,22 +327,29 @@ where
                 attempt,
                 Some("the scheduler stopped".into()),
                 None,
+                worked,
             );
         };
+        let start = Instant::now();
         let _claim = match claims.map(|c| c.try_claim(&task.mailbox, &task.account, opts.command)) {
             None => None,
             Some(Ok(held)) => Some(held),
-            Some(Err(ClaimError::Busy(e))) => return end(Status::Busy, attempt, Some(e), None),
-            Some(Err(ClaimError::Failed(e))) => return end(Status::Failed, attempt, Some(e), None),
+            Some(Err(ClaimError::Busy(e))) => {
+                return end(Status::Busy, attempt, Some(e), None, worked)
+            }
+            Some(Err(ClaimError::Failed(e))) => {
+                return end(Status::Failed, attempt, Some(e), None, worked)
+            }
         };
         let tried = on_own_thread(task.clone(), work.clone()).await;
+        worked += start.elapsed();
         let status = if tried.failed {
             Status::Failed
         } else {
             Status::Ok
         };
         let wait = match decide::next(tried.throttled, attempt, opts.first_retry) {
-            Next::Finish => return end(status, attempt, tried.error, tried.result),
+            Next::Finish => return end(status, attempt, tried.error, tried.result, worked),
             Next::RetryAfter(wait) => {
                 tracing::warn!(
                     "account {}: {}; trying again in {} s (try {attempt} of {})",

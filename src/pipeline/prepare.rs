@@ -40,16 +40,7 @@ pub(super) async fn prepare(
     mut lap: Laps,
 ) -> Result<Result<Prepared, String>, PipelineError> {
     let mp = engine_policy(policy, select);
-    // With readable copies the stubs link to them, whose names are chosen
-    // (on disk) once detach knows the files.
-    let readable = match (policy.readable_copies, Readable::for_store(store)) {
-        (true, Some(r)) => {
-            let (year, month) = crate::readable::year_month(&meta.internal_date, meta.internal_ts);
-            let dir = r.month_dir(account, year, month);
-            Some((r, dir))
-        }
-        _ => None,
-    };
+    let readable = readable_at(store, account, meta, policy);
     // The detach engine's own proof re-encodes every attachment; the proof
     // from the store (step 4) does the same from what was kept, so the
     // first try leaves the engine's out. Only when the store's proof fails
@@ -124,6 +115,20 @@ fn engine_policy(policy: &JobPolicy, select: &SelectPolicy) -> Policy {
         stub_format: policy.stub_format,
         now: crate::dates::now_unix(),
     }
+}
+
+/// With readable copies, the stubs link to them: where this message's go
+/// (their names are chosen there, on disk, once detach knows the files).
+fn readable_at(
+    store: &Store,
+    account: &str,
+    meta: &MessageMeta,
+    policy: &JobPolicy,
+) -> Option<(Readable, std::path::PathBuf)> {
+    let r = Readable::for_store(store).filter(|_| policy.readable_copies)?;
+    let (year, month) = crate::readable::year_month(&meta.internal_date, meta.internal_ts);
+    let dir = r.month_dir(account, year, month);
+    Some((r, dir))
 }
 
 /// The readable copies' entries for the files detach found (their names
