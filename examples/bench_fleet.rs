@@ -30,9 +30,18 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A message with one PDF attachment, base64 in 76-character lines.
+/// A message with one PDF attachment, base64 in 76-character lines. The
+/// i-th message of every mailbox carries the same attachment (as a file
+/// sent to everyone is stored once), unless BENCH_DISTINCT=1 makes each
+/// mailbox's its own.
 fn message(user: &str, i: usize, bytes: usize) -> Vec<u8> {
-    let b64 = base64_simd::STANDARD.encode_to_string(noise(bytes, (i as u64 + 1) * 7919));
+    let mut seed = (i as u64 + 1) * 7919;
+    if std::env::var("BENCH_DISTINCT").as_deref() == Ok("1") {
+        seed = user
+            .bytes()
+            .fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    }
+    let b64 = base64_simd::STANDARD.encode_to_string(noise(bytes, seed));
     let mut body = String::with_capacity(b64.len() + b64.len() / 76 * 2 + 1024);
     body.push_str(&format!(
         "From: Ada <ada@example.com>\r\nTo: {user} <{user}@example.com>\r\n\
