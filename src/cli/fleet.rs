@@ -39,7 +39,7 @@ pub fn tasks(config: &Config, store: &Store) -> Vec<Task> {
 
 /// The tasks of `run --all`: as [`tasks`], with signed links in the stubs
 /// (`[links] base_url`) and the owner report (`[owner_report]`).
-pub fn run_tasks(config: &Config, store: &Store) -> anyhow::Result<Vec<Task>> {
+pub fn run_tasks(config: &Config, store: &Store, concurrency: usize) -> anyhow::Result<Vec<Task>> {
     let signed = job::signed_links(config)?;
     let mut tasks = tasks(config, store);
     let secret = config
@@ -50,6 +50,7 @@ pub fn run_tasks(config: &Config, store: &Store) -> anyhow::Result<Vec<Task>> {
         // Mailboxes side by side keep the network busy; each holds only
         // its largest message ahead (the bound: N x 2 x largest + 64 MiB).
         task.policy.ahead_floor = 0;
+        task.policy.fetch_ahead = decide::fetch_ahead(concurrency);
         if let Some(links) = &signed {
             task.policy.links = crate::mime::Links::Signed(links.clone());
         }

@@ -63,6 +63,7 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
         provider: account.provider,
         rules: crate::pipeline::rules::for_account(p, &config.rules, &account.rules),
         ahead_floor: crate::pipeline::AHEAD_MIN_BUDGET,
+        fetch_ahead: true,
     }
 }
 

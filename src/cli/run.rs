@@ -117,7 +117,7 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     };
     let store = job::open_store(&config)?;
     if args.all {
-        let tasks = super::fleet::run_tasks(&config, &store)?;
+        let tasks = super::fleet::run_tasks(&config, &store, args.concurrency)?;
         let claims = std::sync::Arc::new(crate::fleet::LockClaims(
             crate::lock::Locks::beside_index(&config.index.path),
         ));

@@ -165,6 +165,7 @@ fn policy() -> JobPolicy {
         provider: crate::config::Provider::Generic,
         rules: Vec::new(),
         ahead_floor: super::AHEAD_MIN_BUDGET,
+        fetch_ahead: true,
     }
 }
 

@@ -184,9 +184,9 @@ async fn one_pass<C: Connector>(
         }
     }
     // A second, read-only connection downloads the next message while one
-    // is converted. Without it (a server that limits connections) the job
-    // runs the same, only slower.
-    let ahead = if messages > 1 {
+    // is converted. Without it (a server that limits connections, or many
+    // mailboxes at once) the job runs the same, only slower on its own.
+    let ahead = if messages > 1 && policy.fetch_ahead {
         connector
             .connect()
             .await

@@ -42,6 +42,10 @@ pub struct JobPolicy {
     /// run at once (`run --all`), whose other mailboxes keep the network
     /// busy, so that each holds no more than its largest message.
     pub ahead_floor: u64,
+    /// Download the next message on a second, read-only connection while
+    /// one is converted. Off where many mailboxes run at once (see
+    /// `crate::fleet::decide::fetch_ahead`).
+    pub fetch_ahead: bool,
 }
 
 impl JobPolicy {
