@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc's settings from the environment, and the values slimbox starts
 /// with unless they are set: freed memory goes back to the system at once,
 /// and no transparent huge pages (see [`allocator_settings`]).
-const SETTINGS: [(&str, &str); 2] = [("MIMALLOC_PURGE_DELAY", "0"), ("MIMALLOC_ALLOW_THP", "0")];
+const SETTINGS: [(&str, &str); 2] = [("MIMALLOC_PURGE_DELAY", "10"), ("MIMALLOC_ALLOW_THP", "0")];
 
 fn main() -> ExitCode {
     allocator_settings();
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 /// back by the proof, beside the message): at 100 ms its peak was 130-149
 /// MiB, over the bound of 142 MiB, at 10 ms 115-128 MiB, and with no delay
 /// 112-128 MiB, no slower (local runs too). So the process starts itself
-/// once more with no delay, unless the variable is set (a value of the
+/// once more with a short delay, unless the variable is set (a value of the
 /// user's is kept). If that fails, it goes on as it is.
 ///
 /// mimalloc also asks for transparent huge pages for its memory: where the
@@ -43,7 +43,11 @@ fn main() -> ExitCode {
 /// any byte of a 2 MiB region made all of it resident, and with a mailbox
 /// per thread (`run --all`) each thread's own pages did so too: peak RSS of
 /// `scripts/bench-fleet` at concurrency 8 was 111-134 MiB with them and
-/// 65-67 MiB without, at the same speed.
+/// 61-67 MiB without, at the same speed. Without them the delay is 10 ms,
+/// not 0: memory given back at once is faulted in again for the next
+/// message, which cost `run --all` a fifth of its CPU (bench-fleet at 8:
+/// 3.7-3.9 CPU s and 61-67 MiB with none, 2.9-3.1 s and 77-80 MiB at 10
+/// ms; bench-imap's runs at 10 ms: 99 MiB local and into S3, bound 142).
 fn allocator_settings() {
     #[cfg(unix)]
     {
