@@ -572,3 +572,62 @@ fn issue3_second_connection_cut_mid_fetch_runs_on_one() {
     // Past the greeting, login and EXAMINE, inside the first FETCH.
     fetch_ahead_fails_at(200_000, "the connection fetching ahead failed");
 }
+
+/// An attachment another mailbox already stored is not written again (nor
+/// read twice): the proof's read-back is what checks it. Damaged in the
+/// store, it fails the message, which stays as it was; the damaged object
+/// is never overwritten; once a human has dealt with it, the next run
+/// converts the message.
+#[test]
+fn issue13_an_attachment_already_stored_but_damaged_leaves_the_message_as_it_was() {
+    use sha2::Digest;
+    let d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = mailbox::write_config(&d, dir.path(), "100KiB");
+    let data = mailbox::noise(600_000, 11);
+    let msg = mailbox::with_attachment(
+        "dup",
+        "Report",
+        "report.pdf",
+        "application/pdf",
+        data.clone(),
+    );
+    rt().block_on(mailbox::seed(&d, "Sent", &msg, &["\\Seen"], DATE));
+    let hex = hex::encode(sha2::Sha256::digest(&data));
+    let object = dir.path().join("store/sha256").join(&hex[..2]).join(&hex);
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    let mut damaged = data.clone();
+    damaged[1000] ^= 0x20;
+    std::fs::write(&object, &damaged).unwrap();
+
+    let out = slimbox(&config).args(["run", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let text = format!("{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success(),
+        "a damaged object is a failure: {text}"
+    );
+    assert!(text.contains(&hex), "the damaged object is named: {text}");
+    let after = rt().block_on(mailbox::snapshot(&d, "Sent"));
+    assert_eq!(after.len(), 1);
+    assert_eq!(after.values().next().unwrap().bytes, msg, "left as it was");
+    assert_eq!(
+        std::fs::read(&object).unwrap(),
+        damaged,
+        "never overwritten"
+    );
+
+    // A human restores the object from a backup (or removes it); the next
+    // run finishes the job.
+    std::fs::remove_file(&object).unwrap();
+    let again = run_json(&config, "run");
+    assert_eq!(folder_report(&again, "Sent")["converted"], 1, "{again:#}");
+    assert_eq!(std::fs::read(&object).unwrap(), data);
+    let now = rt().block_on(mailbox::snapshot(&d, "Sent"));
+    let copy = &now.values().next().unwrap().bytes;
+    assert!(slimbox::mime::is_processed(copy));
+    assert_eq!(
+        mailbox::reattach_from_disk(&dir.path().join("store"), copy),
+        msg
+    );
+}
