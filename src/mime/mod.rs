@@ -295,6 +295,8 @@ pub fn detach_linked<'a, E>(
     prove: bool,
     choose: impl FnOnce(&[DetachedPart]) -> Result<Option<Links>, E>,
 ) -> Result<Detached<'a>, E> {
+    // An mbox `From ` line is not part of the message's header: it stays
+    // first, the marker goes after it, and the message is read without it.
     let (from_line, msg) = raw.split_at(stub::mbox_from_len(raw));
     let (tree, mut planned, notes) = match plan(msg, policy, prove) {
         Ok(p) => p,
