@@ -224,11 +224,50 @@ impl AccountConfig {
 }
 
 /// `[owner_report]`: after a run that moved something, each owner gets a
-/// short message in their INBOX.
+/// short message in their INBOX (or sent to them over SMTP).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerReportConfig {
-    /// `From`; `None`: the owner's own address, named "slimbox".
+    /// `From`; `None`: the owner's own address, named "slimbox". Always set
+    /// with SMTP delivery, where it is the envelope sender too.
     pub from: Option<String>,
+    /// `delivery`: how the report reaches its owner.
+    pub delivery: ReportDelivery,
+}
+
+/// `[owner_report] delivery = "inbox" | "smtp"`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReportDelivery {
+    /// APPENDed into the owner's INBOX over the run's own IMAP login (the
+    /// default: no relay needed).
+    #[default]
+    Inbox,
+    /// Sent through an SMTP server (`[owner_report.smtp]`).
+    Smtp(SmtpConfig),
+}
+
+/// `[owner_report.smtp]`: the server the owner reports are sent through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// `port`, or 587 (465 with `tls = "implicit"`).
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Extra trust root (PEM), resolved against the config file's folder.
+    pub ca_file: Option<PathBuf>,
+    /// `user` and its password source, when the server wants AUTH.
+    pub login: Option<(String, PasswordSource)>,
+}
+
+/// `[owner_report.smtp] tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, required (submission, 587).
+    #[default]
+    StartTls,
+    /// TLS from the first byte (submissions, 465).
+    Implicit,
+    /// No TLS: only to a loopback host (a local relay).
+    None,
 }
 
 /// One `[[rule]]` (or `[[account.rule]]`): which messages it is about, and

@@ -43,6 +43,22 @@ pub(super) struct RawOwnerReport {
     /// Present but `false`: written down, switched off.
     pub(super) enabled: Option<bool>,
     pub(super) from: Option<String>,
+    /// `"inbox"` or `"smtp"` (checked in `check::owner_report`).
+    pub(super) delivery: Option<String>,
+    pub(super) smtp: Option<RawSmtp>,
+}
+
+/// `[owner_report.smtp]`: the server for `delivery = "smtp"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSmtp {
+    pub(super) host: Option<String>,
+    pub(super) port: Option<u16>,
+    pub(super) tls: Option<String>,
+    pub(super) ca_file: Option<String>,
+    pub(super) user: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) password_command: Option<String>,
 }
 
 /// `[links]`: how stubs link to their files (checked in `check::links`).

@@ -1,20 +1,22 @@
 //! The owner report: after a run moved something out of a mailbox, a short
 //! message to its owner saying what moved, the space it freed and how to get
-//! files back, delivered into their INBOX.
+//! files back, delivered into their INBOX (or sent over SMTP).
 //!
 //! What belongs here: composing that message (pure, tested without a
-//! server) and handing it to the mailbox. What moved comes from the index
-//! (`Index::moved_since`); the IMAP work goes through `imap::Session`.
+//! server) and handing it to the mailbox or an SMTP server (`smtp`). What
+//! moved comes from the index (`Index::moved_since`); the IMAP work goes
+//! through `imap::Session`.
 
 mod compose;
 mod error;
+mod smtp;
 
 pub use compose::{compose, OwnerReport, WayBack};
 pub use error::NotifyError;
 
 use serde::Serialize;
 
-use crate::config::{AccountConfig, OwnerReportConfig};
+use crate::config::{AccountConfig, OwnerReportConfig, ReportDelivery};
 use crate::imap::Folder;
 use crate::index::{Index, IndexError, PartFilter};
 use crate::pipeline::{AccountReport, Connector};
@@ -86,15 +88,19 @@ async fn tell_owner<C: Connector>(
         .ok_or_else(|| NotifyError::Address {
             address: account.user.clone(),
         })?;
+    let from = cfg.from.as_deref().unwrap_or(to);
     let message = compose(&OwnerReport {
         to,
-        from: cfg.from.as_deref().unwrap_or(to),
+        from,
         moved: &moved,
         saved,
         way_back,
         now: crate::dates::now_unix(),
     })?;
-    deliver(conn, &message).await?;
+    match &cfg.delivery {
+        ReportDelivery::Inbox => deliver(conn, &message).await?,
+        ReportDelivery::Smtp(server) => smtp::send(server, from, to, &message).await?,
+    }
     Ok(moved.len())
 }
 

@@ -111,7 +111,7 @@ fn check_host(ctx: &Ctx, key: &dyn Fn(&str) -> String, raw: &str) -> Result<Stri
     Ok(host)
 }
 
-fn password_source(
+pub(super) fn password_source(
     ctx: &Ctx,
     key: &dyn Fn(&str) -> String,
     env: Option<String>,
@@ -332,7 +332,7 @@ fn unbracket(host: &str) -> &str {
 }
 
 /// Hosts where `tls = "none"` cannot leak a password off the machine.
-fn is_loopback(host: &str) -> bool {
+pub(super) fn is_loopback(host: &str) -> bool {
     let h = host.strip_suffix('.').unwrap_or(host);
     h.eq_ignore_ascii_case("localhost")
         || unbracket(h)

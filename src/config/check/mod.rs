@@ -7,6 +7,7 @@ mod compress;
 mod fleet;
 mod links;
 mod oauth;
+mod owner_report;
 mod policy;
 mod rules;
 mod serve;
@@ -144,9 +145,10 @@ fn owner_report_config(
     raw: Option<RawOwnerReport>,
     accounts: &[AccountConfig],
 ) -> Result<Option<OwnerReportConfig>, ConfigError> {
-    let Some(raw) = raw.filter(|r| r.enabled != Some(false)) else {
+    let Some(mut raw) = raw.filter(|r| r.enabled != Some(false)) else {
         return Ok(None);
     };
+    let delivery = owner_report::delivery(ctx, &mut raw)?;
     let is_address = |a: &str| a.parse::<lettre::message::Mailbox>().is_ok();
     if let Some(from) = raw.from.as_deref().filter(|f| !is_address(f)) {
         return Err(ctx.err(
@@ -172,7 +174,10 @@ fn owner_report_config(
             ));
         }
     }
-    Ok(Some(OwnerReportConfig { from: raw.from }))
+    Ok(Some(OwnerReportConfig {
+        from: raw.from,
+        delivery,
+    }))
 }
 
 /// The `[[account]]` tables and the accounts file's rows, each completed
@@ -519,7 +524,13 @@ trash = "Deleted Items"
     #[test]
     fn issue13_the_owner_report_checks_its_addresses() {
         let c = ok(&with_store(&format!("{ACCOUNT}\n[owner_report]\n")));
-        assert_eq!(c.owner_report, Some(OwnerReportConfig { from: None }));
+        assert_eq!(
+            c.owner_report,
+            Some(OwnerReportConfig {
+                from: None,
+                delivery: crate::config::ReportDelivery::Inbox
+            })
+        );
         assert_eq!(c.accounts[0].owner_address(), Some("me@example.com"));
         let off = ok(&with_store(&format!(
             "{ACCOUNT}\n[owner_report]\nenabled = false\n"
