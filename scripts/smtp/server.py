@@ -43,7 +43,7 @@ class Keeper:
         base = os.path.join(self.folder, str(self.count))
         with open(base + ".eml", "wb") as f:
             f.write(envelope.original_content)
-        login = session.login_data
+        login = session.auth_data if session.authenticated else None
         meta = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,

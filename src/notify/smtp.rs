@@ -31,6 +31,10 @@ pub async fn send(
     let envelope = Envelope::new(Some(address(from)?), vec![address(to)?])
         .map_err(|e| NotifyError::Build(e.to_string()))?;
     let transport = transport(cfg).await?;
+    // lettre ends DATA with CRLF "." CRLF whatever the message ends with,
+    // so a message that already ends in CRLF would arrive with an empty
+    // line more than `compose` wrote: hand it over without that CRLF.
+    let message = message.strip_suffix(b"\r\n").unwrap_or(message);
     match transport.send_raw(&envelope, message).await {
         Ok(_) => Ok(()),
         Err(e) => Err(refusal_or_failure(cfg, e)),

@@ -8,3 +8,4 @@ pub mod objstore;
 pub mod oidc;
 pub mod sasl;
 pub mod serve;
+pub mod smtp;
