@@ -45,7 +45,8 @@ use crate::units::human_size;
 ///
 /// With `[owner_report]` in the config, each mailbox's owner finds a short
 /// message in their INBOX after a run that moved something: what moved
-/// (names, sizes, dates), the space freed, and how to get files back.
+/// (names, sizes, dates), the space freed, and how to get files back (put
+/// in with APPEND, or sent over SMTP with `delivery = "smtp"`).
 ///
 /// With --all, every mailbox is one unattended job: up to --concurrency
 /// mailboxes at once, at most `max_connections` connections per server;

@@ -68,3 +68,47 @@ impl NotifyError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: &str, transient: bool) -> NotifyError {
+        NotifyError::SmtpRefused {
+            host: "smtp.example.com".into(),
+            port: 587,
+            code: code.into(),
+            reply: "5.1.1 <alice@example.com>: no such mailbox".into(),
+            transient,
+        }
+    }
+
+    #[test]
+    fn issue13_an_smtp_refusal_names_the_server_and_its_reply() {
+        let e = refused("550", false);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("smtp.example.com:587")
+                && msg.contains("550")
+                && msg.contains("no such mailbox")
+                && msg.contains("[owner_report] from"),
+            "{msg}"
+        );
+        assert!(!e.is_transient());
+        assert!(refused("451", true).is_transient());
+    }
+
+    #[test]
+    fn issue13_an_unusable_ca_file_says_which_key_to_fix() {
+        let e = NotifyError::SmtpCaFile {
+            path: "/etc/ssl/ca.pem".into(),
+            problem: "No such file or directory".into(),
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("/etc/ssl/ca.pem") && msg.contains("ca_file"),
+            "{msg}"
+        );
+        assert!(!e.is_transient());
+    }
+}
