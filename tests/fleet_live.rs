@@ -2,7 +2,8 @@
 //! through the master user (`user*admin`, and SASL PLAIN with an
 //! authorization identity) beside one with a wrong password; two runs at
 //! once never convert a message twice; `max_connections` holds, counted by
-//! Dovecot itself (`doveadm who`).
+//! Dovecot itself (`doveadm who`); a mailbox over Dovecot's
+//! `mail_max_userip_connections` is tried again later in the run.
 
 mod support;
 
@@ -439,4 +440,108 @@ fn issue13_run_all_reports_to_owners_and_writes_metrics() {
         Some(1.0),
         "{text}"
     );
+}
+
+/// Holds a logged-in connection of `user` (with its own password), taking
+/// the one connection `mail_max_userip_connections = 1` allows. A seeding
+/// connection that just logged out may still count for a moment, so a
+/// login turned away for that is tried again.
+async fn hold(d: &Dovecot, user: &str, password: &str) -> Session {
+    let cfg = imap_config(d, user, password);
+    for _ in 0..100 {
+        match Session::connect(&cfg).await {
+            Ok(s) => return s,
+            Err(e) if e.is_throttled() => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("{user} cannot log in to hold a connection: {e}"),
+        }
+    }
+    panic!("{user} was still over the connection limit after 5 s of seeding's logouts")
+}
+
+/// How many of `user`'s logins Dovecot's log shows turned away for the
+/// connection limit.
+fn turned_away(d: &Dovecot, user: &str) -> usize {
+    std::fs::read_to_string(&d.log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            l.contains("mail_max_userip_connections") && l.contains(&format!("user=<{user}>"))
+        })
+        .count()
+}
+
+#[test]
+fn issue13_a_mailbox_over_its_connection_limit_is_tried_again_later_in_the_run() {
+    let d = Dovecot::start(DovecotOptions {
+        max_userip_connections: Some(1),
+        ..DovecotOptions::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = rt();
+    rt.block_on(async {
+        for user in ["alice", "bob", "carol"] {
+            seed(&d, user, 3).await;
+        }
+    });
+    // alice, bob and carol only: drop dave's table.
+    let config = write_config(&d, dir.path(), 10, "");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let (kept, _dave) = text
+        .split_once("\n[[account]]\nname = \"dave\"")
+        .expect("dave's table");
+    std::fs::write(&config, kept).expect("config");
+    // alice's own client (a phone, say) uses her one connection.
+    let held = rt.block_on(hold(&d, "alice", "alicepw"));
+    let before = turned_away(&d, "alice");
+
+    let run = slimbox(&config)
+        .args(["run", "--all", "--json", "--concurrency", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Once Dovecot has turned the run's login for alice away, her client
+    // goes: the run's retry (2 s later) finds the connection free.
+    let mut waited = Duration::ZERO;
+    while turned_away(&d, "alice") == before {
+        assert!(
+            waited < Duration::from_secs(60),
+            "Dovecot never turned alice's login away:\n{}",
+            d.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        waited += Duration::from_millis(20);
+    }
+    rt.block_on(held.logout()).expect("alice's client logs out");
+    let out = run.wait_with_output().expect("run");
+    let report = json(&out);
+    eprintln!(
+        "alice turned away after {waited:?}; run stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let alice = mailbox_of(&report, "alice");
+    assert_eq!(alice["status"], "ok", "{alice:#}");
+    assert!(alice["attempts"].as_u64() >= Some(2), "{alice:#}");
+    assert_eq!(converted(alice), 3, "{alice:#}");
+    for user in ["bob", "carol"] {
+        let m = mailbox_of(&report, user);
+        assert_eq!(m["status"], "ok", "{m:#}");
+        assert_eq!(m["attempts"], 1, "{m:#}");
+        assert_eq!(converted(m), 3, "{m:#}");
+    }
+    assert_eq!(report["totals"]["mailboxes"], 3, "{report:#}");
+    assert_eq!(report["totals"]["converted"], 9, "{report:#}");
+    // The messages really moved: each is there once, and slim.
+    rt.block_on(async {
+        for user in ["alice", "bob", "carol"] {
+            let msgs = archive(&d, user).await;
+            let ids: BTreeSet<&str> = msgs.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!((msgs.len(), ids.len()), (3, 3), "{user}: {msgs:?}");
+            assert!(
+                msgs.iter().all(|(_, len)| *len < ATTACHMENT / 2),
+                "{user}: {msgs:?}"
+            );
+        }
+    });
 }

@@ -102,6 +102,12 @@ pub(crate) fn no_error(command: &str, text: String) -> ImapError {
 /// (`[UNAVAILABLE]`, `[LIMIT]`: RFC 5530 codes, which imap-proto leaves in
 /// the text) is no wrong password.
 pub(crate) fn login_refusal(user: &str, text: String) -> ImapError {
+    // NOTE: Dovecot 2.3 (2.3.19) turns a login past
+    // mail_max_userip_connections away with a tagged `NO [LIMIT] Maximum
+    // number of connections from user+IP exceeded (...)` and then closes
+    // the connection, a master user's login (`alice*admin`, or PLAIN with
+    // an authorization identity) counting for the user it logs in as. No
+    // BYE comes first: the code is all that tells it from a wrong password.
     let upper = text.to_ascii_uppercase();
     if upper.contains("[UNAVAILABLE]") {
         ImapError::Unavailable { text }

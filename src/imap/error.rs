@@ -164,9 +164,9 @@ impl ImapError {
     }
 
     /// True when the server turned the connection or login away for now:
-    /// a limit (`[LIMIT]`), `[UNAVAILABLE]`, or a BYE (Dovecot's "maximum
-    /// number of connections" ends the connection with one). Decided by
-    /// response code and status, never by the text.
+    /// a limit (`[LIMIT]`: Dovecot 2.3's answer to a login past
+    /// `mail_max_userip_connections`), `[UNAVAILABLE]`, or a BYE (a server
+    /// going away). Decided by response code and status, never by the text.
     pub fn is_throttled(&self) -> bool {
         matches!(
             self,

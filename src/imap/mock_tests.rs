@@ -1,9 +1,10 @@
 //! Scripted fake IMAP servers on loopback, for the paths Dovecot in the live
 //! tests never takes: LOGINDISABLED with AUTHENTICATE PLAIN, no UIDPLUS (MOVE
 //! to trash, or flag only), no UIDNEXT on SELECT, literals in LOGIN, a server
-//! that hangs up. The server ([`start`], [`Step`]) and the reply builders
-//! are shared with the pipeline's tests, which script whole conversions
-//! against it.
+//! that hangs up; and Dovecot's answer to a login over its connection limit,
+//! word for word (tests/fleet_live.rs sees it from Dovecot itself). The
+//! server ([`start`], [`Step`]) and the reply builders are shared with the
+//! pipeline's tests, which script whole conversions against it.
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -258,6 +259,30 @@ async fn login_literal_and_auth_failure() {
             assert!(text.contains("AUTHENTICATIONFAILED"), "{text}");
         }
         other => panic!("expected Auth, got {other:?}"),
+    }
+    server.await.expect("join").expect("script");
+}
+
+#[tokio::test]
+async fn login_over_the_connection_limit_is_throttled() {
+    // Dovecot 2.3.19's answer, word for word, to a login (LOGIN or
+    // AUTHENTICATE, as a master user too) past mail_max_userip_connections;
+    // it closes the connection right after.
+    let (port, server) = start(
+        "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ AUTH=PLAIN] Dovecot ready.",
+        vec![(
+            "LOGIN \"alice\" \"pw\"",
+            "{tag} NO [LIMIT] Maximum number of connections from user+IP exceeded \
+             (mail_max_userip_connections=1)",
+        )],
+    )
+    .await;
+    match Session::connect(&cfg(port, "pw")).await {
+        Err(e @ ImapError::Throttled { .. }) => {
+            assert!(e.is_throttled() && e.is_transient(), "{e:?}");
+            assert!(e.to_string().contains("max_connections"), "{e}");
+        }
+        other => panic!("expected Throttled, got {other:?}"),
     }
     server.await.expect("join").expect("script");
 }

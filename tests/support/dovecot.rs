@@ -54,6 +54,12 @@ pub struct DovecotOptions {
     /// refused with `NO [LIMIT]`; `APPENDLIMIT=<n>` is announced (except with
     /// [`LAYOUT_MICROSOFT`], where the limit is there but not announced).
     pub append_limit: Option<u64>,
+    /// At most this many IMAP connections of one user from one address
+    /// (`mail_max_userip_connections`; 1000 without it). Dovecot 2.3 turns
+    /// a login past it away with `NO [LIMIT] Maximum number of connections
+    /// from user+IP exceeded` and closes the connection; a master user's
+    /// login counts for the user it logs in as.
+    pub max_userip_connections: Option<u32>,
 }
 
 /// X-GM-EXT-1 announced; INBOX and `[Gmail]/All Mail` (\All),
@@ -128,6 +134,9 @@ impl Dovecot {
         }
         if let Some(bytes) = opts.append_limit {
             cmd.arg("--append-limit").arg(bytes.to_string());
+        }
+        if let Some(n) = opts.max_userip_connections {
+            cmd.arg("--max-userip-connections").arg(n.to_string());
         }
         let out = match cmd.output() {
             Ok(out) => out,
