@@ -64,6 +64,19 @@ async fn archive(d: &Dovecot, user: &str) -> Vec<(String, usize)> {
     out
 }
 
+/// Each of `users`' Archive holds `n` messages, each once, all slimmed.
+async fn each_once_and_slim(d: &Dovecot, users: &[&str], n: usize) {
+    for user in users {
+        let msgs = archive(d, user).await;
+        let ids: BTreeSet<&str> = msgs.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!((msgs.len(), ids.len()), (n, n), "{user}: {msgs:?}");
+        assert!(
+            msgs.iter().all(|(_, len)| *len < ATTACHMENT / 2),
+            "{user}: {msgs:?}"
+        );
+    }
+}
+
 /// A fleet config: `[server]` with the master user, alice and bob from a
 /// CSV, carol over SASL PLAIN, and `dave` as given.
 fn write_config(d: &Dovecot, dir: &Path, max_connections: u32, dave: &str) -> PathBuf {
@@ -192,17 +205,7 @@ fn issue13_master_user_mailboxes_run_and_a_wrong_password_fails_alone() {
     assert_eq!(report["totals"]["failed"], 1, "{report:#}");
     assert_eq!(report["totals"]["converted"], 9, "{report:#}");
     // Each message is there once, and slim.
-    rt().block_on(async {
-        for user in ["alice", "bob", "carol"] {
-            let msgs = archive(&d, user).await;
-            let ids: BTreeSet<&str> = msgs.iter().map(|(id, _)| id.as_str()).collect();
-            assert_eq!((msgs.len(), ids.len()), (3, 3), "{user}: {msgs:?}");
-            assert!(
-                msgs.iter().all(|(_, len)| *len < ATTACHMENT / 2),
-                "{msgs:?}"
-            );
-        }
-    });
+    rt().block_on(each_once_and_slim(&d, &["alice", "bob", "carol"], 3));
     // The table has a row per mailbox and a total.
     let out = slimbox(&config)
         .args(["run", "--all"])
@@ -257,17 +260,7 @@ fn issue13_two_runs_at_once_never_convert_a_message_twice() {
             assert!(m["status"] == "ok" || m["status"] == "busy", "{m:#}");
         }
     }
-    rt().block_on(async {
-        for user in MAILBOXES {
-            let msgs = archive(&d, user).await;
-            let ids: BTreeSet<&str> = msgs.iter().map(|(id, _)| id.as_str()).collect();
-            assert_eq!((msgs.len(), ids.len()), (4, 4), "{user}: {msgs:?}");
-            assert!(
-                msgs.iter().all(|(_, len)| *len < ATTACHMENT / 2),
-                "{msgs:?}"
-            );
-        }
-    });
+    rt().block_on(each_once_and_slim(&d, &MAILBOXES, 4));
     // The index holds each message once, and nothing is left in flight.
     let out = slimbox(&config)
         .args(["run", "--all", "--json"])
@@ -533,15 +526,5 @@ fn issue13_a_mailbox_over_its_connection_limit_is_tried_again_later_in_the_run()
     assert_eq!(report["totals"]["mailboxes"], 3, "{report:#}");
     assert_eq!(report["totals"]["converted"], 9, "{report:#}");
     // The messages really moved: each is there once, and slim.
-    rt.block_on(async {
-        for user in ["alice", "bob", "carol"] {
-            let msgs = archive(&d, user).await;
-            let ids: BTreeSet<&str> = msgs.iter().map(|(id, _)| id.as_str()).collect();
-            assert_eq!((msgs.len(), ids.len()), (3, 3), "{user}: {msgs:?}");
-            assert!(
-                msgs.iter().all(|(_, len)| *len < ATTACHMENT / 2),
-                "{user}: {msgs:?}"
-            );
-        }
-    });
+    rt.block_on(each_once_and_slim(&d, &["alice", "bob", "carol"], 3));
 }
