@@ -10,8 +10,8 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's settings from the environment, and the values slimbox starts
-/// with unless they are set: freed memory goes back to the system at once,
-/// and no transparent huge pages (see [`allocator_settings`]).
+/// with unless they are set: freed memory goes back to the system after 10
+/// ms, and no transparent huge pages (see [`allocator_settings`]).
 const SETTINGS: [(&str, &str); 2] = [("MIMALLOC_PURGE_DELAY", "10"), ("MIMALLOC_ALLOW_THP", "0")];
 
 fn main() -> ExitCode {

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use sha2::Digest;
 use support::dovecot::{Dovecot, DovecotOptions};
-use support::mailbox::{self, slimbox};
+use support::mailbox::{self, ok, slimbox};
 use support::serve::Serve;
 
 const DATE: &str = "14-Mar-2024 10:00:00 +0100";
@@ -24,17 +24,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-fn ok(c: &mut Command) -> String {
-    let out = c.output().expect("run");
-    assert!(
-        out.status.success(),
-        "failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn sha_hex(data: &[u8]) -> String {

@@ -64,6 +64,13 @@ async fn archive(d: &Dovecot, user: &str) -> Vec<(String, usize)> {
     out
 }
 
+/// `n` messages into each of `users`' Archive.
+async fn seed_each(d: &Dovecot, users: &[&str], n: usize) {
+    for user in users {
+        seed(d, user, n).await;
+    }
+}
+
 /// Each of `users`' Archive holds `n` messages, each once, all slimmed.
 async fn each_once_and_slim(d: &Dovecot, users: &[&str], n: usize) {
     for user in users {
@@ -167,11 +174,7 @@ fn converted(m: &serde_json::Value) -> u64 {
 fn three_and_dave(n: usize) -> (Dovecot, tempfile::TempDir, PathBuf) {
     let d = Dovecot::start(DovecotOptions::default());
     let dir = tempfile::tempdir().expect("tempdir");
-    rt().block_on(async {
-        for user in ["alice", "bob", "carol"] {
-            seed(&d, user, n).await;
-        }
-    });
+    rt().block_on(seed_each(&d, &["alice", "bob", "carol"], n));
     let config = write_config(
         &d,
         dir.path(),
@@ -223,11 +226,7 @@ fn issue13_master_user_mailboxes_run_and_a_wrong_password_fails_alone() {
 fn issue13_two_runs_at_once_never_convert_a_message_twice() {
     let d = Dovecot::start(DovecotOptions::default());
     let dir = tempfile::tempdir().expect("tempdir");
-    rt().block_on(async {
-        for user in MAILBOXES {
-            seed(&d, user, 4).await;
-        }
-    });
+    rt().block_on(seed_each(&d, &MAILBOXES, 4));
     let config = write_config(&d, dir.path(), 10, "");
     let start = || {
         slimbox(&config)
@@ -300,11 +299,7 @@ fn dovecot_connections(d: &Dovecot) -> usize {
 fn issue13_max_connections_holds_on_the_dovecot_side() {
     let d = Dovecot::start(DovecotOptions::default());
     let dir = tempfile::tempdir().expect("tempdir");
-    rt().block_on(async {
-        for user in MAILBOXES {
-            seed(&d, user, 6).await;
-        }
-    });
+    rt().block_on(seed_each(&d, &MAILBOXES, 6));
     assert_eq!(dovecot_connections(&d), 0, "seeding left connections open");
     let config = write_config(&d, dir.path(), 2, "");
     let done = Arc::new(AtomicBool::new(false));
@@ -471,11 +466,7 @@ fn issue13_a_mailbox_over_its_connection_limit_is_tried_again_later_in_the_run()
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = rt();
-    rt.block_on(async {
-        for user in ["alice", "bob", "carol"] {
-            seed(&d, user, 3).await;
-        }
-    });
+    rt.block_on(seed_each(&d, &["alice", "bob", "carol"], 3));
     // alice, bob and carol only: drop dave's table.
     let config = write_config(&d, dir.path(), 10, "");
     let text = std::fs::read_to_string(&config).expect("config");

@@ -7,11 +7,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::Digest;
 use support::dovecot::{Dovecot, DovecotOptions};
-use support::mailbox::{self, slimbox};
+use support::mailbox::{self, ok, slimbox};
 
 const DATE: &str = "14-Mar-2024 10:00:00 +0100";
 
@@ -20,17 +19,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-fn ok(c: &mut Command) -> String {
-    let out = c.output().expect("run slimbox");
-    assert!(
-        out.status.success(),
-        "slimbox failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 fn add_lines(config: &Path, before: &str, lines: &str) {

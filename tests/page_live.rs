@@ -9,7 +9,7 @@ mod support;
 use std::path::Path;
 
 use support::dovecot::{Dovecot, DovecotOptions};
-use support::mailbox::{self, slimbox};
+use support::mailbox::{self, ok, slimbox};
 use support::serve::Serve;
 
 const DATE: &str = "14-Mar-2024 10:00:00 +0100";
@@ -19,17 +19,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-fn ok(c: &mut std::process::Command) -> String {
-    let out = c.output().expect("run slimbox");
-    assert!(
-        out.status.success(),
-        "slimbox failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A message from `from`, dated `date` (RFC 5322), with one attachment.

@@ -190,6 +190,18 @@ password_env = "SLIMBOX_TEST_PASSWORD"
 
 /// The slimbox binary with a config from [`write_config`] and its password,
 /// never paused by the test hook unless the caller says so.
+/// Runs `c`, which must succeed; its standard output, trimmed.
+pub fn ok(c: &mut std::process::Command) -> String {
+    let out = c.output().expect("run slimbox");
+    assert!(
+        out.status.success(),
+        "slimbox failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 pub fn slimbox(config: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_slimbox"));
     c.arg("--config")
