@@ -10,8 +10,8 @@
 //! Every writer makes the short form (issue 19, see `short`), at most 100
 //! characters with a `base_url` of 30 or fewer:
 //! - a file: `BASE/f/<key>/<name>`, `<key>` the hash's first 8 bytes and a
-//!   128-bit tag (33 characters), then `.<expiry in base 36>` if it expires;
-//! - a mailbox's self-service page: `BASE/m/<account>?sig=<22>[.<exp36>]`.
+//!   96-bit tag (27 characters), then `.<expiry in base 36>` if it expires;
+//! - a mailbox's self-service page: `BASE/m/<account>?sig=<16>[.<exp36>]`.
 //!
 //! The long forms written before it are still accepted, never written:
 //! - a file: `BASE/f/<sha256>/<name>?sig=S[&exp=E]`, the signature covering

@@ -3,12 +3,15 @@
 //! `base_url`.
 //!
 //! - a file: `BASE/f/<key>/<name>`, `<key>` being the first 8 bytes of the
-//!   SHA-256 (11 base64url characters), the first 16 bytes of the HMAC (22
+//!   SHA-256 (11 base64url characters), the first 12 bytes of the HMAC (16
 //!   more) and, for a link that expires, `.` and the expiry in base 36;
-//! - a page: `BASE/m/<account>?sig=<22 characters>[.<expiry in base 36>]`.
+//! - a page: `BASE/m/<account>?sig=<16 characters>[.<expiry in base 36>]`.
 //!
-//! A 128-bit tag is as unforgeable as the full one for this use (a forger
-//! gets one online guess per request, 2^-128 each). The hash prefix is only
+//! A 96-bit tag is as unforgeable as the full one for this use (a forger
+//! gets one online guess per request, 2^-96 each; NIST SP 800-107 allows
+//! HMAC tags down to 64 bits with the number of tries bounded). 96 rather
+//! than 128 bits keeps 6 more characters for the name, so that a typical
+//! expiring link fits an 80-column terminal. The hash prefix is only
 //! an address: the server finds the objects starting with it and takes the
 //! one whose full hash the tag verifies, so objects sharing 64 bits (which
 //! anyone can make on purpose in about 2^32 tries) are still told apart.
@@ -36,10 +39,10 @@ const NAME_MIN: usize = 20;
 
 /// Bytes of the SHA-256 a short file link carries, and of the HMAC tag.
 pub(super) const PREFIX_LEN: usize = 8;
-const TAG_LEN: usize = 16;
+const TAG_LEN: usize = 12;
 /// Their base64url lengths.
 const PREFIX_B64: usize = 11;
-const TAG_B64: usize = 22;
+const TAG_B64: usize = 16;
 /// A base-36 u64 has at most 13 digits.
 const EXP36_MAX: usize = 13;
 
@@ -166,7 +169,7 @@ pub fn parse_short_file(key: &str, raw_name: &str, now: u64) -> Result<ShortFile
 }
 
 /// Whether a file link's first segment is the long form's hash (64
-/// lowercase hex digits); a short key never is (it is 33 to 47 characters).
+/// lowercase hex digits); a short key never is (it is 27 to 41 characters).
 pub fn is_long_form(first: &str) -> bool {
     first.len() == 64
         && first
@@ -174,7 +177,7 @@ pub fn is_long_form(first: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// `<22-char tag>[.<base36 expiry>]` split; `None` when malformed.
+/// `<16-char tag>[.<base36 expiry>]` split; `None` when malformed.
 fn split_tag(s: &str) -> Option<([u8; TAG_LEN], Option<u64>)> {
     let (tag, exp) = match s.split_once('.') {
         Some((t, e)) => (t, Some(parse_base36(e)?)),
