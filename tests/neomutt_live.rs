@@ -1,0 +1,227 @@
+//! issue 19 in neomutt: Debian's neomutt in a tmux window 80 columns wide
+//! (then 150), reading alice's Sent over IMAP from the test Dovecot after
+//! `slimbox run` converted a report with a PDF (signed http links to a
+//! running `slimbox serve`). The open message is read screen by screen
+//! with `tmux capture-pane -p` (no `-J`: a line neomutt wrapped must show
+//! as wrapped): the note's text is shown (not "text/html is unsupported")
+//! and every link of the note stands whole on one screen line. The first
+//! screen at 80 columns is rendered to docs/neomutt.png.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::clients::{self, Converted, PDF_NAME, SUBJECT};
+
+const ROWS: u16 = 40;
+
+/// A private tmux server (its own socket, no user config) running one
+/// command in a window of a fixed size; killed when dropped.
+struct Tmux {
+    sock: PathBuf,
+}
+
+impl Tmux {
+    fn start(dir: &Path, cols: u16, cmd: &[&str]) -> Tmux {
+        let sock = dir.join(format!("tmux-{cols}.sock"));
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "slimbox"])
+            .args(["-x", &cols.to_string(), "-y", &ROWS.to_string(), "--"])
+            .args(cmd)
+            .env("HOME", dir)
+            .env("LANG", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8")
+            .env_remove("TMUX")
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmux { sock }
+    }
+
+    fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.sock);
+        c
+    }
+
+    /// The screen, one string a row, as drawn (wrapped rows stay apart).
+    fn screen(&self) -> Vec<String> {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", "slimbox"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn keys(&self, keys: &str) {
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", "slimbox", keys])
+            .status()
+            .expect("tmux send-keys");
+        assert!(ok.success(), "tmux send-keys {keys}");
+    }
+
+    /// Waits (at most 20 s) for a screen that satisfies `done`.
+    fn wait_for(&self, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if done(&s) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "neomutt never showed {what}; the screen:\n{}",
+                s.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux().arg("kill-server").output();
+    }
+}
+
+/// A muttrc for alice's Sent over plain IMAP on loopback, nothing else:
+/// Debian's header list, no mailcap (so no html viewer), no caches.
+fn muttrc(c: &Converted, dir: &Path) -> PathBuf {
+    let mailcap = dir.join("mailcap");
+    std::fs::write(&mailcap, "").expect("mailcap");
+    let text = format!(
+        "set folder=\"imap://alice@127.0.0.1:{port}/\"\n\
+         set spoolfile=\"+Sent\"\n\
+         set imap_user=alice\nset imap_pass=alicepw\n\
+         set ssl_starttls=no\nset ssl_force_tls=no\n\
+         set mailcap_path=\"{mailcap}\"\n\
+         set tmpdir=\"{dir}\"\n\
+         set wait_key=no\nset sort=date\n\
+         ignore *\nunignore from: date subject to cc\n",
+        port = c.d.imap_port,
+        mailcap = mailcap.display(),
+        dir = dir.display(),
+    );
+    let p = dir.join("muttrc");
+    std::fs::write(&p, text).expect("muttrc");
+    p
+}
+
+/// Is this the pager's last screen? Its status line says `(all)` or `(end)`.
+fn at_end(screen: &[String]) -> bool {
+    screen
+        .iter()
+        .any(|l| l.contains("-- (all)") || l.contains("-- (end)"))
+}
+
+/// Opens the report in neomutt at `cols` columns; every screen of it, top
+/// to bottom.
+fn read_report(c: &Converted, dir: &Path, cols: u16) -> Vec<Vec<String>> {
+    let rc = muttrc(c, dir);
+    let rc = rc.to_str().expect("utf-8 path");
+    let t = Tmux::start(dir, cols, &["neomutt", "-n", "-F", rc]);
+    t.wait_for("the Sent folder's index", |s| {
+        s.iter().any(|l| l.contains(SUBJECT))
+    });
+    t.keys("Enter");
+    let subject = format!("Subject: {SUBJECT}");
+    let mut screen = t.wait_for("the open message", |s| {
+        s.iter().any(|l| l.starts_with(&subject))
+    });
+    let mut pages = vec![screen.clone()];
+    while !at_end(&screen) {
+        assert!(pages.len() < 20, "more than 20 screens");
+        t.keys("Space");
+        let before = screen.clone();
+        screen = t.wait_for("the next screen", |s| s != before.as_slice());
+        pages.push(screen.clone());
+    }
+    t.keys("q");
+    t.keys("q");
+    pages
+}
+
+/// Renders a screen to a PNG with ImageMagick (a monospace label; `%` and
+/// `\` are ImageMagick's escapes there).
+fn render_png(screen: &[String], cols: u16, png: &Path) {
+    let text: Vec<String> = screen
+        .iter()
+        .map(|l| format!("{l:<width$}", width = cols as usize))
+        .collect();
+    let label = text.join("\n").replace('\\', "\\\\").replace('%', "%%");
+    let out = Command::new("convert")
+        .args(["-background", "#101418", "-fill", "#e8e8e8"])
+        .args([
+            "-font",
+            "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+        ])
+        .args([
+            "-pointsize",
+            "15",
+            "-border",
+            "12",
+            "-bordercolor",
+            "#101418",
+        ])
+        .arg(format!("label:{label}"))
+        .arg(png)
+        .output()
+        .expect("run ImageMagick's convert");
+    assert!(
+        out.status.success(),
+        "convert failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn issue19_neomutt_shows_the_note_with_each_link_whole_on_one_line() {
+    if !clients::require("neomutt-harness") {
+        return;
+    }
+    let c = clients::converted_report();
+    let links = clients::note_links(&c.raw);
+    for cols in [80u16, 150] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pages = read_report(&c, dir.path(), cols);
+        let all: Vec<&String> = pages.iter().flatten().collect();
+        let shown = pages
+            .iter()
+            .map(|p| p.join("\n"))
+            .collect::<Vec<_>>()
+            .join("\n----- next screen -----\n");
+        eprintln!("neomutt at {cols} columns:\n{shown}");
+        if cols == 80 {
+            render_png(&pages[0], cols, &clients::docs_png("neomutt.png"));
+        }
+        assert!(
+            !all.iter().any(|l| l.contains("unsupported")),
+            "{cols} columns: a part neomutt cannot show:\n{shown}"
+        );
+        assert!(
+            all.iter().any(|l| l.contains(PDF_NAME)),
+            "{cols} columns: the note names the file:\n{shown}"
+        );
+        for link in &links {
+            assert!(
+                all.iter().any(|l| l.contains(link.as_str())),
+                "{cols} columns: {link} ({} characters) is not whole on one line:\n{shown}",
+                link.len()
+            );
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! issue 19 in Roundcube: Debian's Roundcube (scripts/roundcube-harness,
+//! SQLite, PHP's built-in server on 127.0.0.1) logged in to the test
+//! Dovecot, in Debian's chromium driven by playwright-core
+//! (tests/browser/roundcube.mjs). alice's Sent holds a report with a PDF,
+//! converted by `slimbox run` with signed http links to a running
+//! `slimbox serve`. In Roundcube's message view: the note lists the moved
+//! file and its link, one click on the link downloads the PDF under its own
+//! name, and no attachment entry bears the PDF's name unless it is the PDF.
+//! The open message is saved to docs/roundcube.png.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use sha2::Digest;
+use support::clients::{self, PDF_NAME, SUBJECT};
+use support::roundcube::Roundcube;
+
+fn sha_hex(data: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// playwright-core's node_modules (scripts/browser-harness), or a skip
+/// outside CI when it cannot be installed.
+fn playwright_modules() -> Option<String> {
+    if !clients::require("browser-harness") {
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/browser-harness");
+    let out = Command::new(&script)
+        .arg("modules")
+        .output()
+        .expect("browser-harness");
+    assert!(out.status.success(), "browser-harness modules failed");
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn issue19_roundcube_shows_the_note_and_its_link_downloads_the_file() {
+    if !clients::require("roundcube-harness") {
+        return;
+    }
+    let Some(modules) = playwright_modules() else {
+        return;
+    };
+    let c = clients::converted_report();
+    let links = clients::note_links(&c.raw);
+    assert_eq!(links.len(), 1, "one moved file, one link: {links:?}");
+    let link = &links[0];
+    assert!(
+        link.starts_with(&format!("{}/", c.serve.base)),
+        "{link} is served by {}",
+        c.serve.base
+    );
+    let rc = Roundcube::start(&c.d);
+
+    let out_dir = c.dir.path().join("downloads");
+    std::fs::create_dir_all(&out_dir).expect("downloads");
+    let png = clients::docs_png("roundcube.png");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/roundcube.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .args([rc.url.as_str(), "alice", "alicepw", "Sent", SUBJECT, link])
+        .arg(&out_dir)
+        .arg(&png)
+        .env("PLAYWRIGHT_MODULES", &modules)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "roundcube.mjs failed: {}{}\n{}\nserve log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        rc.logs(),
+        c.serve.log()
+    );
+    let r: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("JSON from roundcube.mjs");
+    eprintln!(
+        "Roundcube shows: {}",
+        serde_json::to_string_pretty(&r).unwrap_or_default()
+    );
+
+    // The note, where the reader reads the message.
+    let body = r["bodyText"].as_str().expect("body text");
+    assert!(body.contains(PDF_NAME), "the note names the file: {body}");
+    assert!(
+        body.contains(link.as_str()),
+        "the note shows its link: {body}"
+    );
+    assert!(
+        body.contains("revised figures"),
+        "the message's own text is still shown: {body}"
+    );
+    let hrefs: Vec<&str> = r["bodyLinks"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter_map(|l| l["href"].as_str())
+        .collect();
+    assert!(
+        hrefs.contains(&link.as_str()),
+        "the link is a link: {hrefs:?}"
+    );
+
+    // One click: the PDF, under its own name.
+    assert_eq!(r["clicked"], true, "{r}");
+    assert_eq!(r["downloadName"], PDF_NAME, "{r}");
+    assert_eq!(
+        r["downloadSha256"],
+        sha_hex(&c.pdf),
+        "the link's download is the PDF"
+    );
+
+    // No entry misleads: one bearing the PDF's name gives the PDF.
+    let entries = r["attachments"].as_array().expect("attachments");
+    for e in entries {
+        let name = e["name"].as_str().unwrap_or_default();
+        if name == PDF_NAME {
+            assert_eq!(
+                e["sha256"],
+                sha_hex(&c.pdf),
+                "{name} is named as the PDF: {e}"
+            );
+        }
+        assert!(
+            !name.ends_with(".pdf") || e["sha256"] == sha_hex(&c.pdf),
+            "an entry named like a PDF that is not the PDF: {e}"
+        );
+    }
+}
