@@ -4,8 +4,10 @@
 //! (tests/browser/roundcube.mjs). alice's Sent holds a report with a PDF,
 //! converted by `slimbox run` with signed http links to a running
 //! `slimbox serve`. In Roundcube's message view: the note lists the moved
-//! file and its link, one click on the link downloads the PDF under its own
-//! name, and no attachment entry bears the PDF's name unless it is the PDF.
+//! file and its link, one click on the link opens the PDF under its own name
+//! (in Chromium's PDF viewer in a new tab: the bytes and name the tab got
+//! are fetched again there), and no attachment entry bears the PDF's name
+//! unless it is the PDF.
 //! The open message is saved to docs/roundcube.png.
 
 mod support;
@@ -104,8 +106,17 @@ fn issue19_roundcube_shows_the_note_and_its_link_downloads_the_file() {
         "the link is a link: {hrefs:?}"
     );
 
-    // One click: the PDF, under its own name.
+    // One click: the PDF, under its own name. Chromium shows a PDF in its
+    // viewer, in the new tab Roundcube opens for the link; another type
+    // (or a browser set to download PDFs) is a download.
     assert_eq!(r["clicked"], true, "{r}");
+    if r["linkOpened"] == "tab" {
+        assert_eq!(r["tabUrl"], link.as_str(), "{r}");
+        assert_eq!(r["linkStatus"], 200, "{r}");
+        assert_eq!(r["linkContentType"], "application/pdf", "{r}");
+    } else {
+        assert_eq!(r["linkOpened"], "download", "{r}");
+    }
     assert_eq!(r["downloadName"], PDF_NAME, "{r}");
     assert_eq!(
         r["downloadSha256"],

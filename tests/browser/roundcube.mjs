@@ -13,7 +13,7 @@
 // Prints one JSON object.
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const [url, user, password, folder, subject, link, outDir, screenshot] = process.argv.slice(2);
@@ -32,6 +32,15 @@ const { chromium } = require('playwright-core');
 const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 const timeout = (ms, what) =>
   new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms));
+
+// The file name a Content-Disposition gives (RFC 6266: filename* first).
+function dispositionName(value) {
+  const star = /filename\*\s*=\s*([^']*)'[^']*'([^;]+)/i.exec(value);
+  if (star) return decodeURIComponent(star[2].trim());
+  const plain = /filename\s*=\s*"((?:[^"\\]|\\.)*)"|filename\s*=\s*([^;]+)/i.exec(value);
+  if (plain) return (plain[1] ?? plain[2]).replace(/\\(.)/g, '$1').trim();
+  return '';
+}
 
 const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
@@ -86,25 +95,47 @@ try {
     entry.sha256 = sha256(body);
   }
 
-  // The note's link, clicked as a reader would (Roundcube opens external
-  // links in a new tab: the download may come from either page).
+  // The note's link, clicked as a reader would. Roundcube opens external
+  // links in a new tab; there Chromium either downloads the file or, for a
+  // type it shows itself (a PDF), opens it in its viewer.
   const anchor = await page.evaluateHandle(
     (want) => [...document.querySelectorAll('#messagebody a[href]')].find((a) => a.href === want) || null,
     link);
-  if (!(await anchor.evaluate((a) => a !== null))) {
-    out.clicked = false;
-  } else {
-    out.clicked = true;
-    const download = new Promise((resolve) => {
-      page.on('download', resolve);
-      context.on('page', (p) => p.on('download', resolve));
+  out.clicked = await anchor.evaluate((a) => a !== null);
+  if (out.clicked) {
+    const got = new Promise((resolve) => {
+      const watch = (p) => {
+        p.on('download', (d) => resolve({ download: d }));
+        p.on('response', (r) => {
+          if (r.url() === link && r.request().isNavigationRequest()) resolve({ response: r, page: p });
+        });
+      };
+      page.on('download', (d) => resolve({ download: d }));
+      context.on('page', watch);
     });
     await anchor.asElement().click();
-    const d = await Promise.race([download, timeout(20000, 'the download of the note link')]);
+    const r = await Promise.race([got, timeout(15000, 'a download or a tab showing the note link')]);
     out.download = path.join(outDir, 'note-link-download');
-    await d.saveAs(out.download);
-    out.downloadName = d.suggestedFilename();
-    out.downloadUrl = d.url();
+    if (r.download) {
+      out.linkOpened = 'download';
+      await r.download.saveAs(out.download);
+      out.downloadName = r.download.suggestedFilename();
+    } else {
+      // Chromium shows a PDF in its viewer: the tab is at the link, but
+      // the viewer took the stream over (Playwright sees neither headers
+      // nor bytes), so the same URL is fetched again in this context.
+      out.linkOpened = 'tab';
+      out.tabUrl = r.page.url();
+      const again = await context.request.get(link);
+      const h = again.headers();
+      out.linkStatus = again.status();
+      out.linkContentType = h['content-type'] || '';
+      out.linkDisposition = h['content-disposition'] || '';
+      out.downloadName = dispositionName(out.linkDisposition);
+      await writeFile(out.download, await again.body());
+      await r.page.waitForLoadState('load').catch(() => {});
+      await r.page.screenshot({ path: path.join(outDir, 'note-link-tab.png') }).catch(() => {});
+    }
     out.downloadSha256 = sha256(await readFile(out.download));
   }
 } finally {
