@@ -195,6 +195,14 @@ fn issue19_neomutt_shows_the_note_with_each_link_whole_on_one_line() {
     }
     let c = clients::converted_report();
     let links = clients::note_links(&c.raw);
+    let note = clients::note_plain(&c.raw).expect("the note's text");
+    let first_line = note
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .expect("the note says something");
+    // Its start: a long first line may wrap, its first 40 characters not.
+    let first_line: String = first_line.chars().take(40).collect();
     for cols in [80u16, 150] {
         let dir = tempfile::tempdir().expect("tempdir");
         let pages = read_report(&c, dir.path(), cols);
@@ -211,6 +219,10 @@ fn issue19_neomutt_shows_the_note_with_each_link_whole_on_one_line() {
         assert!(
             !all.iter().any(|l| l.contains("unsupported")),
             "{cols} columns: a part neomutt cannot show:\n{shown}"
+        );
+        assert!(
+            all.iter().any(|l| l.contains(&first_line)),
+            "{cols} columns: the note's text ({first_line:?}) is shown:\n{shown}"
         );
         assert!(
             all.iter().any(|l| l.contains(PDF_NAME)),
