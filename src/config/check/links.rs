@@ -52,11 +52,17 @@ pub(super) fn links_config(
             ))
         }
     };
+    let entries = match raw.entries.as_deref() {
+        None => crate::mime::DEFAULT_ENTRIES,
+        Some(s) => s.parse().map_err(|e: String| ctx.err("links.entries", e))?,
+    };
     Ok(LinksConfig {
         base_url,
         secret_file,
         expires,
         stub_format,
+        note: raw.note.unwrap_or(true),
+        entries,
     })
 }
 
