@@ -110,7 +110,7 @@ fn muttrc(c: &Converted, dir: &Path) -> PathBuf {
          set ssl_starttls=no\nset ssl_force_tls=no\n\
          set mailcap_path=\"{mailcap}\"\n\
          set tmpdir=\"{dir}\"\n\
-         set wait_key=no\nset sort=date\n\
+         set wait_key=no\nset sort=date\nset pager_stop=yes\n\
          ignore *\nunignore from: date subject to cc\n",
         port = c.d.imap_port,
         mailcap = mailcap.display(),
@@ -126,6 +126,14 @@ fn at_end(screen: &[String]) -> bool {
     screen
         .iter()
         .any(|l| l.contains("-- (all)") || l.contains("-- (end)"))
+}
+
+/// The pager's text rows: without the help line above and the status and
+/// message lines below.
+fn body(screen: &[String]) -> &[String] {
+    screen
+        .get(1..screen.len().saturating_sub(2))
+        .unwrap_or_default()
 }
 
 /// Opens the report in neomutt at `cols` columns; every screen of it, top
@@ -144,10 +152,18 @@ fn read_report(c: &Converted, dir: &Path, cols: u16) -> Vec<Vec<String>> {
     });
     let mut pages = vec![screen.clone()];
     while !at_end(&screen) {
-        assert!(pages.len() < 20, "more than 20 screens");
+        assert!(
+            pages.len() < 20,
+            "more than 20 screens; the last:\n{}",
+            screen.join("\n")
+        );
         t.keys("Space");
         let before = screen.clone();
+        // On the last screen neomutt only says so on its message line.
         screen = t.wait_for("the next screen", |s| s != before.as_slice());
+        if body(&screen) == body(&before) {
+            break;
+        }
         pages.push(screen.clone());
     }
     t.keys("q");
@@ -155,32 +171,41 @@ fn read_report(c: &Converted, dir: &Path, cols: u16) -> Vec<Vec<String>> {
     pages
 }
 
-/// Renders a screen to a PNG with ImageMagick (a monospace label; `%` and
-/// `\` are ImageMagick's escapes there).
+/// Renders a screen to a PNG with ImageMagick, one `-annotate` a row in
+/// DejaVu Sans Mono (`%` and `\` are ImageMagick's escapes there, a
+/// leading `@` would read a file). Its `label:` coder fails on a screenful.
 fn render_png(screen: &[String], cols: u16, png: &Path) {
-    let text: Vec<String> = screen
-        .iter()
-        .map(|l| format!("{l:<width$}", width = cols as usize))
-        .collect();
-    let label = text.join("\n").replace('\\', "\\\\").replace('%', "%%");
-    let out = Command::new("convert")
-        .args(["-background", "#101418", "-fill", "#e8e8e8"])
+    const CHAR_W: usize = 9;
+    const LINE_H: usize = 18;
+    let size = format!(
+        "{}x{}",
+        cols as usize * CHAR_W + 24,
+        screen.len() * LINE_H + 24
+    );
+    let mut c = Command::new("convert");
+    c.args(["-size", &size, "xc:#101418", "-fill", "#e8e8e8"])
         .args([
             "-font",
             "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
         ])
-        .args([
-            "-pointsize",
-            "15",
-            "-border",
-            "12",
-            "-bordercolor",
-            "#101418",
-        ])
-        .arg(format!("label:{label}"))
-        .arg(png)
-        .output()
-        .expect("run ImageMagick's convert");
+        .args(["-pointsize", "15"]);
+    for (i, line) in screen.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        // ImageMagick drops leading spaces; no-break spaces keep the indent.
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let line = format!("{}{}", "\u{a0}".repeat(indent), &line[indent..]);
+        let text = line.replace('\\', "\\\\").replace('%', "%%");
+        let text = match text.strip_prefix('@') {
+            Some(rest) => format!("\\@{rest}"),
+            None => text,
+        };
+        c.arg("-annotate")
+            .arg(format!("+12+{}", 12 + 14 + i * LINE_H))
+            .arg(text);
+    }
+    let out = c.arg(png).output().expect("run ImageMagick's convert");
     assert!(
         out.status.success(),
         "convert failed: {}",

@@ -88,10 +88,6 @@ fn issue19_roundcube_shows_the_note_and_its_link_downloads_the_file() {
     let body = r["bodyText"].as_str().expect("body text");
     assert!(body.contains(PDF_NAME), "the note names the file: {body}");
     assert!(
-        body.contains(link.as_str()),
-        "the note shows its link: {body}"
-    );
-    assert!(
         body.contains("revised figures"),
         "the message's own text is still shown: {body}"
     );
@@ -101,9 +97,11 @@ fn issue19_roundcube_shows_the_note_and_its_link_downloads_the_file() {
         .iter()
         .filter_map(|l| l["href"].as_str())
         .collect();
+    // The html note (Roundcube prefers html) links the file's name: the URL
+    // is the link's target, not its text.
     assert!(
         hrefs.contains(&link.as_str()),
-        "the link is a link: {hrefs:?}"
+        "the note links {link}: {hrefs:?}"
     );
 
     // One click: the PDF, under its own name. Chromium shows a PDF in its
