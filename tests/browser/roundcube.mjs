@@ -31,7 +31,8 @@ const { chromium } = require('playwright-core');
 
 const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 const timeout = (ms, what) =>
-  new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms));
+  // unref: a timer that did not fire must not keep node running.
+  new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref());
 
 // The file name a Content-Disposition gives (RFC 6266: filename* first).
 function dispositionName(value) {
@@ -44,7 +45,9 @@ function dispositionName(value) {
 
 const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
-const out = {};
+const out = { ms: {} };
+const t0 = Date.now();
+const mark = (what) => { out.ms[what] = Date.now() - t0; };
 try {
   const context = await browser.newContext({
     acceptDownloads: true,
@@ -56,6 +59,7 @@ try {
   await page.fill('#rcmloginuser', user);
   await page.fill('#rcmloginpwd', password);
   await Promise.all([page.waitForURL(/_task=mail/), page.click('#rcmloginsubmit')]);
+  mark('loggedIn');
 
   await page.goto(`${url}?_task=mail&_mbox=${encodeURIComponent(folder)}`);
   const row = page.locator('#messagelist tbody tr', { hasText: subject }).first();
@@ -79,6 +83,7 @@ try {
       };
     }));
   await page.screenshot({ path: screenshot });
+  mark('shown');
 
   // Each entry as Roundcube's "Download" gives it (the same session).
   for (const entry of out.attachments) {
@@ -133,10 +138,9 @@ try {
       out.linkDisposition = h['content-disposition'] || '';
       out.downloadName = dispositionName(out.linkDisposition);
       await writeFile(out.download, await again.body());
-      await r.page.waitForLoadState('load').catch(() => {});
-      await r.page.screenshot({ path: path.join(outDir, 'note-link-tab.png') }).catch(() => {});
     }
     out.downloadSha256 = sha256(await readFile(out.download));
+    mark('linkOpened');
   }
 } finally {
   await browser.close();
