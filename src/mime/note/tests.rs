@@ -319,7 +319,7 @@ fn issue19_entry_styles_headers() {
         "Content-Type: text/plain; charset=utf-8;\r\n name=\"report.pdf.detached.txt\"\r\n\
          Content-Disposition: attachment;\r\n filename=\"report.pdf.detached.txt\"\r\n"
     ));
-    assert!(rw.contains("X-Slimbox-Link: {link}\r\nX-Slimbox-Recipe: "));
+    assert!(rw.contains(&format!("X-Slimbox-Link: {link}\r\nX-Slimbox-Recipe: ")));
     assert!(!rw.contains("X-Mozilla"));
     // Original: the original type and name, and Thunderbird's own headers.
     let original = Policy {
@@ -342,7 +342,7 @@ fn issue19_entry_styles_headers() {
     assert!(!rw.contains(".detached."));
     // The stub's body is still its text, the link whole on its own line.
     assert!(rw.contains("report.pdf was moved out of this message by slimbox"));
-    assert!(rw.contains("\r\n\r\n{link}\r\n\r\nFile:     report.pdf\r\n"));
+    assert!(rw.contains(&format!("\r\n\r\n{link}\r\n\r\nFile:     report.pdf\r\n")));
     // Thunderbird fetches no http link there: an https link is a note.
     let https = Policy {
         entries: Entries::Original,
