@@ -78,15 +78,27 @@ impl Secret {
     /// take the link past [`LINK_MAX`] is cut (see `short::fit_name`): the
     /// link is signed for, and downloads as, the name it carries.
     pub fn file_link(&self, base: &str, sha256: &str, name: &str, exp: Option<u64>) -> String {
+        self.file_link_named(base, sha256, name, exp).0
+    }
+
+    /// [`Secret::file_link`], and the name the link carries (`name`, or
+    /// `name` cut to fit).
+    pub fn file_link_named(
+        &self,
+        base: &str,
+        sha256: &str,
+        name: &str,
+        exp: Option<u64>,
+    ) -> (String, String) {
         let base = base.trim_end_matches('/');
         let sha256 = sha256.to_ascii_lowercase();
-        // The key's length does not depend on the name: sign a placeholder
+        // The key's length does not depend on the name: sign an empty one
         // just to measure it.
         let key_len = self.short_file_key(&sha256, "", exp).len();
-        let name = short::fit_name(name, base.len() + "/f/".len() + key_len + 1);
+        let name = short::fit_name(name, base.len() + "/f/".len() + key_len + 1).into_owned();
         let key = self.short_file_key(&sha256, &name, exp);
-        let name = utf8_percent_encode(&name, SEGMENT);
-        format!("{base}/f/{key}/{name}")
+        let link = format!("{base}/f/{key}/{}", utf8_percent_encode(&name, SEGMENT));
+        (link, name)
     }
 
     /// A link to one mailbox's self-service page, in the short form.

@@ -61,8 +61,8 @@ impl ShortFile {
 }
 
 impl Secret {
-    /// The key segment of a short file link, and the name (cut to fit
-    /// `budget` percent-encoded characters when given) it was signed for.
+    /// The key segment of a short file link for `name` (as the link
+    /// carries it, decoded).
     pub(super) fn short_file_key(&self, sha256: &str, name: &str, exp: Option<u64>) -> String {
         let mut prefix = [0u8; PREFIX_LEN];
         // Only hex reaches here from the writers; a bad hash gives a

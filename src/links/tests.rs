@@ -481,3 +481,15 @@ fn issue19_the_access_log_never_holds_a_short_tag() {
         assert_eq!(loggable_path(same), same);
     }
 }
+
+proptest::proptest! {
+    /// Whatever a request carries, the parsers answer and never panic.
+    #[test]
+    fn issue19_any_key_name_or_sig_is_answered(key in "\\PC{0,60}", name in "\\PC{0,20}", sig in "\\PC{0,50}") {
+        let s = secret();
+        let _ = parse_short_file(&key, &name, NOW);
+        let _ = s.check_page(&name, Some(&sig), None, NOW);
+        let _ = loggable_path(&format!("/f/{key}/{name}"));
+        let _ = s.check_file_target(&format!("/f/{key}/{name}?sig={sig}"), &[hash()], NOW);
+    }
+}

@@ -6,7 +6,7 @@
 //! exactly those two segments. A long link's signature is checked before
 //! the store is asked anything. A short link carries only the hash's first
 //! 8 bytes, and its signature covers the full hash, so the store is asked
-//! which objects start with them first (see [`short_link`] for why that
+//! which objects start with them first (see `short_link` for why that
 //! tells an unsigned request nothing worth having). Every refusal is a bare
 //! 403 or 404.
 
