@@ -104,6 +104,22 @@ fn issue19_roundcube_shows_the_note_and_its_link_downloads_the_file() {
         "the note links {link}: {hrefs:?}"
     );
 
+    // "Plain text" shows the note's text/plain: the link whole on its own
+    // line, and a link.
+    let plain = r["plainBodyText"].as_str().expect("plain text");
+    assert!(
+        plain.lines().any(|l| l.trim() == link.as_str()),
+        "the plain-text view shows the link on a line of its own: {plain}"
+    );
+    assert!(
+        r["plainBodyLinks"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .any(|h| h == link.as_str()),
+        "the plain-text view links {link}: {r}"
+    );
+
     // One click: the PDF, under its own name. Chromium shows a PDF in its
     // viewer, in the new tab Roundcube opens for the link; another type
     // (or a browser set to download PDFs) is a download.

@@ -9,7 +9,8 @@
 // - lists the attachment entries Roundcube shows (name, size text) and
 //   downloads each as Roundcube's own "Download" does (name, SHA-256);
 // - clicks the body's link whose href is LINK, as a reader would, and
-//   saves the download it gives (suggested name, SHA-256).
+//   saves the download it gives (suggested name, SHA-256);
+// - reads the body again in Roundcube's "Plain text" view (_format=text).
 // Prints one JSON object.
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
@@ -142,6 +143,13 @@ try {
     out.downloadSha256 = sha256(await readFile(out.download));
     mark('linkOpened');
   }
+
+  // The same message in Roundcube's "Plain text" view: the note's text/plain.
+  await page.goto(`${out.showUrl}&_format=text`);
+  await page.locator('#messagebody').waitFor();
+  out.plainBodyText = await page.locator('#messagebody').innerText();
+  out.plainBodyLinks = await page.$$eval('#messagebody a[href]', (as) => as.map((a) => a.href));
+  mark('plainText');
 } finally {
   await browser.close();
 }
