@@ -15,8 +15,9 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
+use serde_json::Value;
 use sha2::Digest;
-use support::clients::{self, PDF_NAME, SUBJECT};
+use support::clients::{self, Converted, PDF_NAME, SUBJECT};
 use support::roundcube::Roundcube;
 
 fn sha_hex(data: &[u8]) -> String {
@@ -38,6 +39,96 @@ fn playwright_modules() -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Runs tests/browser/roundcube.mjs against `rc` for the report and its
+/// note's `link`; its JSON.
+fn drive_roundcube(c: &Converted, rc: &Roundcube, modules: &str, link: &str) -> Value {
+    let out_dir = c.dir.path().join("downloads");
+    std::fs::create_dir_all(&out_dir).expect("downloads");
+    let png = clients::docs_png("roundcube.png");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/roundcube.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .args([rc.url.as_str(), "alice", "alicepw", "Sent", SUBJECT, link])
+        .arg(&out_dir)
+        .arg(&png)
+        .env("PLAYWRIGHT_MODULES", modules)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "roundcube.mjs failed: {}{}\n{}\nserve log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        rc.logs(),
+        c.serve.log()
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).expect("JSON from roundcube.mjs");
+    eprintln!(
+        "Roundcube shows: {}",
+        serde_json::to_string_pretty(&r).unwrap_or_default()
+    );
+    r
+}
+
+/// The note where the reader reads the message: in the html view (the
+/// default) and in the "Plain text" view.
+fn assert_note_shown(r: &Value, link: &str) {
+    let body = r["bodyText"].as_str().expect("body text");
+    assert!(body.contains(PDF_NAME), "the note names the file: {body}");
+    assert!(
+        body.contains("revised figures"),
+        "the message's own text is still shown: {body}"
+    );
+    // The html note links the file's name: the URL is the link's target,
+    // not its text.
+    let hrefs: Vec<&str> = r["bodyLinks"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter_map(|l| l["href"].as_str())
+        .collect();
+    assert!(hrefs.contains(&link), "the note links {link}: {hrefs:?}");
+    // "Plain text" shows the note's text/plain: the link whole on its own
+    // line, and a link.
+    let plain = r["plainBodyText"].as_str().expect("plain text");
+    assert!(
+        plain.lines().any(|l| l.trim() == link),
+        "the plain-text view shows the link on a line of its own: {plain}"
+    );
+    let plain_links = r["plainBodyLinks"].as_array().expect("links");
+    assert!(
+        plain_links.iter().any(|h| h == link),
+        "the plain-text view links {link}: {r}"
+    );
+}
+
+/// One click on the note's link: the PDF, under its own name. Chromium
+/// shows a PDF in its viewer, in the new tab Roundcube opens for the link;
+/// another type (or a browser set to download PDFs) is a download.
+fn assert_link_gives(r: &Value, link: &str, pdf: &[u8]) {
+    assert_eq!(r["clicked"], true, "{r}");
+    if r["linkOpened"] == "tab" {
+        assert_eq!(r["tabUrl"], link, "{r}");
+        assert_eq!(r["linkStatus"], 200, "{r}");
+        assert_eq!(r["linkContentType"], "application/pdf", "{r}");
+    } else {
+        assert_eq!(r["linkOpened"], "download", "{r}");
+    }
+    assert_eq!(r["downloadName"], PDF_NAME, "{r}");
+    assert_eq!(r["downloadSha256"], sha_hex(pdf), "the link gives the PDF");
+}
+
+/// No entry misleads: one named like the PDF gives the PDF.
+fn assert_entries_honest(r: &Value, pdf: &[u8]) {
+    for e in r["attachments"].as_array().expect("attachments") {
+        let name = e["name"].as_str().unwrap_or_default();
+        assert!(
+            !(name == PDF_NAME || name.ends_with(".pdf")) || e["sha256"] == sha_hex(pdf),
+            "an entry named like the PDF that is not the PDF: {e}"
+        );
+    }
+}
+
 #[test]
 fn issue19_roundcube_shows_the_note_and_its_link_downloads_the_file() {
     if !clients::require("roundcube-harness") {
@@ -49,109 +140,15 @@ fn issue19_roundcube_shows_the_note_and_its_link_downloads_the_file() {
     let c = clients::converted_report();
     let links = clients::note_links(&c.raw);
     assert_eq!(links.len(), 1, "one moved file, one link: {links:?}");
-    let link = &links[0];
+    let link = links[0].as_str();
     assert!(
         link.starts_with(&format!("{}/", c.serve.base)),
         "{link} is served by {}",
         c.serve.base
     );
     let rc = Roundcube::start(&c.d);
-
-    let out_dir = c.dir.path().join("downloads");
-    std::fs::create_dir_all(&out_dir).expect("downloads");
-    let png = clients::docs_png("roundcube.png");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/roundcube.mjs");
-    let out = Command::new("node")
-        .arg(&script)
-        .args([rc.url.as_str(), "alice", "alicepw", "Sent", SUBJECT, link])
-        .arg(&out_dir)
-        .arg(&png)
-        .env("PLAYWRIGHT_MODULES", &modules)
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "roundcube.mjs failed: {}{}\n{}\nserve log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        rc.logs(),
-        c.serve.log()
-    );
-    let r: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("JSON from roundcube.mjs");
-    eprintln!(
-        "Roundcube shows: {}",
-        serde_json::to_string_pretty(&r).unwrap_or_default()
-    );
-
-    // The note, where the reader reads the message.
-    let body = r["bodyText"].as_str().expect("body text");
-    assert!(body.contains(PDF_NAME), "the note names the file: {body}");
-    assert!(
-        body.contains("revised figures"),
-        "the message's own text is still shown: {body}"
-    );
-    let hrefs: Vec<&str> = r["bodyLinks"]
-        .as_array()
-        .expect("links")
-        .iter()
-        .filter_map(|l| l["href"].as_str())
-        .collect();
-    // The html note (Roundcube prefers html) links the file's name: the URL
-    // is the link's target, not its text.
-    assert!(
-        hrefs.contains(&link.as_str()),
-        "the note links {link}: {hrefs:?}"
-    );
-
-    // "Plain text" shows the note's text/plain: the link whole on its own
-    // line, and a link.
-    let plain = r["plainBodyText"].as_str().expect("plain text");
-    assert!(
-        plain.lines().any(|l| l.trim() == link.as_str()),
-        "the plain-text view shows the link on a line of its own: {plain}"
-    );
-    assert!(
-        r["plainBodyLinks"]
-            .as_array()
-            .expect("links")
-            .iter()
-            .any(|h| h == link.as_str()),
-        "the plain-text view links {link}: {r}"
-    );
-
-    // One click: the PDF, under its own name. Chromium shows a PDF in its
-    // viewer, in the new tab Roundcube opens for the link; another type
-    // (or a browser set to download PDFs) is a download.
-    assert_eq!(r["clicked"], true, "{r}");
-    if r["linkOpened"] == "tab" {
-        assert_eq!(r["tabUrl"], link.as_str(), "{r}");
-        assert_eq!(r["linkStatus"], 200, "{r}");
-        assert_eq!(r["linkContentType"], "application/pdf", "{r}");
-    } else {
-        assert_eq!(r["linkOpened"], "download", "{r}");
-    }
-    assert_eq!(r["downloadName"], PDF_NAME, "{r}");
-    assert_eq!(
-        r["downloadSha256"],
-        sha_hex(&c.pdf),
-        "the link's download is the PDF"
-    );
-
-    // No entry misleads: one bearing the PDF's name gives the PDF.
-    let entries = r["attachments"].as_array().expect("attachments");
-    for e in entries {
-        let name = e["name"].as_str().unwrap_or_default();
-        if name == PDF_NAME {
-            assert_eq!(
-                e["sha256"],
-                sha_hex(&c.pdf),
-                "{name} is named as the PDF: {e}"
-            );
-        }
-        assert!(
-            !name.ends_with(".pdf") || e["sha256"] == sha_hex(&c.pdf),
-            "an entry named like a PDF that is not the PDF: {e}"
-        );
-    }
+    let r = drive_roundcube(&c, &rc, &modules, link);
+    assert_note_shown(&r, link);
+    assert_link_gives(&r, link, &c.pdf);
+    assert_entries_honest(&r, &c.pdf);
 }
