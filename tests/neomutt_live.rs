@@ -4,8 +4,10 @@
 //! running `slimbox serve`). The open message is read screen by screen
 //! with `tmux capture-pane -p` (no `-J`: a line neomutt wrapped must show
 //! as wrapped): the note's text is shown (not "text/html is unsupported")
-//! and every link of the note stands whole on one screen line. The first
-//! screen at 80 columns is rendered to docs/neomutt.png.
+//! and every link of the note stands whole on one screen line. Its
+//! attachment menu lists the stub as a text/plain (never as the PDF), and
+//! saving it proposes `Q3-report.pdf.detached.txt`. The first screen at 80
+//! columns is rendered to docs/neomutt.png.
 
 mod support;
 
@@ -136,9 +138,18 @@ fn body(screen: &[String]) -> &[String] {
         .unwrap_or_default()
 }
 
-/// Opens the report in neomutt at `cols` columns; every screen of it, top
-/// to bottom.
-fn read_report(c: &Converted, dir: &Path, cols: u16) -> Vec<Vec<String>> {
+/// What neomutt showed of the report.
+struct Read {
+    /// Every screen of the open message, top to bottom.
+    pages: Vec<Vec<String>>,
+    /// Its attachment menu.
+    entries: Vec<String>,
+    /// The file name neomutt proposes to save the last entry (the stub) as.
+    save_as: String,
+}
+
+/// Opens the report in neomutt at `cols` columns and reads it.
+fn read_report(c: &Converted, dir: &Path, cols: u16) -> Read {
     let rc = muttrc(c, dir);
     let rc = rc.to_str().expect("utf-8 path");
     let t = Tmux::start(dir, cols, &["neomutt", "-n", "-F", rc]);
@@ -166,9 +177,32 @@ fn read_report(c: &Converted, dir: &Path, cols: u16) -> Vec<Vec<String>> {
         }
         pages.push(screen.clone());
     }
+    // The attachment menu ('v'): the entries neomutt lists for the message.
+    t.keys("v");
+    let entries = t.wait_for("the attachment menu", |s| {
+        // Its help line (the pager's has no Pipe).
+        s.first().is_some_and(|l| l.contains("|:Pipe"))
+    });
+    // Saving the last entry (the stub): the name neomutt proposes.
+    t.keys("*");
+    t.keys("s");
+    let prompt = t.wait_for("the save prompt", |s| {
+        s.last().is_some_and(|l| l.starts_with("Save to file:"))
+    });
+    // It proposes the name in the current directory (`./NAME`).
+    let save_as = prompt.last().map(|l| {
+        let name = l["Save to file:".len()..].trim();
+        name.strip_prefix("./").unwrap_or(name).to_string()
+    });
+    t.keys("C-g");
     t.keys("q");
     t.keys("q");
-    pages
+    t.keys("q");
+    Read {
+        pages,
+        entries,
+        save_as: save_as.unwrap_or_default(),
+    }
 }
 
 /// Renders a screen to a PNG with ImageMagick, one `-annotate` a row in
@@ -230,7 +264,32 @@ fn issue19_neomutt_shows_the_note_with_each_link_whole_on_one_line() {
     let first_line: String = first_line.chars().take(40).collect();
     for cols in [80u16, 150] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pages = read_report(&c, dir.path(), cols);
+        let Read {
+            pages,
+            entries,
+            save_as,
+        } = read_report(&c, dir.path(), cols);
+        assert_eq!(
+            save_as,
+            format!("{PDF_NAME}.detached.txt"),
+            "{cols} columns: saving the stub"
+        );
+        eprintln!(
+            "neomutt's attachment menu at {cols} columns:\n{}",
+            entries.join("\n")
+        );
+        // No entry misleads: the stub is listed as the small text it is.
+        for row in entries.iter().filter(|l| l.contains(PDF_NAME)) {
+            assert!(
+                row.contains("[text/plain") && !row.contains("application/pdf"),
+                "{cols} columns: an entry for {PDF_NAME} that is not plainly a text: {row}"
+            );
+        }
+        assert!(
+            entries.iter().any(|l| l.contains(PDF_NAME)),
+            "{cols} columns: the stub is listed:\n{}",
+            entries.join("\n")
+        );
         let all: Vec<&String> = pages.iter().flatten().collect();
         let shown = pages
             .iter()
