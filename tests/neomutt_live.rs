@@ -1,13 +1,13 @@
 //! issue 19 in neomutt: Debian's neomutt in a tmux window 80 columns wide
 //! (then 150), reading alice's Sent over IMAP from the test Dovecot after
-//! `slimbox run` converted a report with a PDF (signed http links to a
-//! running `slimbox serve`). The open message is read screen by screen
+//! `slimbox run` converted a report with a PDF and a scan that is only a
+//! PDF (signed http links to a running `slimbox serve`). The open message is read screen by screen
 //! with `tmux capture-pane -p` (no `-J`: a line neomutt wrapped must show
 //! as wrapped): the note's text is shown (not "text/html is unsupported")
 //! and every link of the note stands whole on one screen line. Its
 //! attachment menu lists the stub as a text/plain (never as the PDF), and
-//! saving it proposes `Q3-report.pdf.detached.txt`. The first screen at 80
-//! columns is rendered to docs/neomutt.png.
+//! saving it proposes `<name>.detached.txt`. The report's first screen at
+//! 80 columns is rendered to docs/neomutt.png.
 
 mod support;
 
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::clients::{self, Converted, PDF_NAME, SUBJECT};
+use support::clients::{self, Converted, Mail};
 
 const ROWS: u16 = 40;
 
@@ -65,6 +65,16 @@ impl Tmux {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// Types `text` as it is (no key names).
+    fn type_text(&self, text: &str) {
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", "slimbox", "-l", text])
+            .status()
+            .expect("tmux send-keys");
+        assert!(ok.success(), "tmux send-keys -l {text}");
     }
 
     fn keys(&self, keys: &str) {
@@ -148,16 +158,20 @@ struct Read {
     save_as: String,
 }
 
-/// Opens the report in neomutt at `cols` columns and reads it.
-fn read_report(c: &Converted, dir: &Path, cols: u16) -> Read {
+/// Opens message `m` in neomutt at `cols` columns (found in the index by
+/// a search for its subject) and reads it.
+fn read_message(c: &Converted, m: &Mail, dir: &Path, cols: u16) -> Read {
     let rc = muttrc(c, dir);
     let rc = rc.to_str().expect("utf-8 path");
     let t = Tmux::start(dir, cols, &["neomutt", "-n", "-F", rc]);
     t.wait_for("the Sent folder's index", |s| {
-        s.iter().any(|l| l.contains(SUBJECT))
+        s.iter().any(|l| l.contains(m.subject))
     });
+    t.keys("/");
+    t.type_text(m.subject);
     t.keys("Enter");
-    let subject = format!("Subject: {SUBJECT}");
+    t.keys("Enter");
+    let subject = format!("Subject: {}", m.subject);
     let mut screen = t.wait_for("the open message", |s| {
         s.iter().any(|l| l.starts_with(&subject))
     });
@@ -247,77 +261,90 @@ fn render_png(screen: &[String], cols: u16, png: &Path) {
     );
 }
 
+/// What neomutt lists for `m`: the stub as the small text it is, saved
+/// under `<name>.detached.txt`, never as the PDF.
+fn assert_entries_honest(m: &Mail, read: &Read, cols: u16) {
+    let menu = read.entries.join("\n");
+    eprintln!("neomutt's attachment menu at {cols} columns:\n{menu}");
+    assert_eq!(
+        read.save_as,
+        format!("{}.detached.txt", m.name),
+        "{cols} columns: saving the stub"
+    );
+    let rows: Vec<&String> = read.entries.iter().filter(|l| l.contains(m.name)).collect();
+    assert!(
+        !rows.is_empty(),
+        "{cols} columns: the stub is listed:\n{menu}"
+    );
+    for row in rows {
+        assert!(
+            row.contains("[text/plain") && !row.contains("application/pdf"),
+            "{cols} columns: an entry for {} that is not plainly a text: {row}",
+            m.name
+        );
+    }
+}
+
+/// What neomutt shows of `m`: the note's text (not "unsupported"), the
+/// file's name, and each of the note's links whole within one screen row.
+fn assert_note_shown(m: &Mail, read: &Read, cols: u16) {
+    let links = clients::note_links(&m.raw);
+    let note = clients::note_plain(&m.raw).expect("the note's text");
+    // The start of its first line: a long line may wrap, its first 40
+    // characters not.
+    let first_line: String = note
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .expect("the note says something")
+        .chars()
+        .take(40)
+        .collect();
+    let all: Vec<&String> = read.pages.iter().flatten().collect();
+    let shown = read
+        .pages
+        .iter()
+        .map(|p| p.join("\n"))
+        .collect::<Vec<_>>()
+        .join("\n----- next screen -----\n");
+    eprintln!("neomutt at {cols} columns:\n{shown}");
+    let on_screen = |text: &str| all.iter().any(|l| l.contains(text));
+    assert!(
+        !on_screen("unsupported"),
+        "{cols} columns: a part neomutt cannot show:\n{shown}"
+    );
+    assert!(
+        on_screen(&first_line),
+        "{cols} columns: the note's text ({first_line:?}) is shown:\n{shown}"
+    );
+    assert!(
+        on_screen(m.name),
+        "{cols} columns: the note names the file:\n{shown}"
+    );
+    for link in &links {
+        assert!(
+            on_screen(link),
+            "{cols} columns: {link} ({} characters) is not whole on one line:\n{shown}",
+            link.len()
+        );
+    }
+}
+
 #[test]
 fn issue19_neomutt_shows_the_note_with_each_link_whole_on_one_line() {
     if !clients::require("neomutt-harness") {
         return;
     }
     let c = clients::converted_report();
-    let links = clients::note_links(&c.raw);
-    let note = clients::note_plain(&c.raw).expect("the note's text");
-    let first_line = note
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .expect("the note says something");
-    // Its start: a long first line may wrap, its first 40 characters not.
-    let first_line: String = first_line.chars().take(40).collect();
     for cols in [80u16, 150] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let Read {
-            pages,
-            entries,
-            save_as,
-        } = read_report(&c, dir.path(), cols);
-        assert_eq!(
-            save_as,
-            format!("{PDF_NAME}.detached.txt"),
-            "{cols} columns: saving the stub"
-        );
-        eprintln!(
-            "neomutt's attachment menu at {cols} columns:\n{}",
-            entries.join("\n")
-        );
-        // No entry misleads: the stub is listed as the small text it is.
-        for row in entries.iter().filter(|l| l.contains(PDF_NAME)) {
-            assert!(
-                row.contains("[text/plain") && !row.contains("application/pdf"),
-                "{cols} columns: an entry for {PDF_NAME} that is not plainly a text: {row}"
-            );
-        }
-        assert!(
-            entries.iter().any(|l| l.contains(PDF_NAME)),
-            "{cols} columns: the stub is listed:\n{}",
-            entries.join("\n")
-        );
-        let all: Vec<&String> = pages.iter().flatten().collect();
-        let shown = pages
-            .iter()
-            .map(|p| p.join("\n"))
-            .collect::<Vec<_>>()
-            .join("\n----- next screen -----\n");
-        eprintln!("neomutt at {cols} columns:\n{shown}");
-        if cols == 80 {
-            render_png(&pages[0], cols, &clients::docs_png("neomutt.png"));
-        }
-        assert!(
-            !all.iter().any(|l| l.contains("unsupported")),
-            "{cols} columns: a part neomutt cannot show:\n{shown}"
-        );
-        assert!(
-            all.iter().any(|l| l.contains(&first_line)),
-            "{cols} columns: the note's text ({first_line:?}) is shown:\n{shown}"
-        );
-        assert!(
-            all.iter().any(|l| l.contains(PDF_NAME)),
-            "{cols} columns: the note names the file:\n{shown}"
-        );
-        for link in &links {
-            assert!(
-                all.iter().any(|l| l.contains(link.as_str())),
-                "{cols} columns: {link} ({} characters) is not whole on one line:\n{shown}",
-                link.len()
-            );
+        for (i, m) in c.mails.iter().enumerate() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let read = read_message(&c, m, dir.path(), cols);
+            if cols == 80 && i == 0 {
+                render_png(&read.pages[0], cols, &clients::docs_png("neomutt.png"));
+            }
+            assert_note_shown(m, &read, cols);
+            assert_entries_honest(m, &read, cols);
         }
     }
 }

@@ -1,14 +1,15 @@
 //! issue 19 in Roundcube: Debian's Roundcube (scripts/roundcube-harness,
 //! SQLite, PHP's built-in server on 127.0.0.1) logged in to the test
 //! Dovecot, in Debian's chromium driven by playwright-core
-//! (tests/browser/roundcube.mjs). alice's Sent holds a report with a PDF,
-//! converted by `slimbox run` with signed http links to a running
+//! (tests/browser/roundcube.mjs). alice's Sent holds a report with a PDF
+//! and a scan that is only a PDF (no text of its own: the note is its
+//! text), converted by `slimbox run` with signed http links to a running
 //! `slimbox serve`. In Roundcube's message view: the note lists the moved
 //! file and its link, one click on the link opens the PDF under its own name
 //! (in Chromium's PDF viewer in a new tab: the bytes and name the tab got
 //! are fetched again there), and no attachment entry bears the PDF's name
 //! unless it is the PDF.
-//! The open message is saved to docs/roundcube.png.
+//! The open report is saved to docs/roundcube.png.
 
 mod support;
 
@@ -17,7 +18,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use sha2::Digest;
-use support::clients::{self, Converted, PDF_NAME, SUBJECT};
+use support::clients::{self, Converted, Mail};
 use support::roundcube::Roundcube;
 
 fn sha_hex(data: &[u8]) -> String {
@@ -39,18 +40,24 @@ fn playwright_modules() -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Runs tests/browser/roundcube.mjs against `rc` for the report and its
-/// note's `link`; its JSON.
-fn drive_roundcube(c: &Converted, rc: &Roundcube, modules: &str, link: &str) -> Value {
-    let out_dir = c.dir.path().join("downloads");
+/// Runs tests/browser/roundcube.mjs against `rc` for message `m` and its
+/// note's `link`, its screenshot to `png`; its JSON.
+fn drive_roundcube(
+    c: &Converted,
+    rc: &Roundcube,
+    modules: &str,
+    m: &Mail,
+    link: &str,
+    png: &Path,
+) -> Value {
+    let out_dir = c.dir.path().join("downloads").join(m.name);
     std::fs::create_dir_all(&out_dir).expect("downloads");
-    let png = clients::docs_png("roundcube.png");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/roundcube.mjs");
     let out = Command::new("node")
         .arg(&script)
-        .args([rc.url.as_str(), "alice", "alicepw", "Sent", SUBJECT, link])
+        .args([rc.url.as_str(), "alice", "alicepw", "Sent", m.subject, link])
         .arg(&out_dir)
-        .arg(&png)
+        .arg(png)
         .env("PLAYWRIGHT_MODULES", modules)
         .output()
         .expect("node");
@@ -70,15 +77,17 @@ fn drive_roundcube(c: &Converted, rc: &Roundcube, modules: &str, link: &str) -> 
     r
 }
 
-/// The note where the reader reads the message: in the html view (the
+/// The note where the reader reads message `m`: in the html view (the
 /// default) and in the "Plain text" view.
-fn assert_note_shown(r: &Value, link: &str) {
+fn assert_note_shown(r: &Value, m: &Mail, link: &str) {
     let body = r["bodyText"].as_str().expect("body text");
-    assert!(body.contains(PDF_NAME), "the note names the file: {body}");
-    assert!(
-        body.contains("revised figures"),
-        "the message's own text is still shown: {body}"
-    );
+    assert!(body.contains(m.name), "the note names the file: {body}");
+    if let Some(own) = m.own_text {
+        assert!(
+            body.contains(own),
+            "the message's own text is still shown: {body}"
+        );
+    }
     // The html note links the file's name: the URL is the link's target,
     // not its text.
     let hrefs: Vec<&str> = r["bodyLinks"]
@@ -105,7 +114,7 @@ fn assert_note_shown(r: &Value, link: &str) {
 /// One click on the note's link: the PDF, under its own name. Chromium
 /// shows a PDF in its viewer, in the new tab Roundcube opens for the link;
 /// another type (or a browser set to download PDFs) is a download.
-fn assert_link_gives(r: &Value, link: &str, pdf: &[u8]) {
+fn assert_link_gives(r: &Value, m: &Mail, link: &str) {
     assert_eq!(r["clicked"], true, "{r}");
     if r["linkOpened"] == "tab" {
         assert_eq!(r["tabUrl"], link, "{r}");
@@ -114,16 +123,20 @@ fn assert_link_gives(r: &Value, link: &str, pdf: &[u8]) {
     } else {
         assert_eq!(r["linkOpened"], "download", "{r}");
     }
-    assert_eq!(r["downloadName"], PDF_NAME, "{r}");
-    assert_eq!(r["downloadSha256"], sha_hex(pdf), "the link gives the PDF");
+    assert_eq!(r["downloadName"], m.name, "{r}");
+    assert_eq!(
+        r["downloadSha256"],
+        sha_hex(&m.pdf),
+        "the link gives the PDF"
+    );
 }
 
 /// No entry misleads: one named like the PDF gives the PDF.
-fn assert_entries_honest(r: &Value, pdf: &[u8]) {
+fn assert_entries_honest(r: &Value, m: &Mail) {
     for e in r["attachments"].as_array().expect("attachments") {
         let name = e["name"].as_str().unwrap_or_default();
         assert!(
-            !(name == PDF_NAME || name.ends_with(".pdf")) || e["sha256"] == sha_hex(pdf),
+            !(name == m.name || name.ends_with(".pdf")) || e["sha256"] == sha_hex(&m.pdf),
             "an entry named like the PDF that is not the PDF: {e}"
         );
     }
@@ -138,17 +151,24 @@ fn issue19_roundcube_shows_the_note_and_its_link_downloads_the_file() {
         return;
     };
     let c = clients::converted_report();
-    let links = clients::note_links(&c.raw);
-    assert_eq!(links.len(), 1, "one moved file, one link: {links:?}");
-    let link = links[0].as_str();
-    assert!(
-        link.starts_with(&format!("{}/", c.serve.base)),
-        "{link} is served by {}",
-        c.serve.base
-    );
     let rc = Roundcube::start(&c.d);
-    let r = drive_roundcube(&c, &rc, &modules, link);
-    assert_note_shown(&r, link);
-    assert_link_gives(&r, link, &c.pdf);
-    assert_entries_honest(&r, &c.pdf);
+    for (i, m) in c.mails.iter().enumerate() {
+        let links = clients::note_links(&m.raw);
+        assert_eq!(links.len(), 1, "one moved file, one link: {links:?}");
+        let link = links[0].as_str();
+        assert!(
+            link.starts_with(&format!("{}/", c.serve.base)),
+            "{link} is served by {}",
+            c.serve.base
+        );
+        // The report is the README's picture; the scan's stays with the test.
+        let png = match i {
+            0 => clients::docs_png("roundcube.png"),
+            _ => c.dir.path().join("roundcube-scan.png"),
+        };
+        let r = drive_roundcube(&c, &rc, &modules, m, link, &png);
+        assert_note_shown(&r, m, link);
+        assert_link_gives(&r, m, link);
+        assert_entries_honest(&r, m);
+    }
 }

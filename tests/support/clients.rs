@@ -18,6 +18,10 @@ use super::serve::Serve;
 
 pub const PDF_NAME: &str = "Q3-report.pdf";
 pub const SUBJECT: &str = "Q3 report";
+/// A message that is only an attachment (a scanner's mail): no text of its
+/// own, so the note is all a client has to show.
+pub const SCAN_NAME: &str = "scan-0314.pdf";
+pub const SCAN_SUBJECT: &str = "Scan from the copier";
 const DATE: &str = "14-Mar-2024 10:00:00 +0100";
 
 /// Runs `scripts/<harness> install`. Outside CI a machine where that fails
@@ -88,17 +92,45 @@ pub fn report_message(pdf: &[u8]) -> Vec<u8> {
         .formatted()
 }
 
-/// A mailbox after `slimbox run`: alice's Sent holds the converted report,
-/// whose links point at `serve`.
+/// A message with only a PDF, as a scanner sends it.
+pub fn scan_message(pdf: &[u8]) -> Vec<u8> {
+    Message::builder()
+        .from(mbox("Copier <copier@example.com>"))
+        .to(mbox("Ada Lovelace <ada@example.com>"))
+        .subject(SCAN_SUBJECT)
+        .message_id(Some("<scan-0314@example.com>".into()))
+        .multipart(
+            MultiPart::mixed().singlepart(Attachment::new(SCAN_NAME.to_string()).body(
+                pdf.to_vec(),
+                ContentType::parse("application/pdf").expect("type"),
+            )),
+        )
+        .expect("message")
+        .formatted()
+}
+
+/// One converted message of the mailbox.
+pub struct Mail {
+    pub subject: &'static str,
+    /// The attached file's name.
+    pub name: &'static str,
+    /// The PDF that was attached.
+    pub pdf: Vec<u8>,
+    /// The converted message as the server holds it.
+    pub raw: Vec<u8>,
+    /// Words of the message's own text, if it has any.
+    pub own_text: Option<&'static str>,
+}
+
+/// A mailbox after `slimbox run`: alice's Sent holds the converted report
+/// (text and a PDF) and scan (only a PDF), whose links point at `serve`.
 pub struct Converted {
     pub serve: Serve,
     pub d: Dovecot,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
-    /// The PDF that was attached.
-    pub pdf: Vec<u8>,
-    /// The converted message as the server holds it.
-    pub raw: Vec<u8>,
+    /// The report, then the scan.
+    pub mails: Vec<Mail>,
 }
 
 pub fn converted_report() -> Converted {
@@ -109,25 +141,52 @@ pub fn converted_report() -> Converted {
     let t = std::fs::read_to_string(&config).expect("config");
     let links = format!("[links]\nbase_url = \"{}\"\n", serve.base);
     std::fs::write(&config, format!("{t}\n{links}")).expect("config");
-    let pdf = pdf(600_000);
-    let original = report_message(&pdf);
+    let report = pdf(600_000);
+    let scan = pdf(300_000);
+    let originals = [report_message(&report), scan_message(&scan)];
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(mailbox::seed(&d, "Sent", &original, &["\\Seen"], DATE));
+    for m in &originals {
+        rt.block_on(mailbox::seed(&d, "Sent", m, &["\\Seen"], DATE));
+    }
     ok(slimbox(&config).arg("run"));
     let snap = rt.block_on(mailbox::snapshot(&d, "Sent"));
-    assert_eq!(snap.len(), 1, "one message in Sent");
-    let raw = snap.into_values().next().expect("message").bytes;
-    assert_ne!(raw, original, "slimbox run converted the report");
+    assert_eq!(snap.len(), 2, "two messages in Sent");
+    let converted = |id: &str| -> Vec<u8> {
+        let m = snap
+            .values()
+            .find(|m| mailbox::message_id(&m.bytes).as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no message {id} in Sent"));
+        assert!(
+            !originals.iter().any(|o| *o == m.bytes),
+            "slimbox run converted {id}"
+        );
+        m.bytes.clone()
+    };
+    let mails = vec![
+        Mail {
+            subject: SUBJECT,
+            name: PDF_NAME,
+            raw: converted("q3-report@example.com"),
+            pdf: report,
+            own_text: Some("revised figures"),
+        },
+        Mail {
+            subject: SCAN_SUBJECT,
+            name: SCAN_NAME,
+            raw: converted("scan-0314@example.com"),
+            pdf: scan,
+            own_text: None,
+        },
+    ];
     Converted {
         serve,
         d,
         dir,
         config,
-        pdf,
-        raw,
+        mails,
     }
 }
 
