@@ -159,10 +159,7 @@ pub fn converted_report() -> Converted {
             .values()
             .find(|m| mailbox::message_id(&m.bytes).as_deref() == Some(id))
             .unwrap_or_else(|| panic!("no message {id} in Sent"));
-        assert!(
-            !originals.iter().any(|o| *o == m.bytes),
-            "slimbox run converted {id}"
-        );
+        assert!(!originals.contains(&m.bytes), "slimbox run converted {id}");
         m.bytes.clone()
     };
     let mails = vec![
