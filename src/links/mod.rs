@@ -58,7 +58,8 @@ pub enum Refused {
     BadSignature,
     /// The link's expiry has passed.
     Expired,
-    /// The hash is not 64 lowercase hex digits.
+    /// The hash is not 64 lowercase hex digits, or a short link's key is
+    /// malformed.
     BadHash,
     /// The name is empty, not UTF-8 or holds a path separator or control
     /// character.
