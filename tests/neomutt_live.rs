@@ -23,6 +23,9 @@ const ROWS: u16 = 40;
 /// command in a window of a fixed size; killed when dropped.
 struct Tmux {
     sock: PathBuf,
+    /// The command's process: a neomutt left at a prompt outlives
+    /// `kill-server`'s SIGHUP, so dropping kills it by this id too.
+    pane_pid: Option<u32>,
 }
 
 impl Tmux {
@@ -45,7 +48,17 @@ impl Tmux {
             "tmux did not start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Tmux { sock }
+        let mut t = Tmux {
+            sock,
+            pane_pid: None,
+        };
+        let pid = t
+            .tmux()
+            .args(["display-message", "-p", "-t", "slimbox", "#{pane_pid}"])
+            .output()
+            .expect("tmux display-message");
+        t.pane_pid = String::from_utf8_lossy(&pid.stdout).trim().parse().ok();
+        t
     }
 
     fn tmux(&self) -> Command {
@@ -107,6 +120,12 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux().arg("kill-server").output();
+        if let Some(pid) = self.pane_pid {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
 
