@@ -234,9 +234,17 @@ pub fn note_links(raw: &[u8]) -> Vec<String> {
     found
 }
 
-/// Where the screenshots go: `docs/` of this checkout.
+/// Where a screenshot goes: `docs/` when `SLIMBOX_SCREENSHOTS=docs`, else a
+/// folder under the target directory.
 pub fn docs_png(name: &str) -> PathBuf {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
-    std::fs::create_dir_all(&docs).expect("docs/");
-    docs.join(name)
+    // The README's pictures are refreshed on purpose only
+    // (`SLIMBOX_SCREENSHOTS=docs cargo test --test ...`): a plain test run
+    // must not leave the work tree changed (ports, keys and dates differ
+    // every run).
+    let dir = match std::env::var_os("SLIMBOX_SCREENSHOTS") {
+        Some(v) if v == "docs" => Path::new(env!("CARGO_MANIFEST_DIR")).join("docs"),
+        _ => Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+    };
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir.join(name)
 }
