@@ -9,3 +9,4 @@ pub mod oidc;
 pub mod sasl;
 pub mod serve;
 pub mod smtp;
+pub mod thunderbird;
