@@ -49,12 +49,11 @@ fn sha_hex(data: &[u8]) -> String {
 }
 
 /// A Dovecot whose Sent holds one message with a 300 KB PDF, converted by
-/// `slimbox run` with `extra` added to the config; the file, the config and
-/// the converted message as the server has it.
+/// `slimbox run` with `extra` added to the config; the file and the
+/// converted message as the server has it.
 struct Converted {
     d: Dovecot,
     dir: tempfile::TempDir,
-    config: PathBuf,
     file: Vec<u8>,
     message: Vec<u8>,
 }
@@ -76,7 +75,6 @@ fn convert(extra: impl FnOnce(&Path) -> String) -> Converted {
     Converted {
         d,
         dir,
-        config,
         file,
         message,
     }
@@ -113,7 +111,9 @@ fn readable_copy(dir: &Path) -> (PathBuf, String) {
     }
     assert_eq!(found.len(), 1, "one readable copy named {NAME}: {found:?}");
     let path = found.remove(0);
-    let url = url::Url::from_file_path(&path).expect("absolute path").to_string();
+    let url = url::Url::from_file_path(&path)
+        .expect("absolute path")
+        .to_string();
     (path, url)
 }
 
@@ -126,7 +126,10 @@ fn sent() -> String {
 }
 
 fn show(tb: &mut Thunderbird, plain: bool) -> Value {
-    tb.call("show", json!({"folder": sent(), "subject": SUBJECT, "plain": plain}))
+    tb.call(
+        "show",
+        json!({"folder": sent(), "subject": SUBJECT, "plain": plain}),
+    )
 }
 
 /// The note entry, as Thunderbird must list it: a small text part of the
@@ -137,7 +140,10 @@ fn assert_note_entry(view: &Value, stub: &[u8]) {
     let e = &entries[0];
     assert_eq!(e["name"], STUB_NAME, "{e}");
     assert_eq!(e["contentType"], "text/plain", "{e}");
-    assert_eq!(e["isExternalAttachment"], false, "the entry is the note itself: {e}");
+    assert_eq!(
+        e["isExternalAttachment"], false,
+        "the entry is the note itself: {e}"
+    );
     assert_eq!(e["hasFile"], true, "{e}");
     assert_eq!(e["size"], stub.len(), "the entry's size is the note's: {e}");
     let listed = &view["listed"][0];
@@ -157,7 +163,10 @@ fn assert_note_links(html: &Value, plain: &Value, link: &str) {
             .iter()
             .filter_map(|l| l["href"].as_str())
             .collect();
-        assert!(hrefs.contains(&link), "the {what} view links {link}: {hrefs:?}\n{text}");
+        assert!(
+            hrefs.contains(&link),
+            "the {what} view links {link}: {hrefs:?}\n{text}"
+        );
     }
     let text = plain["text"].as_str().unwrap_or_default();
     assert!(
@@ -187,7 +196,9 @@ fn assert_save_and_open_give_the_note(tb: &mut Thunderbird, dir: &Path, stub: &[
         json!({"folder": sent(), "subject": SUBJECT, "recorder": recorder}),
     );
     let opened = tb.opened(before + 1);
-    let path = opened.get(before).expect("opening the entry launched its app");
+    let path = opened
+        .get(before)
+        .expect("opening the entry launched its app");
     assert!(path.ends_with(&format!("/{STUB_NAME}")), "{opened:?}");
     let got = std::fs::read(tb.opened_dir.join(STUB_NAME)).expect("opened copy");
     assert_eq!(sha_hex(&got), sha_hex(stub), "opening gives the note");
@@ -200,7 +211,10 @@ fn issue19_thunderbird_local_store_note_and_entries() {
     }
     let c = convert(|_| String::new());
     let (copy, link) = readable_copy(c.dir.path());
-    assert_eq!(sha_hex(&std::fs::read(&copy).expect("copy")), sha_hex(&c.file));
+    assert_eq!(
+        sha_hex(&std::fs::read(&copy).expect("copy")),
+        sha_hex(&c.file)
+    );
     let stub = stub_body(&c.message);
     let mut tb = start_thunderbird(&c);
 
@@ -216,7 +230,10 @@ fn issue19_thunderbird_local_store_note_and_entries() {
     // Thunderbird refuses file:// links in a message: the reader copies the
     // path instead (what the README says).
     let before = tb.opened(0).len();
-    let clicked = tb.call("click", json!({"folder": sent(), "subject": SUBJECT, "index": 0}));
+    let clicked = tb.call(
+        "click",
+        json!({"folder": sent(), "subject": SUBJECT, "index": 0}),
+    );
     assert_eq!(clicked["href"], link.as_str(), "{clicked}");
     let said = clicked["console"].to_string();
     assert!(
@@ -260,10 +277,17 @@ fn issue19_thunderbird_signed_http_links() {
 
     // A click hands the link to the external browser...
     let before = tb.opened(0).len();
-    let clicked = tb.call("click", json!({"folder": sent(), "subject": SUBJECT, "index": 0}));
+    let clicked = tb.call(
+        "click",
+        json!({"folder": sent(), "subject": SUBJECT, "index": 0}),
+    );
     assert_eq!(clicked["href"], link.as_str(), "{clicked}");
     let opened = tb.opened(before + 1);
-    assert_eq!(opened.get(before), Some(&link), "the external browser got the link");
+    assert_eq!(
+        opened.get(before),
+        Some(&link),
+        "the external browser got the link"
+    );
     // ...which downloads the original under its own name.
     let (status, disposition, body) = rt().block_on(async {
         let res = reqwest::get(&link).await.expect("GET the link");

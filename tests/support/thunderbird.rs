@@ -225,7 +225,10 @@ impl Thunderbird {
     /// Runs the command `name` of tests/support/thunderbird.js with `args`
     /// in the main window; panics with its error and the log's tail.
     pub fn call(&mut self, name: &str, args: Value) -> Value {
-        let script = format!("{SCRIPT}\nrun({}, arguments[0], arguments[1]);", json!(name));
+        let script = format!(
+            "{SCRIPT}\nrun({}, arguments[0], arguments[1]);",
+            json!(name)
+        );
         let answer = self.marionette.command(
             "WebDriver:ExecuteAsyncScript",
             json!({"script": script, "args": [args], "newSandbox": true}),
