@@ -91,6 +91,9 @@ const commands = {
     Services.prefs.setBoolPref("mailnews.display.prefer_plaintext", !!plain);
     Services.prefs.setIntPref("mailnews.display.html_as", plain ? 1 : 0);
     await display(folder, subject);
+    // The attachment list open, as after a click on its toggle: each
+    // entry's name and size in view (for the screenshot).
+    aboutMessage().toggleAttachmentList(true);
     return describe();
   },
 
