@@ -80,8 +80,8 @@ fn convert(extra: impl FnOnce(&Path) -> String) -> Converted {
     }
 }
 
-/// The decoded body of the stub part named [`STUB_NAME`]: what saving the
-/// note entry must give.
+/// The decoded body of the stub part named [`STUB_NAME`] as Thunderbird
+/// hands a text part out (its size, saving, opening): with Unix line ends.
 fn stub_body(message: &[u8]) -> Vec<u8> {
     let parsed = mail_parser::MessageParser::default()
         .parse(message)
@@ -92,7 +92,10 @@ fn stub_body(message: &[u8]) -> Vec<u8> {
         .unwrap_or_else(|| panic!("no part named {STUB_NAME} in the converted message"))
         .contents()
         .to_vec();
-    body
+    String::from_utf8(body)
+        .expect("the note is UTF-8 text")
+        .replace("\r\n", "\n")
+        .into_bytes()
 }
 
 /// The one readable copy of the file under the local store, and its link.

@@ -167,23 +167,23 @@ async function findFolder(folderURI) {
     return known;
   }
   const server = MailServices.accounts.defaultAccount.incomingServer;
-  await new Promise((resolve, reject) =>
-    MailServices.imap.discoverAllFolders(
-      server.rootFolder,
-      {
-        OnStartRunningUrl() {},
-        OnStopRunningUrl(url, status) {
-          Components.isSuccessCode(status)
-            ? resolve()
-            : reject(new Error(`listing the folders failed: ${status}`));
-        },
-      },
-      null
-    )
-  );
-  return waitFor(`the folder ${folderURI}`, () =>
+  // The LIST's end is not always reported to the listener (a folder pane
+  // refresh may take the URL over); the folder turning up is what counts.
+  MailServices.imap.discoverAllFolders(server.rootFolder, null, null);
+  return waitFor(`the folder ${folderURI} (after listing the folders)`, () =>
     MailServices.folderLookup.getFolderForURL(folderURI)
   );
+}
+
+// Asks the server for the folder's new messages; their headers turning up
+// is what counts (an update already under way would not report to a
+// listener of a second one).
+function updateFolder(folder) {
+  try {
+    folder.updateFolder(null);
+  } catch (e) {
+    // Busy with an update already: that one brings the headers.
+  }
 }
 
 // Shows the message in the 3-pane tab and waits until it is displayed.
@@ -191,30 +191,19 @@ async function display(folderURI, subject) {
   const folder = (await findFolder(folderURI)).QueryInterface(
     Ci.nsIMsgImapMailFolder
   );
-  await new Promise((resolve, reject) =>
-    folder.updateFolderWithListener(null, {
-      OnStartRunningUrl() {},
-      OnStopRunningUrl(url, status) {
-        Components.isSuccessCode(status)
-          ? resolve()
-          : reject(new Error(`updating ${folderURI} failed: ${status}`));
-      },
-    })
-  );
-  const hdr = await waitFor(`a message "${subject}" in ${folderURI}`, () =>
-    [...folder.messages].find(h => h.mime2DecodedSubject == subject)
-  );
+  let asked = 0;
+  const hdr = await waitFor(`a message "${subject}" in ${folderURI}`, () => {
+    if (asked++ % 30 == 0) {
+      updateFolder(folder);
+    }
+    return [...folder.messages].find(h => h.mime2DecodedSubject == subject);
+  });
   const pane = about3Pane();
   if (pane.gFolder?.URI != folder.URI) {
     pane.displayFolder(folder.URI);
   }
   const w = aboutMessage();
-  if (w.gMessage?.messageId == hdr.messageId) {
-    // Shown already (maybe in the other view): show another one first, so
-    // the wanted one loads afresh.
-    pane.selectMessage([...folder.messages].find(h => h != hdr) ?? hdr);
-    await sleep(500);
-  }
+  const shown = w.gMessage?.messageId == hdr.messageId;
   const loaded = new Promise(resolve =>
     w.addEventListener("MsgLoaded", function l(e) {
       if (e.detail?.messageId == hdr.messageId) {
@@ -223,7 +212,13 @@ async function display(folderURI, subject) {
       }
     })
   );
-  pane.selectMessage(hdr);
+  // Shown already (maybe in the other view): load it afresh, as the View
+  // menu does after "Message Body As".
+  if (shown) {
+    w.ReloadMessage();
+  } else {
+    pane.selectMessage(hdr);
+  }
   await Promise.race([
     loaded,
     sleep(20000).then(() => {

@@ -308,7 +308,9 @@ fn log_tail(path: &Path) -> String {
     // Leave out the sandbox's seccomp listing; keep what Thunderbird said.
     let lines: Vec<&str> = text
         .lines()
-        .filter(|l| !l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|l| {
+            !l.trim_start().starts_with(|c: char| c.is_ascii_digit()) && !l.contains("Sandbox:")
+        })
         .collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
