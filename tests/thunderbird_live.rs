@@ -306,3 +306,58 @@ fn issue19_thunderbird_signed_http_links() {
     assert!(disposition.contains(NAME), "{disposition}");
     assert_eq!(sha_hex(&body), sha_hex(&c.file), "the link gives the file");
 }
+
+/// `[links] entries = "original"` with a local store: the entry is
+/// Thunderbird's own detached format, so Thunderbird lists the file itself
+/// (its name, type and real size) and saving or opening it gives the
+/// original, from the readable copy.
+#[test]
+fn issue19_thunderbird_original_entries_give_the_file() {
+    if !thunderbird::available() {
+        return;
+    }
+    let c = convert(|_| "[links]\nentries = \"original\"\n".to_string());
+    let (copy, link) = readable_copy(c.dir.path());
+    let mut tb = start_thunderbird(&c);
+
+    let view = show(&mut tb, false);
+    let entries = view["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "one entry: {view:#}");
+    let e = &entries[0];
+    assert_eq!(e["name"], NAME, "{e}");
+    assert_eq!(e["contentType"], "application/pdf", "{e}");
+    assert_eq!(e["isExternalAttachment"], true, "{e}");
+    assert_eq!(e["url"], link.as_str(), "{e}");
+    assert_eq!(e["size"], c.file.len(), "the file's real size: {e}");
+    assert_eq!(view["listed"][0]["notFound"], false, "{view:#}");
+    let hrefs = view["links"].to_string();
+    assert!(
+        hrefs.contains(&link),
+        "the note links the copy too: {hrefs}"
+    );
+
+    let save_dir = c.dir.path().join("saved");
+    std::fs::create_dir_all(&save_dir).expect("saved/");
+    let saved = tb.call(
+        "save",
+        json!({"folder": sent(), "subject": SUBJECT, "dir": save_dir}),
+    );
+    assert_eq!(saved["proposed"], json!([NAME]), "{saved}");
+    let got = std::fs::read(save_dir.join(NAME)).expect("saved file");
+    assert_eq!(sha_hex(&got), sha_hex(&c.file), "saving gives the original");
+
+    // Opening hands the PDF app the readable copy itself.
+    let recorder = tb.recorder().to_path_buf();
+    tb.call(
+        "open",
+        json!({"folder": sent(), "subject": SUBJECT, "recorder": recorder}),
+    );
+    let opened = tb.opened(1);
+    assert_eq!(opened.first().map(PathBuf::from), Some(copy), "{opened:?}");
+    let got = std::fs::read(tb.opened_dir.join(NAME)).expect("opened copy");
+    assert_eq!(
+        sha_hex(&got),
+        sha_hex(&c.file),
+        "opening gives the original"
+    );
+}
