@@ -166,7 +166,13 @@ fn issue12_signed_links_and_html_stubs_on_a_run() {
         text.contains("Content-Type: text/html; charset=utf-8;"),
         "{text}"
     );
-    assert!(text.contains(&format!("X-Mozilla-External-Attachment-URL: {link}")));
+    // The stub names its link in slimbox's own header (an https link is no
+    // Thunderbird external attachment: Thunderbird never fetches one).
+    assert!(text.contains(&format!("X-Slimbox-Link: {link}")));
+    assert!(!text.contains("X-Mozilla-External-Attachment-URL"));
+    // The note lists the file with its link, on a line of its own.
+    assert!(text.contains("X-Slimbox-Note: v=1"));
+    assert!(text.contains(&format!("\r\n{link}\r\n")), "{text}");
     assert!(text.contains("plan &lt;v2&gt;.pdf"), "{text}");
     let store = dir.path().join("store");
     assert!(mailbox::reattach_from_disk(&store, rewritten) == original);

@@ -6,7 +6,9 @@
 //! original, byte for byte, from the rewritten message and those objects.
 //!
 //! Detach splices on the raw byte ranges of parts (found by `structure`), so
-//! every byte outside a replaced part stays as it was. Before it returns a
+//! every byte outside a replaced part stays as it was; the one addition is
+//! the note part (`note`) that tells the reader which files moved and where
+//! each opens from, which reattach removes exactly. Before it returns a
 //! rewritten message it proves the round trip: it runs reattach over its own
 //! output and compares every byte with the input. Anything it cannot handle
 //! with certainty leaves the message untouched, with a reason.
