@@ -441,23 +441,24 @@ fn issue12_signed_links_go_into_the_stub() {
     let rw = d.rewritten.as_ref().expect("detached");
     let sha = hex::encode(Sha256Hasher::digest(&data));
     let link = &d.parts[0].link;
+    // The short form (issue 19): hash prefix and tag, expiry, name.
+    let target = link.strip_prefix("https://files.example.com").unwrap();
     assert!(
-        link.starts_with(&format!(
-            "https://files.example.com/f/{sha}/r%C3%A9sum%C3%A9%20%3Cx%3E.pdf?sig="
-        )),
+        target.starts_with("/f/") && target.ends_with("/r%C3%A9sum%C3%A9%20%3Cx%3E.pdf"),
         "{link}"
     );
-    assert!(link.ends_with("&exp=4000000000"), "{link}");
+    assert!(link.len() <= crate::links::LINK_MAX, "{link}");
     let text = String::from_utf8_lossy(rw);
     assert!(text.contains(&format!("X-Slimbox-Link: {link}\r\n")));
     // The note shows it whole on a line of its own.
     let (plain, _) = note::tests::note_texts(rw).expect("note");
     assert!(plain.contains(&format!("\n{link}\n")), "{plain}");
     // The server's check accepts it, for the name the stub shows.
-    let q = link.split_once("?sig=").unwrap().1;
-    let (sig, exp) = q.split_once("&exp=").unwrap();
-    let raw_name = link.split('?').next().unwrap().rsplit('/').next().unwrap();
-    let ok = secret.check_file(&sha, raw_name, Some(sig), Some(exp), 1_800_000_000);
+    let hash: [u8; 32] = Sha256Hasher::digest(&data).into();
+    let ok = secret.check_file_target(target, &[hash], 1_800_000_000);
+    assert_eq!(ok.as_ref().map(|f| f.sha256.as_str()), Ok(sha.as_str()));
+    let expired = secret.check_file_target(target, &[hash], 4_000_000_000);
+    assert_eq!(expired, Err(crate::links::Refused::Expired));
     assert_eq!(ok.map(|f| f.name), Ok("résumé <x>.pdf".to_string()));
     assert_eq!(reattach(rw, &objects_of(&d)).expect("reattach"), raw);
 }
