@@ -17,8 +17,9 @@
 //! the original under its name; a `file://` link in a message is refused
 //! ("Security Error: Content at imap://… may not load or link to file://…").
 //!
-//! `SLIMBOX_THUNDERBIRD_SCREENSHOT=FILE.png` saves a screenshot of the
-//! converted message (docs/thunderbird.png is one).
+//! `SLIMBOX_THUNDERBIRD_SCREENSHOTS=DIR` saves screenshots of the converted
+//! message: DIR/thunderbird.png (local store, HTML view) and
+//! DIR/thunderbird-plain.png (signed http links, plain-text view), as in docs/.
 
 mod support;
 
@@ -118,6 +119,16 @@ fn readable_copy(dir: &Path) -> (PathBuf, String) {
         .expect("absolute path")
         .to_string();
     (path, url)
+}
+
+/// With `SLIMBOX_THUNDERBIRD_SCREENSHOTS=DIR`, the screen as `DIR/name`.
+fn screenshot(tb: &Thunderbird, name: &str) {
+    if let Some(dir) = std::env::var_os("SLIMBOX_THUNDERBIRD_SCREENSHOTS") {
+        // The DOM is complete when the message has loaded; its paint on
+        // the X screen may come a moment later.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        tb.screenshot(&Path::new(&dir).join(name));
+    }
 }
 
 fn start_thunderbird(c: &Converted) -> Thunderbird {
@@ -223,9 +234,7 @@ fn issue19_thunderbird_local_store_note_and_entries() {
 
     let html = show(&mut tb, false);
     assert_note_entry(&html, &stub);
-    if let Some(png) = std::env::var_os("SLIMBOX_THUNDERBIRD_SCREENSHOT") {
-        tb.screenshot(Path::new(&png));
-    }
+    screenshot(&tb, "thunderbird.png");
     let plain = show(&mut tb, true);
     assert_note_links(&html, &plain, &link);
     assert_save_and_open_give_the_note(&mut tb, c.dir.path(), &stub);
@@ -275,6 +284,7 @@ fn issue19_thunderbird_signed_http_links() {
     assert_eq!(links.len(), 1, "one signed link in the note: {html:#}");
     let link = links[0].clone();
     let plain = show(&mut tb, true);
+    screenshot(&tb, "thunderbird-plain.png");
     assert_note_links(&html, &plain, &link);
     assert_save_and_open_give_the_note(&mut tb, c.dir.path(), &stub);
 
