@@ -214,7 +214,7 @@ pub(super) fn note_part(
     })?;
     let e = std::str::from_utf8(eol.bytes()).unwrap_or("\r\n");
     let mut out = format!(
-        "Content-Type: multipart/alternative;{e} boundary=\"{boundary}\"{e}\
+        "Content-Type: multipart/alternative; boundary=\"{boundary}\"{e}\
          Content-Disposition: inline{e}\
          {NOTE_HEADER}: v=1{e}{e}"
     )

@@ -58,8 +58,13 @@ pub(super) fn render(
         eol,
     ));
     let mut cursor = 0;
+    // The note sits on a delimiter line, which no stub's range covers; a
+    // note that would not (never seen) is left out rather than misplaced.
     let mut note = note.as_ref();
     for (range, stub) in &stubs {
+        if note.is_some_and(|(at, _)| *at < cursor) {
+            note = None;
+        }
         if let Some((at, bytes)) = note.filter(|(at, _)| *at <= range.start) {
             out.extend_from_slice(&raw[cursor..*at]);
             out.extend_from_slice(bytes);
@@ -70,7 +75,7 @@ pub(super) fn render(
         out.extend_from_slice(stub);
         cursor = range.end;
     }
-    if let Some((at, bytes)) = note {
+    if let Some((at, bytes)) = note.filter(|(at, _)| *at >= cursor && *at <= raw.len()) {
         out.extend_from_slice(&raw[cursor..*at]);
         out.extend_from_slice(bytes);
         cursor = *at;

@@ -110,7 +110,7 @@ fn issue19_note_goes_right_after_the_text_of_a_mixed_message() {
         assert_eq!(d.parts.len(), 2);
         assert!(
             rw.contains(&format!(
-                "Hello{e}--B{e}Content-Type: multipart/alternative;{e} boundary=\"slimbox-note-"
+                "Hello{e}--B{e}Content-Type: multipart/alternative; boundary=\"slimbox-note-"
             )),
             "{rw}"
         );
@@ -154,7 +154,7 @@ fn issue19_note_goes_after_an_alternative_body_in_mixed() {
     let (_, rw) = converts(&raw, &policy(1000));
     assert!(
         rw.contains(
-            "--A--\r\n--B\r\nContent-Type: multipart/alternative;\r\n boundary=\"slimbox-note-"
+            "--A--\r\n--B\r\nContent-Type: multipart/alternative; boundary=\"slimbox-note-"
         ),
         "{rw}"
     );
