@@ -22,6 +22,7 @@ mod token;
 
 pub use error::LinkError;
 pub use secret::Secret;
+pub use token::TokenRefused;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 

@@ -12,6 +12,7 @@
 //! with certainty leaves the message untouched, with a reason.
 
 mod converted;
+pub mod display;
 mod encoding;
 mod structure;
 mod stub;
