@@ -22,6 +22,7 @@ pub mod copy;
 mod credentials;
 mod error;
 mod key;
+mod modes;
 mod multipart;
 mod stream;
 
@@ -30,6 +31,7 @@ pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, 
 pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_LEVELS};
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
+pub use modes::Modes;
 pub use multipart::MULTIPART_THRESHOLD;
 pub use stream::{ReadError, READS_IN_FLIGHT};
 
@@ -64,6 +66,8 @@ pub struct Store {
     local_root: Option<PathBuf>,
     /// Compression of new objects, and which objects are known compressed.
     compress: Arc<compress::CompressState>,
+    /// A local store's file and folder modes ([`Store::with_world_readable`]).
+    modes: Modes,
 }
 
 impl Store {
@@ -111,6 +115,7 @@ impl Store {
             url: trim_url(&display_url),
             local_root: None,
             compress: Arc::default(),
+            modes: Modes::PRIVATE,
         }
     }
 
@@ -119,7 +124,8 @@ impl Store {
             path: dir.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(open_err)?;
+        // A root slimbox makes is private; one that exists is the user's.
+        Modes::PRIVATE.create_dir_all(dir).map_err(open_err)?;
         // Canonical, absolute root so that links stay valid from any cwd.
         let root = std::fs::canonicalize(dir).map_err(open_err)?;
         if !root.is_dir() {
@@ -141,6 +147,7 @@ impl Store {
             url: trim_url(url.as_str()),
             local_root: Some(root),
             compress: Arc::default(),
+            modes: Modes::PRIVATE,
         })
     }
 
@@ -191,6 +198,7 @@ impl Store {
             url: trim_url(location),
             local_root: None,
             compress: Arc::default(),
+            modes: Modes::PRIVATE,
         }
     }
 
@@ -203,6 +211,25 @@ impl Store {
     /// The directory of a local store; `None` for other backends.
     pub fn local_root(&self) -> Option<&FsPath> {
         self.local_root.as_deref()
+    }
+
+    /// `[store] world_readable`: a local store's new objects, readable
+    /// copies and their folders (and its root) readable by every user
+    /// (0644/0755) instead of owner and group only (0640/0750, the default).
+    pub fn with_world_readable(mut self, world_readable: bool) -> Result<Store, StoreError> {
+        self.modes = Modes::new(world_readable);
+        if let (true, Some(root)) = (world_readable, &self.local_root) {
+            Modes::set(root, self.modes.dir).map_err(|source| StoreError::Mode {
+                path: root.clone(),
+                source,
+            })?;
+        }
+        Ok(self)
+    }
+
+    /// A local store's file and folder modes.
+    pub fn modes(&self) -> Modes {
+        self.modes
     }
 
     /// The store's URL, e.g. `file:///abs/dir`, without a trailing `/`.
@@ -296,8 +323,28 @@ impl Store {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
+        let file = self.local_root.as_ref().map(|root| {
+            let file = root.join(key.as_ref());
+            (root.clone(), file)
+        });
+        if let Some((root, file)) = &file {
+            self.modes
+                .prepare_dirs(root, file)
+                .map_err(|source| StoreError::Mode {
+                    path: file.parent().unwrap_or(root).to_path_buf(),
+                    source,
+                })?;
+        }
         match self.inner.put_opts(key, data.into(), opts).await {
-            Ok(_) => Ok(PutOutcome::Stored),
+            Ok(_) => {
+                if let Some((_, file)) = &file {
+                    Modes::set(file, self.modes.file).map_err(|source| StoreError::Mode {
+                        path: file.clone(),
+                        source,
+                    })?;
+                }
+                Ok(PutOutcome::Stored)
+            }
             Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::AlreadyPresent),
             Err(
                 e
