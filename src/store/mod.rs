@@ -213,25 +213,6 @@ impl Store {
         self.local_root.as_deref()
     }
 
-    /// `[store] world_readable`: a local store's new objects, readable
-    /// copies and their folders (and its root) readable by every user
-    /// (0644/0755) instead of owner and group only (0640/0750, the default).
-    pub fn with_world_readable(mut self, world_readable: bool) -> Result<Store, StoreError> {
-        self.modes = Modes::new(world_readable);
-        if let (true, Some(root)) = (world_readable, &self.local_root) {
-            Modes::set(root, self.modes.dir).map_err(|source| StoreError::Mode {
-                path: root.clone(),
-                source,
-            })?;
-        }
-        Ok(self)
-    }
-
-    /// A local store's file and folder modes.
-    pub fn modes(&self) -> Modes {
-        self.modes
-    }
-
     /// The store's URL, e.g. `file:///abs/dir`, without a trailing `/`.
     pub fn url(&self) -> &str {
         &self.url
@@ -323,26 +304,10 @@ impl Store {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
-        let file = self.local_root.as_ref().map(|root| {
-            let file = root.join(key.as_ref());
-            (root.clone(), file)
-        });
-        if let Some((root, file)) = &file {
-            self.modes
-                .prepare_dirs(root, file)
-                .map_err(|source| StoreError::Mode {
-                    path: file.parent().unwrap_or(root).to_path_buf(),
-                    source,
-                })?;
-        }
+        self.folders_for(key)?;
         match self.inner.put_opts(key, data.into(), opts).await {
             Ok(_) => {
-                if let Some((_, file)) = &file {
-                    Modes::set(file, self.modes.file).map_err(|source| StoreError::Mode {
-                        path: file.clone(),
-                        source,
-                    })?;
-                }
+                self.protect(key)?;
                 Ok(PutOutcome::Stored)
             }
             Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::AlreadyPresent),

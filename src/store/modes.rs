@@ -12,6 +12,8 @@
 
 use std::path::Path;
 
+use super::{Store, StoreError};
+
 /// The modes of a local store's files and folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Modes {
@@ -79,6 +81,51 @@ impl Modes {
             dir = d.parent();
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// `[store] world_readable`: a local store's new objects, readable
+    /// copies and their folders (and its root) readable by every user
+    /// (0644/0755) instead of owner and group only (0640/0750, the default).
+    pub fn with_world_readable(mut self, world_readable: bool) -> Result<Store, StoreError> {
+        self.modes = Modes::new(world_readable);
+        if let (true, Some(root)) = (world_readable, &self.local_root) {
+            Modes::set(root, self.modes.dir).map_err(|source| StoreError::Mode {
+                path: root.clone(),
+                source,
+            })?;
+        }
+        Ok(self)
+    }
+
+    /// A local store's file and folder modes.
+    pub fn modes(&self) -> Modes {
+        self.modes
+    }
+
+    /// A local store: the folders `key` goes in, made or brought to the
+    /// folder mode before the object is written.
+    pub(super) fn folders_for(&self, key: &object_store::path::Path) -> Result<(), StoreError> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let file = root.join(key.as_ref());
+        self.modes
+            .prepare_dirs(root, &file)
+            .map_err(|source| StoreError::Mode {
+                path: file.parent().unwrap_or(root).to_path_buf(),
+                source,
+            })
+    }
+
+    /// A local store: the object just written at `key` given the file mode.
+    pub(super) fn protect(&self, key: &object_store::path::Path) -> Result<(), StoreError> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let file = root.join(key.as_ref());
+        Modes::set(&file, self.modes.file).map_err(|source| StoreError::Mode { path: file, source })
     }
 }
 
