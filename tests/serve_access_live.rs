@@ -232,6 +232,7 @@ fn issue20_private_files_signed_pages_framing_tokens_and_error_ids() {
     // No page without its link: 401 saying how to get in; no listing.
     let how = get(&format!("{base}/m/alice"), &[]);
     assert_eq!(how.status, 401);
+    assert!(how.header("www-authenticate").starts_with("SignedLink"));
     assert!(how.body.contains("slimbox page") && !how.body.contains("invoice"));
     assert_eq!(get(&format!("{base}/m/"), &[]).status, 404);
 
@@ -239,6 +240,37 @@ fn issue20_private_files_signed_pages_framing_tokens_and_error_ids() {
     drop(serve);
     error_ids(&config, &alice);
     open_on_loopback_by_opt_in(&config);
+    index_trouble(&config, &dir.path().join("private/index.sqlite"), &alice);
+}
+
+/// An index the server cannot read: a page with an error id, not the
+/// SQLite error, which is in the log under that id.
+fn index_trouble(config: &Path, index: &Path, alice: &str) {
+    std::fs::write(index, vec![b'x'; 4096]).expect("spoil the index");
+    for side in ["-wal", "-shm"] {
+        let mut p = index.as_os_str().to_owned();
+        p.push(side);
+        let _ = std::fs::remove_file(p);
+    }
+    let serve = Serve::start(config);
+    let alice = alice.replacen(alice.split("/m/").next().unwrap(), &serve.base, 1);
+    let page = get(&alice, &[]);
+    assert_eq!(page.status, 503, "{}", page.body);
+    framed(&page, "same-origin");
+    let id = page
+        .body
+        .split("error id ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no error id: {}", page.body))
+        .to_string();
+    assert!(!page.body.contains("database"), "{}", page.body);
+    let log = serve.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("error id {id}")))
+        .unwrap_or_else(|| panic!("no log line for {id}: {log}"));
+    assert!(line.contains("index"), "{line}");
 }
 
 /// `X-Frame-Options`, `frame-ancestors`, `nosniff` and the referrer policy.

@@ -191,6 +191,18 @@ pub(super) fn put_back(v: &PutBackView) -> Markup {
     )
 }
 
+/// The server failed (its index unreadable, say): what to do, and the id
+/// of the log line that says what happened.
+pub(super) fn trouble(id: &str) -> Markup {
+    layout(
+        "slimbox: not available",
+        html! {
+            h1 { "Your files cannot be shown right now" }
+            p { "Something went wrong on the server (error id " (id) "). Nothing was changed. Try again in a few minutes; if it keeps failing, send this error id to whoever runs slimbox for you." }
+        },
+    )
+}
+
 /// A mailbox's page asked for without its signed link (401).
 pub(super) fn link_needed() -> Markup {
     layout(

@@ -149,7 +149,7 @@ async fn page(State(app): State<AppState>, req: Request) -> Response {
     let (rows, problem) = match query.filter(&account) {
         Ok(filter) => match find(&pages, filter).await {
             Ok(rows) => (rows, None),
-            Err(status) => return bare(status),
+            Err(res) => return res,
         },
         Err(why) => (Vec::new(), Some(why)),
     };
@@ -174,17 +174,21 @@ fn download_link(app: &AppState, pages: &Pages, row: &PartRow) -> String {
     app.secret.file_link(base, &row.sha256, &name, exp)
 }
 
-/// Rows of the index, read on a blocking thread (SQLite).
-async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, StatusCode> {
+/// Rows of the index, read on a blocking thread (SQLite); a failure is
+/// answered with an error page ([`trouble`]).
+async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, Response> {
     let path = pages.index_path.clone();
     let found = tokio::task::spawn_blocking(move || Index::open(&path)?.find_parts(&filter)).await;
     match found {
         Ok(Ok(rows)) => Ok(rows),
-        Ok(Err(e)) => {
-            tracing::warn!("the page cannot read the index: {e}");
-            Err(StatusCode::SERVICE_UNAVAILABLE)
-        }
-        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        Ok(Err(e)) => Err(trouble(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the page cannot read the index: {e}"),
+        )),
+        Err(e) => Err(trouble(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("reading the index stopped: {e}"),
+        )),
     }
 }
 
@@ -239,7 +243,7 @@ async fn put_back(
     };
     let rows = match find(&pages, filter).await {
         Ok(rows) => rows,
-        Err(status) => return bare(status),
+        Err(res) => return res,
     };
     // Only a message of this mailbox not yet put back.
     let mine: Vec<PartRow> = rows
@@ -280,6 +284,22 @@ fn refused(status: StatusCode) -> Response {
         return bare(status);
     }
     let mut res = Html(html::link_needed().into_string()).into_response();
+    *res.status_mut() = status;
+    // 401 needs a challenge (RFC 9110 §11.6.1); a scheme no browser knows
+    // shows this page rather than a password prompt.
+    res.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("SignedLink realm=\"slimbox\""),
+    );
+    res
+}
+
+/// A failure of the server itself: the detail to the log under a fresh
+/// id, the page says what to do and shows the id.
+fn trouble(status: StatusCode, detail: &str) -> Response {
+    let id = error_id();
+    tracing::warn!("error id {id}: {detail}");
+    let mut res = Html(html::trouble(&id).into_string()).into_response();
     *res.status_mut() = status;
     res
 }
