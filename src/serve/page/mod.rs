@@ -257,8 +257,12 @@ async fn put_back(
         return bare(StatusCode::NOT_FOUND);
     };
     let outcome = (pages.put_back)(target).await;
-    // The error names internals (a password variable, a server's answer):
-    // the log gets it, the page an id to quote.
+    put_back_result(&account, &form, &outcome)
+}
+
+/// The page after a put back. Its error names internals (a password
+/// variable, a server's answer): the log gets it, the page an id to quote.
+fn put_back_result(account: &str, form: &PutBackForm, outcome: &ReattachOutcome) -> Response {
     let error_id = outcome.error.as_ref().map(|e| {
         let id = error_id();
         tracing::warn!(
@@ -267,10 +271,10 @@ async fn put_back(
         );
         id
     });
-    let back = html::page_href(&account, form.sig.as_deref(), form.exp.as_deref());
+    let back = html::page_href(account, form.sig.as_deref(), form.exp.as_deref());
     let view = html::PutBackView {
-        account: &account,
-        outcome: &outcome,
+        account,
+        outcome,
         error_id: error_id.as_deref(),
         back: &back,
     };
