@@ -154,4 +154,24 @@ mod tests {
         Modes::WORLD_READABLE.prepare_dirs(root, &file).unwrap();
         assert_eq!(mode(&root.join("sha256/ab")), 0o755);
     }
+
+    #[tokio::test]
+    async fn issue20_objects_are_private_unless_world_readable() {
+        let t = tempfile::tempdir().unwrap();
+        for (world, file, dir) in [(false, 0o640, 0o750), (true, 0o644, 0o755)] {
+            let root = t.path().join(format!("store-{world}"));
+            let store = Store::open(&root.to_string_lossy())
+                .unwrap()
+                .with_world_readable(world)
+                .unwrap();
+            let data = bytes::Bytes::from_static(b"an attachment");
+            let hash = crate::store::sha256(&data);
+            store.put(&hash, data).await.unwrap();
+            let obj = root.join(crate::store::object_key(&hash).as_ref());
+            assert_eq!(mode(&obj), file, "world_readable = {world}");
+            assert_eq!(mode(obj.parent().unwrap()), dir);
+            assert_eq!(mode(&root.join("sha256")), dir);
+            assert_eq!(mode(&root), dir, "a root slimbox made");
+        }
+    }
 }
