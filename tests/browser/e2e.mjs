@@ -39,6 +39,17 @@ try {
   const opened = await page.goto(pageUrl);
   out.pageStatus = opened.status();
   out.styled = await page.evaluate(() => getComputedStyle(document.body).maxWidth);
+
+  // Issue 20: another site framing the page (clickjacking) gets nothing.
+  const framer = await context.newPage();
+  await framer.setContent(`<iframe id="f" src="${pageUrl}"></iframe>`);
+  await framer.waitForTimeout(1500);
+  const framed = framer.frames().find((f) => f !== framer.mainFrame());
+  out.frameFound = Boolean(framed);
+  out.framedShows = framed
+    ? await framed.evaluate(() => document.body ? document.body.innerText : '').catch(() => '')
+    : '';
+  await framer.close();
   out.rowsBefore = await page.locator('ul.files li').count();
 
   await page.fill('input[name=name]', searchName);
