@@ -335,3 +335,54 @@ fn issue11_eml_without_store_or_config_says_what_to_give() {
         .code(1)
         .stderr(predicate::str::contains("--store"));
 }
+
+/// `eml detach` writes the note (the moved file, its link on a line of its
+/// own) and an honest stub by default; `--no-note` leaves the note out and
+/// `--entries original` writes Thunderbird's detached format. Every variant
+/// reattaches byte for byte.
+#[test]
+fn issue19_eml_detach_note_and_entry_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = message(100_000);
+    let input = dir.path().join("in.eml");
+    std::fs::write(&input, &raw).unwrap();
+    let store = dir.path().join("store");
+    let variants: [&[&str]; 3] = [&[], &["--no-note"], &["--entries", "original"]];
+    for (i, extra) in variants.iter().enumerate() {
+        let out = dir.path().join(format!("out{i}.eml"));
+        eml("detach", &input, &store)
+            .args(["--min-size", "1000"])
+            .args(*extra)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let link = text
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Slimbox-Link: "))
+            .expect("a link header")
+            .to_string();
+        assert!(link.starts_with("file://"), "{link}");
+        let note = text.contains("X-Slimbox-Note: v=1");
+        assert_eq!(note, *extra != ["--no-note"], "{extra:?}: {text}");
+        if note {
+            assert!(text.contains(&format!("\r\na.pdf (97.7 KiB)\r\n{link}\r\n")));
+        }
+        if *extra == ["--entries", "original"] {
+            assert!(text.contains("Content-Type: application/pdf;\r\n name=\"a.pdf\""));
+            assert!(text.contains(&format!("X-Mozilla-External-Attachment-URL: {link}\r\n")));
+        } else {
+            assert!(text.contains("name=\"a.pdf.detached.txt\""), "{text}");
+            assert!(!text.contains("X-Mozilla"));
+        }
+        let back = eml("reattach", &out, &store).output().unwrap();
+        assert!(back.status.success());
+        assert!(back.stdout == raw, "{extra:?}: reattach differs");
+    }
+    eml("detach", &input, &store)
+        .args(["--entries", "thunderbird"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("\"original\""));
+}

@@ -70,16 +70,24 @@ fn issue12_link_prints_a_signed_link_the_check_accepts() {
     let out = slimbox(&cfg).args(["link", SHA]).assert().success();
     let link = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let link = link.trim();
-    let prefix = format!("https://files.example.com/f/{SHA}/plan%20v2.pdf?sig=");
-    assert!(link.starts_with(&prefix), "{link}");
-    assert!(!link.contains("exp="), "never expires unless asked: {link}");
+    // The short form (issue 19): no hash, no query, at most 100 characters.
+    let target = link
+        .strip_prefix("https://files.example.com")
+        .expect("under base_url");
+    assert!(target.starts_with("/f/"), "{link}");
+    assert!(target.ends_with("/plan%20v2.pdf"), "{link}");
+    assert!(!link.contains(SHA) && !link.contains('?'), "{link}");
+    assert!(link.len() <= slimbox::links::LINK_MAX, "{link}");
+    assert!(
+        !target[3..].split('/').next().unwrap().contains('.'),
+        "never expires unless asked: {link}"
+    );
     // The secret was created beside the index; the server's check takes it.
     let secret = slimbox::links::Secret::load(&dir.path().join("links.key")).unwrap();
-    let sig = &link[prefix.len()..];
-    let f = secret
-        .check_file(SHA, "plan%20v2.pdf", Some(sig), None, 0)
-        .unwrap();
+    let hash = slimbox::store::parse_hex(SHA).unwrap();
+    let f = secret.check_file_target(target, &[hash], 0).unwrap();
     assert_eq!(f.name, "plan v2.pdf");
+    assert_eq!(f.sha256, SHA);
 
     // --name and --expires, as JSON.
     let out = slimbox(&cfg)
@@ -100,16 +108,55 @@ fn issue12_link_prints_a_signed_link_the_check_accepts() {
         "{exp}"
     );
     let link = v["link"].as_str().unwrap();
-    let query = link.split_once("?sig=").unwrap().1;
-    let (sig, e) = query.split_once("&exp=").unwrap();
-    let name = link.split('?').next().unwrap().rsplit('/').next().unwrap();
-    assert!(secret
-        .check_file(SHA, name, Some(sig), Some(e), now)
-        .is_ok());
+    assert!(link.len() <= slimbox::links::LINK_MAX, "{link}");
+    let target = link.strip_prefix("https://files.example.com").unwrap();
+    assert!(secret.check_file_target(target, &[hash], now).is_ok());
     // Expired a week later.
     assert!(secret
-        .check_file(SHA, name, Some(sig), Some(e), now + 8 * 86_400)
+        .check_file_target(target, &[hash], now + 8 * 86_400)
         .is_err());
+
+    // A name too long for the line is cut in the link, and JSON says so.
+    let long = "Quarterly-financial-report-for-the-board-2026-final.pdf";
+    let out = slimbox(&cfg)
+        .args(["link", SHA, "--name", long, "--expires", "30d", "--json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let (link, name) = (v["link"].as_str().unwrap(), v["name"].as_str().unwrap());
+    assert!(link.len() <= slimbox::links::LINK_MAX, "{link}");
+    assert!(
+        name.starts_with("Quarterly-") && name.ends_with("~.pdf"),
+        "{name}"
+    );
+    assert!(link.ends_with(&format!("/{name}")), "{link}");
+}
+
+#[test]
+fn issue19_page_links_are_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "[links]\nbase_url = \"https://files.example.com\"",
+    );
+    let out = slimbox(&cfg)
+        .args(["link", "--page", "me", "--expires", "30d"])
+        .assert()
+        .success();
+    let link = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let link = link.trim();
+    assert!(
+        link.starts_with("https://files.example.com/m/me?sig="),
+        "{link}"
+    );
+    assert!(!link.contains("exp="), "{link}");
+    assert!(link.len() <= slimbox::links::LINK_MAX, "{link}");
+    let secret = slimbox::links::Secret::load(&dir.path().join("links.key")).unwrap();
+    let sig = link.split_once("?sig=").unwrap().1;
+    assert_eq!(
+        secret.check_page("me", Some(sig), None, 0),
+        Ok("me".to_string())
+    );
 }
 
 #[test]
@@ -183,7 +230,7 @@ fn issue12_eml_detach_writes_signed_links_and_html_stubs() {
     let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
     let link = v["detached"][0]["link"].as_str().unwrap();
     assert!(link.starts_with("https://f.example/f/"), "{link}");
-    assert!(link.contains("/a%26b.pdf?sig="), "{link}");
+    assert!(link.ends_with("/a%26b.pdf"), "{link}");
     let rewritten = std::fs::read_to_string(&out).unwrap();
     assert!(rewritten.contains("Content-Type: text/html; charset=utf-8;"));
     assert!(rewritten.contains("<b>a&amp;b.pdf</b>"), "{rewritten}");

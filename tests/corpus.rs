@@ -205,3 +205,62 @@ fn issue12_corpus_round_trips_with_html_stubs_and_signed_links() {
     }
     assert!(rewritten > 20, "too few corpus messages were rewritten");
 }
+
+/// issue 19: the note is on by default (the tests above run with it); here
+/// every message also round-trips with the note off and with Thunderbird's
+/// entry style, the same messages are rewritten either way, the stubs read
+/// back as the same parts (the note shifts no part number), and the note is
+/// in the messages that have a multipart/mixed to hold it.
+#[test]
+fn issue19_corpus_round_trips_with_the_note_on_and_off() {
+    use slimbox::mime::{Entries, NOTE_HEADER};
+    let mut files = Vec::new();
+    messages(&corpus_dir(), &mut files);
+    files.sort();
+    assert!(files.len() >= 100, "only {} corpus messages", files.len());
+    let on = Policy {
+        min_size: 1,
+        now: 1_795_435_200,
+        ..Policy::default()
+    };
+    assert!(on.note, "the note is on by default");
+    let off = Policy {
+        note: false,
+        ..on.clone()
+    };
+    let original = Policy {
+        entries: Entries::Original,
+        link_template: "file:///store/sha256/{sha256_2}/{sha256}".into(),
+        ..on.clone()
+    };
+    let (mut rewritten, mut with_note) = (0, 0);
+    for f in &files {
+        let raw = std::fs::read(f).expect("read message");
+        let d = detach(&raw, &on);
+        for p in [&off, &original] {
+            let other = detach(&raw, p);
+            assert_eq!(
+                d.rewritten.is_some(),
+                other.rewritten.is_some(),
+                "{}: the note or the entry style changes what is rewritten",
+                f.display()
+            );
+            if let Some(rw) = &other.rewritten {
+                assert_rebuilds(f, rw, &other, &raw);
+                assert_eq!(other.parts.len(), d.parts.len(), "{}", f.display());
+            }
+        }
+        let Some(rw) = &d.rewritten else { continue };
+        rewritten += 1;
+        assert_rebuilds(f, rw, &d, &raw);
+        let c = slimbox::mime::read_converted(rw)
+            .unwrap_or_else(|e| panic!("{}: read back failed: {e}", f.display()));
+        assert_eq!(c.parts, d.parts, "{}", f.display());
+        if memchr::memmem::find(rw, NOTE_HEADER.as_bytes()).is_some() {
+            with_note += 1;
+        }
+    }
+    eprintln!("{rewritten} rewritten, {with_note} with a note");
+    assert!(rewritten > 20, "too few corpus messages were rewritten");
+    assert!(with_note > 10, "too few corpus messages got a note");
+}

@@ -152,13 +152,18 @@ fn issue12_signed_links_and_html_stubs_on_a_run() {
     assert_eq!(found.len(), 1);
     let (sha, link, rewritten) = &found[0];
     assert_eq!(sha, &sha_hex(&data));
-    let prefix = format!("https://files.example.com/f/{sha}/plan%20%3Cv2%3E.pdf?sig=");
-    assert!(link.starts_with(&prefix), "{link}");
+    // The short form (issue 19), at most 100 characters.
+    let target = link
+        .strip_prefix("https://files.example.com")
+        .expect("under base_url");
+    assert!(target.starts_with("/f/"), "{link}");
+    assert!(target.ends_with("/plan%20%3Cv2%3E.pdf"), "{link}");
+    assert!(link.len() <= slimbox::links::LINK_MAX, "{link}");
     // The secret was created beside the index, and the server's check
     // accepts the link with it.
     let secret = slimbox::links::Secret::load(&dir.path().join("links.key")).expect("secret");
-    let sig = &link[prefix.len()..];
-    let checked = secret.check_file(sha, "plan%20%3Cv2%3E.pdf", Some(sig), None, 0);
+    let hash = slimbox::store::parse_hex(sha).expect("hash");
+    let checked = secret.check_file_target(target, &[hash], 0);
     assert_eq!(checked.map(|f| f.name), Ok("plan <v2>.pdf".to_string()));
 
     let text = String::from_utf8_lossy(rewritten);
@@ -166,7 +171,13 @@ fn issue12_signed_links_and_html_stubs_on_a_run() {
         text.contains("Content-Type: text/html; charset=utf-8;"),
         "{text}"
     );
-    assert!(text.contains(&format!("X-Mozilla-External-Attachment-URL: {link}")));
+    // The stub names its link in slimbox's own header (an https link is no
+    // Thunderbird external attachment: Thunderbird never fetches one).
+    assert!(text.contains(&format!("X-Slimbox-Link: {link}")));
+    assert!(!text.contains("X-Mozilla-External-Attachment-URL"));
+    // The note lists the file with its link, on a line of its own.
+    assert!(text.contains("X-Slimbox-Note: v=1"));
+    assert!(text.contains(&format!("\r\n{link}\r\n")), "{text}");
     assert!(text.contains("plan &lt;v2&gt;.pdf"), "{text}");
     let store = dir.path().join("store");
     assert!(mailbox::reattach_from_disk(&store, rewritten) == original);

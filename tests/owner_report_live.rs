@@ -106,3 +106,67 @@ fn issue13_the_owner_report_lands_in_inbox_and_reads_well() {
     assert!(again[0].get("owner_report").is_none(), "{again:#}");
     assert_eq!(rt().block_on(mailbox::snapshot(&d, "INBOX")).len(), 1);
 }
+
+/// Issue 19: with `[links] base_url`, the report's page link is the short
+/// form, whole on a line of its own, at most 100 characters, and good for
+/// the owner's mailbox (until it expires).
+#[test]
+fn issue19_the_owner_report_carries_a_short_page_link() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let m = mailbox::with_attachment(
+            "short",
+            "The plan",
+            "plan.pdf",
+            "application/pdf",
+            mailbox::noise(300_000, 77),
+        );
+        mailbox::seed(&d, "Sent", &m, &["\\Seen"], "02-Mar-2025 10:00:00 +0000").await;
+    });
+    let config = mailbox::write_config(&d, dir.path(), "100KiB");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("email = \"alice@example.com\"\n");
+    text.push_str("[owner_report]\nfrom = \"it@example.com\"\n");
+    text.push_str("[links]\nbase_url = \"https://files.example.com\"\nexpires = \"30d\"\n");
+    std::fs::write(&config, text).unwrap();
+    let report = run(&config);
+    assert_eq!(report[0]["owner_report"]["files"], 1, "{report:#}");
+
+    let inbox = rt().block_on(mailbox::snapshot(&d, "INBOX"));
+    let raw = &inbox.values().next().expect("a report").bytes;
+    let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let body = m.body_text(0).unwrap();
+    let line = body
+        .lines()
+        .find(|l| l.contains("/m/"))
+        .unwrap_or_else(|| panic!("no page link in the report:\n{body}"));
+    let link = line.trim();
+    assert!(
+        !link.contains(' '),
+        "the link is not alone on its line: {line:?}"
+    );
+    assert!(
+        link.starts_with("https://files.example.com/m/alice?sig="),
+        "{link}"
+    );
+    assert!(!link.contains("exp="), "{link}");
+    assert!(
+        link.len() <= slimbox::links::LINK_MAX,
+        "{} {link}",
+        link.len()
+    );
+    let secret = slimbox::links::Secret::load(&dir.path().join("links.key")).expect("secret");
+    let sig = link.split_once("?sig=").unwrap().1;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        secret.check_page("alice", Some(sig), None, now),
+        Ok("alice".into())
+    );
+    assert!(secret
+        .check_page("alice", Some(sig), None, now + 31 * 86_400)
+        .is_err());
+}

@@ -163,6 +163,16 @@ fn issue12_page_access_search_and_put_back() {
     assert!(!page.contains("bob-only"), "{page}");
     let (_, bob_page) = get(&bob, &[]);
     assert!(bob_page.contains("bob-only.pdf") && !bob_page.contains("holiday"));
+    // Its download links are short links (issue 19) the server answers.
+    let href = page
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|h| h.contains("/f/"))
+        .expect("a download link");
+    let href = &href[href.find("/f/").unwrap()..];
+    assert!(!href.contains('?') && href.len() <= 100, "{href}");
+    let (status, _) = get(&format!("{base}{href}"), &[]);
+    assert_eq!(status, 200, "{href}\n{}", serve.log());
 
     // Refusals, bare: another mailbox's link, tampered, expired, unknown.
     let sig = alice.split("sig=").nth(1).unwrap().to_string();

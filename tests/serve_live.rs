@@ -1,7 +1,9 @@
 //! Issue 12: `slimbox serve`, started as a child process on loopback (port
 //! 0; it prints the address it bound), answering signed file links from a
 //! local store, a compressed object and S3 on moto
-//! (`scripts/objstore-harness`), with everything else refused.
+//! (`scripts/objstore-harness`), with everything else refused. Issue 19:
+//! the short links, objects sharing their 64-bit prefix, and the long
+//! links written before them.
 
 mod support;
 
@@ -70,6 +72,12 @@ impl Server {
 
     fn link(&self, data_hash: &str, name: &str, exp: Option<u64>) -> String {
         self.secret.file_link(&self.base, data_hash, name, exp)
+    }
+
+    /// A link in the long form written before issue 19.
+    fn long_link(&self, data_hash: &str, name: &str, exp: Option<u64>) -> String {
+        self.secret
+            .legacy_file_link(&self.base, data_hash, name, exp)
     }
 
     fn log(&self) -> String {
@@ -241,6 +249,8 @@ async fn issue12_a_signed_link_streams_the_exact_bytes_with_ranges_and_etags() {
         server.log()
     );
     assert!(!server.log().contains("sig="), "the log holds a signature");
+    let key = url[server.base.len() + 3..].split('/').next().unwrap();
+    assert!(!server.log().contains(&key[11..27]), "the log holds a tag");
     server.stop();
 }
 
@@ -281,9 +291,15 @@ async fn issue12_a_signed_link_streams_from_s3() {
     let (status, _, body) = get(&url, &[("range", "bytes=100-199")]).await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(&body[..], &d[100..200]);
+    // A long link too; one to an object not stored is 404 in the long
+    // form, 403 in the short (which cannot tell it from a forgery).
+    let long = server.long_link(&hash, "scan.tiff", None);
+    whole_file_checks(&server, &long, &d, "image/tiff").await;
     let other = to_hex(&sha256(b"not stored"));
-    let (status, _, _) = get(&server.link(&other, "x.bin", None), &[]).await;
+    let (status, _, _) = get(&server.long_link(&other, "x.bin", None), &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = get(&server.link(&other, "x.bin", None), &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -295,7 +311,7 @@ async fn issue12_bad_links_and_other_paths_are_refused_without_detail() {
     let hash = put(&store, &d).await;
     let other = put(&store, &data(6000)).await;
     let server = Server::local(&store_dir);
-    let good = server.link(&hash, "a.pdf", None);
+    let good = server.long_link(&hash, "a.pdf", None);
     let path_and_query = &good[server.base.len()..];
     let (_, query) = path_and_query.split_once('?').unwrap();
     let sig = query.strip_prefix("sig=").unwrap();
@@ -308,8 +324,8 @@ async fn issue12_bad_links_and_other_paths_are_refused_without_detail() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let expired = server.link(&hash, "a.pdf", Some(now - 1));
-    let later = server.link(&hash, "a.pdf", Some(now + 3600));
+    let expired = server.long_link(&hash, "a.pdf", Some(now - 1));
+    let later = server.long_link(&hash, "a.pdf", Some(now + 3600));
     let refused: Vec<String> = vec![
         format!("/f/{hash}/a.pdf?sig={flipped}"),
         format!("/f/{hash}/a.pdf"),
@@ -360,11 +376,114 @@ async fn issue12_bad_links_and_other_paths_are_refused_without_detail() {
     }
     // A signed link to an object that is not (or no longer) stored.
     let gone = to_hex(&sha256(b"never stored"));
-    let (status, _, _) = get(&server.link(&gone, "a.pdf", None), &[]).await;
+    let (status, _, _) = get(&server.long_link(&gone, "a.pdf", None), &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Only GET and HEAD.
     assert!(server.raw_status("POST", path_and_query).0 >= 400);
     assert!(server.raw_status("DELETE", path_and_query).0 >= 400);
+}
+
+/// Issue 19: short links from a local store, a plain and a compressed
+/// object, each found by its 64-bit prefix among files sharing it; the long
+/// link to the same object still works; refusals stay bare.
+#[tokio::test]
+async fn issue19_short_links_find_their_object_among_prefix_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let store = Store::open(&store_dir.to_string_lossy())
+        .unwrap()
+        .with_compression(Compression::from_zstd_level(Some(3)));
+    let plain = data(200_000);
+    let plain_hash = put(&store, &plain).await;
+    let csv = Bytes::from("a line of a CSV file, 1234, 5678\n".repeat(50_000));
+    let h = sha256(&csv);
+    let put_csv = store
+        .put_typed_unsynced(&h, csv.clone(), Some("text/csv"))
+        .await
+        .unwrap();
+    assert!(put_csv.compressed_size.is_some(), "not stored compressed");
+    let csv_hash = to_hex(&h);
+    // Files whose names share each object's first 8 bytes, sorting before
+    // and after it (their content is not theirs: only a link signed for
+    // that very name would ever read one).
+    for real in [&plain_hash, &csv_hash] {
+        let fan = store_dir.join("sha256").join(&real[..2]);
+        for tail in [
+            "0".repeat(48),
+            "f".repeat(48),
+            format!("{}0", &"e".repeat(47)),
+        ] {
+            let twin = format!("{}{tail}", &real[..16]);
+            assert_ne!(&twin, real);
+            std::fs::write(fan.join(&twin), b"not this one").unwrap();
+        }
+    }
+    let server = Server::local(&store_dir);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let url = server.link(&plain_hash, "Q3-report.pdf", Some(now + 3600));
+    assert!(!url.contains(&plain_hash) && !url.contains('?'), "{url}");
+    whole_file_checks(&server, &url, &plain, "application/pdf").await;
+    let (_, h, _) = get(&url, &[]).await;
+    assert_eq!(
+        header(&h, "content-disposition"),
+        "inline; filename=\"Q3-report.pdf\"; filename*=UTF-8''Q3-report.pdf"
+    );
+    let url = server.link(&csv_hash, "table.csv", None);
+    whole_file_checks(&server, &url, &csv, "text/csv").await;
+    let (status, _, body) = get(&url, &[("range", "bytes=-33")]).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&body[..], &csv[csv.len() - 33..]);
+    // A long name is cut in the link and downloads under the cut name.
+    let long = "Quarterly-financial-report-for-the-board-2026-final.pdf";
+    let url = server.link(&plain_hash, long, Some(now + 3600));
+    assert!(url.len() <= 100, "{url}");
+    let (status, h, _) = get(&url, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let cut = url.rsplit('/').next().unwrap();
+    assert!(cut.ends_with("~.pdf"), "{url}");
+    assert!(header(&h, "content-disposition").contains(&format!("filename=\"{cut}\"")));
+    // The long link written before issue 19 still works.
+    let old = server.long_link(&plain_hash, "Q3-report.pdf", None);
+    whole_file_checks(&server, &old, &plain, "application/pdf").await;
+
+    let good = server.link(&plain_hash, "a.pdf", None);
+    let target = good[server.base.len()..].to_string();
+    let key = target[3..].split('/').next().unwrap().to_string();
+    let flip = |at: usize| {
+        let mut k = key.clone().into_bytes();
+        k[at] = if k[at] == b'A' { b'B' } else { b'A' };
+        target.replace(&key, std::str::from_utf8(&k).unwrap())
+    };
+    let gone = server.link(&to_hex(&sha256(b"never stored")), "a.pdf", None);
+    let expired = server.link(&plain_hash, "a.pdf", Some(now - 1));
+    let twin = format!("{}{}", &plain_hash[..16], "0".repeat(48));
+    let refused: Vec<(String, u16)> = vec![
+        (flip(2), 403),  // another prefix
+        (flip(20), 403), // the tag
+        (target.replace("a.pdf", "b.pdf"), 403),
+        (gone[server.base.len()..].to_string(), 403),
+        (expired[server.base.len()..].to_string(), 403),
+        (format!("/f/{}/a.pdf", &key[..32]), 404),
+        (format!("/f/{key}x/a.pdf"), 404),
+        (format!("/f/{key}/.."), 404),
+        (format!("/f/{key}/a%2Fb.pdf"), 404),
+        (format!("/f/{key}/x/a.pdf"), 404),
+        // A twin's name with the real object's tag.
+        (format!("/f/{twin}/a.pdf"), 403),
+    ];
+    assert_eq!(server.raw_status("GET", &target).0, 200);
+    for (t, want) in &refused {
+        let (status, body) = server.raw_status("GET", t);
+        assert_eq!(status, *want, "{t}\n{}", server.log());
+        assert!(
+            body == "Forbidden\n" || body == "Not Found\n",
+            "{t}: the body says more than its status: {body:?}"
+        );
+    }
+    server.stop();
 }
 
 /// A damaged object is never handed out as if whole: the transfer stops

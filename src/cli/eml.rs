@@ -76,6 +76,14 @@ struct DetachArgs {
     /// Write each stub as a small HTML page (`stub_format = "html"`).
     #[arg(long)]
     html_stub: bool,
+    /// Insert no note listing the moved files (`[links] note = false`).
+    #[arg(long)]
+    no_note: bool,
+    /// How each stub's attachment entry looks: "note" (a small text saying
+    /// the file moved) or "original" (Thunderbird's detached format, for
+    /// file:// links); default the config's `[links] entries`, else "note".
+    #[arg(long, value_parser = str::parse::<mime::Entries>)]
+    entries: Option<mime::Entries>,
     /// Content types to detach (repeatable, `image/*` works); default all.
     #[arg(long = "type")]
     include_types: Vec<String>,
@@ -190,6 +198,12 @@ async fn detach(a: DetachArgs, config: Option<&Path>) -> anyhow::Result<ExitCode
         Some(base) => mime::Links::Signed(eml_signed_links(base, &a)?),
         None => mime::Links::Template,
     };
+    let links_config = config.as_ref().map(|c| &c.links);
+    let note = !a.no_note && links_config.is_none_or(|l| l.note);
+    let entries = a
+        .entries
+        .or(links_config.map(|l| l.entries))
+        .unwrap_or_default();
     let policy = Policy {
         min_size: a.min_size.max(1),
         include_types: a.include_types,
@@ -205,6 +219,8 @@ async fn detach(a: DetachArgs, config: Option<&Path>) -> anyhow::Result<ExitCode
         } else {
             mime::StubFormat::Text
         },
+        note,
+        entries,
         now: now_unix(),
     };
     let d = crate::eml::detach_into(&raw, &store, &policy)

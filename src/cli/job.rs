@@ -56,6 +56,8 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
             .unwrap_or_else(|| store.default_link_template()),
         links: crate::mime::Links::Template,
         stub_format: config.links.stub_format,
+        note: config.links.note,
+        entries: config.links.entries,
         // Without a server, a local store's stubs link to readable copies;
         // an explicit link_template always wins.
         readable_copies: p.link_template.is_none()

@@ -15,7 +15,9 @@ use crate::index::{Index, PartFilter};
 /// `[links] base_url`).
 ///
 /// The file is named by its SHA-256 (from `slimbox list`, or the stub); the
-/// link carries the file name the index knows for it, or --name. A page
+/// link carries the file name the index knows for it, or --name (its stem
+/// cut, extension kept, where the whole link would pass 100 characters:
+/// the download then has the cut name). A page
 /// link opens that one mailbox's page (its files, search, download, put
 /// back) and no other. Links never expire unless --expires (or `[links]
 /// expires`) says so.
@@ -35,7 +37,8 @@ pub struct LinkArgs {
     /// expires`, else for ever.
     #[arg(long, value_parser = crate::config::parse_age)]
     expires: Option<Duration>,
-    /// Print JSON: sha256, name, link, expires (Unix seconds or null); for
+    /// Print JSON: sha256, name (as the link carries it), link, expires
+    /// (Unix seconds or null); for
     /// --page: account, link, expires.
     #[arg(long)]
     json: bool,
@@ -82,7 +85,8 @@ pub fn run(args: LinkArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> 
     let name = crate::mime::safe_name(args.name.as_deref().unwrap_or(&row.filename));
     let secret = crate::links::Secret::load_or_create(&config.links.secret_file)
         .context("cannot sign the link")?;
-    let link = secret.file_link(base, &sha, &name, expires);
+    // A name too long for a 100-character link is cut in it (issue 19).
+    let (link, name) = secret.file_link_named(base, &sha, &name, expires);
     if args.json {
         let v = serde_json::json!({
             "sha256": sha,

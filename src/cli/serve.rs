@@ -17,7 +17,8 @@ use crate::store::Store;
 
 /// Serve detached files over HTTP(S) by their signed links.
 ///
-/// Answers `GET` and `HEAD` for `/f/<sha256>/<name>?sig=…[&exp=…]`,
+/// Answers `GET` and `HEAD` for `/f/<key>/<name>` (and the older
+/// `/f/<sha256>/<name>?sig=…[&exp=…]`),
 /// streaming the object from the store (any kind, compressed or not) and
 /// checking it against its SHA-256 on the way; a link that is unsigned,
 /// tampered with, expired or names no object gets a bare 403 or 404.

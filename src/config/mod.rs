@@ -182,6 +182,12 @@ pub struct LinksConfig {
     pub expires: Option<Duration>,
     /// `stub_format`: the stub as text (the default) or as a small HTML page.
     pub stub_format: StubFormat,
+    /// `note`: insert the note that lists the moved files with their links
+    /// (default true).
+    pub note: bool,
+    /// `entries`: how each stub's attachment entry looks, `"note"` or
+    /// `"original"` (default [`crate::mime::DEFAULT_ENTRIES`]).
+    pub entries: crate::mime::Entries,
 }
 
 /// One `[[account]]`.

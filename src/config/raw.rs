@@ -69,6 +69,8 @@ pub(super) struct RawLinks {
     pub(super) secret_file: Option<String>,
     pub(super) expires: Option<toml::Value>,
     pub(super) stub_format: Option<String>,
+    pub(super) note: Option<bool>,
+    pub(super) entries: Option<String>,
 }
 
 /// `[server]`: one server template the accounts share; an account's own

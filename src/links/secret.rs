@@ -59,6 +59,11 @@ impl Secret {
         base64_simd::URL_SAFE_NO_PAD.encode_to_string(tag.as_ref())
     }
 
+    /// The HMAC key, for the short forms' truncated tags.
+    pub(super) fn key(&self) -> &hmac::Key {
+        &self.key
+    }
+
     /// Constant-time comparison, through ring.
     pub(super) fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
         hmac::verify(&self.key, message, tag).is_ok()

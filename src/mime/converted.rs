@@ -4,12 +4,18 @@
 //! types). This is how a lost index is rebuilt from the mailbox
 //! (`crate::rebuild`); nothing here needs the store.
 
+use super::note::{self, Seen};
 use super::structure::{self, raw_fields, Part};
 use super::stub::{self, find_recipe, Recipe};
 use super::{default_name, display_path, parse_hash, DetachedPart, ReattachError};
 
-/// Header of a stub that carries the attachment's link (see `render_stub`).
-const LINK_HEADER: &[u8] = b"X-Mozilla-External-Attachment-URL";
+/// Headers of a stub that carry the attachment's link, in the order they
+/// are read: slimbox's own (every stub since the note), then Thunderbird's
+/// (which stubs of earlier versions carry alone).
+const LINK_HEADERS: [&[u8]; 2] = [
+    super::entries::LINK_HEADER.as_bytes(),
+    b"X-Mozilla-External-Attachment-URL",
+];
 
 /// What the marker header (`X-Slimbox: v=1; parts=..; bytes=..;
 /// original-size=..; date=".."`) says. A field that is missing or does not
@@ -42,34 +48,38 @@ pub fn read_converted(rewritten: &[u8]) -> Result<Converted, ReattachError> {
     let body = &rewritten[span.end..];
     let tree = structure::scan(body).map_err(ReattachError::Structure)?;
     let mut parts = Vec::new();
-    collect(body, &tree, "text/plain", &mut parts)?;
+    collect(body, &tree, &mut parts)?;
     Ok(Converted { marker, parts })
 }
 
-/// The stubs under `p` (whose type, when its header does not say, is
-/// `default_type`), depth first: the order detach found their originals in.
-fn collect(
-    body: &[u8],
-    p: &Part,
-    default_type: &str,
-    out: &mut Vec<DetachedPart>,
-) -> Result<(), ReattachError> {
-    if !p.children.is_empty() {
-        // As `structure::scan` reads children: in a digest they default to
-        // message/rfc822.
-        let child_default = if p.info.content_type == "multipart/digest" {
-            "message/rfc822"
-        } else {
-            "text/plain"
+/// The stubs of the rewritten message `body` (scanned as `tree`), depth
+/// first: the order detach found their originals in, each with its part
+/// number in the original.
+fn collect(body: &[u8], tree: &Part, out: &mut Vec<DetachedPart>) -> Result<(), ReattachError> {
+    for seen in note::walk(body, tree) {
+        // The note lists the files; the stubs are what describe them.
+        let Seen::Part {
+            part: p,
+            path,
+            in_digest,
+        } = seen
+        else {
+            continue;
         };
-        for c in &p.children {
-            collect(body, c, child_default, out)?;
+        if !p.children.is_empty() {
+            continue;
         }
-        return Ok(());
-    }
-    let header = &body[p.start..p.body_start];
-    if let Some(value) = find_recipe(header) {
-        out.push(part_of(header, value, &p.path, default_type)?);
+        let header = &body[p.start..p.body_start];
+        if let Some(value) = find_recipe(header) {
+            // As `structure::scan` reads children: in a digest they default
+            // to message/rfc822.
+            let default_type = if in_digest {
+                "message/rfc822"
+            } else {
+                "text/plain"
+            };
+            out.push(part_of(header, value, &path, default_type)?);
+        }
     }
     Ok(())
 }
@@ -112,9 +122,10 @@ fn part_of(
 
 /// The link the stub carries, or "" if it has none.
 fn link_of(header: &[u8]) -> String {
-    raw_fields(header)
-        .into_iter()
-        .find(|f| f.name.eq_ignore_ascii_case(LINK_HEADER))
+    let fields = raw_fields(header);
+    LINK_HEADERS
+        .iter()
+        .find_map(|name| fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)))
         .map(|f| String::from_utf8_lossy(structure::trim_bytes(f.value)).into_owned())
         .unwrap_or_default()
 }

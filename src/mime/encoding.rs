@@ -322,6 +322,24 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
+/// A text body as slimbox writes it (stubs, the note): `7bit` when it is
+/// ASCII with every line at most 998 bytes and none starting with `-` (no
+/// line may look like a boundary delimiter of the message around it), else
+/// quoted-printable. `\n` in `text` becomes `eol`. Returns the
+/// Content-Transfer-Encoding and the body.
+pub(crate) fn text_body(text: &str, eol: Eol) -> (&'static str, Vec<u8>) {
+    let plain = text.is_ascii()
+        && text
+            .split('\n')
+            .all(|l| l.len() <= 998 && !l.starts_with('-'));
+    if plain {
+        let e = std::str::from_utf8(eol.bytes()).unwrap_or("\r\n");
+        ("7bit", text.replace('\n', e).into_bytes())
+    } else {
+        ("quoted-printable", encode_qp_text(text, eol))
+    }
+}
+
 /// Encodes UTF-8 text as quoted-printable with lines of at most 76 characters,
 /// for the stubs we write. `\n` in `text` becomes `eol`.
 pub(crate) fn encode_qp_text(text: &str, eol: Eol) -> Vec<u8> {

@@ -6,7 +6,9 @@
 //! original, byte for byte, from the rewritten message and those objects.
 //!
 //! Detach splices on the raw byte ranges of parts (found by `structure`), so
-//! every byte outside a replaced part stays as it was. Before it returns a
+//! every byte outside a replaced part stays as it was; the one addition is
+//! the note part (`note`) that tells the reader which files moved and where
+//! each opens from, which reattach removes exactly. Before it returns a
 //! rewritten message it proves the round trip: it runs reattach over its own
 //! output and compares every byte with the input. Anything it cannot handle
 //! with certainty leaves the message untouched, with a reason.
@@ -14,6 +16,11 @@
 mod converted;
 pub mod display;
 mod encoding;
+mod entries;
+mod note;
+mod reattach;
+mod render;
+mod select;
 mod structure;
 mod stub;
 
@@ -23,11 +30,15 @@ use std::convert::Infallible;
 
 use sha2::{Digest, Sha256 as Sha256Hasher};
 
-use encoding::{decode_base64, decode_base64_checked, decode_qp, encode_base64, Base64Layout, Eol};
+use encoding::{decode_base64_checked, decode_qp, Eol};
+use reattach::{parse_hash, proves};
 use structure::{display_path, Cte, Part};
-use stub::{Recipe, StubText};
+use stub::Recipe;
 
 pub use converted::{read_converted, Converted, Marker};
+pub use note::NOTE_HEADER;
+pub use reattach::{objects_needed, reattach, reattach_equals, Sink};
+pub use select::{check_type_pattern, counts_as_attachment, type_allowed, type_matches};
 pub use stub::{check_link_template, LINK_PLACEHOLDERS};
 pub use stub::{render_link, safe_name, MARKER_HEADER, RECIPE_HEADER};
 
@@ -62,6 +73,11 @@ pub struct Policy {
     pub links: Links,
     /// The stub as plain text (the default) or as a small HTML page.
     pub stub_format: StubFormat,
+    /// Write the note part that lists the moved files with their links
+    /// (`[links] note`, on by default; see `note`).
+    pub note: bool,
+    /// How each stub's attachment entry looks (`[links] entries`).
+    pub entries: Entries,
     /// Now, in Unix seconds: the date written into the message.
     pub now: i64,
 }
@@ -102,6 +118,48 @@ pub enum StubFormat {
     Html,
 }
 
+/// `[links] entries`: how the stub's entry in a client's attachment list
+/// looks. One MIME part cannot be the original for Thunderbird and plainly
+/// a note for every other client at once: this chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entries {
+    /// A small text named `<file>.detached.txt` (or `.html`), which every
+    /// client opens as what it is: the stub's text.
+    Note,
+    /// Thunderbird's own detached format: the original type and name, and
+    /// `X-Mozilla-External-Attachment-URL`, so Thunderbird opens the file
+    /// itself from its `file://` link. Other clients show the stub's text
+    /// under the original name. Only for `file:` links (Thunderbird fetches
+    /// no other scheme there); any other link is written as [`Entries::Note`].
+    Original,
+}
+
+/// The entry style when none is configured: the one place to change it.
+pub const DEFAULT_ENTRIES: Entries = Entries::Note;
+
+impl std::str::FromStr for Entries {
+    type Err = String;
+
+    /// `"note"` or `"original"`, as `[links] entries` and `--entries` take it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "note" => Ok(Entries::Note),
+            "original" => Ok(Entries::Original),
+            other => Err(format!(
+                "{other:?} is not an entry style; write \"note\" (a small text saying \
+                 the file moved) or \"original\" (Thunderbird's detached format, for \
+                 file:// links)"
+            )),
+        }
+    }
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        DEFAULT_ENTRIES
+    }
+}
+
 impl Policy {
     /// The link a stub for `sha256` named `name` (already [`safe_name`]d)
     /// carries.
@@ -129,6 +187,8 @@ impl Default for Policy {
             link_template: "slimbox:sha256/{sha256}".to_string(),
             links: Links::Template,
             stub_format: StubFormat::Text,
+            note: true,
+            entries: DEFAULT_ENTRIES,
             now: 0,
         }
     }
@@ -194,46 +254,6 @@ pub enum ReattachError {
     MissingObject { sha256: String },
     #[error("object {sha256} in the store does not match its SHA-256: it is corrupt; restore it from a backup")]
     CorruptObject { sha256: String },
-}
-
-/// Where reattach writes: a growing buffer, or a comparison against the
-/// original (the proof at detach time, without a second copy in memory).
-pub trait Sink {
-    fn write(&mut self, bytes: &[u8]);
-}
-
-impl Sink for Vec<u8> {
-    fn write(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-/// Compares what is written with `expected`, byte for byte.
-struct Compare<'e> {
-    expected: &'e [u8],
-    pos: usize,
-    same: bool,
-}
-
-impl Sink for Compare<'_> {
-    fn write(&mut self, bytes: &[u8]) {
-        if !self.same {
-            return;
-        }
-        let end = self.pos + bytes.len();
-        if end > self.expected.len() {
-            self.same = false;
-            return;
-        }
-        let want = &self.expected[self.pos..end];
-        // The very same bytes (a part proven while decoding, written from
-        // the original) need no second comparison.
-        if !std::ptr::eq(want.as_ptr(), bytes.as_ptr()) && want != bytes {
-            self.same = false;
-            return;
-        }
-        self.pos = end;
-    }
 }
 
 /// Does this message carry slimbox's processed marker (first, or right
@@ -351,17 +371,21 @@ fn plan<'a>(
                 p.info.content_type
             )));
         }
-        if stub::find_recipe(&msg[p.start..p.body_start]).is_some() {
+        let header = &msg[p.start..p.body_start];
+        if stub::find_recipe(header).is_some() || note::is_note(header) {
             return Err(Detached::untouched(format!(
-                "part {} already carries a {RECIPE_HEADER} header",
+                "part {} already carries a {RECIPE_HEADER} or {NOTE_HEADER} header",
                 display_path(&p.path)
             )));
         }
     }
-    let cids = referenced_cids(msg, &all);
+    let cids = select::referenced_cids(msg, &all);
     let mut notes = Vec::new();
     let mut planned = Vec::new();
-    for p in all.iter().filter(|p| is_candidate(p, policy, &cids)) {
+    for p in all
+        .iter()
+        .filter(|p| select::is_candidate(p, policy, &cids))
+    {
         match plan_part(msg, p, policy, prove) {
             Ok(Some(pl)) => planned.push(pl),
             Ok(None) => {}
@@ -392,14 +416,14 @@ fn finish<'a>(
 ) -> Detached<'a> {
     let msg = original.msg;
     let eol = Eol::of(&msg[..structure::header_end(msg, 0, msg.len())]);
-    let mut rewritten = render(original, &planned, tree, policy, eol);
+    let mut rewritten = render::render(original, &planned, tree, policy, eol);
     if prove && !proves(raw, &rewritten, &planned) {
         // The fast path's layout guess did not regenerate the bytes exactly:
         // keep every original body whole and prove again.
         for pl in &mut planned {
             force_raw(pl);
         }
-        rewritten = render(original, &planned, tree, policy, eol);
+        rewritten = render::render(original, &planned, tree, policy, eol);
         if !proves(raw, &rewritten, &planned) {
             return Detached::untouched(
                 "the original could not be proven reconstructible (please report this message)",
@@ -433,161 +457,6 @@ fn finish<'a>(
         untouched_reason: None,
         notes,
     }
-}
-
-/// Is this part one the policy wants detached (before decoding)?
-fn is_candidate(p: &Part, policy: &Policy, cids: &HashSet<String>) -> bool {
-    let info = &p.info;
-    if !p.children.is_empty() || info.is_multipart() {
-        return false;
-    }
-    if ((p.end - p.body_start) as u64) < policy.min_size.max(1) {
-        // Decoding never makes a body larger, so this part is too small.
-        return false;
-    }
-    if matches!(info.cte(), Cte::Other(_)) {
-        return false;
-    }
-    let is_message = matches!(
-        info.content_type.as_str(),
-        "message/rfc822" | "message/global"
-    );
-    let wanted = if p.path.is_empty() {
-        // A whole single-part message: only when it is an attachment itself.
-        !is_message && is_attachment(p)
-    } else {
-        is_message || is_attachment(p)
-    };
-    if !wanted {
-        return false;
-    }
-    if let Some(cid) = &info.content_id {
-        if cids.contains(cid) {
-            return false;
-        }
-    }
-    type_allowed(
-        &info.content_type,
-        &policy.include_types,
-        &policy.exclude_types,
-    )
-}
-
-fn is_attachment(p: &Part) -> bool {
-    let info = &p.info;
-    counts_as_attachment(
-        &info.content_type,
-        info.disposition.as_deref(),
-        info.filename.is_some(),
-        p.path.is_empty(),
-    )
-}
-
-/// Does a leaf part count as an attachment, from its headers alone? The one
-/// rule for the engine and for the server-side pre-selection.
-///
-/// `content_type` and `disposition` are lower-case; `named`: it has a file
-/// name, from Content-Disposition `filename` or Content-Type `name`;
-/// `whole_message`: the part is the message itself (a single-part message).
-/// A part marked `attachment` counts; so does a named part that is not text.
-/// A named text part counts only without a Content-Disposition (how older
-/// mailers send a text file: `text/plain; name="log.txt"`) and inside a
-/// multipart: the message's own text (no name, `inline`, or the whole
-/// message) never does.
-pub fn counts_as_attachment(
-    content_type: &str,
-    disposition: Option<&str>,
-    named: bool,
-    whole_message: bool,
-) -> bool {
-    let main = content_type.split('/').next().unwrap_or("");
-    if disposition == Some("attachment") {
-        return true;
-    }
-    if !named || main == "multipart" || main == "message" {
-        return false;
-    }
-    main != "text" || (disposition.is_none() && !whole_message)
-}
-
-/// Does content type `t` (lower-case) match `pattern` (`*`, `image/*`,
-/// `application/pdf`)?
-pub fn type_matches(t: &str, pattern: &str) -> bool {
-    let pattern = pattern.trim().to_ascii_lowercase();
-    pattern == "*"
-        || pattern == t
-        || pattern
-            .strip_suffix("/*")
-            .is_some_and(|main| t.split('/').next() == Some(main))
-}
-
-/// Do the include and exclude filters let content type `t` through?
-pub fn type_allowed(t: &str, include: &[String], exclude: &[String]) -> bool {
-    (include.is_empty() || include.iter().any(|p| type_matches(t, p)))
-        && !exclude.iter().any(|p| type_matches(t, p))
-}
-
-/// Checks a content-type pattern before it is used: `*`, `type/*` or
-/// `type/subtype`, the forms [`type_matches`] understands. Anything else
-/// would silently match nothing; the error says what to write instead.
-pub fn check_type_pattern(t: &str) -> Result<(), String> {
-    let p = t.trim();
-    if p == "*" {
-        return Ok(());
-    }
-    let bad = || {
-        format!(
-            "{t:?} is not a content-type pattern; write \"type/subtype\" \
-             (\"application/pdf\"), \"type/*\" (\"image/*\") or \"*\""
-        )
-    };
-    let (main, sub) = p.split_once('/').ok_or_else(bad)?;
-    // RFC 6838 restricted-name characters.
-    let token_ok = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
-    };
-    if token_ok(main) && (sub == "*" || token_ok(sub)) {
-        Ok(())
-    } else {
-        Err(bad())
-    }
-}
-
-/// Content-IDs that an HTML part refers to with `cid:`: those parts are the
-/// message's own pictures and stay.
-fn referenced_cids(raw: &[u8], parts: &[&Part]) -> HashSet<String> {
-    let mut out = HashSet::new();
-    for p in parts {
-        if p.info.content_type != "text/html" || !p.children.is_empty() {
-            continue;
-        }
-        let body = &raw[p.body_start..p.end];
-        let html: Cow<[u8]> = match p.info.cte() {
-            Cte::Base64 => match decode_base64(body) {
-                Ok(d) => Cow::Owned(d.content),
-                Err(_) => continue,
-            },
-            Cte::QuotedPrintable => Cow::Owned(decode_qp(body)),
-            _ => Cow::Borrowed(body),
-        };
-        let lower = html.to_ascii_lowercase();
-        for i in memchr::memmem::find_iter(&lower, b"cid:") {
-            let rest = &html[i + 4..];
-            let end = rest
-                .iter()
-                .position(|b| b"\"'<>() \t\r\n".contains(b))
-                .unwrap_or(rest.len());
-            let id = String::from_utf8_lossy(&rest[..end]).to_string();
-            let decoded = percent_encoding::percent_decode_str(&id)
-                .decode_utf8_lossy()
-                .to_string();
-            out.insert(id);
-            out.insert(decoded);
-        }
-    }
-    out
 }
 
 /// Decodes a candidate and prepares its recipe. `Ok(None)`: smaller than the
@@ -710,250 +579,6 @@ fn default_name(content_type: &str, path: &str) -> String {
 struct Original<'a> {
     from_line: &'a [u8],
     msg: &'a [u8],
-}
-
-/// Builds the rewritten message: the mbox `From ` line if any, the marker,
-/// then the message with each planned range replaced by its stub.
-fn render(
-    original: &Original,
-    planned: &[Planned],
-    tree: &Part,
-    policy: &Policy,
-    eol: Eol,
-) -> Vec<u8> {
-    let Original {
-        from_line,
-        msg: raw,
-    } = *original;
-    let bytes: u64 = planned.iter().map(|p| p.part.size).sum();
-    let date = stub::marker_date(policy.now);
-    let altered = stub::thunderbird_date(policy.now);
-    let original_size = from_line.len() + raw.len();
-    let mut out = from_line.to_vec();
-    out.extend_from_slice(&stub::marker(
-        planned.len(),
-        bytes,
-        original_size,
-        &date,
-        eol,
-    ));
-    let mut cursor = 0;
-    for pl in planned {
-        out.extend_from_slice(&raw[cursor..pl.range.start]);
-        let (kept, part_eol) = if pl.part.path.is_empty() {
-            let hdr = &raw[..tree.body_start];
-            (stub::non_mime_fields(hdr), Eol::of(hdr))
-        } else {
-            (Vec::new(), Eol::of(&raw[pl.range.start..]))
-        };
-        let sha_hex = hex::encode(pl.part.sha256);
-        let text = StubText {
-            filename: &pl.part.filename,
-            content_type: &pl.part.content_type,
-            size: pl.part.size,
-            sha256_hex: &sha_hex,
-            link: &pl.part.link,
-            message_id: tree.info.message_id.as_deref(),
-            altered_date: &altered,
-        };
-        let stub = match policy.stub_format {
-            StubFormat::Text => stub::render_stub(&text, &pl.recipe, &kept, part_eol),
-            StubFormat::Html => stub::render_html_stub(&text, &pl.recipe, &kept, part_eol),
-        };
-        out.extend_from_slice(&stub);
-        cursor = pl.range.end;
-    }
-    out.extend_from_slice(&raw[cursor..]);
-    out
-}
-
-/// The proof: reattach over the rewritten message, with the objects in
-/// memory, gives back `raw` exactly.
-fn proves(raw: &[u8], rewritten: &[u8], planned: &[Planned]) -> bool {
-    fn find<'p>(planned: &'p [Planned], h: &Sha256) -> Option<&'p [u8]> {
-        planned.iter().find_map(|pl| {
-            if &pl.part.sha256 == h {
-                Some(&pl.content[..])
-            } else if pl.part.raw_sha256.as_ref() == Some(h) {
-                Some(pl.raw_body)
-            } else {
-                None
-            }
-        })
-    }
-    let lookup = |h: &Sha256| find(planned, h);
-    let mut cmp = Compare {
-        expected: raw,
-        pos: 0,
-        same: true,
-    };
-    // A base64 part whose layout was proven while decoding (every chunk
-    // re-encoded and compared) is taken as its original bytes, once its
-    // recipe, read back from the stub, is exactly the one proven.
-    let proven = |path: &str, r: &Recipe| -> Option<&[u8]> {
-        planned
-            .iter()
-            .find(|pl| pl.part.path == path && &pl.recipe == r && r.enc == "base64")
-            .map(|pl| pl.raw_body)
-    };
-    // The objects were hashed while decoding; no need to hash them again.
-    reattach_into(rewritten, &lookup, Some(&proven), &mut cmp, false).is_ok()
-        && cmp.same
-        && cmp.pos == raw.len()
-}
-
-/// The objects reattach will ask for, in order.
-pub fn objects_needed(rewritten: &[u8]) -> Result<Vec<Sha256>, ReattachError> {
-    let (_, stubs) = find_stubs(rewritten)?;
-    let mut out = Vec::new();
-    for (_, path, r) in stubs {
-        let h = if r.enc == "raw" {
-            r.raw.as_deref()
-        } else {
-            Some(r.sha256.as_str())
-        };
-        out.push(parse_hash(h, &path)?);
-    }
-    Ok(out)
-}
-
-/// Rebuilds the original message, byte for byte. `objects` returns the bytes
-/// of an object by its SHA-256; each is checked against its hash.
-pub fn reattach<'o>(
-    rewritten: &[u8],
-    objects: &dyn Fn(&Sha256) -> Option<&'o [u8]>,
-) -> Result<Vec<u8>, ReattachError> {
-    let mut out = Vec::with_capacity(rewritten.len());
-    reattach_into(rewritten, objects, None, &mut out, true)?;
-    Ok(out)
-}
-
-/// Does reattach give back exactly `expected`? Compares as it rebuilds, so
-/// no second copy of the message is held. Objects are hash-checked unless
-/// the caller says they already were (as the store's reads are).
-pub fn reattach_equals<'o>(
-    rewritten: &[u8],
-    objects: &dyn Fn(&Sha256) -> Option<&'o [u8]>,
-    expected: &[u8],
-    objects_verified: bool,
-) -> Result<bool, ReattachError> {
-    let mut cmp = Compare {
-        expected,
-        pos: 0,
-        same: true,
-    };
-    reattach_into(rewritten, objects, None, &mut cmp, !objects_verified)?;
-    Ok(cmp.same && cmp.pos == expected.len())
-}
-
-type Stub = (std::ops::Range<usize>, String, Recipe);
-
-/// Where the marker is, and the stubs (range in what follows the marker,
-/// path, recipe).
-fn find_stubs(rewritten: &[u8]) -> Result<(std::ops::Range<usize>, Vec<Stub>), ReattachError> {
-    let marker = stub::marker_span(rewritten).ok_or(ReattachError::NotProcessed)?;
-    let body = &rewritten[marker.end..];
-    let tree = structure::scan(body).map_err(ReattachError::Structure)?;
-    let mut all = Vec::new();
-    tree.walk(&mut all);
-    let mut stubs = Vec::new();
-    for p in all {
-        if !p.children.is_empty() {
-            continue;
-        }
-        if let Some(v) = stub::find_recipe(&body[p.start..p.body_start]) {
-            let recipe =
-                Recipe::from_header_value(v).map_err(|reason| ReattachError::BadRecipe {
-                    path: display_path(&p.path).to_string(),
-                    reason,
-                })?;
-            let range = if p.path.is_empty() {
-                0..body.len()
-            } else {
-                p.start..p.end
-            };
-            stubs.push((range, p.path.clone(), recipe));
-        }
-    }
-    stubs.sort_by_key(|s| s.0.start);
-    Ok((marker, stubs))
-}
-
-fn parse_hash(h: Option<&str>, path: &str) -> Result<Sha256, ReattachError> {
-    let bad = || ReattachError::BadRecipe {
-        path: display_path(path).to_string(),
-        reason: "no valid SHA-256 in the recipe".into(),
-    };
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(h.ok_or_else(bad)?, &mut out).map_err(|_| bad())?;
-    Ok(out)
-}
-
-/// A part already proven at detach time, given as its original bytes.
-type Proven<'p, 'o> = &'p dyn Fn(&str, &Recipe) -> Option<&'o [u8]>;
-
-fn reattach_into<'o>(
-    rewritten: &[u8],
-    objects: &dyn Fn(&Sha256) -> Option<&'o [u8]>,
-    proven: Option<Proven<'_, 'o>>,
-    out: &mut dyn Sink,
-    verify: bool,
-) -> Result<(), ReattachError> {
-    let (marker, stubs) = find_stubs(rewritten)?;
-    // What comes before the marker (an mbox `From ` line) is the original's.
-    out.write(&rewritten[..marker.start]);
-    let body = &rewritten[marker.end..];
-    let fetch = |h: &Sha256| -> Result<&'o [u8], ReattachError> {
-        let data = objects(h).ok_or_else(|| ReattachError::MissingObject {
-            sha256: hex::encode(h),
-        })?;
-        if verify && Sha256Hasher::digest(data).as_slice() != h {
-            return Err(ReattachError::CorruptObject {
-                sha256: hex::encode(h),
-            });
-        }
-        Ok(data)
-    };
-    let mut cursor = 0;
-    for (range, path, r) in &stubs {
-        let bad = |reason: &str| ReattachError::BadRecipe {
-            path: display_path(path).to_string(),
-            reason: reason.to_string(),
-        };
-        if range.start < cursor {
-            return Err(bad("stubs overlap"));
-        }
-        out.write(&body[cursor..range.start]);
-        out.write(&r.header_block().map_err(|e| bad(&e))?);
-        if let Some(body) = proven.and_then(|p| p(path, r)) {
-            out.write(body);
-            cursor = range.end;
-            continue;
-        }
-        match r.enc.as_str() {
-            "raw" => out.write(fetch(&parse_hash(r.raw.as_deref(), path)?)?),
-            "identity" => out.write(fetch(&parse_hash(Some(&r.sha256), path)?)?),
-            "base64" => {
-                let content = fetch(&parse_hash(Some(&r.sha256), path)?)?;
-                let layout = Base64Layout {
-                    width: r.w.filter(|w| *w > 0).ok_or_else(|| bad("no line width"))?,
-                    eol: r
-                        .eol
-                        .as_deref()
-                        .and_then(Eol::from_name)
-                        .ok_or_else(|| bad("no line ending"))?,
-                    tail: base64_simd::STANDARD
-                        .decode_to_vec(r.tail.as_deref().unwrap_or(""))
-                        .map_err(|_| bad("tail is not base64"))?,
-                };
-                encode_base64(content, &layout, out);
-            }
-            other => return Err(bad(&format!("unknown encoding {other:?}"))),
-        }
-        cursor = range.end;
-    }
-    out.write(&body[cursor..]);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use base64_simd::STANDARD as B64;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
-use super::encoding::{encode_qp_text, Eol};
+use super::encoding::Eol;
+use super::entries;
 use super::structure::raw_fields;
 
 /// Header that marks a processed message; its presence means "never again".
@@ -61,7 +62,7 @@ impl Recipe {
     }
 
     /// The recipe as a folded header field, ending with `eol`.
-    fn to_header(&self, eol: Eol) -> Vec<u8> {
+    pub(super) fn to_header(&self, eol: Eol) -> Vec<u8> {
         // Serialising a struct of strings and numbers cannot fail.
         let json = serde_json::to_vec(self).unwrap_or_default();
         let b64 = B64.encode_to_string(json);
@@ -189,7 +190,8 @@ pub fn safe_name(name: &str) -> String {
         .map(|c| match c {
             '/' | '\\' => '_',
             // Controls, bidirectional overrides and other invisible format
-            // characters (the list is `display`'s, shared with the pages).
+            // characters, line and paragraph separators (the list is
+            // `display`'s, shared with the pages).
             c if super::display::is_hidden(c) => '_',
             c => c,
         })
@@ -214,7 +216,7 @@ pub fn safe_name(name: &str) -> String {
 }
 
 /// `text/plain`-like token made safe for a header and the stub text.
-fn safe_type(t: &str) -> String {
+pub(super) fn safe_type(t: &str) -> String {
     let s: String = t
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || "/.+-_".contains(*c))
@@ -285,6 +287,11 @@ pub(crate) struct StubText<'a> {
     pub message_id: Option<&'a str>,
     /// Date for Thunderbird's X-Mozilla-Altered, `Mon Nov 23 12:00:00 2026`.
     pub altered_date: &'a str,
+    /// How the stub's attachment entry looks, already fitted to the link
+    /// (`render::entries_for`).
+    pub entries: super::Entries,
+    /// Shown inline (the message has no note): the stub is its text.
+    pub inline: bool,
 }
 
 /// Renders a stub part: `kept_headers` (raw fields carried over, for a
@@ -293,15 +300,19 @@ pub(crate) fn render_stub(t: &StubText, recipe: &Recipe, kept_headers: &[u8], eo
     let name = safe_name(t.filename);
     let ctype = safe_type(t.content_type);
     let size_h = bytesize::ByteSize(t.size).display().iec().to_string();
+    // The link whole on a line of its own: readers that wrap long lines
+    // or copy a line keep it intact.
     let text = format!(
-        "This attachment was moved out of the message by slimbox to save mailbox\n\
-         space. Nothing was lost: the file is kept in the slimbox store.\n\
+        "{name} was moved out of this message by slimbox to save mailbox\n\
+         space. Nothing was lost: the file is kept in the slimbox store and\n\
+         opens from this link:\n\
+         \n\
+         {link}\n\
          \n\
          File:     {name}\n\
          Type:     {ctype}\n\
          Size:     {size_h} ({size} bytes)\n\
          SHA-256:  {sha}\n\
-         Link:     {link}\n\
          \n\
          Get the file back:\n\
          \x20 slimbox restore {sha} --to FOLDER\n\
@@ -310,9 +321,9 @@ pub(crate) fn render_stub(t: &StubText, recipe: &Recipe, kept_headers: &[u8], eo
         size = t.size,
         sha = t.sha256_hex,
         link = t.link,
-        restore_msg = restore_command(t),
+        restore_msg = restore_command(t.message_id),
     );
-    stub_part(t, "text/plain", "txt", &text, recipe, kept_headers, eol)
+    entries::stub_part(t, "text/plain", "txt", &text, recipe, kept_headers, eol)
 }
 
 /// The stub as a small HTML page (`stub_format = "html"`): the same facts,
@@ -334,29 +345,39 @@ pub(crate) fn render_html_stub(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n\
          <title>{name} (detached by slimbox)</title></head>\n\
          <body style=\"font-family:sans-serif;max-width:40em\">\n\
-         <p>This attachment was moved out of the message by slimbox to save\n\
-         mailbox space. Nothing was lost: the file is kept in the slimbox store.</p>\n\
-         <p><b>{name}</b><br>\n{ctype}, {size_h} ({size} bytes)</p>\n\
+         <p><b>{name}</b> was moved out of this message by slimbox to save\n\
+         mailbox space. Nothing was lost: the file is kept in the slimbox store\n\
+         and opens from this link:</p>\n\
          <p><a href=\"{link}\" style=\"display:inline-block;padding:0.6em 1.2em;\n\
          background:#1a73e8;color:#fff;border-radius:4px;text-decoration:none\">\n\
          Open {name}</a></p>\n\
+         <p style=\"word-break:break-all\">{link}</p>\n\
+         <p>{ctype}, {size_h} ({size} bytes)</p>\n\
          <p style=\"font-size:small;color:#555\">SHA-256: {sha}<br>\n\
          Get the file back: <code>slimbox restore {sha} --to FOLDER</code><br>\n\
          Put the original message back: <code>{restore}</code></p>\n\
          </body></html>\n",
         size = t.size,
         sha = t.sha256_hex,
-        restore = html_escape(restore_command(t).trim()),
+        restore = html_escape(restore_command(t.message_id).trim()),
     );
-    stub_part(t, "text/html", "html", &html, recipe, kept_headers, eol)
+    entries::stub_part(t, "text/html", "html", &html, recipe, kept_headers, eol)
 }
 
-/// How the stub tells its reader to put the original message back.
-fn restore_command(t: &StubText) -> String {
-    match t.message_id.map(safe_name_for_text) {
+/// How the stub and the note tell their reader to put the original
+/// message back (`message_id`: the message's, if it has one).
+pub(super) fn restore_command(message_id: Option<&str>) -> String {
+    match message_id.map(safe_name_for_text) {
         Some(id) => format!("  slimbox reattach --message-id '{id}'"),
         None => "  slimbox eml reattach MESSAGE.eml --store STORE".to_string(),
     }
+}
+
+fn safe_name_for_text(id: &str) -> String {
+    id.chars()
+        .filter(|c| !c.is_control() && *c != '\'')
+        .take(200)
+        .collect()
 }
 
 /// `&`, `<`, `>`, `"` and `'` as entities: safe in text and in attributes.
@@ -373,114 +394,6 @@ pub(crate) fn html_escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// The stub part: `kept_headers`, our headers (type `mime`, file name
-/// `<name>.detached.<ext>`, Thunderbird's link and altered headers, the
-/// recipe), a blank line, then `body` (7bit when it can be, else
-/// quoted-printable).
-fn stub_part(
-    t: &StubText,
-    mime: &str,
-    ext: &str,
-    body: &str,
-    recipe: &Recipe,
-    kept_headers: &[u8],
-    eol: Eol,
-) -> Vec<u8> {
-    let e = std::str::from_utf8(eol.bytes()).unwrap_or("\r\n");
-    let name = safe_name(t.filename);
-    let stub_name = format!("{name}.detached.{ext}");
-    let ascii = body.is_ascii() && body.lines().all(|l| l.len() <= 998);
-    let mut out = Vec::with_capacity(kept_headers.len() + body.len() + 1024);
-    out.extend_from_slice(kept_headers);
-    let mut h = String::new();
-    h.push_str(&format!(
-        "Content-Type: {mime}; charset=utf-8;{e} name={}{e}",
-        param_2047(&stub_name)
-    ));
-    h.push_str(&format!(
-        "Content-Disposition: attachment;{e} {}{e}",
-        param_2231("filename", &stub_name)
-    ));
-    h.push_str(&format!(
-        "Content-Transfer-Encoding: {}{e}",
-        if ascii { "7bit" } else { "quoted-printable" }
-    ));
-    h.push_str(&format!(
-        "Content-Description: {}{e}",
-        word_2047(&format!("{name} (detached by slimbox)"))
-    ));
-    h.push_str(&format!("X-Mozilla-External-Attachment-URL: {}{e}", t.link));
-    h.push_str(&format!(
-        "X-Mozilla-Altered: AttachmentDetached; date=\"{}\"{e}",
-        t.altered_date
-    ));
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(&recipe.to_header(eol));
-    out.extend_from_slice(eol.bytes());
-    if ascii {
-        out.extend_from_slice(body.replace('\n', e).as_bytes());
-    } else {
-        out.extend_from_slice(&encode_qp_text(body, eol));
-    }
-    out
-}
-
-fn safe_name_for_text(id: &str) -> String {
-    id.chars()
-        .filter(|c| !c.is_control() && *c != '\'')
-        .take(200)
-        .collect()
-}
-
-/// A quoted parameter value, RFC 2047-encoded when it is not plain ASCII
-/// (what most clients read in `name=`).
-fn param_2047(v: &str) -> String {
-    if is_plain(v) {
-        format!("\"{v}\"")
-    } else {
-        format!("\"{}\"", word_2047(v))
-    }
-}
-
-/// `name="v"` or, for anything not plain ASCII, RFC 2231 `name*=utf-8''...`.
-fn param_2231(name: &str, v: &str) -> String {
-    if is_plain(v) {
-        format!("{name}=\"{v}\"")
-    } else {
-        const ATTR: &AsciiSet = &NON_ALPHANUMERIC
-            .remove(b'-')
-            .remove(b'.')
-            .remove(b'_')
-            .remove(b'~');
-        format!("{name}*=utf-8''{}", utf8_percent_encode(v, ATTR))
-    }
-}
-
-fn is_plain(v: &str) -> bool {
-    v.bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-}
-
-/// RFC 2047 encoded words (B encoding), split so no word passes 75 characters.
-fn word_2047(v: &str) -> String {
-    if is_plain(v) {
-        return v.to_string();
-    }
-    let mut words = Vec::new();
-    let mut chunk = String::new();
-    for c in v.chars() {
-        if chunk.len() + c.len_utf8() > 45 {
-            words.push(format!("=?utf-8?B?{}?=", B64.encode_to_string(&chunk)));
-            chunk.clear();
-        }
-        chunk.push(c);
-    }
-    if !chunk.is_empty() {
-        words.push(format!("=?utf-8?B?{}?=", B64.encode_to_string(&chunk)));
-    }
-    words.join(" ")
 }
 
 /// The non-MIME fields of a top-level header block (From, To, Subject, ...),
@@ -627,14 +540,5 @@ mod tests {
         assert_eq!(marker_date(-1), "Wed, 31 Dec 1969 23:59:59 +0000");
         assert!(!thunderbird_date(i64::MAX).is_empty());
         assert!(!marker_date(i64::MIN).is_empty());
-    }
-
-    #[test]
-    fn non_ascii_names_are_encoded() {
-        assert_eq!(
-            param_2231("filename", "é.pdf"),
-            "filename*=utf-8''%C3%A9.pdf"
-        );
-        assert!(param_2047("é.pdf").starts_with("\"=?utf-8?B?"));
     }
 }

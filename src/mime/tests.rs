@@ -64,10 +64,12 @@ fn detaches_a_base64_attachment_and_gives_it_back() {
         assert!(rw.len() < raw.len());
         let text = String::from_utf8_lossy(rw);
         assert!(text.starts_with("X-Slimbox: v=1; parts=1; bytes=5000;"));
-        assert!(text.contains("X-Mozilla-External-Attachment-URL: file:///store/sha256/"));
-        assert!(text
-            .contains("X-Mozilla-Altered: AttachmentDetached; date=\"Mon Nov 23 12:00:00 2026\""));
+        // The default entry is plainly a note: no Thunderbird external
+        // attachment, whose link Thunderbird would open as this text file.
+        assert!(text.contains("X-Slimbox-Link: file:///store/sha256/"));
+        assert!(!text.contains("X-Mozilla"));
         assert!(text.contains("filename=\"report.pdf.detached.txt\""));
+        assert!(text.contains("X-Slimbox-Note: v=1"));
         assert!(text.contains("slimbox reattach --message-id 'm1@example.com'"));
         assert!(text.contains("preamble") && text.contains("epilogue"));
         assert!(is_processed(rw));
@@ -176,7 +178,12 @@ fn hostile_file_names_cannot_inject_headers() {
     assert!(!rw.contains("\r\nBcc:"));
     assert_eq!(rw.matches("\r\n--h--").count(), 1);
     for line in rw.lines() {
-        assert!(!line.starts_with("--") || line.starts_with("--h"), "{line}");
+        assert!(
+            !line.starts_with("--")
+                || line.starts_with("--h")
+                || line.starts_with("--slimbox-note-"),
+            "{line}"
+        );
     }
 }
 
@@ -434,20 +441,24 @@ fn issue12_signed_links_go_into_the_stub() {
     let rw = d.rewritten.as_ref().expect("detached");
     let sha = hex::encode(Sha256Hasher::digest(&data));
     let link = &d.parts[0].link;
+    // The short form (issue 19): hash prefix and tag, expiry, name.
+    let target = link.strip_prefix("https://files.example.com").unwrap();
     assert!(
-        link.starts_with(&format!(
-            "https://files.example.com/f/{sha}/r%C3%A9sum%C3%A9%20%3Cx%3E.pdf?sig="
-        )),
+        target.starts_with("/f/") && target.ends_with("/r%C3%A9sum%C3%A9%20%3Cx%3E.pdf"),
         "{link}"
     );
-    assert!(link.ends_with("&exp=4000000000"), "{link}");
+    assert!(link.len() <= crate::links::LINK_MAX, "{link}");
     let text = String::from_utf8_lossy(rw);
-    assert!(text.contains(&format!("X-Mozilla-External-Attachment-URL: {link}\r\n")));
+    assert!(text.contains(&format!("X-Slimbox-Link: {link}\r\n")));
+    // The note shows it whole on a line of its own.
+    let (plain, _) = note::tests::note_texts(rw).expect("note");
+    assert!(plain.contains(&format!("\n{link}\n")), "{plain}");
     // The server's check accepts it, for the name the stub shows.
-    let q = link.split_once("?sig=").unwrap().1;
-    let (sig, exp) = q.split_once("&exp=").unwrap();
-    let raw_name = link.split('?').next().unwrap().rsplit('/').next().unwrap();
-    let ok = secret.check_file(&sha, raw_name, Some(sig), Some(exp), 1_800_000_000);
+    let hash: [u8; 32] = Sha256Hasher::digest(&data).into();
+    let ok = secret.check_file_target(target, &[hash], 1_800_000_000);
+    assert_eq!(ok.as_ref().map(|f| f.sha256.as_str()), Ok(sha.as_str()));
+    let expired = secret.check_file_target(target, &[hash], 4_000_000_000);
+    assert_eq!(expired, Err(crate::links::Refused::Expired));
     assert_eq!(ok.map(|f| f.name), Ok("résumé <x>.pdf".to_string()));
     assert_eq!(reattach(rw, &objects_of(&d)).expect("reattach"), raw);
 }
@@ -503,9 +514,11 @@ fn issue12_html_stubs_escape_names_and_reattach_exactly() {
             "{text}"
         );
         assert!(text.contains(".detached.html"), "{text}");
-        assert!(text.contains("X-Mozilla-External-Attachment-URL: https://x.example/"));
-        assert!(text.contains("X-Mozilla-Altered: AttachmentDetached;"));
-        assert!(!text.contains("<script>"), "{text}");
+        assert!(text.contains("X-Slimbox-Link: https://x.example/"));
+        assert!(!text.contains("X-Mozilla"), "{text}");
+        // Only the note's plain text shows the name as it is.
+        assert!(text.matches("<script>").count() <= 1, "{text}");
+        assert!(!text.contains("<b><script>") && !text.contains("\"><script>"));
         assert!(text.contains("&amp;b="), "{text}");
         // Read back as the index rebuild reads it: the same parts.
         let c = read_converted(rw).expect("read back");

@@ -160,6 +160,8 @@ fn policy() -> JobPolicy {
         link_template: "slimbox:sha256/{sha256}".into(),
         links: mime::Links::Template,
         stub_format: mime::StubFormat::Text,
+        note: true,
+        entries: mime::DEFAULT_ENTRIES,
         readable_copies: false,
         trash: None,
         provider: crate::config::Provider::Generic,

@@ -24,6 +24,10 @@ pub struct JobPolicy {
     pub links: crate::mime::Links,
     /// `[links] stub_format`.
     pub stub_format: crate::mime::StubFormat,
+    /// `[links] note`: insert the note listing the moved files.
+    pub note: bool,
+    /// `[links] entries`: how each stub's attachment entry looks.
+    pub entries: crate::mime::Entries,
     /// Link each stub to a readable copy `files/<account>/<YYYY>/<MM>/<name>`
     /// of a local store (made before the original is removed) instead of
     /// `link_template`.

@@ -113,6 +113,8 @@ fn engine_policy(policy: &JobPolicy, select: &SelectPolicy) -> Policy {
         link_template: policy.link_template.clone(),
         links: policy.links.clone(),
         stub_format: policy.stub_format,
+        note: policy.note,
+        entries: policy.entries,
         now: crate::dates::now_unix(),
     }
 }

@@ -1,10 +1,14 @@
-//! `GET|HEAD /f/<sha256>/<name>?sig=S[&exp=E]`: one detached file, by a
-//! signed link.
+//! `GET|HEAD /f/<key>/<name>` (the short form) and
+//! `/f/<sha256>/<name>?sig=S[&exp=E]` (the long one): one detached file, by
+//! a signed link (formats: `links`).
 //!
 //! The path is taken as it arrived (still percent-encoded) and must be
-//! exactly those two segments; the link's signature is checked before the
-//! store is asked anything, so an unsigned request learns nothing, not even
-//! whether an object exists. Every refusal is a bare 403 or 404.
+//! exactly those two segments. A long link's signature is checked before
+//! the store is asked anything. A short link carries only the hash's first
+//! 8 bytes, and its signature covers the full hash, so the store is asked
+//! which objects start with them first (see `short_link` for why that
+//! tells an unsigned request nothing worth having). Every refusal is a bare
+//! 403 or 404.
 
 use std::sync::Arc;
 
@@ -24,7 +28,7 @@ pub(super) async fn file(
     uri: Uri,
     req: HeaderMap,
 ) -> Response {
-    let link = match check(&app, &uri) {
+    let link = match check(&app, &uri).await {
         Ok(link) => link,
         Err(status) => return bare(status),
     };
@@ -88,30 +92,84 @@ pub(super) async fn file(
 }
 
 /// The link in `uri`, checked; the status to refuse it with otherwise.
-fn check(app: &AppState, uri: &Uri) -> Result<crate::links::FileLink, StatusCode> {
+async fn check(app: &AppState, uri: &Uri) -> Result<crate::links::FileLink, StatusCode> {
     let rest = uri
         .path()
         .strip_prefix("/f/")
         .ok_or(StatusCode::NOT_FOUND)?;
     // Exactly two segments: a third (`a/b`), an empty one (`//`) or a
     // backslash is never something a link names.
-    let (hash, raw_name) = rest.split_once('/').ok_or(StatusCode::NOT_FOUND)?;
+    let (first, raw_name) = rest.split_once('/').ok_or(StatusCode::NOT_FOUND)?;
     if raw_name.contains('/') || raw_name.contains('\\') {
         return Err(StatusCode::NOT_FOUND);
     }
-    let (sig, exp) = query(uri.query().unwrap_or(""))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    if !crate::links::is_long_form(first) {
+        return short_link(app, first, raw_name, now).await;
+    }
+    let (sig, exp) = query(uri.query().unwrap_or(""))?;
     app.secret
-        .check_file(hash, raw_name, sig.as_deref(), exp.as_deref(), now)
-        .map_err(|why| {
-            tracing::info!("refused a link: {why:?}");
-            match why {
-                Refused::BadHash | Refused::BadName => StatusCode::NOT_FOUND,
-                Refused::BadSignature | Refused::Expired => StatusCode::FORBIDDEN,
-            }
-        })
+        .check_file(first, raw_name, sig.as_deref(), exp.as_deref(), now)
+        .map_err(refusal)
+}
+
+/// Objects sharing a short link's 64-bit prefix that are checked at most.
+/// Two share one only by chance (about 1 in 2^64 per pair) or by design
+/// (a 64-bit collision costs about 2^32 hashes; more objects on one prefix
+/// cost far more): the signature, over the full hash, picks the right one.
+const CANDIDATES_MAX: usize = 4;
+
+/// A short link: its shape, name and claimed expiry checked with no store
+/// lookup (a malformed key is refused before any), then the objects with
+/// its prefix looked up, then its signature checked against their full
+/// hashes.
+///
+/// Why looking up before the signature is checked is safe: an attacker
+/// without the secret can at most learn whether some object starts with a
+/// prefix they chose. Guessing one blindly succeeds 1 time in 2^64 / (the
+/// store's object count), so the only use is to confirm a file they
+/// already hold ("did anyone here receive this document?"). That can
+/// matter (a leaked document, a whistleblower's attachment), so "no such
+/// object" and "bad signature" are answered alike: the same bare 403, after
+/// the same work (the local store reads the same fan-out directory, a
+/// remote one makes the same single listing, and one HMAC is checked even
+/// when nothing matched). A signed link to an object no longer stored is
+/// therefore 403 too, where a long one is 404.
+async fn short_link(
+    app: &AppState,
+    key: &str,
+    raw_name: &str,
+    now: u64,
+) -> Result<crate::links::FileLink, StatusCode> {
+    let link = crate::links::parse_short_file(key, raw_name, now).map_err(refusal)?;
+    let candidates = match app
+        .store
+        .find_by_prefix(link.prefix(), CANDIDATES_MAX)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("cannot look up a link's objects: {e}");
+            return Err(StatusCode::SERVICE_UNAVAILABLE);
+        }
+    };
+    if candidates.is_empty() {
+        tracing::info!("refused a link: no object has its prefix");
+    }
+    app.secret
+        .check_short_file(&link, &candidates)
+        .map_err(refusal)
+}
+
+/// The status for a refused link; the reason goes to the log only.
+fn refusal(why: Refused) -> StatusCode {
+    tracing::info!("refused a link: {why:?}");
+    match why {
+        Refused::BadHash | Refused::BadName => StatusCode::NOT_FOUND,
+        Refused::BadSignature | Refused::Expired => StatusCode::FORBIDDEN,
+    }
 }
 
 /// `sig` and `exp` from the query; a second `sig` or `exp` is refused

@@ -121,12 +121,13 @@ pub(crate) fn bare(status: StatusCode) -> Response {
 }
 
 /// One log line per request, written when its body is done (or the client
-/// left): method, path (never the query, which holds the signature),
-/// status, bytes sent and time taken.
+/// left): method, path (never the query, which holds a long link's
+/// signature; a short file link's tag is cut out of its path), status,
+/// bytes sent and time taken.
 async fn access_log(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = crate::links::loggable_path(req.uri().path()).into_owned();
     let res = next.run(req).await;
     let (parts, body) = res.into_parts();
     let mut line = Line {

@@ -22,6 +22,7 @@ pub mod copy;
 mod credentials;
 mod error;
 mod key;
+mod lookup;
 mod modes;
 mod multipart;
 mod stream;

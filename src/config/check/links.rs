@@ -1,5 +1,5 @@
 //! `[links]`: the base URL of `slimbox serve`, the secret links are signed
-//! with, how long they last, and the stub format.
+//! with, how long they last, the stub format, the note and the entry style.
 
 use std::path::Path;
 
@@ -52,11 +52,17 @@ pub(super) fn links_config(
             ))
         }
     };
+    let entries = match raw.entries.as_deref() {
+        None => crate::mime::DEFAULT_ENTRIES,
+        Some(s) => s.parse().map_err(|e: String| ctx.err("links.entries", e))?,
+    };
     Ok(LinksConfig {
         base_url,
         secret_file,
         expires,
         stub_format,
+        note: raw.note.unwrap_or(true),
+        entries,
     })
 }
 
@@ -175,9 +181,24 @@ mod tests {
             ("[links]\nexpires = 90", "links.expires"),
             ("[links]\nexpires = \"0d\"", "links.expires"),
             ("[links]\nstub_format = \"rtf\"", "links.stub_format"),
+            ("[links]\nentries = \"thunderbird\"", "links.entries"),
+            ("[links]\nnote = \"no\"", "note"),
         ] {
             let msg = err(&acct(text));
             assert!(msg.contains(key), "expected {key:?} in: {msg}");
         }
+    }
+
+    #[test]
+    fn issue19_note_and_entries() {
+        use crate::mime::{Entries, DEFAULT_ENTRIES};
+        let c = ok(&acct(""));
+        assert!(c.links.note);
+        assert_eq!(c.links.entries, DEFAULT_ENTRIES);
+        let c = ok(&acct("[links]\nnote = false\nentries = \"original\""));
+        assert!(!c.links.note);
+        assert_eq!(c.links.entries, Entries::Original);
+        let c = ok(&acct("[links]\nentries = \"note\""));
+        assert_eq!(c.links.entries, Entries::Note);
     }
 }
