@@ -7,7 +7,10 @@
 // Opens the page, searches SEARCH_NAME, downloads the first file, clicks
 // "put back" on it, then opens STUB_LINK (a link taken from a stub) and
 // downloads what it serves. Prints one JSON object: the downloads' paths
-// and suggested names, the rows found, and the put-back page's text.
+// and suggested names, the rows found, and the put-back page's text; and
+// for issue 20 any Content-Security-Policy complaint on the page, whether
+// its style sheet applied, and what the page shows when another page
+// frames it.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
