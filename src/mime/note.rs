@@ -290,11 +290,18 @@ fn html_text(files: &[NoteFile], message_id: Option<&str>) -> String {
     );
     for f in files {
         t.push_str(&format!(
-            "<li><a href=\"{}\">{}</a> ({})</li>\n",
+            "<li><a href=\"{}\">{}</a> ({})",
             html_escape(f.link),
             html_escape(&f.name),
             human(f.size)
         ));
+        // Mail clients refuse to open a file:// link from a message
+        // (Thunderbird: a security error; browsers from a webmail page): its
+        // path is shown too, for the reader to copy.
+        if !is_web_link(f.link) {
+            t.push_str(&format!("<br>\n<code>{}</code>", html_escape(f.link)));
+        }
+        t.push_str("</li>\n");
     }
     t.push_str(&format!(
         "</ul>\n<p style=\"font-size:small;color:#555\">To put the original message\n\
@@ -302,6 +309,12 @@ fn html_text(files: &[NoteFile], message_id: Option<&str>) -> String {
         html_escape(restore_command(message_id).trim())
     ));
     t
+}
+
+/// An http(s) link, which every client opens in a browser.
+fn is_web_link(link: &str) -> bool {
+    let l = link.get(..8).unwrap_or(link).to_ascii_lowercase();
+    l.starts_with("http://") || l.starts_with("https://")
 }
 
 #[cfg(test)]

@@ -11,3 +11,4 @@ pub mod roundcube;
 pub mod sasl;
 pub mod serve;
 pub mod smtp;
+pub mod thunderbird;

@@ -130,9 +130,7 @@ fn issue19_note_goes_right_after_the_text_of_a_mixed_message() {
                  \x20 slimbox reattach --message-id 'n1@example.com'\n"
             )
         );
-        assert!(html.contains(&format!(
-            "<li><a href=\"{l0}\">Q3-report.pdf</a> (2.9 KiB)</li>"
-        )));
+        assert!(html.contains(&format!("<li><a href=\"{l0}\">Q3-report.pdf</a> (2.9 KiB)")));
         for line in html.lines() {
             assert!(line.len() < 300 && !line.starts_with("--"), "{line}");
         }
@@ -504,4 +502,25 @@ fn issue19_the_stub_text_says_the_file_moved_with_its_link_on_a_line() {
     assert!(rw.contains("Q3-report.pdf was moved out of this message by slimbox to save mailbox\n"));
     assert!(rw.contains(&format!("opens from this link:\n\n{link}\n\n")));
     assert!(!rw.contains("\nLink:"));
+}
+
+/// Clients refuse file:// links from a message, so the HTML note shows
+/// such a link's path as text to copy; a web link is the name alone.
+#[test]
+fn issue19_the_html_note_shows_a_file_link_as_text() {
+    let file = super::NoteFile {
+        name: "Q3-report.pdf".into(),
+        size: 2048,
+        link: "file:///srv/files/a%20b/Q3-report.pdf",
+    };
+    let html = super::html_text(std::slice::from_ref(&file), None);
+    assert!(html.contains("<a href=\"file:///srv/files/a%20b/Q3-report.pdf\">Q3-report.pdf</a>"));
+    assert!(html.contains("<code>file:///srv/files/a%20b/Q3-report.pdf</code>"));
+    let web = super::NoteFile {
+        link: "https://files.example.com/f/k/Q3-report.pdf",
+        ..file
+    };
+    let html = super::html_text(&[web], None);
+    assert!(html.contains(">Q3-report.pdf</a> (2.0 KiB)</li>"), "{html}");
+    assert!(!html.contains("<code>https:"));
 }
