@@ -127,6 +127,15 @@ fn issue12_browser_page_search_download_put_back_and_stub_link() {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from e2e.mjs");
 
     assert_eq!(r["pageStatus"], 200);
+    // Issue 20: the strict CSP blocks nothing the page uses.
+    assert_eq!(r["cspErrors"], serde_json::json!([]), "{r}");
+    assert_ne!(r["styled"], "none", "the style sheet applies: {r}");
+    let framed = r["framedShows"].as_str().unwrap_or("");
+    assert_eq!(r["frameFound"], true, "{r}");
+    assert!(
+        !framed.contains("Files moved out"),
+        "another site framed the page: {framed}"
+    );
     assert_eq!(r["rowsBefore"], 2);
     assert_eq!(r["namesFound"], serde_json::json!([report_name]), "{r}");
     let got = std::fs::read(r["download"].as_str().expect("path")).expect("download");

@@ -77,7 +77,7 @@ pub fn run(args: ListArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitC
         .map(|r| {
             vec![
                 format_day(r.date),
-                r.from.clone().unwrap_or_default(),
+                crate::mime::display::shown(r.from.as_deref().unwrap_or_default()),
                 crate::mime::safe_name(&r.filename),
                 human_size(r.size),
                 r.sha256.chars().take(12).collect(),

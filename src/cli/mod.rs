@@ -9,6 +9,7 @@ mod job;
 mod link;
 mod list;
 mod login;
+mod page;
 mod reattach;
 mod restore;
 mod run;
@@ -53,6 +54,7 @@ pub enum Command {
     Login(login::LoginArgs),
     Store(store::StoreArgs),
     Link(link::LinkArgs),
+    Page(page::PageArgs),
     Serve(serve::ServeArgs),
 }
 
@@ -96,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => rt.block_on(login::run(args, cli.config)),
         Command::Store(args) => rt.block_on(store::run(args, cli.config)),
         Command::Link(args) => link::run(args, cli.config),
+        Command::Page(args) => page::run(args, cli.config),
         Command::Serve(args) => rt.block_on(serve::run(args, cli.config)),
     }
 }

@@ -23,8 +23,10 @@ use crate::store::Store;
 /// checking it against its SHA-256 on the way; a link that is unsigned,
 /// tampered with, expired or names no object gets a bare 403 or 404.
 /// Also each mailbox's self-service page, `/m/<account>?sig=…` (`slimbox
-/// link --page`): its files, searchable, with download and "put back";
-/// open without a link only on loopback (then `/m/` lists the mailboxes).
+/// page` opens it, `slimbox link --page` prints it): its files, searchable,
+/// with download and "put back"; never without its link unless [serve]
+/// open_on_loopback = true (then loopback requests need none, and `/m/`
+/// lists the mailboxes).
 /// Listens on [serve] listen (default 127.0.0.1:8025), with HTTPS when
 /// [serve] tls_cert and tls_key are set; signs with [links] secret_file.
 /// Prints the address it listens on, logs one line per request to stderr,
@@ -56,8 +58,21 @@ pub async fn run(args: ServeArgs, config_path: Option<PathBuf>) -> anyhow::Resul
         base_url: config.links.base_url.clone(),
         link_expires: config.links.expires,
         listen_loopback,
+        open_on_loopback: config.serve.open_on_loopback,
+        form_token_max_age: config.serve.form_token_max_age,
         put_back: put_back_fn(config.clone(), store.clone()),
     };
+    if config.serve.open_on_loopback {
+        tracing::warn!(
+            "[serve] open_on_loopback = true: every process on this machine (every user, any \
+             local web app or port forwarder) can open every mailbox's page without a link{}",
+            if listen_loopback {
+                ""
+            } else {
+                " (not in effect now: the server does not listen on a loopback address)"
+            }
+        );
+    }
     let router = serve::router(AppState {
         store,
         secret: Arc::new(secret),

@@ -111,6 +111,10 @@ pub struct StoreConfig {
     pub compress_zstd_level: Option<i32>,
     /// Settings for s3://, az:// and gs:// stores (`Store::open_with`).
     pub remote: crate::store::RemoteOptions,
+    /// `world_readable` (default false): a local store's objects and
+    /// readable copies readable by every user of the machine (0644 files,
+    /// 0755 folders) instead of by the owner and group only (0640, 0750).
+    pub world_readable: bool,
 }
 
 /// `[serve]`: where `slimbox serve` listens, and its TLS certificate.
@@ -121,7 +125,17 @@ pub struct ServeConfig {
     /// `tls_cert` and `tls_key` (PEM), both or neither: with them the
     /// server speaks HTTPS itself; without, plain HTTP (behind a proxy).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `open_on_loopback` (default false): pages open without their signed
+    /// link to requests from this machine's loopback. Any local process
+    /// then gets every mailbox; only for a machine of one user.
+    pub open_on_loopback: bool,
+    /// `form_token_max_age` (default [`DEFAULT_FORM_TOKEN_MAX_AGE`]): how
+    /// long a page's "put back" buttons stay good after it was shown.
+    pub form_token_max_age: Duration,
 }
+
+/// Default `serve.form_token_max_age`: one hour.
+pub const DEFAULT_FORM_TOKEN_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Default `serve.listen`: loopback only, so a server started by hand is
 /// not reachable from the network until someone says so.

@@ -109,6 +109,9 @@ pub(super) struct RawServe {
     pub(super) listen: Option<String>,
     pub(super) tls_cert: Option<String>,
     pub(super) tls_key: Option<String>,
+    #[serde(default)]
+    pub(super) open_on_loopback: bool,
+    pub(super) form_token_max_age: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +131,8 @@ pub(super) struct RawStore {
     pub(super) access_key_id_env: Option<String>,
     pub(super) secret_access_key_env: Option<String>,
     pub(super) credentials_command: Option<String>,
+    #[serde(default)]
+    pub(super) world_readable: bool,
 }
 
 #[derive(Deserialize, Default)]

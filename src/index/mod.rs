@@ -38,6 +38,11 @@ pub enum IndexError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot create the index {path}: {source}; check that this user may write its folder")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the index {path} has schema version {found}, newer than this slimbox understands ({known}); upgrade slimbox")]
     TooNew {
         path: String,
@@ -170,6 +175,62 @@ fn set_wal(conn: &Connection) -> Result<(), IndexError> {
     }
 }
 
+/// Creates `dir` and its missing parents 0700: the index names every
+/// sender, subject and file of every mailbox. An existing folder is left
+/// as it is (the user's choice).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// The database file created 0600 before SQLite opens it (SQLite would
+/// create it 0644 under the usual umask, and gives its `-wal`, `-shm` and
+/// `-journal` files the database's mode), or brought to 0600, with those
+/// files, when it is readable by others.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // create_new: an index that exists (perhaps another user's, read
+        // only) is opened by SQLite as it is.
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let p = Path::new(&name);
+            match std::fs::metadata(p) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    // Not ours to change (another user's index): say so,
+                    // and read it all the same.
+                    if let Err(e) =
+                        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
+                    {
+                        tracing::warn!("cannot make {} private (0600): {e}", p.display());
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// The index: a SQLite database.
 pub struct Index {
     conn: Connection,
@@ -182,11 +243,15 @@ impl Index {
     pub fn open(path: &Path) -> Result<Index, IndexError> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| IndexError::Folder {
+            private_dir(dir).map_err(|source| IndexError::Folder {
                 path: dir.display().to_string(),
                 source,
             })?;
         }
+        private_file(path).map_err(|source| IndexError::File {
+            path: shown.clone(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|source| IndexError::Open {
             path: shown.clone(),
             source,

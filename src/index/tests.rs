@@ -287,3 +287,28 @@ fn issue11_stats_report_bytes_in_store_and_compression_ratio() {
     idx.note_compressed(&[("ab".repeat(32), 450)]).unwrap();
     assert_eq!(idx.stats().unwrap()[0].bytes_in_store, 450);
 }
+
+#[cfg(unix)]
+#[test]
+fn issue20_the_index_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/index.sqlite");
+    let idx = Index::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("new")), 0o700);
+    let wal = dir.path().join("new/index.sqlite-wal");
+    if wal.exists() {
+        assert_eq!(
+            mode(&wal),
+            0o600,
+            "SQLite gives the WAL the database's mode"
+        );
+    }
+    drop(idx);
+    // An index an older slimbox left readable by others is closed.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Index::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+}

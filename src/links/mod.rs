@@ -33,6 +33,7 @@ mod token;
 pub use error::LinkError;
 pub use secret::Secret;
 pub use short::{is_long_form, loggable_path, parse_short_file, ShortFile, LINK_MAX};
+pub use token::TokenRefused;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 

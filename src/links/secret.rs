@@ -80,7 +80,12 @@ fn create(path: &Path) -> Result<(), LinkError> {
         .fill(&mut bytes)
         .map_err(|_| err(std::io::Error::other("the system's random source failed")))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
+        // Missing folders are made 0700 (an existing one is the user's).
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir).map_err(err)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     // create_new: two processes starting at once never overwrite each

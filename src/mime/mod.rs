@@ -14,6 +14,7 @@
 //! with certainty leaves the message untouched, with a reason.
 
 mod converted;
+pub mod display;
 mod encoding;
 mod entries;
 mod note;

@@ -181,18 +181,18 @@ pub(crate) fn has_marker(header_block: &[u8]) -> bool {
         .any(|f| f.name.eq_ignore_ascii_case(MARKER_HEADER.as_bytes()))
 }
 
-/// A file name made safe to show and to put into a header: no control or
-/// bidirectional-override characters, no path separators, at most 64
+/// A file name made safe to show and to put into a header: no control,
+/// bidirectional-override or other format characters, no path separators, at most 64
 /// characters (keeping the extension), never empty.
 pub fn safe_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| match c {
             '/' | '\\' => '_',
-            c if c.is_control() => '_',
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' => '_',
-            // Line and paragraph separators: a name stays on its line.
-            '\u{2028}' | '\u{2029}' => '_',
+            // Controls, bidirectional overrides and other invisible format
+            // characters, line and paragraph separators (the list is
+            // `display`'s, shared with the pages).
+            c if super::display::is_hidden(c) => '_',
             c => c,
         })
         .collect();

@@ -164,11 +164,14 @@ fn shell_word(s: &str) -> String {
 }
 
 /// Names and subjects come from mail: no line breaks or control characters
-/// may reach the report.
+/// may reach the report, and a bidirectional override or other invisible
+/// format character is written out (`[U+202E]`), never obeyed.
 fn one_line(s: &str) -> String {
-    s.chars()
+    let spaced: String = s
+        .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect();
+    crate::mime::display::shown(&spaced)
 }
 
 #[cfg(test)]

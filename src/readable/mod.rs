@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::restore::{numbered, safe_file_name};
-use crate::store::{object_key, to_hex, Sha256, Store};
+use crate::store::{object_key, to_hex, Modes, Sha256, Store};
 
 /// The folder under a local store's root that holds the readable copies.
 pub const FOLDER: &str = "files";
@@ -154,9 +154,13 @@ impl Readable {
     pub async fn create(&self, store: &Store, entries: &[Entry]) -> Result<(), ReadableError> {
         for e in entries.iter().filter(|e| !e.exists) {
             let plain = self.store_root.join(object_key(&e.sha256).as_ref());
+            let at = At {
+                root: self.store_root.clone(),
+                modes: store.modes(),
+            };
             if plain.is_file() {
                 let (plain, path, sha) = (plain.clone(), e.path.clone(), e.sha256);
-                tokio::task::spawn_blocking(move || link_or_copy(&plain, &path, &sha))
+                tokio::task::spawn_blocking(move || link_or_copy(&at, &plain, &path, &sha))
                     .await
                     .map_err(|j| io_err("create", &e.path, std::io::Error::other(j)))??;
             } else {
@@ -170,7 +174,7 @@ impl Readable {
                         source,
                     })?;
                 let (path, sha) = (e.path.clone(), e.sha256);
-                tokio::task::spawn_blocking(move || write_copy(&path, &data, &sha))
+                tokio::task::spawn_blocking(move || write_copy(&at, &path, &data, &sha))
                     .await
                     .map_err(|j| io_err("create", &e.path, std::io::Error::other(j)))??;
             }
@@ -220,12 +224,28 @@ fn hash_file(path: &Path) -> Result<Sha256, ReadableError> {
     Ok(h.finalize().into())
 }
 
+/// Where the copies go and with which modes: the folders slimbox makes
+/// under the store's root get the store's folder mode, a copy its file
+/// mode without write permission (the umask decides nothing).
+struct At {
+    root: PathBuf,
+    modes: Modes,
+}
+
+impl At {
+    fn folders_for(&self, path: &Path) -> Result<(), ReadableError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        self.modes
+            .prepare_dirs(&self.root, path)
+            .map_err(|e| io_err("create the folder", dir, e))
+    }
+}
+
 /// A hard link to the plain object, which is made read-only first: the
 /// entry and the object are one file, and the object must never change.
 /// A copy where the file system refuses hard links.
-fn link_or_copy(object: &Path, path: &Path, sha: &Sha256) -> Result<(), ReadableError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_err("create the folder", dir, e))?;
+fn link_or_copy(at: &At, object: &Path, path: &Path, sha: &Sha256) -> Result<(), ReadableError> {
+    at.folders_for(path)?;
     let mut perms = std::fs::metadata(object)
         .map_err(|e| io_err("look at", object, e))?
         .permissions();
@@ -238,7 +258,7 @@ fn link_or_copy(object: &Path, path: &Path, sha: &Sha256) -> Result<(), Readable
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => already_there(path, sha),
         Err(_) => {
             let data = std::fs::read(object).map_err(|e| io_err("read", object, e))?;
-            write_copy(path, &data, sha)
+            write_copy(at, path, &data, sha)
         }
     }
 }
@@ -246,23 +266,26 @@ fn link_or_copy(object: &Path, path: &Path, sha: &Sha256) -> Result<(), Readable
 /// Writes `data` (whose SHA-256 is checked first) as a new read-only file:
 /// to a temporary name, flushed, then linked into place without replacing
 /// anything.
-fn write_copy(path: &Path, data: &[u8], sha: &Sha256) -> Result<(), ReadableError> {
+fn write_copy(at: &At, path: &Path, data: &[u8], sha: &Sha256) -> Result<(), ReadableError> {
     if crate::store::sha256(data) != *sha {
         return Err(ReadableError::Mismatch {
             path: path.to_path_buf(),
             sha256: to_hex(sha),
         });
     }
+    at.folders_for(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_err("create the folder", dir, e))?;
     let tmp = dir.join(format!(".{}.tmp-{}", to_hex(sha), std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        let mut perms = f.metadata()?.permissions();
-        perms.set_readonly(true);
-        std::fs::set_permissions(&tmp, perms)
+        // Read-only, and readable by whom the store's mode says.
+        Modes::set(&tmp, at.modes.file & !0o222)
     };
     let placed = write().and_then(|()| std::fs::hard_link(&tmp, path));
     let _ = std::fs::remove_file(&tmp);

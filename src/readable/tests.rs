@@ -61,20 +61,32 @@ fn issue12_names_are_safe_numbered_and_reused() {
 fn issue12_copies_are_checked_and_never_replace_another_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("a/b.txt");
-    write_copy(&p, b"hello", &sha(b"hello")).expect("write");
+    let at = At {
+        root: dir.path().to_path_buf(),
+        modes: Modes::PRIVATE,
+    };
+    write_copy(&at, &p, b"hello", &sha(b"hello")).expect("write");
     assert_eq!(std::fs::read(&p).expect("read"), b"hello");
     assert!(std::fs::metadata(&p)
         .expect("meta")
         .permissions()
         .readonly());
     // The same file again: fine; another file under that name: refused.
-    write_copy(&p, b"hello", &sha(b"hello")).expect("same again");
+    write_copy(&at, &p, b"hello", &sha(b"hello")).expect("same again");
     assert!(matches!(
-        write_copy(&p, b"other", &sha(b"other")),
+        write_copy(&at, &p, b"other", &sha(b"other")),
         Err(ReadableError::Mismatch { .. })
     ));
     // Data that does not hash to the claimed SHA-256 is never written.
     let q = dir.path().join("c.txt");
-    assert!(write_copy(&q, b"x", &sha(b"y")).is_err());
+    assert!(write_copy(&at, &q, b"x", &sha(b"y")).is_err());
     assert!(!q.exists());
+    // Private whatever the umask: read-only for the owner and group.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&p), 0o440);
+        assert_eq!(mode(p.parent().unwrap()), 0o750);
+    }
 }

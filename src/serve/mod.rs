@@ -5,7 +5,8 @@
 //! beside it), listening (plain or TLS with rustls), the access log and
 //! graceful shutdown. Link formats and their checks are `links`'; reading
 //! objects is `store`'s. Anything the router does not name is a bare 404:
-//! the store is never listed.
+//! the store is never listed. One layer ([`framing`]) gives every answer
+//! its security headers, so no route can forget them.
 
 mod body;
 mod error;
@@ -50,7 +51,58 @@ pub fn router(state: AppState) -> Router {
         .merge(page::routes())
         .fallback(|| async { bare(StatusCode::NOT_FOUND) })
         .with_state(state)
+        .layer(middleware::from_fn(framing))
         .layer(middleware::from_fn(access_log))
+}
+
+/// The Content-Security-Policy of a page (and of every answer that is not
+/// a file): nothing loads but the pages' own style sheet (by its hash),
+/// forms post only here, no site may frame it, no `<base>`.
+fn page_csp() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        format!(
+            "default-src 'none'; style-src {}; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+            page::style_hash()
+        )
+    })
+}
+
+/// The Content-Security-Policy of a file shown in the tab (an image, a
+/// PDF, text): it may show itself and nothing else; no script, no form.
+const FILE_CSP: &str = "default-src 'none'; img-src 'self'; media-src 'self'; \
+                        style-src 'unsafe-inline'; form-action 'none'; \
+                        frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every answer: no framing (clickjacking), no
+/// sniffing, a CSP, and a referrer policy. Files get `no-referrer`: a page
+/// or file opened from a signed link never hands the link on. Pages get
+/// `same-origin`, which sends nothing to another site either, and keeps
+/// the `Origin` of the page's own "put back" POST (`no-referrer` would make
+/// browsers send `Origin: null`, which the POST guard refuses).
+async fn framing(req: Request, next: Next) -> Response {
+    let file = req.uri().path().starts_with("/f/");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let csp = if file { FILE_CSP } else { page_csp() };
+    if let Ok(v) = header::HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    let referrer = if file { "no-referrer" } else { "same-origin" };
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static(referrer),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    res
 }
 
 /// A status with its reason as the body and nothing else: no detail of why.

@@ -109,6 +109,15 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "cannot set the mode of {path} (objects are kept from other users): {source}; check \
+         that this user owns the store's folders, or set [store] world_readable",
+        path = path.display()
+    )]
+    Mode {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// `foo:bar` parses as a URL but may well have been meant as a directory name;
@@ -134,9 +143,9 @@ impl StoreError {
             | StoreError::Unsupported { .. }
             | StoreError::Setting { .. }
             | StoreError::CredentialsCommand { .. } => false,
-            StoreError::OpenDir { source, .. } | StoreError::Sync { source, .. } => {
-                io_is_transient(source)
-            }
+            StoreError::OpenDir { source, .. }
+            | StoreError::Sync { source, .. }
+            | StoreError::Mode { source, .. } => io_is_transient(source),
             StoreError::Backend { source, .. } => backend_is_transient(source),
         }
     }

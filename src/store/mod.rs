@@ -23,6 +23,7 @@ mod credentials;
 mod error;
 mod key;
 mod lookup;
+mod modes;
 mod multipart;
 mod stream;
 
@@ -31,6 +32,7 @@ pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, 
 pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_LEVELS};
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
+pub use modes::Modes;
 pub use multipart::MULTIPART_THRESHOLD;
 pub use stream::{ReadError, READS_IN_FLIGHT};
 
@@ -65,6 +67,8 @@ pub struct Store {
     local_root: Option<PathBuf>,
     /// Compression of new objects, and which objects are known compressed.
     compress: Arc<compress::CompressState>,
+    /// A local store's file and folder modes ([`Store::with_world_readable`]).
+    modes: Modes,
 }
 
 impl Store {
@@ -112,6 +116,7 @@ impl Store {
             url: trim_url(&display_url),
             local_root: None,
             compress: Arc::default(),
+            modes: Modes::PRIVATE,
         }
     }
 
@@ -120,7 +125,8 @@ impl Store {
             path: dir.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(open_err)?;
+        // A root slimbox makes is private; one that exists is the user's.
+        Modes::PRIVATE.create_dir_all(dir).map_err(open_err)?;
         // Canonical, absolute root so that links stay valid from any cwd.
         let root = std::fs::canonicalize(dir).map_err(open_err)?;
         if !root.is_dir() {
@@ -142,6 +148,7 @@ impl Store {
             url: trim_url(url.as_str()),
             local_root: Some(root),
             compress: Arc::default(),
+            modes: Modes::PRIVATE,
         })
     }
 
@@ -192,6 +199,7 @@ impl Store {
             url: trim_url(location),
             local_root: None,
             compress: Arc::default(),
+            modes: Modes::PRIVATE,
         }
     }
 
@@ -297,8 +305,12 @@ impl Store {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
+        self.folders_for(key)?;
         match self.inner.put_opts(key, data.into(), opts).await {
-            Ok(_) => Ok(PutOutcome::Stored),
+            Ok(_) => {
+                self.protect(key)?;
+                Ok(PutOutcome::Stored)
+            }
             Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::AlreadyPresent),
             Err(
                 e

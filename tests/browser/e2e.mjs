@@ -7,7 +7,10 @@
 // Opens the page, searches SEARCH_NAME, downloads the first file, clicks
 // "put back" on it, then opens STUB_LINK (a link taken from a stub) and
 // downloads what it serves. Prints one JSON object: the downloads' paths
-// and suggested names, the rows found, and the put-back page's text.
+// and suggested names, the rows found, and the put-back page's text; and
+// for issue 20 any Content-Security-Policy complaint on the page, whether
+// its style sheet applied, and what the page shows when another page
+// frames it.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -30,8 +33,26 @@ const out = {};
 try {
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
+  // Issue 20: the pages' strict Content-Security-Policy must block nothing
+  // they use (their one style sheet is allowed by its hash).
+  out.cspErrors = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) out.cspErrors.push(m.text());
+  });
   const opened = await page.goto(pageUrl);
   out.pageStatus = opened.status();
+  out.styled = await page.evaluate(() => getComputedStyle(document.body).maxWidth);
+
+  // Issue 20: another site framing the page (clickjacking) gets nothing.
+  const framer = await context.newPage();
+  await framer.setContent(`<iframe id="f" src="${pageUrl}"></iframe>`);
+  await framer.waitForTimeout(1500);
+  const framed = framer.frames().find((f) => f !== framer.mainFrame());
+  out.frameFound = Boolean(framed);
+  out.framedShows = framed
+    ? await framed.evaluate(() => document.body ? document.body.innerText : '').catch(() => '')
+    : '';
+  await framer.close();
   out.rowsBefore = await page.locator('ul.files li').count();
 
   await page.fill('input[name=name]', searchName);

@@ -16,8 +16,14 @@ pub struct Serve {
 impl Serve {
     /// Starts `slimbox --config CONFIG serve` on a free loopback port.
     pub fn start(config: &Path) -> Serve {
+        Serve::start_with(config, super::mailbox::slimbox(config))
+    }
+
+    /// As [`Serve::start`], from `cmd` (`slimbox --config CONFIG` with the
+    /// environment the test wants).
+    pub fn start_with(config: &Path, mut cmd: std::process::Command) -> Serve {
         let log = config.with_file_name("serve.log");
-        let mut child = super::mailbox::slimbox(config)
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))

@@ -274,6 +274,7 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
                     url: url.to_string(),
                     compress_zstd_level: None,
                     remote: remote_options(raw),
+                    world_readable: raw.world_readable,
                 },
                 local,
             ))
@@ -286,6 +287,7 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
                     url,
                     compress_zstd_level: None,
                     remote: remote_options(raw),
+                    world_readable: raw.world_readable,
                 },
                 Some(dir),
             ))

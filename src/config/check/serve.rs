@@ -2,7 +2,7 @@
 //! secret links are signed with, is `links.rs`).
 
 use super::super::raw::RawServe;
-use super::super::{ServeConfig, DEFAULT_LISTEN};
+use super::super::{ServeConfig, DEFAULT_FORM_TOKEN_MAX_AGE, DEFAULT_LISTEN};
 use super::{ConfigError, Ctx};
 
 pub(super) fn serve_config(ctx: &Ctx, raw: &RawServe) -> Result<ServeConfig, ConfigError> {
@@ -33,7 +33,30 @@ pub(super) fn serve_config(ctx: &Ctx, raw: &RawServe) -> Result<ServeConfig, Con
     Ok(ServeConfig {
         listen: listen.to_string(),
         tls,
+        open_on_loopback: raw.open_on_loopback,
+        form_token_max_age: form_token_max_age(ctx, raw)?,
     })
+}
+
+fn form_token_max_age(ctx: &Ctx, raw: &RawServe) -> Result<std::time::Duration, ConfigError> {
+    let key = "serve.form_token_max_age";
+    match &raw.form_token_max_age {
+        None => Ok(DEFAULT_FORM_TOKEN_MAX_AGE),
+        Some(toml::Value::String(s)) => {
+            let age = super::parse_age(s).map_err(|p| ctx.err(key, p))?;
+            if age.is_zero() {
+                return Err(ctx.err(
+                    key,
+                    "is 0, so no \"put back\" button would ever work; write an age such as \"1h\"",
+                ));
+            }
+            Ok(age)
+        }
+        Some(other) => Err(ctx.err(
+            key,
+            format!("{other} is not an age; write a string with a unit, e.g. \"1h\""),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -48,6 +71,12 @@ mod tests {
         let c = ok(BASE);
         assert_eq!(c.serve.listen, "127.0.0.1:8025");
         assert_eq!(c.serve.tls, None);
+        assert!(
+            !c.serve.open_on_loopback,
+            "pages need their link by default"
+        );
+        assert_eq!(c.serve.form_token_max_age.as_secs(), 3600);
+        assert!(!c.store.world_readable);
         assert_eq!(
             c.links.secret_file,
             c.index.path.with_file_name("links.key")
@@ -73,5 +102,14 @@ mod tests {
         assert!(e.contains("serve.listen"), "{e}");
         let e = err(&format!("{BASE}[serve]\ntls_cert = \"/c.pem\"\n"));
         assert!(e.contains("tls_key go together"), "{e}");
+        let c = ok(&format!(
+            "{BASE}[serve]\nopen_on_loopback = true\nform_token_max_age = \"2s\"\n"
+        ));
+        assert!(c.serve.open_on_loopback);
+        assert_eq!(c.serve.form_token_max_age.as_secs(), 2);
+        for bad in ["\"0s\"", "60", "\"soon\""] {
+            let e = err(&format!("{BASE}[serve]\nform_token_max_age = {bad}\n"));
+            assert!(e.contains("serve.form_token_max_age"), "{e}");
+        }
     }
 }

@@ -3,18 +3,25 @@
 //! rule is unit-tested here, including the ones a loopback test server
 //! cannot show (a peer on another machine).
 //!
-//! - Open (no sign-in): the server listens on a loopback address, the peer
-//!   is loopback, the request names a loopback host (so a web page that
-//!   rebinds its own name to 127.0.0.1 gets nothing) and came through no
-//!   proxy (no `Forwarded`/`X-Forwarded-For`/`X-Real-IP`).
-//! - Otherwise only a page link signed for that very mailbox. A signature
-//!   that is present is always checked, open or not.
+//! - A page needs a page link signed for that very mailbox (`slimbox page`
+//!   or `slimbox link --page`). A request without one gets 401 and a page
+//!   saying how to get one; a bad, expired or other mailbox's one a bare 403.
+//! - Open without a link only where the config opts in (`[serve]
+//!   open_on_loopback = true`), and then only when the server listens on a
+//!   loopback address, the peer is loopback, the request names a loopback
+//!   host (so a web page that rebinds its own name to 127.0.0.1 gets
+//!   nothing) and came through no proxy (no `Forwarded`/`X-Forwarded-For`/
+//!   `X-Real-IP`). Off by default: any local process (another user, a web
+//!   app with an SSRF bug, a TCP forwarder) would get every mailbox.
+//!   A signature that is present is always checked, open or not.
+//! - A POST needs no foreign `Origin` and a form token of this mailbox's
+//!   page under the same page link, not older than the server's limit.
 
 use std::net::IpAddr;
 
 use axum::http::{header, HeaderMap, StatusCode};
 
-use crate::links::{Refused, Secret};
+use crate::links::{Refused, Secret, TokenRefused};
 
 /// Whether this request may see pages without a signed link.
 pub(super) fn is_open(listen_loopback: bool, peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
@@ -39,9 +46,10 @@ fn is_loopback_host(host: &str) -> bool {
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The account a request for `/m/<raw_account>` may see, or the bare status
-/// to answer: 403 for a missing, bad, expired or other mailbox's signature,
-/// 404 for a mailbox this server does not serve.
+/// The account a request for `/m/<raw_account>` may see, or the status to
+/// answer: 401 for a missing signature (answered with how to get a link),
+/// 403 for a bad, expired or other mailbox's signature, 404 for a mailbox
+/// this server does not serve.
 pub(super) fn page_account(
     secret: &Secret,
     open: bool,
@@ -52,6 +60,7 @@ pub(super) fn page_account(
     accounts: &[String],
 ) -> Result<String, StatusCode> {
     let account = match (sig, open) {
+        (None, false) => return Err(StatusCode::UNAUTHORIZED),
         (None, true) => percent_encoding::percent_decode_str(raw_account)
             .decode_utf8()
             .map_err(|_| StatusCode::NOT_FOUND)?
@@ -69,13 +78,23 @@ pub(super) fn page_account(
     Ok(account)
 }
 
+/// What a POST's form token must match: the mailbox, the page link's
+/// signature it came with (empty when open), the time and the age limit.
+pub(super) struct TokenCheck<'a> {
+    pub account: &'a str,
+    pub page_sig: &'a str,
+    pub now: u64,
+    pub max_age: u64,
+}
+
 /// A POST is ours when its `Origin` (or, without one, its `Referer`) names
-/// the host it was sent to, and it carries the page's form token. Without
-/// either header the token alone decides (old browsers, curl).
+/// the host it was sent to, and it carries a form token of this page (see
+/// [`TokenCheck`]). Without either header the token alone decides (old
+/// browsers, curl).
 pub(super) fn post_is_ours(
     secret: &Secret,
     headers: &HeaderMap,
-    account: &str,
+    check: &TokenCheck,
     token: &str,
 ) -> bool {
     let text = |h| {
@@ -93,7 +112,17 @@ pub(super) fn post_is_ours(
             host.is_some_and(|h| h.eq_ignore_ascii_case(&origin_host))
         }),
     };
-    same && secret.check_form_token(account, token)
+    if !same {
+        return false;
+    }
+    let t = check;
+    match secret.check_form_token(t.account, t.page_sig, token, t.now, t.max_age) {
+        Ok(()) => true,
+        Err(why @ (TokenRefused::BadToken | TokenRefused::Expired)) => {
+            tracing::info!("refused a put-back form token: {why:?}");
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -173,9 +202,14 @@ mod tests {
             check(false, "alice", Some(&bad), None),
             Err(StatusCode::FORBIDDEN)
         );
+        // No signature at all: 401, so the page can say how to get one.
         assert_eq!(
             check(false, "alice", None, None),
-            Err(StatusCode::FORBIDDEN)
+            Err(StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            check(false, "carol", None, None),
+            Err(StatusCode::UNAUTHORIZED)
         );
         let old = sig_of(s.page_link("http://h", "alice", Some(999)));
         assert_eq!(
@@ -199,31 +233,51 @@ mod tests {
     #[test]
     fn a_post_needs_the_token_and_no_foreign_origin() {
         let s = Secret::from_bytes(&[2; 32]);
-        let t = s.form_token("alice");
+        let t = s.form_token("alice", "SIG", 1_000);
+        let alice = TokenCheck {
+            account: "alice",
+            page_sig: "SIG",
+            now: 1_010,
+            max_age: 3600,
+        };
         let ours = headers(&[
             ("host", "files.example.com"),
             ("origin", "https://files.example.com"),
         ]);
-        assert!(post_is_ours(&s, &ours, "alice", &t));
-        assert!(!post_is_ours(&s, &ours, "bob", &t));
-        assert!(!post_is_ours(&s, &ours, "alice", "forged"));
+        assert!(post_is_ours(&s, &ours, &alice, &t));
+        let bob = TokenCheck {
+            account: "bob",
+            ..alice
+        };
+        assert!(!post_is_ours(&s, &ours, &bob, &t));
+        let other_link = TokenCheck {
+            page_sig: "OTHER",
+            ..alice
+        };
+        assert!(!post_is_ours(&s, &ours, &other_link, &t));
+        let later = TokenCheck {
+            now: 1_000 + 3601,
+            ..alice
+        };
+        assert!(!post_is_ours(&s, &ours, &later, &t));
+        assert!(!post_is_ours(&s, &ours, &alice, "forged"));
         let cross = headers(&[
             ("host", "files.example.com"),
             ("origin", "https://evil.example"),
         ]);
-        assert!(!post_is_ours(&s, &cross, "alice", &t));
+        assert!(!post_is_ours(&s, &cross, &alice, &t));
         let null = headers(&[("host", "files.example.com"), ("origin", "null")]);
-        assert!(!post_is_ours(&s, &null, "alice", &t));
+        assert!(!post_is_ours(&s, &null, &alice, &t));
         let port = headers(&[
             ("host", "127.0.0.1:8025"),
             ("referer", "http://127.0.0.1:8025/m/alice"),
         ]);
-        assert!(post_is_ours(&s, &port, "alice", &t));
+        assert!(post_is_ours(&s, &port, &alice, &t));
         let other_port = headers(&[
             ("host", "127.0.0.1:8025"),
             ("origin", "http://127.0.0.1:9999"),
         ]);
-        assert!(!post_is_ours(&s, &other_port, "alice", &t));
-        assert!(post_is_ours(&s, &headers(&[("host", "h")]), "alice", &t));
+        assert!(!post_is_ours(&s, &other_port, &alice, &t));
+        assert!(post_is_ours(&s, &headers(&[("host", "h")]), &alice, &t));
     }
 }

@@ -1,11 +1,17 @@
 //! The pages as HTML (maud: escaped by construction). One column that fits
-//! a phone, plain forms, no script.
+//! a phone, plain forms, no script, one style sheet that the pages'
+//! Content-Security-Policy allows by its hash ([`style_hash`]). Every name
+//! from mail (file names, senders, subjects, accounts, folders) is shown
+//! through [`shown`]: an invisible format character is written out, so a
+//! right-to-left override cannot make `invoice<RLO>fdp.exe` read as
+//! `invoiceexe.pdf`.
 
 use maud::{html, Markup, DOCTYPE};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::search::{given, PageQuery, PAGE_ROWS};
 use crate::index::PartRow;
+use crate::mime::display::shown;
 use crate::pipeline::ReattachOutcome;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:46rem;\
@@ -26,6 +32,8 @@ fn layout(title: &str, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // Same as the Referrer-Policy header: the page link's
+                // signature never goes to another site.
                 meta name="referrer" content="same-origin";
                 title { (title) }
                 style { (STYLE) }
@@ -59,7 +67,7 @@ pub(super) fn home(accounts: &[String]) -> Markup {
         "slimbox: mailboxes",
         html! {
             h1 { "Mailboxes" }
-            ul { @for a in accounts { li { a href=(page_href(a, None, None)) { (a) } } } }
+            ul { @for a in accounts { li { a href=(page_href(a, None, None)) { (shown(a)) } } } }
         },
     )
 }
@@ -76,13 +84,13 @@ pub(super) struct PageView<'a> {
 }
 
 pub(super) fn page(v: &PageView) -> Markup {
-    let shown = v.query.rows();
+    let rows_shown = v.query.rows();
     let q = v.query;
     let field = |f: &Option<String>| given(f).unwrap_or("").to_string();
     layout(
-        &format!("Files of {}", v.account),
+        &format!("Files of {}", shown(v.account)),
         html! {
-            h1 { "Files moved out of " (v.account) }
+            h1 { "Files moved out of " (shown(v.account)) }
             form.search method="get" action=(page_href(v.account, None, None)) {
                 @if let Some(s) = given(&q.sig) { input type="hidden" name="sig" value=(s); }
                 @if let Some(e) = given(&q.exp) { input type="hidden" name="exp" value=(e); }
@@ -95,8 +103,8 @@ pub(super) fn page(v: &PageView) -> Markup {
             }
             @if let Some(p) = v.problem { p.problem { (p) } }
             @if v.rows.is_empty() && v.problem.is_none() { p { "No files found." } }
-            ul.files { @for row in v.rows.iter().take(shown) { (file_row(v, row)) } }
-            @if v.rows.len() > shown { p { a.button href=(more_href(v)) { "Show more" } } }
+            ul.files { @for row in v.rows.iter().take(rows_shown) { (file_row(v, row)) } }
+            @if v.rows.len() > rows_shown { p { a.button href=(more_href(v)) { "Show more" } } }
         },
     )
 }
@@ -106,12 +114,12 @@ fn file_row(v: &PageView, row: &PartRow) -> Markup {
     let q = v.query;
     html! {
         li {
-            div.name { (row.filename) }
+            div.name { (shown(&row.filename)) }
             div.meta {
                 (crate::units::human_size(row.size)) " · " (date)
-                @if let Some(f) = &row.from { " · " (f) }
+                @if let Some(f) = &row.from { " · " (shown(f)) }
             }
-            @if let Some(s) = &row.subject { div.meta { "Subject: " (s) } }
+            @if let Some(s) = &row.subject { div.meta { "Subject: " (shown(s)) } }
             div.actions {
                 a.button href=((v.link)(row)) download=(crate::mime::safe_name(&row.filename)) { "Download" }
                 form method="post" action=(format!("{}/put-back", page_href(v.account, None, None))) {
@@ -149,20 +157,85 @@ fn more_href(v: &PageView) -> String {
     format!("{}?{}", page_href(v.account, None, None), s.finish())
 }
 
-/// The result of a "put back".
-pub(super) fn put_back(account: &str, o: &ReattachOutcome, back: &str) -> Markup {
-    let what = o.target.message_id.as_deref().unwrap_or("the message");
+/// What the result of a "put back" shows.
+pub(super) struct PutBackView<'a> {
+    pub account: &'a str,
+    pub outcome: &'a ReattachOutcome,
+    /// Set when it failed: the id its log line carries.
+    pub error_id: Option<&'a str>,
+    /// The page to go back to.
+    pub back: &'a str,
+}
+
+/// The result of a "put back": what was done, or an error id to quote
+/// (the error itself is in the server's log, never on the page).
+pub(super) fn put_back(v: &PutBackView) -> Markup {
+    let o = v.outcome;
+    let what = shown(o.target.message_id.as_deref().unwrap_or("the message"));
+    let (account, folder) = (shown(v.account), shown(&o.target.folder));
     layout(
         "Put back",
         html! {
             h1 { "Put back" }
-            @match (&o.error, o.uid) {
-                (None, Some(_)) => p.done { "Put back: " (what) " is whole again in " (account) ", folder " (o.target.folder) "." },
-                (Some(e), _) => p.problem { "Not put back: " (e) },
+            @match (v.error_id, o.uid) {
+                (None, Some(_)) => p.done { "Put back: " (what) " is whole again in " (account) ", folder " (folder) "." },
+                (Some(id), _) => {
+                    p.problem { "Not put back: something went wrong on the server (error id " (id) ")." }
+                    p { "Nothing was lost: the message is as it was. Try again later; if it keeps failing, send this error id to whoever runs slimbox for you." }
+                }
                 (None, None) => p.problem { "Not put back." },
             }
-            @if let Some(n) = &o.note { p { (n) } }
-            p { a.button href=(back) { "Back to the files" } }
+            @if let Some(n) = &o.note { p { (shown(n)) } }
+            p { a.button href=(v.back) { "Back to the files" } }
         },
     )
+}
+
+/// The server failed (its index unreadable, say): what to do, and the id
+/// of the log line that says what happened.
+pub(super) fn trouble(id: &str) -> Markup {
+    layout(
+        "slimbox: not available",
+        html! {
+            h1 { "Your files cannot be shown right now" }
+            p { "Something went wrong on the server (error id " (id) "). Nothing was changed. Try again in a few minutes; if it keeps failing, send this error id to whoever runs slimbox for you." }
+        },
+    )
+}
+
+/// A mailbox's page asked for without its signed link (401).
+pub(super) fn link_needed() -> Markup {
+    layout(
+        "slimbox: link needed",
+        html! {
+            h1 { "This page needs its link" }
+            p { "Each mailbox's page opens only with the signed link made for it, so that nobody else can see its files." }
+            p { "On the computer where slimbox runs, this opens your page in the browser:" }
+            pre { "slimbox page ACCOUNT" }
+            p { "(or " code { "slimbox page ACCOUNT --print" } " to print the link). Otherwise ask whoever runs slimbox for you for your page link (" code { "slimbox link --page ACCOUNT" } ")." }
+        },
+    )
+}
+
+/// The CSP source that allows the pages' one style sheet:
+/// `'sha256-…'` of its exact text.
+pub(crate) fn style_hash() -> String {
+    let digest = crate::store::sha256(STYLE.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64_simd::STANDARD.encode_to_string(digest)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_style_sheet_is_written_exactly_as_hashed() {
+        // maud escapes text: the hash only holds if escaping changes nothing.
+        let page = link_needed().into_string();
+        assert!(page.contains(&format!("<style>{STYLE}</style>")), "{page}");
+        assert!(style_hash().starts_with("'sha256-") && style_hash().ends_with("='"));
+    }
 }

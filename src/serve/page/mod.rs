@@ -2,17 +2,22 @@
 //! searchable by file name, sender, date and size, each with a download
 //! link and a button that puts the original message back.
 //!
-//! Routes: `GET /m/` (the mailboxes, only where access is open; `/`
-//! itself stays a bare 404 like every path the router does not name),
+//! Routes: `GET /m/` (the mailboxes, only where access is open by opt-in;
+//! `/` itself stays a bare 404 like every path the router does not name),
 //! `GET /m/<account>?sig=S[&exp=E]` (the page) and
 //! `POST /m/<account>/put-back` (one message back, the result shown). Who
-//! may see what is `access`'s decision; every refusal is a bare 403 or 404.
+//! may see what is `access`'s decision; a request without a page link gets
+//! a 401 page saying how to get one, every other refusal a bare 403 or 404.
+//! A put back that fails shows an error id, never the error: the detail
+//! goes to the log under that id.
 //! Putting back is not done here: the command line hands in a function
 //! that runs `slimbox reattach`'s own steps (claim, safety order).
 
 mod access;
 mod html;
 mod search;
+
+pub(super) use html::style_hash;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +56,12 @@ pub struct Pages {
     pub link_expires: Option<Duration>,
     /// The server listens on a loopback address (see `access::is_open`).
     pub listen_loopback: bool,
+    /// `[serve] open_on_loopback`: pages open without a link to loopback
+    /// requests (see `access`); off unless the config says so.
+    pub open_on_loopback: bool,
+    /// `[serve] form_token_max_age`: how long a page's "put back" forms
+    /// stay good.
+    pub form_token_max_age: Duration,
     pub put_back: PutBackFn,
 }
 
@@ -76,7 +87,8 @@ impl Asker<'_> {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        access::is_open(self.pages.listen_loopback, peer, &self.parts.headers)
+        self.pages.open_on_loopback
+            && access::is_open(self.pages.listen_loopback, peer, &self.parts.headers)
     }
 
     /// The mailbox this request may see, from its path and `sig`/`exp`.
@@ -88,9 +100,16 @@ impl Asker<'_> {
             .strip_prefix("/m/")
             .and_then(|rest| rest.split('/').next())
             .ok_or(StatusCode::NOT_FOUND)?;
-        let now = crate::dates::now_unix().max(0) as u64;
         let accounts = &self.pages.accounts;
-        access::page_account(&self.app.secret, self.open(), raw, sig, exp, now, accounts)
+        access::page_account(
+            &self.app.secret,
+            self.open(),
+            raw,
+            sig,
+            exp,
+            now(),
+            accounts,
+        )
     }
 }
 
@@ -125,12 +144,12 @@ async fn page(State(app): State<AppState>, req: Request) -> Response {
     };
     let account = match asker.account(query.sig.as_deref(), query.exp.as_deref()) {
         Ok(a) => a,
-        Err(status) => return bare(status),
+        Err(status) => return refused(status),
     };
     let (rows, problem) = match query.filter(&account) {
         Ok(filter) => match find(&pages, filter).await {
             Ok(rows) => (rows, None),
-            Err(status) => return bare(status),
+            Err(res) => return res,
         },
         Err(why) => (Vec::new(), Some(why)),
     };
@@ -139,7 +158,9 @@ async fn page(State(app): State<AppState>, req: Request) -> Response {
         query: &query,
         rows: &rows,
         problem: problem.as_deref(),
-        token: app.secret.form_token(&account),
+        token: app
+            .secret
+            .form_token(&account, query.sig.as_deref().unwrap_or(""), now()),
         link: &|row: &PartRow| download_link(&app, &pages, row),
     };
     Html(html::page(&view).into_string()).into_response()
@@ -153,17 +174,21 @@ fn download_link(app: &AppState, pages: &Pages, row: &PartRow) -> String {
     app.secret.file_link(base, &row.sha256, &name, exp)
 }
 
-/// Rows of the index, read on a blocking thread (SQLite).
-async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, StatusCode> {
+/// Rows of the index, read on a blocking thread (SQLite); a failure is
+/// answered with an error page ([`trouble`]).
+async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, Response> {
     let path = pages.index_path.clone();
     let found = tokio::task::spawn_blocking(move || Index::open(&path)?.find_parts(&filter)).await;
     match found {
         Ok(Ok(rows)) => Ok(rows),
-        Ok(Err(e)) => {
-            tracing::warn!("the page cannot read the index: {e}");
-            Err(StatusCode::SERVICE_UNAVAILABLE)
-        }
-        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        Ok(Err(e)) => Err(trouble(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("the page cannot read the index: {e}"),
+        )),
+        Err(e) => Err(trouble(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("reading the index stopped: {e}"),
+        )),
     }
 }
 
@@ -197,9 +222,15 @@ async fn put_back(
     };
     let account = match asker.account(form.sig.as_deref(), form.exp.as_deref()) {
         Ok(a) => a,
-        Err(status) => return bare(status),
+        Err(status) => return refused(status),
     };
-    if !access::post_is_ours(&app.secret, &parts.headers, &account, &form.token) {
+    let token = access::TokenCheck {
+        account: &account,
+        page_sig: form.sig.as_deref().unwrap_or(""),
+        now: now(),
+        max_age: pages.form_token_max_age.as_secs(),
+    };
+    if !access::post_is_ours(&app.secret, &parts.headers, &token, &form.token) {
         return bare(StatusCode::FORBIDDEN);
     }
     let Some(hash) = crate::store::parse_hex(&form.sha256) else {
@@ -212,7 +243,7 @@ async fn put_back(
     };
     let rows = match find(&pages, filter).await {
         Ok(rows) => rows,
-        Err(status) => return bare(status),
+        Err(res) => return res,
     };
     // Only a message of this mailbox not yet put back.
     let mine: Vec<PartRow> = rows
@@ -226,6 +257,68 @@ async fn put_back(
         return bare(StatusCode::NOT_FOUND);
     };
     let outcome = (pages.put_back)(target).await;
-    let back = html::page_href(&account, form.sig.as_deref(), form.exp.as_deref());
-    Html(html::put_back(&account, &outcome, &back).into_string()).into_response()
+    put_back_result(&account, &form, &outcome)
+}
+
+/// The page after a put back. Its error names internals (a password
+/// variable, a server's answer): the log gets it, the page an id to quote.
+fn put_back_result(account: &str, form: &PutBackForm, outcome: &ReattachOutcome) -> Response {
+    let error_id = outcome.error.as_ref().map(|e| {
+        let id = error_id();
+        tracing::warn!(
+            "put back failed, error id {id}: account {account}, message {:?}: {e}",
+            outcome.target.message_id
+        );
+        id
+    });
+    let back = html::page_href(account, form.sig.as_deref(), form.exp.as_deref());
+    let view = html::PutBackView {
+        account,
+        outcome,
+        error_id: error_id.as_deref(),
+        back: &back,
+    };
+    Html(html::put_back(&view).into_string()).into_response()
+}
+
+/// A refusal: 401 (no page link) is a page saying how to get one; the
+/// rest stay bare.
+fn refused(status: StatusCode) -> Response {
+    if status != StatusCode::UNAUTHORIZED {
+        return bare(status);
+    }
+    let mut res = Html(html::link_needed().into_string()).into_response();
+    *res.status_mut() = status;
+    // 401 needs a challenge (RFC 9110 §11.6.1); a scheme no browser knows
+    // shows this page rather than a password prompt.
+    res.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("SignedLink realm=\"slimbox\""),
+    );
+    res
+}
+
+/// A failure of the server itself: the detail to the log under a fresh
+/// id, the page says what to do and shows the id.
+fn trouble(status: StatusCode, detail: &str) -> Response {
+    let id = error_id();
+    tracing::warn!("error id {id}: {detail}");
+    let mut res = Html(html::trouble(&id).into_string()).into_response();
+    *res.status_mut() = status;
+    res
+}
+
+fn now() -> u64 {
+    crate::dates::now_unix().max(0) as u64
+}
+
+/// A short random id tying an error page to its log line.
+fn error_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 4];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        // No randomness: the time still tells log lines apart.
+        b = (crate::dates::now_unix() as u32).to_be_bytes();
+    }
+    hex::encode(b)
 }
