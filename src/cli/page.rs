@@ -2,8 +2,8 @@
 //! fresh signed link, or the link printed.
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -47,7 +47,7 @@ pub fn run(args: PageArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> 
     let base = base_url(&config)?;
     let expires = crate::links::expires_after(Some(args.expires));
     let link = job::page_link(&config, &base, &account, expires)?;
-    if !args.print && open_in_browser(&link) {
+    if !args.print && crate::desktop::open_browser(&link) {
         println!(
             "opened the page of {account} in the browser; its link, good for {}:",
             show_age(args.expires)
@@ -84,42 +84,6 @@ fn base_url(config: &Config) -> anyhow::Result<String> {
         "http"
     };
     Ok(format!("{scheme}://{addr}"))
-}
-
-/// Starts the desktop's browser on `url`; false when there is no display
-/// or the opener is missing or failed (then the printed link is the way).
-fn open_in_browser(url: &str) -> bool {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        let display = ["DISPLAY", "WAYLAND_DISPLAY"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-        if !display {
-            return false;
-        }
-        "xdg-open"
-    };
-    let Ok(mut child) = Command::new(opener)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    // Some openers run the browser in the foreground: one still running
-    // after a moment has found a browser.
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(3) {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 fn show_age(d: Duration) -> String {

@@ -162,7 +162,7 @@ async fn code_flow(
         request = request.add_extra_param(*k, *v);
     }
     let (url, state) = request.url();
-    let opened = options.open_browser && open_browser(url.as_str());
+    let opened = options.open_browser && crate::desktop::open_browser(url.as_str());
     ui.visit(url.as_str(), opened);
     let got = tokio::time::timeout(options.browser_timeout, listener.wait(state.secret()))
         .await
@@ -266,31 +266,4 @@ fn keep(
         token_file: oauth.token_file.clone(),
         lifetime,
     })
-}
-
-/// Starts the desktop's browser on `url`, where there is a desktop; false
-/// when it could not (the address is printed anyway).
-fn open_browser(url: &str) -> bool {
-    use std::process::{Command, Stdio};
-    let mut cmd = if cfg!(target_os = "macos") {
-        Command::new("open")
-    } else if cfg!(windows) {
-        let mut c = Command::new("rundll32");
-        c.arg("url.dll,FileProtocolHandler");
-        c
-    } else {
-        let desktop = ["DISPLAY", "WAYLAND_DISPLAY"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-        if !desktop {
-            return false;
-        }
-        Command::new("xdg-open")
-    };
-    cmd.arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .is_ok()
 }
