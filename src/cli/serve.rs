@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::index::Index;
 use crate::links::Secret;
 use crate::pipeline::{ReattachOutcome, ReattachTarget};
-use crate::serve::{self, AppState, Options, Pages, PutBackFn};
+use crate::serve::{self, AppState, Limits, Options, Pages, PutBackFn};
 use crate::store::Store;
 
 /// Serve detached files over HTTP(S) by their signed links.
@@ -42,6 +42,13 @@ pub async fn run(args: ServeArgs, config_path: Option<PathBuf>) -> anyhow::Resul
     let options = Options {
         listen: args.listen.unwrap_or_else(|| config.serve.listen.clone()),
         tls: config.serve.tls.clone(),
+        limits: Limits {
+            max_connections: config.serve.max_connections,
+            header_timeout: config.serve.header_timeout,
+            body_timeout: config.serve.body_timeout,
+            idle_timeout: config.serve.idle_timeout,
+            write_timeout: config.serve.write_timeout,
+        },
     };
     let listen_loopback = options
         .listen
@@ -55,6 +62,7 @@ pub async fn run(args: ServeArgs, config_path: Option<PathBuf>) -> anyhow::Resul
         base_url: config.links.base_url.clone(),
         link_expires: config.links.expires,
         listen_loopback,
+        body_timeout: config.serve.body_timeout,
         put_back: put_back_fn(config.clone(), store.clone()),
     };
     let router = serve::router(AppState {

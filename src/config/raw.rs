@@ -107,6 +107,12 @@ pub(super) struct RawServe {
     pub(super) listen: Option<String>,
     pub(super) tls_cert: Option<String>,
     pub(super) tls_key: Option<String>,
+    pub(super) max_connections: Option<i64>,
+    /// Durations such as `"30s"` (checked in `check`).
+    pub(super) header_timeout: Option<toml::Value>,
+    pub(super) body_timeout: Option<toml::Value>,
+    pub(super) idle_timeout: Option<toml::Value>,
+    pub(super) write_timeout: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

@@ -23,6 +23,7 @@ mod credentials;
 mod error;
 mod key;
 mod multipart;
+mod pieces;
 mod stream;
 
 pub use backend::{parse_credentials, retry_config, RemoteOptions};
@@ -31,6 +32,7 @@ pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_L
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
 pub use multipart::MULTIPART_THRESHOLD;
+pub use pieces::{Pieces, PIECE};
 pub use stream::{ReadError, READS_IN_FLIGHT};
 
 use std::path::{Path as FsPath, PathBuf};

@@ -5,7 +5,8 @@
 //! Routes: `GET /m/` (the mailboxes, only where access is open; `/`
 //! itself stays a bare 404 like every path the router does not name),
 //! `GET /m/<account>?sig=S[&exp=E]` (the page) and
-//! `POST /m/<account>/put-back` (one message back, the result shown). Who
+//! `POST /m/<account>/put-back?sig=S[&exp=E]` (one message back, the
+//! result shown; its body is read only once the link is checked). Who
 //! may see what is `access`'s decision; every refusal is a bare 403 or 404.
 //! Putting back is not done here: the command line hands in a function
 //! that runs `slimbox reattach`'s own steps (claim, safety order).
@@ -19,16 +20,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Form, Query, Request, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures::future::BoxFuture;
+use futures::StreamExt;
 use serde::Deserialize;
 
-use super::{bare, AppState};
+use super::{bare, AppState, MAX_BODY};
 use crate::index::{Index, PartFilter, PartRow};
 use crate::pipeline::{ReattachOutcome, ReattachTarget};
 use search::PageQuery;
@@ -51,6 +54,8 @@ pub struct Pages {
     pub link_expires: Option<Duration>,
     /// The server listens on a loopback address (see `access::is_open`).
     pub listen_loopback: bool,
+    /// `[serve] body_timeout`: for the "put back" form's body.
+    pub body_timeout: Duration,
     pub put_back: PutBackFn,
 }
 
@@ -153,6 +158,47 @@ fn download_link(app: &AppState, pages: &Pages, row: &PartRow) -> String {
     app.secret.file_link(base, &row.sha256, &name, exp)
 }
 
+/// The "put back" form, read within `timeout` and [`MAX_BODY`] bytes: a
+/// larger one is 413 (unread when it says its length), a slow one 408.
+async fn read_form(
+    parts: &Parts,
+    body: Body,
+    timeout: Duration,
+) -> Result<PutBackForm, StatusCode> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    let read = async {
+        let mut chunks = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    };
+    let bytes = tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| StatusCode::REQUEST_TIMEOUT)??;
+    serde_urlencoded::from_bytes(&bytes).map_err(|_| StatusCode::BAD_REQUEST)
+}
+
 /// Rows of the index, read on a blocking thread (SQLite).
 async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, StatusCode> {
     let path = pages.index_path.clone();
@@ -179,25 +225,47 @@ struct PutBackForm {
     sha256: String,
 }
 
-async fn put_back(
-    State(app): State<AppState>,
-    parts: Parts,
-    form: Result<Form<PutBackForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+/// `sig` and `exp` of a "put back" POST's own address.
+#[derive(Debug, Deserialize)]
+struct LinkQuery {
+    sig: Option<String>,
+    exp: Option<String>,
+}
+
+async fn put_back(State(app): State<AppState>, req: Request) -> Response {
     let Some(pages) = app.pages.clone() else {
         return bare(StatusCode::NOT_FOUND);
     };
-    let Ok(Form(form)) = form else {
-        return bare(StatusCode::BAD_REQUEST);
-    };
+    let (parts, body) = req.into_parts();
     let asker = Asker {
         app: &app,
         pages: &pages,
         parts: &parts,
     };
-    let account = match asker.account(form.sig.as_deref(), form.exp.as_deref()) {
+    // Who may post is decided before the body is read (issue 20): on the
+    // link in the form's action, or open access.
+    let Ok(Query(link)) = Query::<LinkQuery>::try_from_uri(&parts.uri) else {
+        return bare(StatusCode::BAD_REQUEST);
+    };
+    let account = match asker.account(link.sig.as_deref(), link.exp.as_deref()) {
         Ok(a) => a,
         Err(status) => return bare(status),
+    };
+    let form = match read_form(&parts, body, pages.body_timeout).await {
+        Ok(form) => form,
+        Err(status) => return bare(status),
+    };
+    // A signature in the form (a page from before issue 20) is checked too.
+    if form.sig.is_some() && (form.sig != link.sig || form.exp != link.exp) {
+        match asker.account(form.sig.as_deref(), form.exp.as_deref()) {
+            Ok(a) if a == account => {}
+            Ok(_) => return bare(StatusCode::FORBIDDEN),
+            Err(status) => return bare(status),
+        }
+    }
+    let (sig, exp) = match link.sig {
+        Some(_) => (link.sig, link.exp),
+        None => (form.sig.clone(), form.exp.clone()),
     };
     if !access::post_is_ours(&app.secret, &parts.headers, &account, &form.token) {
         return bare(StatusCode::FORBIDDEN);
@@ -226,6 +294,6 @@ async fn put_back(
         return bare(StatusCode::NOT_FOUND);
     };
     let outcome = (pages.put_back)(target).await;
-    let back = html::page_href(&account, form.sig.as_deref(), form.exp.as_deref());
+    let back = html::page_href(&account, sig.as_deref(), exp.as_deref());
     Html(html::put_back(&account, &outcome, &back).into_string()).into_response()
 }
