@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -53,6 +54,10 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub(super) struct Activity {
     in_flight: AtomicUsize,
     finished: AtomicU64,
+    /// The connection's read, waiting while a request was in flight: woken
+    /// when the last one ends, so that the idle clock starts (hyper does
+    /// not read again by itself until the client sends something).
+    reader: AtomicWaker,
 }
 
 /// One request in flight on its connection, from its head to the end (or
@@ -69,7 +74,9 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.finished.fetch_add(1, Ordering::SeqCst);
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.reader.wake();
+        }
     }
 }
 
@@ -105,6 +112,7 @@ impl<S> Guarded<S> {
 
     /// Whether reading has run out of time, given that it would block.
     fn read_timed_out(&mut self, cx: &mut Context<'_>) -> bool {
+        self.activity.reader.register(cx.waker());
         if self.activity.in_flight.load(Ordering::SeqCst) > 0 {
             return false;
         }
