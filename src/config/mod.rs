@@ -137,7 +137,7 @@ pub struct ServeConfig {
 
 /// Defaults of `[serve]`'s limits: `max_connections`, and the header,
 /// body, idle and write timeouts.
-pub const DEFAULT_SERVE_MAX_CONNECTIONS: usize = 512;
+pub const DEFAULT_SERVE_MAX_CONNECTIONS: usize = 2048;
 pub const DEFAULT_SERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_SERVE_BODY_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_SERVE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

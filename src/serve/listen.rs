@@ -43,10 +43,11 @@ pub struct Options {
 /// 503); past this many more, they are closed without a word.
 const REFUSING: usize = 64;
 
-/// hyper's buffer per connection (request heads up to this size, and the
-/// response bytes it holds before it stops polling the body): with the
-/// store's pieces, what a stalled download holds in memory.
-const CONN_BUFFER: usize = 64 * 1024;
+/// hyper's buffer per connection: request heads up to this size (larger
+/// ones get 431), and the response bytes it holds before it stops polling
+/// the body. With one of the store's pieces (64 KiB), what a stalled
+/// download holds in memory: about 80 KiB, so 1,000 of them 80 MiB.
+const CONN_BUFFER: usize = 16 * 1024;
 
 /// Serves `router` until Ctrl-C or SIGTERM. `ready` is told the bound
 /// address (port 0 picks a free one) once connections are accepted.

@@ -4,10 +4,11 @@
 //! [`PIECE`] bytes at a time, hashed as they go.
 //!
 //! Nothing here holds a thread between pieces: a local file is read (and
-//! hashed) one piece per job on tokio's blocking pool, and a compressed
-//! object is decompressed one piece per job, so a caller that stops asking
-//! (a client that stopped reading) costs a file handle and at most a piece
-//! and a zstd window of memory, not a thread.
+//! hashed) one piece per job on tokio's blocking pool, one piece ahead of
+//! the caller, and a compressed object is decompressed one piece per job,
+//! so a caller that stops asking (a client that stopped reading) costs a
+//! file handle and a piece or two and a zstd window of memory, not a
+//! thread.
 //!
 //! A compressed object is decompressed as a stream: memory is the zstd
 //! window (at most 8 MiB for the levels slimbox writes, 2 MiB at the
@@ -48,7 +49,7 @@ pub struct Pieces {
     hash: Sha256,
     key: Path,
     source: Source,
-    /// `None` only while a blocking job has it.
+    /// `None` while a blocking job (or a read ahead) has it.
     hasher: Option<Hasher>,
     len: u64,
     done: bool,
@@ -61,14 +62,28 @@ enum Source {
 
 /// The stored bytes, as they are in the store.
 enum Raw {
-    /// `None` only while a blocking job has it.
-    File(Option<std::fs::File>),
+    File(FileRead),
     Stream {
         chunks: BoxStream<'static, object_store::Result<Bytes>>,
         /// What is left of the last chunk (a backend may send large ones).
         rest: Bytes,
     },
 }
+
+/// A local file, with the next piece read ahead (and hashed) on the
+/// blocking pool while the caller sends the last one: one piece more in
+/// memory, and a download as fast as the slower of disk and client.
+enum FileRead {
+    /// `None` only after a failed job.
+    Idle(Option<std::fs::File>),
+    Ahead(tokio::task::JoinHandle<ReadOut>),
+}
+
+type ReadOut = (
+    std::fs::File,
+    Option<Hasher>,
+    std::io::Result<Option<Bytes>>,
+);
 
 /// A zstd stream being decompressed.
 struct Unzstd {
@@ -210,7 +225,7 @@ impl Pieces {
 impl Raw {
     fn new(payload: GetResultPayload) -> Raw {
         match payload {
-            GetResultPayload::File(file, _) => Raw::File(Some(file)),
+            GetResultPayload::File(file, _) => Raw::File(FileRead::Idle(Some(file))),
             GetResultPayload::Stream(chunks) => Raw::Stream {
                 chunks,
                 rest: Bytes::new(),
@@ -228,14 +243,26 @@ impl Raw {
         hasher: &mut Option<Hasher>,
     ) -> Result<Option<Bytes>, StoreError> {
         match self {
-            Raw::File(slot) => {
-                let file = slot.take().ok_or_else(|| lost(store, key))?;
-                let h = hasher.take();
-                let job = tokio::task::spawn_blocking(move || read_piece(file, h));
+            Raw::File(state) => {
+                let job = match std::mem::replace(state, FileRead::Idle(None)) {
+                    FileRead::Ahead(job) => job,
+                    FileRead::Idle(file) => {
+                        let file = file.ok_or_else(|| lost(store, key))?;
+                        let h = hasher.take();
+                        tokio::task::spawn_blocking(move || read_piece(file, h))
+                    }
+                };
                 let (file, h, read) = job.await.map_err(|e| join_failed(store, key, e))?;
-                *slot = Some(file);
-                *hasher = h;
-                read.map_err(|e| local_failed(store, key, e))
+                let read = read.map_err(|e| local_failed(store, key, e))?;
+                if read.is_some() {
+                    // The hash travels with the read ahead.
+                    *state =
+                        FileRead::Ahead(tokio::task::spawn_blocking(move || read_piece(file, h)));
+                } else {
+                    *state = FileRead::Idle(Some(file));
+                    *hasher = h;
+                }
+                Ok(read)
             }
             Raw::Stream { chunks, rest } => {
                 while rest.is_empty() {

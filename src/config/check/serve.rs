@@ -148,7 +148,7 @@ mod tests {
     fn issue20_limits_have_defaults_and_are_checked() {
         use std::time::Duration;
         let c = ok(BASE);
-        assert_eq!(c.serve.max_connections, 512);
+        assert_eq!(c.serve.max_connections, 2048);
         assert_eq!(c.serve.header_timeout, Duration::from_secs(20));
         assert_eq!(c.serve.body_timeout, Duration::from_secs(20));
         assert_eq!(c.serve.idle_timeout, Duration::from_secs(60));
