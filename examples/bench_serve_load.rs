@@ -160,7 +160,7 @@ impl Server {
             .unwrap_or_default();
         text.lines()
             .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().split_whitespace().next()?.parse().ok())
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     }
 
