@@ -110,6 +110,13 @@ impl Store {
                 Err(e) => return Err(self.read_err(&plain, e)),
             }
         }
+        self.pieces_compressed(hash).await
+    }
+
+    /// [`Store::pieces`] of the compressed form (or the plain one, when a
+    /// form this handle knew compressed is gone).
+    pub(crate) async fn pieces_compressed(&self, hash: &Sha256) -> Result<Pieces, StoreError> {
+        let plain = object_key(hash);
         let key = compressed_key(hash);
         match self.inner.get(&key).await {
             Ok(r) => {
