@@ -369,4 +369,28 @@ mod tests {
             assert!(err.to_string().contains("disk full"), "{err}");
         }
     }
+
+    #[tokio::test]
+    async fn issue20_compressed_objects_stream_into_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let zstd = crate::store::Compression::from_zstd_level(Some(3));
+        let local = Store::open(&dir.path().to_string_lossy())
+            .unwrap()
+            .with_compression(zstd);
+        let memory = Store::from_object_store(Arc::new(InMemory::new()), "memory://t".into())
+            .with_compression(zstd);
+        for store in [local, memory] {
+            let d = Bytes::from("a row, of a table; 12345\n".repeat(200_000));
+            let h = sha256(&d);
+            let put = store
+                .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+                .await;
+            assert!(put.unwrap().compressed_size.is_some());
+            // A handle that does not know the form finds it.
+            let fresh = Store::from_object_store(store.object_store(), "x://y".into());
+            let (out, n) = fresh.read_into(&h, Vec::new()).await.unwrap();
+            assert_eq!((n, out == d), (d.len() as u64, true));
+            assert_eq!(store.check(&h).await.unwrap(), d.len() as u64);
+        }
+    }
 }
