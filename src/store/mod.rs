@@ -388,7 +388,10 @@ impl Store {
     /// [`Store::size`] of the plain (uncompressed) form only.
     pub(crate) async fn size_plain(&self, hash: &Sha256) -> Result<Option<u64>, StoreError> {
         let key = object_key(hash);
-        match self.inner.head(&key).await {
+        let slot = self.local_slot().await;
+        let head = self.inner.head(&key).await;
+        drop(slot);
+        match head {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.backend("look up", &key, e)),

@@ -76,7 +76,7 @@ enum Raw {
 enum FileRead {
     /// `None` only after a failed job.
     Idle(Option<std::fs::File>),
-    Ahead(tokio::task::JoinHandle<ReadOut>),
+    Ahead(Job<ReadOut>),
 }
 
 type ReadOut = (
@@ -102,7 +102,10 @@ impl Store {
     pub async fn pieces(&self, hash: &Sha256) -> Result<Pieces, StoreError> {
         let plain = object_key(hash);
         if !self.compress.knows_compressed(hash) {
-            match self.inner.get(&plain).await {
+            let slot = self.local_slot().await;
+            let got = self.inner.get(&plain).await;
+            drop(slot);
+            match got {
                 Ok(r) => {
                     return Ok(self.pieces_of(hash, plain, Source::Plain(Raw::new(r.payload))))
                 }
@@ -118,7 +121,10 @@ impl Store {
     pub(crate) async fn pieces_compressed(&self, hash: &Sha256) -> Result<Pieces, StoreError> {
         let plain = object_key(hash);
         let key = compressed_key(hash);
-        match self.inner.get(&key).await {
+        let slot = self.local_slot().await;
+        let got = self.inner.get(&key).await;
+        drop(slot);
+        match got {
             Ok(r) => {
                 self.note_compressed(hash);
                 let decoder = Decoder::new().map_err(|e| self.zstd_failed(&key, e))?;
@@ -145,6 +151,17 @@ impl Store {
                 url: self.url.clone(),
             }),
             Err(e) => Err(self.read_err(&key, e)),
+        }
+    }
+
+    /// For a local store, one of the blocking pool's [`JOBS`] slots: the
+    /// backend opens and looks up files there, and a burst of requests
+    /// (hundreds of downloads starting at once) would otherwise grow the
+    /// pool by a thread each.
+    pub(super) async fn local_slot(&self) -> Option<tokio::sync::SemaphorePermit<'static>> {
+        match self.local_root {
+            Some(_) => JOB_SLOTS.acquire().await.ok(),
+            None => None,
         }
     }
 
@@ -256,15 +273,14 @@ impl Raw {
                     FileRead::Idle(file) => {
                         let file = file.ok_or_else(|| lost(store, key))?;
                         let h = hasher.take();
-                        tokio::task::spawn_blocking(move || read_piece(file, h))
+                        pooled(move || read_piece(file, h))
                     }
                 };
-                let (file, h, read) = job.await.map_err(|e| join_failed(store, key, e))?;
+                let (file, h, read) = joined(store, key, job.await)?;
                 let read = read.map_err(|e| local_failed(store, key, e))?;
                 if read.is_some() {
                     // The hash travels with the read ahead.
-                    *state =
-                        FileRead::Ahead(tokio::task::spawn_blocking(move || read_piece(file, h)));
+                    *state = FileRead::Ahead(pooled(move || read_piece(file, h)));
                 } else {
                     *state = FileRead::Idle(Some(file));
                     *hasher = h;
@@ -334,14 +350,14 @@ impl Unzstd {
             let mut decoder = self.decoder.take().ok_or_else(|| lost(store, key))?;
             let mut h = hasher.take().ok_or_else(|| lost(store, key))?;
             let (input, mut pos) = (self.input.clone(), self.pos);
-            let job = tokio::task::spawn_blocking(move || {
+            let job = pooled(move || {
                 let step = decode_step(&mut decoder, &input, &mut pos);
                 if let Ok((out, _)) = &step {
                     h.update(out);
                 }
                 (decoder, h, pos, step)
             });
-            let (decoder, h, pos, step) = job.await.map_err(|e| join_failed(store, key, e))?;
+            let (decoder, h, pos, step) = joined(store, key, job.await)?;
             (self.decoder, *hasher, self.pos) = (Some(decoder), Some(h), pos);
             let (out, frame_done) = step.map_err(|e| damaged(store, key, &e.to_string()))?;
             self.frame_done = frame_done.unwrap_or(self.frame_done);
@@ -398,6 +414,38 @@ fn lost(store: &Store, key: &Path) -> StoreError {
             source: "a read job failed earlier".into(),
         },
     )
+}
+
+/// Blocking jobs reading or decompressing pieces at once, however many
+/// objects are being read: each job is short (one piece), and more at once
+/// would add threads (and their memory; 200 downloads grew the pool to 500
+/// threads) rather than throughput.
+const JOBS: usize = 16;
+
+static JOB_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(JOBS);
+
+/// A job on the blocking pool, started once one of [`JOBS`] slots is free.
+type Job<T> = tokio::task::JoinHandle<Result<T, tokio::task::JoinError>>;
+
+fn pooled<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Job<T> {
+    tokio::spawn(async move {
+        // The semaphore is never closed; without a slot the job runs anyway.
+        let slot = JOB_SLOTS.acquire().await.ok();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            job()
+        })
+        .await
+    })
+}
+
+fn joined<T>(
+    store: &Store,
+    key: &Path,
+    done: Result<Result<T, tokio::task::JoinError>, tokio::task::JoinError>,
+) -> Result<T, StoreError> {
+    done.and_then(|inner| inner)
+        .map_err(|e| join_failed(store, key, e))
 }
 
 fn join_failed(store: &Store, key: &Path, e: tokio::task::JoinError) -> StoreError {
