@@ -276,7 +276,7 @@ impl Raw {
                         pooled(move || read_piece(file, h))
                     }
                 };
-                let (file, h, read) = joined(store, key, job.await)?;
+                let (file, h, read) = joined(store, key, job).await?;
                 let read = read.map_err(|e| local_failed(store, key, e))?;
                 if read.is_some() {
                     // The hash travels with the read ahead.
@@ -357,7 +357,7 @@ impl Unzstd {
                 }
                 (decoder, h, pos, step)
             });
-            let (decoder, h, pos, step) = joined(store, key, job.await)?;
+            let (decoder, h, pos, step) = joined(store, key, job).await?;
             (self.decoder, *hasher, self.pos) = (Some(decoder), Some(h), pos);
             let (out, frame_done) = step.map_err(|e| damaged(store, key, &e.to_string()))?;
             self.frame_done = frame_done.unwrap_or(self.frame_done);
@@ -424,11 +424,22 @@ const JOBS: usize = 16;
 
 static JOB_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(JOBS);
 
-/// A job on the blocking pool, started once one of [`JOBS`] slots is free.
-type Job<T> = tokio::task::JoinHandle<Result<T, tokio::task::JoinError>>;
+/// A job on the blocking pool, started once one of [`JOBS`] slots is free:
+/// at once when one is (the usual case, one hop), else by a task that
+/// waits for one.
+enum Job<T> {
+    Now(tokio::task::JoinHandle<T>),
+    Queued(tokio::task::JoinHandle<Result<T, tokio::task::JoinError>>),
+}
 
 fn pooled<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Job<T> {
-    tokio::spawn(async move {
+    if let Ok(slot) = JOB_SLOTS.try_acquire() {
+        return Job::Now(tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            job()
+        }));
+    }
+    Job::Queued(tokio::spawn(async move {
         // The semaphore is never closed; without a slot the job runs anyway.
         let slot = JOB_SLOTS.acquire().await.ok();
         tokio::task::spawn_blocking(move || {
@@ -436,16 +447,17 @@ fn pooled<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Job<T>
             job()
         })
         .await
-    })
+    }))
 }
 
-fn joined<T>(
-    store: &Store,
-    key: &Path,
-    done: Result<Result<T, tokio::task::JoinError>, tokio::task::JoinError>,
-) -> Result<T, StoreError> {
-    done.and_then(|inner| inner)
-        .map_err(|e| join_failed(store, key, e))
+/// Waits for `job`; a failed one (the runtime shutting down, a panic) is
+/// the store's error.
+async fn joined<T>(store: &Store, key: &Path, job: Job<T>) -> Result<T, StoreError> {
+    let done = match job {
+        Job::Now(h) => h.await,
+        Job::Queued(h) => h.await.and_then(|inner| inner),
+    };
+    done.map_err(|e| join_failed(store, key, e))
 }
 
 fn join_failed(store: &Store, key: &Path, e: tokio::task::JoinError) -> StoreError {
