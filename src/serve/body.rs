@@ -76,8 +76,10 @@ impl Slicer {
             Some(p) => p,
             None => {
                 let opened = self.store.pieces(&self.hash).await;
+                let opened = opened.map_err(|e| fail(&self.hash, &e))?;
+                // Larger reads while few connections are open (`limits`).
                 self.pieces
-                    .insert(opened.map_err(|e| fail(&self.hash, &e))?)
+                    .insert(opened.with_piece_size(super::limits::piece_size()))
             }
         };
         loop {

@@ -48,6 +48,41 @@ pub struct Limits {
 /// bytes); a larger one is refused with 413 unread.
 pub const MAX_BODY: usize = 16 * 1024;
 
+/// Connections being served now (counted by `listen`): the body picks its
+/// read size by it.
+pub(super) static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Below this many open connections a download reads [`BIG_PIECE`]s: one
+/// stream runs about twice as fast, and even if every one of them stalled
+/// they would hold little (`BIG_FEW` × 2 × `BIG_PIECE` = 64 MiB).
+const BIG_FEW: usize = 64;
+const BIG_PIECE: usize = 512 * 1024;
+
+/// The read size for a download starting now.
+pub(super) fn piece_size() -> usize {
+    if OPEN.load(Ordering::Relaxed) < BIG_FEW {
+        BIG_PIECE
+    } else {
+        crate::store::PIECE
+    }
+}
+
+/// One open connection, counted in [`OPEN`] while it lives.
+pub(super) struct Open;
+
+impl Open {
+    pub(super) fn count() -> Open {
+        OPEN.fetch_add(1, Ordering::Relaxed);
+        Open
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Requests in flight on one connection, and responses finished: what
 /// [`Guarded`] decides its read timeouts on.
 #[derive(Debug, Default)]

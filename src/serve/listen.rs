@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use super::limits::{Activity, Guarded, InFlight, Limits};
+use super::limits::{Activity, Guarded, InFlight, Limits, Open};
 use super::ServeError;
 
 /// How long a stop waits for requests in flight (a large download on a
@@ -98,6 +98,7 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY for {peer}: {e}");
         }
+        let open = Open::count();
         let activity = Arc::new(Activity::default());
         let stream = Guarded::new(stream, options.limits, Arc::clone(&activity));
         let watcher = graceful.watcher();
@@ -119,7 +120,7 @@ pub async fn serve(
             if let Err(e) = result {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
-            drop(slot);
+            drop((slot, open));
         });
     }
     drop(listener);

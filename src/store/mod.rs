@@ -32,7 +32,7 @@ pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_L
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
 pub use multipart::MULTIPART_THRESHOLD;
-pub use pieces::{Pieces, PIECE};
+pub use pieces::{Pieces, MAX_PIECE, PIECE};
 pub use stream::{ReadError, READS_IN_FLIGHT};
 
 use std::path::{Path as FsPath, PathBuf};

@@ -41,6 +41,9 @@ use super::{compressed_key, object_key, Sha256, Store, StoreError};
 /// job per piece costs little next to reading and hashing it.
 pub const PIECE: usize = 64 * 1024;
 
+/// The largest piece [`Pieces::with_piece_size`] takes.
+pub const MAX_PIECE: usize = 1024 * 1024;
+
 type Hasher = sha2::Sha256;
 
 /// An object being read; see the module's header.
@@ -53,6 +56,8 @@ pub struct Pieces {
     hasher: Option<Hasher>,
     len: u64,
     done: bool,
+    /// Bytes a plain object is read in at once.
+    piece: usize,
 }
 
 enum Source {
@@ -174,6 +179,7 @@ impl Store {
             hasher: Some(Hasher::new()),
             len: 0,
             done: false,
+            piece: PIECE,
         }
     }
 
@@ -197,7 +203,10 @@ impl Pieces {
             return Ok(None);
         }
         let piece = match &mut self.source {
-            Source::Plain(raw) => raw.next(&self.store, &self.key, &mut self.hasher).await?,
+            Source::Plain(raw) => {
+                raw.next(&self.store, &self.key, &mut self.hasher, self.piece)
+                    .await?
+            }
             Source::Zstd(z) => z.next(&self.store, &self.key, &mut self.hasher).await?,
         };
         match piece {
@@ -215,6 +224,14 @@ impl Pieces {
                 Ok(None)
             }
         }
+    }
+
+    /// Reads a plain object in pieces of `size` (within [`PIECE`] and
+    /// [`MAX_PIECE`]) instead: fewer, larger reads for a caller that has
+    /// the memory to spare (a compressed object keeps [`PIECE`]).
+    pub fn with_piece_size(mut self, size: usize) -> Pieces {
+        self.piece = size.clamp(PIECE, MAX_PIECE);
+        self
     }
 
     /// Bytes handed out so far.
@@ -265,6 +282,7 @@ impl Raw {
         store: &Store,
         key: &Path,
         hasher: &mut Option<Hasher>,
+        size: usize,
     ) -> Result<Option<Bytes>, StoreError> {
         match self {
             Raw::File(state) => {
@@ -273,14 +291,14 @@ impl Raw {
                     FileRead::Idle(file) => {
                         let file = file.ok_or_else(|| lost(store, key))?;
                         let h = hasher.take();
-                        pooled(move || read_piece(file, h))
+                        pooled(move || read_piece(file, h, size))
                     }
                 };
                 let (file, h, read) = joined(store, key, job).await?;
                 let read = read.map_err(|e| local_failed(store, key, e))?;
                 if read.is_some() {
                     // The hash travels with the read ahead.
-                    *state = FileRead::Ahead(pooled(move || read_piece(file, h)));
+                    *state = FileRead::Ahead(pooled(move || read_piece(file, h, size)));
                 } else {
                     *state = FileRead::Idle(Some(file));
                     *hasher = h;
@@ -295,7 +313,7 @@ impl Raw {
                         None => return Ok(None),
                     }
                 }
-                let piece = rest.split_to(rest.len().min(PIECE));
+                let piece = rest.split_to(rest.len().min(size));
                 if let Some(h) = hasher.as_mut() {
                     h.update(&piece);
                 }
@@ -309,12 +327,13 @@ impl Raw {
 fn read_piece(
     mut file: std::fs::File,
     mut hasher: Option<Hasher>,
+    size: usize,
 ) -> (
     std::fs::File,
     Option<Hasher>,
     std::io::Result<Option<Bytes>>,
 ) {
-    let mut buf = vec![0u8; PIECE];
+    let mut buf = vec![0u8; size];
     let read = loop {
         match file.read(&mut buf) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -341,7 +360,7 @@ impl Unzstd {
     ) -> Result<Option<Bytes>, StoreError> {
         loop {
             if self.pos == self.input.len() && !self.eof {
-                match self.raw.next(store, key, &mut None).await? {
+                match self.raw.next(store, key, &mut None, PIECE).await? {
                     Some(b) => (self.input, self.pos) = (b, 0),
                     None => self.eof = true,
                 }
