@@ -114,6 +114,16 @@ fn sig_exp(link: &str) -> (String, Option<String>) {
     (sig, exp)
 }
 
+/// Where a page's put-back form posts: its own address, which carries the
+/// page link's `sig` (and `exp`), checked before the body is read.
+fn put_back_url(base: &str, acct: &str, (sig, exp): &(String, Option<String>)) -> String {
+    let mut url = format!("{base}/m/{acct}/put-back?sig={sig}");
+    if let Some(e) = exp {
+        url.push_str(&format!("&exp={e}"));
+    }
+    url
+}
+
 /// The put-back form: the link's `sig` (and `exp`), token, message, hash.
 fn put_back_form(
     (sig, exp): &(String, Option<String>),
@@ -358,7 +368,7 @@ fn tokens(serve: &Serve, config: &Path, alice: &str, page: &str) {
     let send = |acct: &str, link: &(String, Option<String>), token: &str, message: &str| {
         let f = put_back_form(link, token, message, &sha);
         let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        post(&format!("{base}/m/{acct}/put-back"), &f, base).status
+        post(&put_back_url(base, acct, link), &f, base).status
     };
     let alice_link = sig_exp(alice);
     // Another message of this mailbox (none): the token itself passes.
@@ -389,14 +399,15 @@ fn error_ids(config: &Path, alice: &str) {
     let serve = Serve::start_with(config, cmd);
     let alice = alice.replacen(alice.split("/m/").next().unwrap(), &serve.base, 1);
     let page = get(&alice, &[]).body;
+    let link = sig_exp(&alice);
     let form = put_back_form(
-        &sig_exp(&alice),
+        &link,
         &hidden(&page, "token"),
         &hidden(&page, "message"),
         &hidden(&page, "sha256"),
     );
     let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let done = post(&format!("{}/m/alice/put-back", serve.base), &f, &serve.base);
+    let done = post(&put_back_url(&serve.base, "alice", &link), &f, &serve.base);
     assert_eq!(done.status, 200, "{}", done.body);
     framed(&done, "same-origin");
     assert!(

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::index::Index;
 use crate::links::Secret;
 use crate::pipeline::{ReattachOutcome, ReattachTarget};
-use crate::serve::{self, AppState, Options, Pages, PutBackFn};
+use crate::serve::{self, AppState, Limits, Options, Pages, PutBackFn};
 use crate::store::Store;
 
 /// Serve detached files over HTTP(S) by their signed links.
@@ -45,6 +45,13 @@ pub async fn run(args: ServeArgs, config_path: Option<PathBuf>) -> anyhow::Resul
     let options = Options {
         listen: args.listen.unwrap_or_else(|| config.serve.listen.clone()),
         tls: config.serve.tls.clone(),
+        limits: Limits {
+            max_connections: config.serve.max_connections,
+            header_timeout: config.serve.header_timeout,
+            body_timeout: config.serve.body_timeout,
+            idle_timeout: config.serve.idle_timeout,
+            write_timeout: config.serve.write_timeout,
+        },
     };
     let listen_loopback = options
         .listen
@@ -60,6 +67,7 @@ pub async fn run(args: ServeArgs, config_path: Option<PathBuf>) -> anyhow::Resul
         listen_loopback,
         open_on_loopback: config.serve.open_on_loopback,
         form_token_max_age: config.serve.form_token_max_age,
+        body_timeout: config.serve.body_timeout,
         put_back: put_back_fn(config.clone(), store.clone()),
     };
     if config.serve.open_on_loopback {

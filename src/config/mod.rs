@@ -117,7 +117,8 @@ pub struct StoreConfig {
     pub world_readable: bool,
 }
 
-/// `[serve]`: where `slimbox serve` listens, and its TLS certificate.
+/// `[serve]`: where `slimbox serve` listens, its TLS certificate, and
+/// what one connection may cost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
     /// `listen`, as `host:port` (default [`DEFAULT_LISTEN`]).
@@ -132,10 +133,29 @@ pub struct ServeConfig {
     /// `form_token_max_age` (default [`DEFAULT_FORM_TOKEN_MAX_AGE`]): how
     /// long a page's "put back" buttons stay good after it was shown.
     pub form_token_max_age: Duration,
+    /// `max_connections`: served at once; past it a client gets a 503.
+    pub max_connections: usize,
+    /// `header_timeout`: for a request's head, from connecting or from its
+    /// first byte (and for a TLS handshake).
+    pub header_timeout: Duration,
+    /// `body_timeout`: for a request body (the pages' "put back" form).
+    pub body_timeout: Duration,
+    /// `idle_timeout`: a kept-alive connection with no request.
+    pub idle_timeout: Duration,
+    /// `write_timeout`: a response the client takes nothing of.
+    pub write_timeout: Duration,
 }
 
 /// Default `serve.form_token_max_age`: one hour.
 pub const DEFAULT_FORM_TOKEN_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Defaults of `[serve]`'s limits: `max_connections`, and the header,
+/// body, idle and write timeouts.
+pub const DEFAULT_SERVE_MAX_CONNECTIONS: usize = 2048;
+pub const DEFAULT_SERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(20);
+pub const DEFAULT_SERVE_BODY_TIMEOUT: Duration = Duration::from_secs(20);
+pub const DEFAULT_SERVE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_SERVE_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default `serve.listen`: loopback only, so a server started by hand is
 /// not reachable from the network until someone says so.

@@ -112,6 +112,12 @@ pub(super) struct RawServe {
     #[serde(default)]
     pub(super) open_on_loopback: bool,
     pub(super) form_token_max_age: Option<toml::Value>,
+    pub(super) max_connections: Option<i64>,
+    /// Durations such as `"30s"` (checked in `check`).
+    pub(super) header_timeout: Option<toml::Value>,
+    pub(super) body_timeout: Option<toml::Value>,
+    pub(super) idle_timeout: Option<toml::Value>,
+    pub(super) write_timeout: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]

@@ -2,20 +2,23 @@
 //!
 //! What belongs here: the router (one file per kind of route: `files` for
 //! `/f/…`; the self-service pages under `/m/<account>` go in their own file
-//! beside it), listening (plain or TLS with rustls), the access log and
-//! graceful shutdown. Link formats and their checks are `links`'; reading
-//! objects is `store`'s. Anything the router does not name is a bare 404:
-//! the store is never listed. One layer ([`framing`]) gives every answer
-//! its security headers, so no route can forget them.
+//! beside it), listening (plain or TLS with rustls), the limits on what a
+//! connection may cost (`limits`), the access log and graceful shutdown.
+//! Link formats and their checks are `links`'; reading objects is
+//! `store`'s. Anything the router does not name is a bare 404: the store is
+//! never listed. One layer ([`framing`]) gives every answer its security
+//! headers, so no route can forget them.
 
 mod body;
 mod error;
 mod files;
 mod headers;
+mod limits;
 mod listen;
 mod page;
 
 pub use error::ServeError;
+pub use limits::{Limits, MAX_BODY};
 pub use listen::{serve, Options};
 pub use page::{Pages, PutBackFn};
 

@@ -411,7 +411,10 @@ impl Store {
             range: Some(GetRange::Bounded(0..FRAME_HEADER_MAX)),
             ..GetOptions::default()
         };
-        let head = match self.inner.get_opts(&key, opts).await {
+        let slot = self.local_slot().await;
+        let got = self.inner.get_opts(&key, opts).await;
+        drop(slot);
+        let head = match got {
             Ok(result) => result.bytes().await.map_err(|e| self.read_err(&key, e))?,
             Err(object_store::Error::NotFound { .. }) if self.compress.knows_compressed(hash) => {
                 return self.size_plain(hash).await;

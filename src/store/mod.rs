@@ -25,6 +25,7 @@ mod key;
 mod lookup;
 mod modes;
 mod multipart;
+mod pieces;
 mod stream;
 
 pub use backend::{parse_credentials, retry_config, RemoteOptions};
@@ -34,6 +35,7 @@ pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
 pub use modes::Modes;
 pub use multipart::MULTIPART_THRESHOLD;
+pub use pieces::{Pieces, MAX_PIECE, PIECE};
 pub use stream::{ReadError, READS_IN_FLIGHT};
 
 use std::path::{Path as FsPath, PathBuf};
@@ -399,7 +401,10 @@ impl Store {
     /// [`Store::size`] of the plain (uncompressed) form only.
     pub(crate) async fn size_plain(&self, hash: &Sha256) -> Result<Option<u64>, StoreError> {
         let key = object_key(hash);
-        match self.inner.head(&key).await {
+        let slot = self.local_slot().await;
+        let head = self.inner.head(&key).await;
+        drop(slot);
+        match head {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.backend("look up", &key, e)),

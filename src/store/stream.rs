@@ -153,24 +153,35 @@ impl Store {
         Ok((st.sink, st.len))
     }
 
-    /// [`Store::read_into`] for an object stored compressed: read,
-    /// decompressed (never past the size its frame states) and hash-checked
-    /// whole, then written to `sink`. A missing object is `NotFound` under
-    /// its plain key, the one links and people know.
+    /// [`Store::read_into`] for an object stored compressed: decompressed
+    /// as a stream ([`Store::pieces`]), never holding more than a batch and
+    /// zstd's window, and hash-checked as it goes. A missing object is
+    /// `NotFound` under its plain key, the one links and people know.
     async fn read_compressed_into<W>(&self, hash: &Sha256, sink: W) -> Result<(W, u64), ReadError>
     where
         W: Write + Send + 'static,
     {
-        let data = self.get_either(hash).await?;
-        let len = data.len() as u64;
-        let st = Checked {
-            hasher: sha2::Sha256::new(),
-            sink,
-            len: 0,
-        };
-        let key = super::compressed_key(hash);
-        let st = self.on_pool(&key, move || feed_all(st, vec![data])).await?;
-        Ok((st.sink, len))
+        let mut pieces = self.pieces_compressed(hash).await?;
+        let key = pieces.key().clone();
+        let mut sink = sink;
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batched = 0;
+        loop {
+            let next = pieces.next().await?;
+            let done = next.is_none();
+            if let Some(piece) = next {
+                batched += piece.len();
+                batch.push(piece);
+            }
+            if batched >= BATCH || (done && !batch.is_empty()) {
+                let todo = std::mem::take(&mut batch);
+                batched = 0;
+                sink = write_on_pool(&key, sink, todo).await?;
+            }
+            if done {
+                return Ok((sink, pieces.len()));
+            }
+        }
     }
 
     /// Reads the object `hash` through and checks it against its SHA-256,
@@ -217,6 +228,29 @@ impl Store {
             // The pool is shutting down (or the job panicked).
             Err(e) => Err(write_err(std::io::Error::other(e))),
         }
+    }
+}
+
+/// Writes `chunks` to `sink` on tokio's blocking pool.
+async fn write_on_pool<W>(key: &Path, mut sink: W, chunks: Vec<Bytes>) -> Result<W, ReadError>
+where
+    W: Write + Send + 'static,
+{
+    let job = tokio::task::spawn_blocking(move || {
+        for c in &chunks {
+            sink.write_all(c)?;
+        }
+        Ok(sink)
+    });
+    let write_err = |source| ReadError::Write {
+        key: key.to_string(),
+        source,
+    };
+    match job.await {
+        Ok(Ok(sink)) => Ok(sink),
+        Ok(Err(e)) => Err(write_err(e)),
+        // The pool is shutting down (or the job panicked).
+        Err(e) => Err(write_err(std::io::Error::other(e))),
     }
 }
 
@@ -333,6 +367,30 @@ mod tests {
             let err = store.read_into(&h, Full { left: 1000 }).await.unwrap_err();
             assert!(matches!(err, ReadError::Write { .. }), "{err}");
             assert!(err.to_string().contains("disk full"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn issue20_compressed_objects_stream_into_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let zstd = crate::store::Compression::from_zstd_level(Some(3));
+        let local = Store::open(&dir.path().to_string_lossy())
+            .unwrap()
+            .with_compression(zstd);
+        let memory = Store::from_object_store(Arc::new(InMemory::new()), "memory://t".into())
+            .with_compression(zstd);
+        for store in [local, memory] {
+            let d = Bytes::from("a row, of a table; 12345\n".repeat(200_000));
+            let h = sha256(&d);
+            let put = store
+                .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+                .await;
+            assert!(put.unwrap().compressed_size.is_some());
+            // A handle that does not know the form finds it.
+            let fresh = Store::from_object_store(store.object_store(), "x://y".into());
+            let (out, n) = fresh.read_into(&h, Vec::new()).await.unwrap();
+            assert_eq!((n, out == d), (d.len() as u64, true));
+            assert_eq!(store.check(&h).await.unwrap(), d.len() as u64);
         }
     }
 }

@@ -1,8 +1,15 @@
 //! `[serve]`: the HTTP server's address and TLS files (`[links]`, the
 //! secret links are signed with, is `links.rs`).
 
+use std::time::Duration;
+
 use super::super::raw::RawServe;
 use super::super::{ServeConfig, DEFAULT_FORM_TOKEN_MAX_AGE, DEFAULT_LISTEN};
+use super::super::{
+    DEFAULT_SERVE_BODY_TIMEOUT, DEFAULT_SERVE_HEADER_TIMEOUT, DEFAULT_SERVE_IDLE_TIMEOUT,
+    DEFAULT_SERVE_MAX_CONNECTIONS, DEFAULT_SERVE_WRITE_TIMEOUT,
+};
+use super::policy::age_at;
 use super::{ConfigError, Ctx};
 
 pub(super) fn serve_config(ctx: &Ctx, raw: &RawServe) -> Result<ServeConfig, ConfigError> {
@@ -30,33 +37,79 @@ pub(super) fn serve_config(ctx: &Ctx, raw: &RawServe) -> Result<ServeConfig, Con
             ))
         }
     };
+    let timeout = |key: &str, raw: &Option<toml::Value>, default| timeout(ctx, key, raw, default);
     Ok(ServeConfig {
         listen: listen.to_string(),
         tls,
         open_on_loopback: raw.open_on_loopback,
-        form_token_max_age: form_token_max_age(ctx, raw)?,
+        form_token_max_age: timeout(
+            "form_token_max_age",
+            &raw.form_token_max_age,
+            DEFAULT_FORM_TOKEN_MAX_AGE,
+        )?,
+        max_connections: max_connections(ctx, raw.max_connections)?,
+        header_timeout: timeout(
+            "header_timeout",
+            &raw.header_timeout,
+            DEFAULT_SERVE_HEADER_TIMEOUT,
+        )?,
+        body_timeout: timeout(
+            "body_timeout",
+            &raw.body_timeout,
+            DEFAULT_SERVE_BODY_TIMEOUT,
+        )?,
+        idle_timeout: timeout(
+            "idle_timeout",
+            &raw.idle_timeout,
+            DEFAULT_SERVE_IDLE_TIMEOUT,
+        )?,
+        write_timeout: timeout(
+            "write_timeout",
+            &raw.write_timeout,
+            DEFAULT_SERVE_WRITE_TIMEOUT,
+        )?,
     })
 }
 
-fn form_token_max_age(ctx: &Ctx, raw: &RawServe) -> Result<std::time::Duration, ConfigError> {
-    let key = "serve.form_token_max_age";
-    match &raw.form_token_max_age {
-        None => Ok(DEFAULT_FORM_TOKEN_MAX_AGE),
-        Some(toml::Value::String(s)) => {
-            let age = super::parse_age(s).map_err(|p| ctx.err(key, p))?;
-            if age.is_zero() {
-                return Err(ctx.err(
-                    key,
-                    "is 0, so no \"put back\" button would ever work; write an age such as \"1h\"",
-                ));
-            }
-            Ok(age)
-        }
-        Some(other) => Err(ctx.err(
-            key,
-            format!("{other} is not an age; write a string with a unit, e.g. \"1h\""),
+/// `serve.max_connections`: at least 1, at most a million.
+fn max_connections(ctx: &Ctx, raw: Option<i64>) -> Result<usize, ConfigError> {
+    match raw {
+        None => Ok(DEFAULT_SERVE_MAX_CONNECTIONS),
+        Some(n @ 1..=1_000_000) => Ok(n as usize),
+        Some(n) => Err(ctx.err(
+            "serve.max_connections",
+            format!(
+                "{n} is out of range; write how many connections slimbox serve takes at \
+                 once (1 to 1000000; default {DEFAULT_SERVE_MAX_CONNECTIONS}), or remove the key"
+            ),
         )),
     }
+}
+
+/// One of `[serve]`'s durations (the timeouts, the form tokens' age): a
+/// string such as `"30s"`, not zero.
+fn timeout(
+    ctx: &Ctx,
+    name: &str,
+    raw: &Option<toml::Value>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let key = format!("serve.{name}");
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    let d = age_at(ctx, &key, raw.clone())?;
+    if d.is_zero() {
+        return Err(ctx.err(
+            &key,
+            format!(
+                "is zero, which would drop every client; write a duration such as \"{}s\", \
+                 or remove the key for that default",
+                default.as_secs()
+            ),
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -111,5 +164,34 @@ mod tests {
             let e = err(&format!("{BASE}[serve]\nform_token_max_age = {bad}\n"));
             assert!(e.contains("serve.form_token_max_age"), "{e}");
         }
+    }
+
+    #[test]
+    fn issue20_limits_have_defaults_and_are_checked() {
+        use std::time::Duration;
+        let c = ok(BASE);
+        assert_eq!(c.serve.max_connections, 2048);
+        assert_eq!(c.serve.header_timeout, Duration::from_secs(20));
+        assert_eq!(c.serve.body_timeout, Duration::from_secs(20));
+        assert_eq!(c.serve.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.serve.write_timeout, Duration::from_secs(60));
+        let c = ok(&format!(
+            "{BASE}[serve]\nmax_connections = 3\nheader_timeout = \"2s\"\n\
+             body_timeout = \"3s\"\nidle_timeout = \"1m\"\nwrite_timeout = \"4s\"\n"
+        ));
+        assert_eq!(c.serve.max_connections, 3);
+        assert_eq!(c.serve.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.serve.body_timeout, Duration::from_secs(3));
+        assert_eq!(c.serve.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.serve.write_timeout, Duration::from_secs(4));
+        let e = err(&format!("{BASE}[serve]\nmax_connections = 0\n"));
+        assert!(e.contains("serve.max_connections"), "{e}");
+        let e = err(&format!("{BASE}[serve]\nwrite_timeout = \"0s\"\n"));
+        assert!(
+            e.contains("serve.write_timeout") && e.contains("zero"),
+            "{e}"
+        );
+        let e = err(&format!("{BASE}[serve]\nidle_timeout = 30\n"));
+        assert!(e.contains("serve.idle_timeout"), "{e}");
     }
 }

@@ -61,6 +61,17 @@ pub(super) fn page_href(account: &str, sig: Option<&str>, exp: Option<&str>) -> 
     }
 }
 
+/// The "put back" form's action: `/m/<account>/put-back` with the page
+/// link's `sig` and `exp`, so the server checks them before it reads the
+/// form (issue 20).
+pub(super) fn put_back_href(account: &str, sig: Option<&str>, exp: Option<&str>) -> String {
+    let href = page_href(account, sig, exp);
+    match href.split_once('?') {
+        Some((path, q)) => format!("{path}/put-back?{q}"),
+        None => format!("{href}/put-back"),
+    }
+}
+
 /// The mailboxes, where access is open (loopback).
 pub(super) fn home(accounts: &[String]) -> Markup {
     layout(
@@ -122,7 +133,7 @@ fn file_row(v: &PageView, row: &PartRow) -> Markup {
             @if let Some(s) = &row.subject { div.meta { "Subject: " (shown(s)) } }
             div.actions {
                 a.button href=((v.link)(row)) download=(crate::mime::safe_name(&row.filename)) { "Download" }
-                form method="post" action=(format!("{}/put-back", page_href(v.account, None, None))) {
+                form method="post" action=(put_back_href(v.account, given(&q.sig), given(&q.exp))) {
                     @if let Some(s) = given(&q.sig) { input type="hidden" name="sig" value=(s); }
                     @if let Some(e) = given(&q.exp) { input type="hidden" name="exp" value=(e); }
                     input type="hidden" name="token" value=(v.token);

@@ -5,9 +5,10 @@
 //! Routes: `GET /m/` (the mailboxes, only where access is open by opt-in;
 //! `/` itself stays a bare 404 like every path the router does not name),
 //! `GET /m/<account>?sig=S[&exp=E]` (the page) and
-//! `POST /m/<account>/put-back` (one message back, the result shown). Who
-//! may see what is `access`'s decision; a request without a page link gets
-//! a 401 page saying how to get one, every other refusal a bare 403 or 404.
+//! `POST /m/<account>/put-back?sig=S[&exp=E]` (one message back, the
+//! result shown; its body is read only once the link is checked). Who may
+//! see what is `access`'s decision; a request without a page link gets a
+//! 401 page saying how to get one, every other refusal a bare 403 or 404.
 //! A put back that fails shows an error id, never the error: the detail
 //! goes to the log under that id.
 //! Putting back is not done here: the command line hands in a function
@@ -24,16 +25,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Form, Query, Request, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures::future::BoxFuture;
+use futures::StreamExt;
 use serde::Deserialize;
 
-use super::{bare, AppState};
+use super::{bare, AppState, MAX_BODY};
 use crate::index::{Index, PartFilter, PartRow};
 use crate::pipeline::{ReattachOutcome, ReattachTarget};
 use search::PageQuery;
@@ -62,6 +65,8 @@ pub struct Pages {
     /// `[serve] form_token_max_age`: how long a page's "put back" forms
     /// stay good.
     pub form_token_max_age: Duration,
+    /// `[serve] body_timeout`: for the "put back" form's body.
+    pub body_timeout: Duration,
     pub put_back: PutBackFn,
 }
 
@@ -174,6 +179,47 @@ fn download_link(app: &AppState, pages: &Pages, row: &PartRow) -> String {
     app.secret.file_link(base, &row.sha256, &name, exp)
 }
 
+/// The "put back" form, read within `timeout` and [`MAX_BODY`] bytes: a
+/// larger one is 413 (unread when it says its length), a slow one 408.
+async fn read_form(
+    parts: &Parts,
+    body: Body,
+    timeout: Duration,
+) -> Result<PutBackForm, StatusCode> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    let read = async {
+        let mut chunks = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    };
+    let bytes = tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| StatusCode::REQUEST_TIMEOUT)??;
+    serde_urlencoded::from_bytes(&bytes).map_err(|_| StatusCode::BAD_REQUEST)
+}
+
 /// Rows of the index, read on a blocking thread (SQLite); a failure is
 /// answered with an error page ([`trouble`]).
 async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, Response> {
@@ -204,29 +250,51 @@ struct PutBackForm {
     sha256: String,
 }
 
-async fn put_back(
-    State(app): State<AppState>,
-    parts: Parts,
-    form: Result<Form<PutBackForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+/// `sig` and `exp` of a "put back" POST's own address.
+#[derive(Debug, Deserialize)]
+struct LinkQuery {
+    sig: Option<String>,
+    exp: Option<String>,
+}
+
+async fn put_back(State(app): State<AppState>, req: Request) -> Response {
     let Some(pages) = app.pages.clone() else {
         return bare(StatusCode::NOT_FOUND);
     };
-    let Ok(Form(form)) = form else {
-        return bare(StatusCode::BAD_REQUEST);
-    };
+    let (parts, body) = req.into_parts();
     let asker = Asker {
         app: &app,
         pages: &pages,
         parts: &parts,
     };
-    let account = match asker.account(form.sig.as_deref(), form.exp.as_deref()) {
+    // Who may post is decided before the body is read (issue 20): on the
+    // link in the form's action, or open access.
+    let Ok(Query(link)) = Query::<LinkQuery>::try_from_uri(&parts.uri) else {
+        return bare(StatusCode::BAD_REQUEST);
+    };
+    let account = match asker.account(link.sig.as_deref(), link.exp.as_deref()) {
         Ok(a) => a,
         Err(status) => return refused(status),
     };
+    let form = match read_form(&parts, body, pages.body_timeout).await {
+        Ok(form) => form,
+        Err(status) => return bare(status),
+    };
+    // A signature in the form (a page from before issue 20) is checked too.
+    if form.sig.is_some() && (form.sig != link.sig || form.exp != link.exp) {
+        match asker.account(form.sig.as_deref(), form.exp.as_deref()) {
+            Ok(a) if a == account => {}
+            Ok(_) => return bare(StatusCode::FORBIDDEN),
+            Err(status) => return refused(status),
+        }
+    }
+    let (sig, exp) = match link.sig {
+        Some(_) => (link.sig, link.exp),
+        None => (form.sig.clone(), form.exp.clone()),
+    };
     let token = access::TokenCheck {
         account: &account,
-        page_sig: form.sig.as_deref().unwrap_or(""),
+        page_sig: sig.as_deref().unwrap_or(""),
         now: now(),
         max_age: pages.form_token_max_age.as_secs(),
     };
@@ -257,12 +325,16 @@ async fn put_back(
         return bare(StatusCode::NOT_FOUND);
     };
     let outcome = (pages.put_back)(target).await;
-    put_back_result(&account, &form, &outcome)
+    put_back_result(&account, (sig.as_deref(), exp.as_deref()), &outcome)
 }
 
 /// The page after a put back. Its error names internals (a password
 /// variable, a server's answer): the log gets it, the page an id to quote.
-fn put_back_result(account: &str, form: &PutBackForm, outcome: &ReattachOutcome) -> Response {
+fn put_back_result(
+    account: &str,
+    (sig, exp): (Option<&str>, Option<&str>),
+    outcome: &ReattachOutcome,
+) -> Response {
     let error_id = outcome.error.as_ref().map(|e| {
         let id = error_id();
         tracing::warn!(
@@ -271,7 +343,7 @@ fn put_back_result(account: &str, form: &PutBackForm, outcome: &ReattachOutcome)
         );
         id
     });
-    let back = html::page_href(account, form.sig.as_deref(), form.exp.as_deref());
+    let back = html::page_href(account, sig, exp);
     let view = html::PutBackView {
         account,
         outcome,
