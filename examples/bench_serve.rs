@@ -89,12 +89,12 @@ async fn main() {
     let client = reqwest::Client::new();
 
     let file = store_dir.join(object_key(&big_hash).as_ref());
-    let big_url = secret.file_link(&base, &to_hex(&big_hash), "big.bin", None);
+    let big_url = file_link(&secret, &base, &to_hex(&big_hash), "big.bin");
     big_object(&client, &big_url, &file).await;
     let urls: Vec<String> = small
         .iter()
         .enumerate()
-        .map(|(i, h)| secret.file_link(&base, h, &format!("file{i}.pdf"), None))
+        .map(|(i, h)| file_link(&secret, &base, h, &format!("file{i}.pdf")))
         .collect();
     small_objects(&client, Arc::new(urls)).await;
     let _ = child.kill();
@@ -183,4 +183,14 @@ fn mb_per_s(bytes: usize, d: Duration) -> f64 {
 fn best_median(v: &mut [f64]) -> (f64, f64) {
     v.sort_by(|a, b| b.total_cmp(a));
     (v[0], v[v.len() / 2])
+}
+
+/// A signed file link; the long form written before issue 19 with
+/// `BENCH_LONG_LINKS=1`, for a server built from an older commit.
+fn file_link(secret: &Secret, base: &str, sha256: &str, name: &str) -> String {
+    if std::env::var_os("BENCH_LONG_LINKS").is_some() {
+        secret.legacy_file_link(base, sha256, name, None)
+    } else {
+        secret.file_link(base, sha256, name, None)
+    }
 }

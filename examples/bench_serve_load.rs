@@ -240,14 +240,19 @@ async fn hostile(bin: &str, links: &Links) {
     let stop = Arc::new(AtomicBool::new(false));
     let threads = watch_threads(&server, stop.clone());
     let at = |link: String| link[server.base.len()..].to_string();
-    let big = at(links
-        .secret
-        .file_link(&server.base, &links.big.0, "big.bin", None));
-    let page = links.secret.page_link(&server.base, "b", None);
+    let big = at(file_link(
+        &links.secret,
+        &server.base,
+        &links.big.0,
+        "big.bin",
+    ));
+    let page = if std::env::var_os("BENCH_LONG_LINKS").is_some() {
+        links.secret.legacy_page_link(&server.base, "b", None)
+    } else {
+        links.secret.page_link(&server.base, "b", None)
+    };
     let put_back = at(page.replacen("/m/b?", "/m/b/put-back?", 1));
-    let small = links
-        .secret
-        .file_link(&server.base, &links.small, "small.pdf", None);
+    let small = file_link(&links.secret, &server.base, &links.small, "small.pdf");
     let t = Instant::now();
     let mut held = Vec::new();
     let mut failed = 0;
@@ -366,9 +371,7 @@ async fn parallel(bin: &str, links: &Links, hash: &str, len: usize, n: usize, wh
     let server = Server::start(bin, &links.config);
     let stop = Arc::new(AtomicBool::new(false));
     let threads = watch_threads(&server, stop.clone());
-    let url = links
-        .secret
-        .file_link(&server.base, hash, "object.bin", None);
+    let url = file_link(&links.secret, &server.base, hash, "object.bin");
     let t = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -401,4 +404,14 @@ async fn parallel(bin: &str, links: &Links, hash: &str, len: usize, n: usize, wh
         (ok * len) as f64 / 1e6 / secs,
         server.peak_rss_mib()
     );
+}
+
+/// A signed file link; the long form written before issue 19 with
+/// `BENCH_LONG_LINKS=1`, for a server built from an older commit.
+fn file_link(secret: &Secret, base: &str, sha256: &str, name: &str) -> String {
+    if std::env::var_os("BENCH_LONG_LINKS").is_some() {
+        secret.legacy_file_link(base, sha256, name, None)
+    } else {
+        secret.file_link(base, sha256, name, None)
+    }
 }

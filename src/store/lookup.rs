@@ -32,6 +32,10 @@ impl Store {
             Some(root) => {
                 let dir = root.join(key::PREFIX).join(&hex[..2]);
                 let want = hex.clone();
+                // The directory read takes one of the blocking slots that
+                // reading pieces shares, so a crowd of short-link requests
+                // cannot grow the blocking pool (issue 20).
+                let _slot = self.local_slot().await;
                 let listed = tokio::task::spawn_blocking(move || read_matching(&dir, &want)).await;
                 match listed {
                     Ok(result) => result.map_err(|e| self.list_err(&hex, e))?,
