@@ -9,11 +9,13 @@
 //!   keep-alive (requests/s, p50 and p99 latency), best of 3 rounds.
 //!   Every response's length is checked; the server hashes every object.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "support/serve.rs"]
+mod serve_support;
 
 use bytes::Bytes;
 use slimbox::links::Secret;
@@ -69,32 +71,16 @@ async fn main() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start slimbox serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
+    let (mut child, base) = serve_support::start(&bin, &config);
     let client = reqwest::Client::new();
 
     let file = store_dir.join(object_key(&big_hash).as_ref());
-    let big_url = file_link(&secret, &base, &to_hex(&big_hash), "big.bin");
+    let big_url = serve_support::file_link(&secret, &base, &to_hex(&big_hash), "big.bin");
     big_object(&client, &big_url, &file).await;
     let urls: Vec<String> = small
         .iter()
         .enumerate()
-        .map(|(i, h)| file_link(&secret, &base, h, &format!("file{i}.pdf")))
+        .map(|(i, h)| serve_support::file_link(&secret, &base, h, &format!("file{i}.pdf")))
         .collect();
     small_objects(&client, Arc::new(urls)).await;
     let _ = child.kill();
@@ -183,14 +169,4 @@ fn mb_per_s(bytes: usize, d: Duration) -> f64 {
 fn best_median(v: &mut [f64]) -> (f64, f64) {
     v.sort_by(|a, b| b.total_cmp(a));
     (v[0], v[v.len() / 2])
-}
-
-/// A signed file link; the long form written before issue 19 with
-/// `BENCH_LONG_LINKS=1`, for a server built from an older commit.
-fn file_link(secret: &Secret, base: &str, sha256: &str, name: &str) -> String {
-    if std::env::var_os("BENCH_LONG_LINKS").is_some() {
-        secret.legacy_file_link(base, sha256, name, None)
-    } else {
-        secret.file_link(base, sha256, name, None)
-    }
 }

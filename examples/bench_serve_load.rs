@@ -16,12 +16,14 @@
 //! Nothing is asserted: a server that fails a part shows it in the figures
 //! (timed out, errors). Loopback only; every wait is bounded.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "support/serve.rs"]
+mod serve_support;
 
 use bytes::Bytes;
 use slimbox::links::Secret;
@@ -133,23 +135,7 @@ struct Server {
 
 impl Server {
     fn start(bin: &str, config: &Path) -> Server {
-        let mut child = Command::new(bin)
-            .arg("--config")
-            .arg(config)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start slimbox serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
+        let (child, base) = serve_support::start(bin, config);
         let addr = base.strip_prefix("http://").unwrap().parse().unwrap();
         Server { child, base, addr }
     }
@@ -240,19 +226,15 @@ async fn hostile(bin: &str, links: &Links) {
     let stop = Arc::new(AtomicBool::new(false));
     let threads = watch_threads(&server, stop.clone());
     let at = |link: String| link[server.base.len()..].to_string();
-    let big = at(file_link(
+    let big = at(serve_support::file_link(
         &links.secret,
         &server.base,
         &links.big.0,
         "big.bin",
     ));
-    let page = if std::env::var_os("BENCH_LONG_LINKS").is_some() {
-        links.secret.legacy_page_link(&server.base, "b", None)
-    } else {
-        links.secret.page_link(&server.base, "b", None)
-    };
+    let page = serve_support::page_link(&links.secret, &server.base, "b");
     let put_back = at(page.replacen("/m/b?", "/m/b/put-back?", 1));
-    let small = file_link(&links.secret, &server.base, &links.small, "small.pdf");
+    let small = serve_support::file_link(&links.secret, &server.base, &links.small, "small.pdf");
     let t = Instant::now();
     let mut held = Vec::new();
     let mut failed = 0;
@@ -371,7 +353,7 @@ async fn parallel(bin: &str, links: &Links, hash: &str, len: usize, n: usize, wh
     let server = Server::start(bin, &links.config);
     let stop = Arc::new(AtomicBool::new(false));
     let threads = watch_threads(&server, stop.clone());
-    let url = file_link(&links.secret, &server.base, hash, "object.bin");
+    let url = serve_support::file_link(&links.secret, &server.base, hash, "object.bin");
     let t = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -404,14 +386,4 @@ async fn parallel(bin: &str, links: &Links, hash: &str, len: usize, n: usize, wh
         (ok * len) as f64 / 1e6 / secs,
         server.peak_rss_mib()
     );
-}
-
-/// A signed file link; the long form written before issue 19 with
-/// `BENCH_LONG_LINKS=1`, for a server built from an older commit.
-fn file_link(secret: &Secret, base: &str, sha256: &str, name: &str) -> String {
-    if std::env::var_os("BENCH_LONG_LINKS").is_some() {
-        secret.legacy_file_link(base, sha256, name, None)
-    } else {
-        secret.file_link(base, sha256, name, None)
-    }
 }

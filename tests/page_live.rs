@@ -10,7 +10,7 @@ use std::path::Path;
 
 use support::dovecot::{Dovecot, DovecotOptions};
 use support::mailbox::{self, ok, slimbox};
-use support::serve::Serve;
+use support::serve::{hidden, Serve};
 
 const DATE: &str = "14-Mar-2024 10:00:00 +0100";
 
@@ -76,21 +76,6 @@ fn post(url: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> (u16, Str
         let res = r.send().await.expect("POST");
         (res.status().as_u16(), res.text().await.expect("body"))
     })
-}
-
-/// The value of the first hidden input `name` in a page (maud writes
-/// `name="X" value="V"`).
-fn hidden(page: &str, name: &str) -> String {
-    let key = format!("name=\"{name}\" value=\"");
-    let at = page
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + key.len();
-    page[at..]
-        .split('"')
-        .next()
-        .expect("value")
-        .replace("&amp;", "&")
 }
 
 fn add_to_config(config: &Path, text: &str) {

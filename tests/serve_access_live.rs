@@ -14,7 +14,7 @@ use std::process::Command;
 
 use support::dovecot::{Dovecot, DovecotOptions};
 use support::mailbox::{self, ok, slimbox};
-use support::serve::Serve;
+use support::serve::{hidden, Serve};
 
 const DATE: &str = "14-Mar-2024 10:00:00 +0100";
 const RLO_NAME: &str = "invoice\u{202E}fdp.exe";
@@ -71,20 +71,6 @@ fn post(url: &str, form: &[(&str, &str)], origin: &str) -> Answer {
             .header("origin", origin)
             .body(body),
     )
-}
-
-/// The value of the first hidden input `name` (maud writes `name="X" value="V"`).
-fn hidden(page: &str, name: &str) -> String {
-    let key = format!("name=\"{name}\" value=\"");
-    let at = page
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + key.len();
-    page[at..]
-        .split('"')
-        .next()
-        .expect("value")
-        .replace("&amp;", "&")
 }
 
 /// The first `href` after `marker`.

@@ -175,17 +175,6 @@ fn set_wal(conn: &Connection) -> Result<(), IndexError> {
     }
 }
 
-/// Creates `dir` and its missing parents 0700: the index names every
-/// sender, subject and file of every mailbox. An existing folder is left
-/// as it is (the user's choice).
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
-}
-
 /// The database file created 0600 before SQLite opens it (SQLite would
 /// create it 0644 under the usual umask, and gives its `-wal`, `-shm` and
 /// `-journal` files the database's mode), or brought to 0600, with those
@@ -243,7 +232,9 @@ impl Index {
     pub fn open(path: &Path) -> Result<Index, IndexError> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            private_dir(dir).map_err(|source| IndexError::Folder {
+            // 0700: the index names every sender, subject and file of every
+            // mailbox.
+            crate::private::create_private_dir(dir).map_err(|source| IndexError::Folder {
                 path: dir.display().to_string(),
                 source,
             })?;

@@ -81,11 +81,7 @@ fn create(path: &Path) -> Result<(), LinkError> {
         .map_err(|_| err(std::io::Error::other("the system's random source failed")))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Missing folders are made 0700 (an existing one is the user's).
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(dir).map_err(err)?;
+        crate::private::create_private_dir(dir).map_err(err)?;
     }
     let mut opts = std::fs::OpenOptions::new();
     // create_new: two processes starting at once never overwrite each

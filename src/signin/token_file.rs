@@ -116,7 +116,7 @@ pub(super) fn save(path: &Path, tokens: &StoredTokens) -> Result<(), OAuthError>
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    create_private_dir(dir).map_err(write_err)?;
+    crate::private::create_private_dir(dir).map_err(write_err)?;
     let data = serde_json::to_vec_pretty(tokens).map_err(|e| write_err(e.into()))?;
     // A NamedTempFile is created 0600 and in the same folder, so the
     // rename is atomic and the secret is never readable by others, not
@@ -137,19 +137,6 @@ pub(super) fn save(path: &Path, tokens: &StoredTokens) -> Result<(), OAuthError>
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-/// Creates `dir` (and missing parents) 0700; an existing folder is left as
-/// it is, since it may be one the user chose and shares on purpose.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }
 
 #[cfg(test)]

@@ -395,7 +395,7 @@ impl Store {
             Ok(data) => Ok(Bytes::from(data)),
             Err(why) => Err((why, sha256(&frame))),
         });
-        let decoded = job.await.map_err(|e| self.backend_join(&key, e))?;
+        let decoded = job.await.map_err(|e| self.zstd_err(&key, e))?;
         let data = decoded.map_err(|(why, actual)| {
             tracing::warn!("object {key} cannot be decompressed: {why}");
             self.corrupt(&key, &actual)
@@ -470,7 +470,12 @@ impl Store {
         }))
     }
 
-    fn backend_join(&self, key: &Path, e: tokio::task::JoinError) -> StoreError {
+    /// Decompressing `key` failed (the decoder, or its job on the pool).
+    pub(super) fn zstd_err(
+        &self,
+        key: &Path,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
         self.backend(
             "decompress",
             key,

@@ -41,11 +41,7 @@ impl Modes {
 
     /// Creates `dir` and its missing parents with this folder mode.
     pub fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        let mut b = std::fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, self.dir);
-        b.create(dir)
+        crate::private::create_dir_all(dir, self.dir)
     }
 
     /// Gives `path` the mode `mode` (keeping only its permission bits)

@@ -132,7 +132,7 @@ impl Store {
         match got {
             Ok(r) => {
                 self.note_compressed(hash);
-                let decoder = Decoder::new().map_err(|e| self.zstd_failed(&key, e))?;
+                let decoder = Decoder::new().map_err(|e| self.zstd_err(&key, e))?;
                 let unzstd = Unzstd {
                     raw: Raw::new(r.payload),
                     input: Bytes::new(),
@@ -181,17 +181,6 @@ impl Store {
             done: false,
             piece: PIECE,
         }
-    }
-
-    fn zstd_failed(&self, key: &Path, e: std::io::Error) -> StoreError {
-        self.backend(
-            "decompress",
-            key,
-            object_store::Error::Generic {
-                store: "zstd",
-                source: Box::new(e),
-            },
-        )
     }
 }
 

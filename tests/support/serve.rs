@@ -55,3 +55,18 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// The value of the first hidden input `name` in a page of `slimbox serve`
+/// (maud writes `name="X" value="V"`).
+pub fn hidden(page: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + key.len();
+    page[at..]
+        .split('"')
+        .next()
+        .expect("value")
+        .replace("&amp;", "&")
+}
