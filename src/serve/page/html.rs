@@ -134,8 +134,6 @@ fn file_row(v: &PageView, row: &PartRow) -> Markup {
             div.actions {
                 a.button href=((v.link)(row)) download=(crate::mime::safe_name(&row.filename)) { "Download" }
                 form method="post" action=(put_back_href(v.account, given(&q.sig), given(&q.exp))) {
-                    @if let Some(s) = given(&q.sig) { input type="hidden" name="sig" value=(s); }
-                    @if let Some(e) = given(&q.exp) { input type="hidden" name="exp" value=(e); }
                     input type="hidden" name="token" value=(v.token);
                     input type="hidden" name="message" value=(row.message);
                     input type="hidden" name="sha256" value=(row.sha256);

@@ -241,8 +241,6 @@ async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, Respons
 /// The fields of a "put back" form.
 #[derive(Debug, Deserialize)]
 struct PutBackForm {
-    sig: Option<String>,
-    exp: Option<String>,
     token: String,
     /// The message's row in the index, and one of its files' hash (to find
     /// it by an indexed column).
@@ -280,18 +278,10 @@ async fn put_back(State(app): State<AppState>, req: Request) -> Response {
         Ok(form) => form,
         Err(status) => return bare(status),
     };
-    // A signature in the form (a page from before issue 20) is checked too.
-    if form.sig.is_some() && (form.sig != link.sig || form.exp != link.exp) {
-        match asker.account(form.sig.as_deref(), form.exp.as_deref()) {
-            Ok(a) if a == account => {}
-            Ok(_) => return bare(StatusCode::FORBIDDEN),
-            Err(status) => return refused(status),
-        }
-    }
-    let (sig, exp) = match link.sig {
-        Some(_) => (link.sig, link.exp),
-        None => (form.sig.clone(), form.exp.clone()),
-    };
+    // The token is bound to the page link the form's address carries (a
+    // body field of that name, from pages before issue 20, is ignored: its
+    // token could not pass anyway).
+    let (sig, exp) = (link.sig, link.exp);
     let token = access::TokenCheck {
         account: &account,
         page_sig: sig.as_deref().unwrap_or(""),
