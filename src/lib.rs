@@ -20,6 +20,7 @@
 //! - `readable`: the readable copies of a local store that `file://` links open;
 //! - `rebuild`: a lost index written again from the converted messages on the servers;
 //! - `restore`: detached files back onto a disk, safely named;
+//! - `service`: the one front door to the work on mailboxes (run, scan, put back, ...);
 //! - `serve`: `slimbox serve`, the HTTP server behind links and self-service pages;
 //! - `signin`: OAuth2 access tokens (token commands, `slimbox login`, app-only);
 //! - `store`: the content-addressed object store;
@@ -45,6 +46,7 @@ pub mod readable;
 pub mod rebuild;
 pub mod restore;
 pub mod serve;
+pub mod service;
 pub mod signin;
 pub mod store;
 pub mod units;

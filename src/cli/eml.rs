@@ -151,15 +151,17 @@ fn open_store(
     if let (Some(url), None) = (store, config) {
         return Ok((Store::open(url)?, None));
     }
-    let c = super::job::load_config(config).with_context(|| match store {
-        None => {
-            "no --store was given, so the store comes from the config: give --store DIR, \
+    let c = super::print::open(config)
+        .map(|s| s.config().clone())
+        .with_context(|| match store {
+            None => {
+                "no --store was given, so the store comes from the config: give --store DIR, \
                  or fix the config"
-        }
-        Some(_) => "with --config, eml takes [store] compress from that config",
-    })?;
+            }
+            Some(_) => "with --config, eml takes [store] compress from that config",
+        })?;
     let store = match store {
-        None => super::job::open_store(&c)?,
+        None => crate::service::open_store(&c)?,
         Some(url) => {
             let compression = Compression::from_zstd_level(c.store.compress_zstd_level);
             Store::open_with(url, &c.store.remote)?.with_compression(compression)

@@ -1,73 +1,23 @@
-//! What `run --all` and `scan --all` share: the tasks built from the
-//! config (the scheduler itself is `crate::fleet`), and the summary with a
-//! row per mailbox and a total.
+//! What `run --all` and `scan --all` share: their options, and the
+//! summary with a row per mailbox and a total (the scheduler itself is
+//! `crate::fleet`).
 
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::job;
-use crate::config::Config;
-use crate::fleet::{decide, Gates, Options, Outcome, OwnerTask, Status, Task, Totals};
-use crate::lock::Mailbox;
-use crate::pipeline::AccountReport;
-use crate::store::Store;
+use super::print::print_table;
+use crate::fleet::{decide, Options, Outcome, Status, Totals};
+use crate::service::RunReport;
 use crate::units::human_size;
 
 /// Mailboxes at once when `--concurrency` is not given.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
-/// One task per account, all sharing one gate per server.
-pub fn tasks(config: &Config, store: &Store) -> Vec<Task> {
-    let mut gates = Gates::default();
-    for a in &config.accounts {
-        gates.add(&a.host, a.port, a.max_connections);
-    }
-    config
-        .accounts
-        .iter()
-        .map(|a| Task {
-            account: a.name.clone(),
-            mailbox: Mailbox::new(&a.host, a.port, &a.user),
-            imap: job::imap_config(a).map_err(|e| format!("{e:#}")),
-            policy: job::job_policy(config, store, a),
-            gate: gates.of(&a.host, a.port, a.max_connections),
-            owner: None,
-        })
-        .collect()
-}
-
-/// The tasks of `run --all`: as [`tasks`], with signed links in the stubs
-/// (`[links] base_url`) and the owner report (`[owner_report]`).
-pub fn run_tasks(config: &Config, store: &Store, concurrency: usize) -> anyhow::Result<Vec<Task>> {
-    let signed = job::signed_links(config)?;
-    let mut tasks = tasks(config, store);
-    let secret = config
-        .owner_report
-        .as_ref()
-        .and_then(|_| job::page_secret(config));
-    for (task, account) in tasks.iter_mut().zip(&config.accounts) {
-        // Mailboxes side by side keep the network busy; each holds only
-        // its largest message ahead (the bound: N x 2 x largest + 64 MiB).
-        task.policy.ahead_floor = 0;
-        task.policy.fetch_ahead = decide::fetch_ahead(concurrency);
-        if let Some(links) = &signed {
-            task.policy.links = crate::mime::Links::Signed(links.clone());
-        }
-        task.owner = config.owner_report.as_ref().map(|cfg| OwnerTask {
-            account: account.clone(),
-            cfg: cfg.clone(),
-            way_back: job::way_back(config, secret.as_ref(), account),
-        });
-    }
-    Ok(tasks)
-}
-
 pub fn options(concurrency: usize) -> Options {
     Options {
         concurrency: concurrency.max(1),
         first_retry: decide::FIRST_RETRY,
-        command: "run",
     }
 }
 
@@ -79,10 +29,15 @@ struct Json<'a, R> {
 }
 
 /// Prints a `run --all` and returns its exit status.
-pub fn print_run(outcomes: &[Outcome<AccountReport>], json: bool) -> anyhow::Result<ExitCode> {
+pub fn print_run(outcomes: &[Outcome<RunReport>], json: bool) -> anyhow::Result<ExitCode> {
     let rows: Vec<_> = outcomes
         .iter()
-        .map(|o| (o.status, crate::fleet::figures(o.report.as_ref())))
+        .map(|o| {
+            (
+                o.status,
+                crate::fleet::figures(o.report.as_ref().map(|r| &r.job)),
+            )
+        })
         .collect();
     let totals = decide::totals(&rows);
     if json {
@@ -111,7 +66,7 @@ pub fn print_run(outcomes: &[Outcome<AccountReport>], json: bool) -> anyhow::Res
             human_size(totals.bytes_saved),
             String::new(),
         ]);
-        job::print_table(
+        print_table(
             &["mailbox", "status", "converted", "failed", "saved", "time"],
             &table,
         );

@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::job;
+use super::print;
 use crate::config::AccountConfig;
-use crate::index::Index;
-use crate::rebuild::{self, AccountRebuild};
+use crate::rebuild::AccountRebuild;
 
 /// Work on the local index (what was detached, from where).
 #[derive(Debug, Args)]
@@ -55,23 +54,13 @@ pub async fn run(args: IndexArgs, config_path: Option<PathBuf>) -> anyhow::Resul
 }
 
 async fn rebuild(args: RebuildArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
-    let accounts: Vec<AccountConfig> = config
-        .account(args.account.as_deref())?
+    let service = print::open(config_path.as_deref())?;
+    let accounts: Vec<AccountConfig> = service
+        .accounts(args.account.as_deref())?
         .into_iter()
         .cloned()
         .collect();
-    let store = job::open_store(&config)?;
-    let mut index = Index::open(&config.index.path)?;
-    // A run converting a mailbox meanwhile would write the same messages:
-    // each mailbox is claimed for the whole rebuild, as `run` does.
-    let mut claims = Vec::new();
-    for a in &accounts {
-        claims.push(job::claim(&config, a, "slimbox index rebuild", false).await?);
-    }
-    let connect = async |a: &AccountConfig| job::connect(a).await.map_err(Into::into);
-    let done = rebuild::rebuild(&store, &mut index, &accounts, connect, args.read_data).await?;
-    drop(claims);
+    let done = service.rebuild_index(&accounts, args.read_data).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done)?);
     } else {

@@ -4,11 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 
-use super::job;
-use crate::index::{Index, PartFilter};
+use super::print;
 
 /// Print a fresh signed link to a detached file, or with --page to a
 /// mailbox's self-service page, as `slimbox serve` answers them (needs
@@ -45,7 +44,8 @@ pub struct LinkArgs {
 }
 
 pub fn run(args: LinkArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config.as_deref())?;
+    let service = print::open(config.as_deref())?;
+    let config = service.config();
     let Some(base) = &config.links.base_url else {
         bail!(
             "no [links] base_url in the config: a signed link needs the address `slimbox \
@@ -54,7 +54,7 @@ pub fn run(args: LinkArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> 
     };
     let expires = crate::links::expires_after(args.expires.or(config.links.expires));
     if let Some(account) = &args.page {
-        let link = job::page_link(&config, base, account, expires)?;
+        let link = service.page_link(base, account, expires)?;
         if args.json {
             let v = serde_json::json!({ "account": account, "link": link, "expires": expires });
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -64,39 +64,17 @@ pub fn run(args: LinkArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     let given = args.sha256.as_deref().unwrap_or("");
-    let sha = given.trim().to_ascii_lowercase();
-    if crate::store::parse_hex(&sha).is_none() {
-        bail!("{given:?} is not a SHA-256: write its 64 hex digits");
-    }
-    let index = Index::open(&config.index.path)?;
-    let known = index.find_parts(&PartFilter {
-        sha256_prefix: Some(sha.clone()),
-        include_reattached: true,
-        limit: Some(1),
-        ..PartFilter::default()
-    })?;
-    let Some(row) = known.into_iter().find(|r| r.sha256 == sha) else {
-        bail!(
-            "no detached file has SHA-256 {sha} in the index {}; look it up with \
-             `slimbox list`, or run `slimbox index rebuild` if the index was lost",
-            config.index.path.display()
-        );
-    };
-    let name = crate::mime::safe_name(args.name.as_deref().unwrap_or(&row.filename));
-    let secret = crate::links::Secret::load_or_create(&config.links.secret_file)
-        .context("cannot sign the link")?;
-    // A name too long for a 100-character link is cut in it (issue 19).
-    let (link, name) = secret.file_link_named(base, &sha, &name, expires);
+    let file = service.file_link(base, given, args.name.as_deref(), expires)?;
     if args.json {
         let v = serde_json::json!({
-            "sha256": sha,
-            "name": name,
-            "link": link,
+            "sha256": file.sha256,
+            "name": file.name,
+            "link": file.link,
             "expires": expires,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{link}");
+        println!("{}", file.link);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::job;
+use super::print::{self, print_table};
 use crate::dates::{self, parse_day};
-use crate::index::{Index, PartFilter};
+use crate::index::PartFilter;
 use crate::units::{human_size, parse_size};
 
 /// Filters shared by `list`, `restore` and `reattach --all`.
@@ -65,9 +65,8 @@ pub struct ListArgs {
 }
 
 pub fn run(args: ListArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
-    let index = Index::open(&config.index.path)?;
-    let rows = index.find_parts(&args.filter.to_filter())?;
+    let service = print::open(config_path.as_deref())?;
+    let rows = service.find_parts(&args.filter.to_filter())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -85,7 +84,7 @@ pub fn run(args: ListArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitC
             ]
         })
         .collect();
-    job::print_table(&["date", "from", "file", "size", "sha256", "where"], &table);
+    print_table(&["date", "from", "file", "size", "sha256", "where"], &table);
     Ok(ExitCode::SUCCESS)
 }
 

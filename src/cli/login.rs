@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::job;
+use super::print;
 use crate::signin::{self, LoginOptions, LoginOutcome, LoginUi, Provider};
 
 /// Sign ACCOUNT in with its provider (Google, Microsoft or the one in
@@ -47,7 +47,8 @@ pub struct LoginArgs {
 }
 
 pub async fn run(args: LoginArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
+    let service = print::open(config_path.as_deref())?;
+    let config = service.config();
     let account = config.account(Some(&args.account))?[0].clone();
     let provider = Provider::of_account(&account);
     let options = LoginOptions {

@@ -5,11 +5,11 @@
 mod eml;
 mod fleet;
 mod index;
-mod job;
 mod link;
 mod list;
 mod login;
 mod page;
+mod print;
 mod reattach;
 mod restore;
 mod run;

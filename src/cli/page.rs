@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::job;
+use super::print;
 use crate::config::Config;
 
 /// Open a mailbox's self-service page in the browser, on a fresh signed
@@ -32,7 +32,8 @@ pub struct PageArgs {
 }
 
 pub fn run(args: PageArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config.as_deref())?;
+    let service = print::open(config.as_deref())?;
+    let config = service.config();
     let account = match (&args.account, config.accounts.as_slice()) {
         (Some(a), _) => a.clone(),
         (None, [only]) => only.name.clone(),
@@ -44,9 +45,9 @@ pub fn run(args: PageArgs, config: Option<PathBuf>) -> anyhow::Result<ExitCode> 
             );
         }
     };
-    let base = base_url(&config)?;
+    let base = base_url(config)?;
     let expires = crate::links::expires_after(Some(args.expires));
-    let link = job::page_link(&config, &base, &account, expires)?;
+    let link = service.page_link(&base, &account, expires)?;
     if !args.print && crate::desktop::open_browser(&link) {
         println!(
             "opened the page of {account} in the browser; its link, good for {}:",

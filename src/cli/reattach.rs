@@ -6,12 +6,9 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Args;
 
-use super::job;
 use super::list::FilterArgs;
-use crate::config::Config;
-use crate::index::Index;
-use crate::pipeline::{reattach_account, ReattachOutcome, ReattachTarget};
-use crate::store::Store;
+use super::print;
+use crate::pipeline::ReattachOutcome;
 
 /// Put whole messages back: each stub is replaced by the original, rebuilt
 /// byte for byte from the store.
@@ -38,16 +35,6 @@ pub struct ReattachArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
-}
-
-/// The outcome of a message that could not be tried.
-fn failed(target: ReattachTarget, why: String) -> ReattachOutcome {
-    ReattachOutcome {
-        target,
-        uid: None,
-        note: None,
-        error: Some(why),
-    }
 }
 
 /// One line of JSON output per message.
@@ -78,19 +65,10 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
     if args.message_id.is_none() && !args.all {
         bail!("say which messages: --message-id ID, or --all (with filters such as --name or --since)");
     }
-    let config = job::load_config(config_path.as_deref())?;
-    let store = job::open_store(&config)?;
-    let mut index = Index::open(&config.index.path)?;
+    let service = print::open(config_path.as_deref())?;
     let mut filter = args.filter.to_filter();
     filter.message_id = args.message_id.clone();
-    let targets = ReattachTarget::by_account(index.find_parts(&filter)?);
-    if targets.is_empty() {
-        bail!("no processed message matches (already reattached ones are not listed); `slimbox list` shows what there is");
-    }
-    let mut outcomes = Vec::new();
-    for (account_name, list) in targets {
-        outcomes.extend(put_back(&config, &store, &mut index, &account_name, list).await);
-    }
+    let outcomes = service.reattach(&filter).await?;
     let failed = outcomes.iter().any(|o| o.error.is_some());
     if args.json {
         let out: Vec<Outcome> = outcomes.iter().map(Outcome::from).collect();
@@ -103,42 +81,6 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Puts `list` (all of `account_name`) back: claims the mailbox (at once,
-/// or each message's outcome says who holds it), then the safety order.
-/// `slimbox serve`'s page puts one message back through here too.
-pub(super) async fn put_back(
-    config: &Config,
-    store: &Store,
-    index: &mut Index,
-    account_name: &str,
-    list: Vec<ReattachTarget>,
-) -> Vec<ReattachOutcome> {
-    let Some(account) = config.accounts.iter().find(|a| a.name == account_name) else {
-        let why = format!("account {account_name} is not in the config any more");
-        return list.into_iter().map(|t| failed(t, why.clone())).collect();
-    };
-    let _claim = match job::claim(config, account, "reattach", false).await {
-        Ok(claim) => claim,
-        Err(e) => {
-            let why = e.to_string();
-            return list.into_iter().map(|t| failed(t, why.clone())).collect();
-        }
-    };
-    let policy = job::job_policy(config, store, account);
-    let imap = match job::imap_config(account) {
-        Ok(imap) => imap,
-        Err(e) => {
-            let why = format!("{e:#}");
-            return list.into_iter().map(|t| failed(t, why.clone())).collect();
-        }
-    };
-    let result = reattach_account(&imap, store, index, &account.name, &policy, list.clone()).await;
-    match result {
-        Ok(done) => done,
-        Err(e) => list.into_iter().map(|t| failed(t, e.to_string())).collect(),
-    }
 }
 
 fn print_outcomes(outcomes: &[ReattachOutcome]) {

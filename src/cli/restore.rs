@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::job;
 use super::list::FilterArgs;
-use crate::index::Index;
+use super::print;
 use crate::restore::{self, Request};
 
 /// Write detached files, with their original names, into a folder.
@@ -48,9 +47,8 @@ struct Written<'a> {
 }
 
 pub async fn run(args: RestoreArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
-    let store = job::open_store(&config)?;
-    let index = Index::open(&config.index.path)?;
+    let service = print::open(config_path.as_deref())?;
+    service.store()?;
     let request = Request {
         sha256: args.sha256,
         message_id: args.message_id,
@@ -65,7 +63,7 @@ pub async fn run(args: RestoreArgs, config_path: Option<PathBuf>) -> anyhow::Res
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let done = restore::run(&store, &index, &request, &bar).await;
+    let done = service.restore(&request, &bar).await;
     bar.0.finish_and_clear();
     let done = done?;
     if args.json {

@@ -5,14 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
-use super::job;
-use crate::config::{AccountConfig, Config};
-use crate::index::Index;
+use super::print::{self, print_table};
 use crate::notify::OwnerNote;
 use crate::pipeline::{AccountReport, Observer};
-use crate::store::Store;
+use crate::service::{MailboxRun, RunOptions, Service, Tuning};
 use crate::units::human_size;
 
 /// Move large attachments out of the configured folders, losing nothing.
@@ -87,15 +84,6 @@ pub struct RunArgs {
     concurrency: usize,
 }
 
-/// One account's report, and whether it was skipped because another
-/// slimbox had its mailbox (its `error` then says who).
-#[derive(Serialize)]
-struct AccountOutcome {
-    #[serde(flatten)]
-    report: AccountReport,
-    busy: bool,
-}
-
 struct Bar(ProgressBar);
 
 impl Observer for Bar {
@@ -112,28 +100,15 @@ impl Observer for Bar {
 }
 
 pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = match job::load_config(config_path.as_deref()) {
-        Ok(config) => config,
-        Err(e) => return Ok(job::config_error(&e)),
+    let service = match print::open(config_path.as_deref()) {
+        Ok(service) => service,
+        Err(e) => return Ok(print::config_error(&e)),
     };
-    let store = job::open_store(&config)?;
+    service.store()?;
     if args.all {
-        let tasks = super::fleet::run_tasks(&config, &store, args.concurrency)?;
-        let claims = std::sync::Arc::new(crate::fleet::LockClaims(
-            crate::lock::Locks::beside_index(&config.index.path),
-        ));
-        let opts = super::fleet::options(args.concurrency);
-        let index = config.index.path.clone();
-        // Created once here, so that the tasks only open it.
-        drop(Index::open(&index)?);
-        let outcomes = crate::fleet::run(tasks, claims, opts, store, index).await;
-        if let Some(path) = &args.metrics_file {
-            let figures = fleet_metrics(&config.index.path, &outcomes)?;
-            crate::metrics::write_file(path, &crate::metrics::render(&figures))?;
-        }
-        return super::fleet::print_run(&outcomes, args.json);
+        return run_all(service, &args).await;
     }
-    let mut index = Index::open(&config.index.path)?;
+    service.ready_index()?;
     // Drawn only on a terminal; hidden when stderr is a pipe or a file.
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -144,16 +119,23 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     );
     let observer = Bar(bar);
     let mut outcomes = Vec::new();
-    let accounts = match config.account(args.account.as_deref()) {
+    let accounts = match service.accounts(args.account.as_deref()) {
         Ok(accounts) => accounts,
-        Err(e) => return Ok(job::config_error(&e.into())),
+        Err(e) => return Ok(print::config_error(&e.into())),
+    };
+    let opts = RunOptions {
+        wait: args.wait,
+        tuning: Tuning::ALONE,
     };
     let mut figures = Vec::new();
     for &account in &accounts {
         let started = std::time::Instant::now();
-        let outcome = run_one(&config, &store, &mut index, account, args.wait, &observer).await;
-        figures.push(metrics_row(&index, &outcome, started.elapsed()));
-        if let Some(e) = &outcome.report.error {
+        let outcome = service
+            .run_mailbox(&account.name, opts, std::convert::identity, &observer)
+            .await
+            .into_mailbox_run(&account.name);
+        figures.push(service.figures(&outcome.report.job, started.elapsed().as_secs_f64()));
+        if let Some(e) = &outcome.report.job.error {
             if outcome.busy {
                 tracing::warn!("account {}: skipped: {e}", account.name);
             } else {
@@ -172,7 +154,7 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     if let Some(path) = &args.metrics_file {
         crate::metrics::write_file(path, &crate::metrics::render(&figures))?;
     }
-    if let Some(note) = job::recoverable_items_note(&accounts) {
+    if let Some(note) = print::recoverable_items_note(&accounts) {
         // Once per run, whatever the output format.
         eprintln!("slimbox: note: {note}");
     }
@@ -183,98 +165,33 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     })
 }
 
-/// One account: claim its mailbox, then the job, holding the claim to the
-/// end (recovery included).
-async fn run_one(
-    config: &Config,
-    store: &Store,
-    index: &mut Index,
-    account: &AccountConfig,
-    wait: bool,
-    observer: &Bar,
-) -> AccountOutcome {
-    let failed = |error: String, busy: bool| AccountOutcome {
-        report: AccountReport {
-            error: Some(error),
-            ..AccountReport::new(&account.name)
-        },
-        busy,
-    };
-    let _claim = match job::claim(config, account, "run", wait).await {
-        Ok(claim) => claim,
-        Err(e) => return failed(e.to_string(), e.is_busy()),
-    };
-    let policy = match job::with_signed_links(config, job::job_policy(config, store, account)) {
-        Ok(policy) => policy,
-        Err(e) => return failed(format!("{e:#}"), false),
-    };
-    let imap = match job::imap_config(account) {
-        Ok(imap) => imap,
-        Err(e) => return failed(format!("{e:#}"), false),
-    };
-    // What this run adds to the index comes after this row.
-    // Without the mark no report: it could list what earlier runs moved.
-    let mark = index.last_message().ok();
-    let mut report =
-        crate::pipeline::run_account(&imap, store, index, &account.name, &policy, observer).await;
-    if let (Some(cfg), Some(mark)) = (&config.owner_report, mark) {
-        let way_back = job::way_back(config, job::page_secret(config).as_ref(), account);
-        crate::notify::after_run(&imap, index, account, cfg, &way_back, mark, &mut report).await;
+/// `run --all`: every mailbox through the fleet's scheduler, one row each.
+async fn run_all(service: Service, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let opts = super::fleet::options(args.concurrency);
+    let outcomes = crate::fleet::run(service.clone(), opts).await?;
+    if let Some(path) = &args.metrics_file {
+        let figures: Vec<_> = outcomes
+            .iter()
+            .map(|o| {
+                let report = o.report.as_ref().map_or_else(
+                    || AccountReport {
+                        error: o.error.clone(),
+                        ..AccountReport::new(&o.account)
+                    },
+                    |r| r.job.clone(),
+                );
+                service.figures(&report, o.seconds)
+            })
+            .collect();
+        crate::metrics::write_file(path, &crate::metrics::render(&figures))?;
     }
-    AccountOutcome {
-        report,
-        busy: false,
-    }
-}
-
-/// One mailbox's figures for `--metrics-file`; a run without trouble is
-/// noted in the index first, so the time of the last success outlives runs
-/// that fail.
-fn metrics_row(
-    index: &Index,
-    outcome: &AccountOutcome,
-    took: std::time::Duration,
-) -> crate::metrics::MailboxFigures {
-    let account = &outcome.report.account;
-    if !outcome.busy && !outcome.report.had_trouble() {
-        if let Err(e) = index.record_success(account, crate::dates::now_unix()) {
-            tracing::warn!("account {account}: cannot note the run's success in the index: {e}");
-        }
-    }
-    let last = index.last_success(account).unwrap_or_else(|e| {
-        tracing::warn!("account {account}: cannot read the last success from the index: {e}");
-        None
-    });
-    crate::metrics::MailboxFigures::of(&outcome.report, took.as_secs_f64(), last)
-}
-
-/// The metrics of a `run --all`: one row per mailbox, the last success
-/// noted for those that went well.
-fn fleet_metrics(
-    index_path: &std::path::Path,
-    outcomes: &[crate::fleet::Outcome<AccountReport>],
-) -> anyhow::Result<Vec<crate::metrics::MailboxFigures>> {
-    let index = Index::open(index_path)?;
-    let mut rows = Vec::with_capacity(outcomes.len());
-    for o in outcomes {
-        let outcome = AccountOutcome {
-            report: o.report.clone().unwrap_or_else(|| AccountReport {
-                error: o.error.clone(),
-                ..AccountReport::new(&o.account)
-            }),
-            busy: o.status == crate::fleet::Status::Busy,
-        };
-        let mut row = metrics_row(&index, &outcome, std::time::Duration::ZERO);
-        row.duration_seconds = o.seconds;
-        rows.push(row);
-    }
-    Ok(rows)
+    super::fleet::print_run(&outcomes, args.json)
 }
 
 /// The summary table, then what each account needs said.
-fn print_summary(outcomes: &[AccountOutcome]) {
+fn print_summary(outcomes: &[MailboxRun]) {
     let mut rows = Vec::new();
-    for r in outcomes.iter().map(|o| &o.report) {
+    for r in outcomes.iter().map(|o| &o.report.job) {
         for f in &r.folders {
             rows.push(vec![
                 format!("{} {}", r.account, f.folder),
@@ -287,7 +204,7 @@ fn print_summary(outcomes: &[AccountOutcome]) {
             ]);
         }
     }
-    job::print_table(
+    print_table(
         &[
             "account folder",
             "converted",
@@ -300,7 +217,7 @@ fn print_summary(outcomes: &[AccountOutcome]) {
         &rows,
     );
     for o in outcomes {
-        let (r, busy) = (&o.report, o.busy);
+        let (r, busy) = (&o.report.job, o.busy);
         if r.recovered > 0 {
             println!(
                 "{}: finished or rolled back {} message(s) left in flight (by an earlier run or a lost connection)",
@@ -322,7 +239,7 @@ fn print_summary(outcomes: &[AccountOutcome]) {
             None => {}
         }
         print_waiting(r);
-        print_owner_note(&r.account, r.owner_report.as_ref());
+        print_owner_note(&r.account, o.report.owner_report.as_ref());
     }
 }
 

@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 
-use super::job;
-use crate::index::Index;
+use super::print::{self, print_table};
+use crate::service::Service;
 use crate::units::human_size;
 
 /// Show, per folder, the messages and bytes `slimbox run` would save.
@@ -38,21 +37,20 @@ pub struct ScanArgs {
 }
 
 pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
-    let store = job::open_store(&config)?;
-    let index = Index::open(&config.index.path)?;
+    let service = print::open(config_path.as_deref())?;
     if args.all {
-        return scan_all(&config, &store, &args).await;
+        return scan_all(service, &args).await;
     }
+    service.store()?;
+    service.ready_index()?;
     let mut plans = Vec::new();
     let mut rows = Vec::new();
-    let accounts = config.account(args.account.as_deref())?;
+    let accounts = service.accounts(args.account.as_deref())?;
     for &account in &accounts {
-        let policy = job::job_policy(&config, &store, account);
-        let imap = job::imap_config(account)?;
-        let plan = crate::pipeline::scan_account(&imap, &index, &account.name, &policy)
+        let plan = service
+            .scan_mailbox(&account.name, std::convert::identity)
             .await
-            .with_context(|| format!("account {}", account.name))?;
+            .map_err(|e| e.in_account(&account.name))?;
         for f in &plan.folders {
             let bytes: u64 = f.candidates.iter().map(|c| c.size).sum();
             let att: u64 = f.candidates.iter().map(|c| c.attachment_bytes).sum();
@@ -69,7 +67,7 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plans)?);
     } else {
-        job::print_table(
+        print_table(
             &[
                 "account folder",
                 "messages",
@@ -86,7 +84,7 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
             }
         }
     }
-    if let Some(note) = job::recoverable_items_note(&accounts) {
+    if let Some(note) = print::recoverable_items_note(&accounts) {
         // Once per run, whatever the output format.
         eprintln!("slimbox: note: {note}");
     }
@@ -94,14 +92,9 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
 }
 
 /// `scan --all`: the plans of all accounts, in parallel.
-async fn scan_all(
-    config: &crate::config::Config,
-    store: &crate::store::Store,
-    args: &ScanArgs,
-) -> anyhow::Result<ExitCode> {
-    let tasks = super::fleet::tasks(config, store);
+async fn scan_all(service: Service, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let opts = super::fleet::options(args.concurrency);
-    let outcomes = crate::fleet::scan(tasks, opts, config.index.path.clone()).await;
+    let outcomes = crate::fleet::scan(service, opts).await?;
     if args.json {
         // As `run --all --json`: one object per mailbox.
         let out = serde_json::json!({ "mailboxes": outcomes });
@@ -125,7 +118,7 @@ async fn scan_all(
                 format!("~{}", human_size(att)),
             ]);
         }
-        job::print_table(
+        print_table(
             &["mailbox", "status", "messages", "size", "would save"],
             &rows,
         );

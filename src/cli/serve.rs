@@ -7,13 +7,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::job;
-use crate::config::Config;
-use crate::index::Index;
+use super::print;
 use crate::links::Secret;
-use crate::pipeline::{ReattachOutcome, ReattachTarget};
-use crate::serve::{self, AppState, Limits, Options, Pages, PutBackFn};
-use crate::store::Store;
+use crate::serve::{self, AppState, Limits, Options, Pages};
 
 /// Serve detached files over HTTP(S) by their signed links.
 ///
@@ -39,8 +35,9 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
-    let store = job::open_store(&config)?;
+    let service = print::open(config_path.as_deref())?;
+    let store = service.store()?.clone();
+    let config = service.config();
     let secret = Secret::load_or_create(&config.links.secret_file)?;
     let options = Options {
         listen: args.listen.unwrap_or_else(|| config.serve.listen.clone()),
@@ -57,18 +54,16 @@ pub async fn run(args: ServeArgs, config_path: Option<PathBuf>) -> anyhow::Resul
         .listen
         .parse::<std::net::SocketAddr>()
         .is_ok_and(|a| a.ip().is_loopback());
-    let config = Arc::new(config);
     let store = Arc::new(store);
     let pages = Pages {
         accounts: config.accounts.iter().map(|a| a.name.clone()).collect(),
-        index_path: config.index.path.clone(),
         base_url: config.links.base_url.clone(),
         link_expires: config.links.expires,
         listen_loopback,
         open_on_loopback: config.serve.open_on_loopback,
         form_token_max_age: config.serve.form_token_max_age,
         body_timeout: config.serve.body_timeout,
-        put_back: put_back_fn(config.clone(), store.clone()),
+        service: service.clone(),
     };
     if config.serve.open_on_loopback {
         tracing::warn!(
@@ -94,37 +89,4 @@ pub async fn run(args: ServeArgs, config_path: Option<PathBuf>) -> anyhow::Resul
     })
     .await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The page's "put back": `slimbox reattach`'s own steps for one message,
-/// on a blocking thread (the index is SQLite), with the index opened anew.
-fn put_back_fn(config: Arc<Config>, store: Arc<Store>) -> PutBackFn {
-    Arc::new(move |target: ReattachTarget| {
-        let (config, store) = (config.clone(), store.clone());
-        let handle = tokio::runtime::Handle::current();
-        Box::pin(async move {
-            let account = target.account.clone();
-            let t = target.clone();
-            let done = tokio::task::spawn_blocking(move || {
-                let mut index = Index::open(&config.index.path).map_err(|e| e.to_string())?;
-                let list = vec![t];
-                Ok::<_, String>(handle.block_on(super::reattach::put_back(
-                    &config, &store, &mut index, &account, list,
-                )))
-            })
-            .await;
-            let why = match done {
-                Ok(Ok(mut outcomes)) if !outcomes.is_empty() => return outcomes.remove(0),
-                Ok(Ok(_)) => "nothing was tried".to_string(),
-                Ok(Err(e)) => e,
-                Err(e) => format!("the put back stopped: {e}"),
-            };
-            ReattachOutcome {
-                target,
-                uid: None,
-                note: None,
-                error: Some(why),
-            }
-        })
-    })
 }

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::job;
-use crate::index::Index;
+use super::print::{self, print_table};
 use crate::units::human_size;
 
 /// Per account and folder: messages processed, bytes removed from the
@@ -22,9 +21,8 @@ pub struct StatsArgs {
 }
 
 pub fn run(args: StatsArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
-    let index = Index::open(&config.index.path)?;
-    let stats = index.stats()?;
+    let service = print::open(config_path.as_deref())?;
+    let stats = service.stats()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(ExitCode::SUCCESS);
@@ -44,7 +42,7 @@ pub fn run(args: StatsArgs, config_path: Option<PathBuf>) -> anyhow::Result<Exit
             ]
         })
         .collect();
-    job::print_table(
+    print_table(
         &[
             "account folder",
             "messages",

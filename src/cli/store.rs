@@ -3,14 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::job;
-use crate::config::Config;
-use crate::lock::Claim;
-use crate::store::copy::{self, CopyOptions, CopyProgress, CopyReport};
+use super::print;
+use crate::store::copy::{self, CopyProgress, CopyReport};
 use crate::store::{to_hex, Store};
 use crate::units::human_size;
 
@@ -77,28 +74,15 @@ pub async fn run(args: StoreArgs, config_path: Option<PathBuf>) -> anyhow::Resul
 }
 
 async fn copy(args: CopyArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
-    let src = job::open_store(&config)?;
-    let path = config
-        .path
-        .clone()
-        .context("the config was not read from a file")?;
-    // The config as it will be, checked now: the new store is opened from
-    // it, and it is written only once every object is there.
-    let edit = crate::config::edit_store(&path, &destination(&args.to)?, &args.set)?;
-    let dst =
-        job::open_store(&edit.config).with_context(|| format!("the destination {}", args.to))?;
-    // A run meanwhile could store an object after the last listing, and
-    // the config would then point at a store without it.
-    let _claims = claim_every_mailbox(&config).await?;
-    let opts = CopyOptions {
-        concurrency: usize::from(args.jobs),
-        checkpoint: Some(copy::checkpoint_path(&config.index.path, &dst)),
-    };
+    let service = print::open(config_path.as_deref())?;
     let bar = Bar::new();
-    let report = copy::copy_store(&src, &dst, &opts, &bar).await?;
+    let copied = service
+        .copy_store(&args.to, &args.set, usize::from(args.jobs), &bar)
+        .await;
     bar.0.finish_and_clear();
-    print_report(&report, &src, &dst);
+    let copied = copied?;
+    let (report, src) = (&copied.report, &copied.src);
+    print_report(report, src, &copied.dst);
     if !report.complete() {
         println!(
             "store copy: {} object(s) failed; the config still points at {}. Repair them \
@@ -112,29 +96,14 @@ async fn copy(args: CopyArgs, config_path: Option<PathBuf>) -> anyhow::Result<Ex
         println!(
             "store copy: config left as it is (--no-config); set [store] url = {:?} to use \
              the new store",
-            edit.change.new_url
+            copied.new_url()
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let change = edit.write()?;
+    let path = copied.path.clone();
+    let change = copied.point_config()?;
     print_change(&path, &change);
     Ok(ExitCode::SUCCESS)
-}
-
-/// How the new store is written in the config: a directory as its
-/// absolute path (created now, as the config would resolve a relative
-/// path against its own folder, not the working directory), a URL as
-/// given.
-fn destination(to: &str) -> anyhow::Result<String> {
-    let is_url = url::Url::parse(to).is_ok_and(|u| u.scheme().len() > 1);
-    if is_url {
-        return Ok(to.to_string());
-    }
-    let store = Store::open(to).with_context(|| format!("the destination {to}"))?;
-    match store.local_root().and_then(|p| p.to_str()) {
-        Some(path) => Ok(path.to_string()),
-        None => Ok(store.url().to_string()),
-    }
 }
 
 fn print_change(path: &std::path::Path, change: &crate::config::StoreUrlChange) {
@@ -156,24 +125,6 @@ fn print_change(path: &std::path::Path, change: &crate::config::StoreUrlChange) 
             index.display().to_string()
         );
     }
-}
-
-/// Holds every account's mailbox for the copy, or says which is busy.
-async fn claim_every_mailbox(config: &Config) -> anyhow::Result<Vec<Claim>> {
-    let mut claims = Vec::new();
-    for account in &config.accounts {
-        let claim = job::claim(config, account, "store copy", false)
-            .await
-            .with_context(|| {
-                format!(
-                    "account {}: the store cannot be moved while slimbox works on its mailbox; \
-                     wait for it to finish, then run store copy again",
-                    account.name
-                )
-            })?;
-        claims.push(claim);
-    }
-    Ok(claims)
 }
 
 fn print_report(report: &CopyReport, src: &Store, dst: &Store) {

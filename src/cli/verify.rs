@@ -7,10 +7,9 @@ use std::process::ExitCode;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::job;
-use crate::audit::{self, Batch, Findings, Scope};
+use super::print;
+use crate::audit::{self, Batch, Findings};
 use crate::config::AccountConfig;
-use crate::index::Index;
 
 /// Check the index, the store and the server agree: every detached part has
 /// its object; with --read-data every object in the store is read and its
@@ -35,25 +34,17 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(args: VerifyArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = job::load_config(config_path.as_deref())?;
-    let accounts: Vec<AccountConfig> = config
-        .account(args.account.as_deref())?
+    let service = print::open(config_path.as_deref())?;
+    let accounts: Vec<AccountConfig> = service
+        .accounts(args.account.as_deref())?
         .into_iter()
         .cloned()
         .collect();
-    let store = job::open_store(&config)?;
-    let index = Index::open(&config.index.path)?;
-    let scope = Scope {
-        accounts: &accounts,
-        all_accounts: &config.accounts,
-        read_data: args.read_data,
-    };
     let bar = Bar {
         read_data: args.read_data,
         bar: RefCell::new(None),
     };
-    let connect = async |a: &AccountConfig| job::connect(a).await.map_err(Into::into);
-    let findings = audit::run(&store, &index, scope, connect, &bar).await?;
+    let findings = service.verify(&accounts, args.read_data, &bar).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     } else {

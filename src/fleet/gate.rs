@@ -17,8 +17,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::imap::{ImapConfig, ImapError, Session};
-use crate::pipeline::Connector;
+use crate::imap::{Connector, ImapConfig, ImapError, Session};
 
 /// One semaphore per server (host, port), sized by the smallest
 /// `max_connections` any of its accounts asks for.

@@ -1,44 +1,37 @@
 //! IT mode: every mailbox of the config as one unattended job
-//! (`slimbox run --all`, `scan --all`).
+//! (`slimbox run --all`, `scan --all`): the scheduling around the
+//! service's work on one mailbox.
 //!
 //! Mailboxes run in parallel, up to `concurrency` at once, each on a
-//! thread of its own with its own index connection (SQLite in WAL mode is
-//! safe across connections; the job holds its connection across awaits,
-//! which a thread of its own allows); each server gets at most `max_connections`
+//! thread of its own (`service::on_own_thread`: the job holds its index
+//! connection across awaits); each server gets at most `max_connections`
 //! connections at once across all of them, the fetch-ahead connection
-//! included ([`gate`]). A mailbox is claimed before its job and held to
-//! the end ([`claim`]: the lock files of `crate::lock` today, a trait so a
-//! shared database can take their place for workers on several hosts); one
-//! another process holds is skipped and reported busy, never waited for.
+//! included ([`gate`]). Each mailbox's run is the service's own
+//! (`Service::run_mailbox`: claim, policy, connect, job, owner report,
+//! result recorded), the same as `run` for one account; here it never
+//! waits for a mailbox another process holds: that one is reported busy.
 //! A mailbox the server turns away for now (a limit, BYE, `[UNAVAILABLE]`)
 //! is tried again later in the run with growing waits, a bounded number of
 //! times; any other failure ends that mailbox only, never the others.
 //!
 //! The decisions (retry and wait, totals, exit status) are pure functions
-//! in [`decide`]. Not here: building each account's connection settings
-//! and policy from the config, and printing (`cli/run.rs`, `cli/scan.rs`).
+//! in [`decide`]. Not here: what a mailbox's run does (`crate::service`),
+//! and printing (`cli/fleet.rs`, `cli/run.rs`, `cli/scan.rs`).
 
-pub mod claim;
 pub mod decide;
 pub mod gate;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::config::{AccountConfig, OwnerReportConfig};
-use crate::imap::ImapConfig;
-use crate::index::Index;
-use crate::lock::Mailbox;
-use crate::notify::WayBack;
-use crate::pipeline::{AccountPlan, AccountReport, JobPolicy, Quiet};
-use crate::store::Store;
+use crate::config::Config;
+use crate::pipeline::{AccountPlan, AccountReport, Quiet};
+use crate::service::{on_own_thread, Ran, RunOptions, RunReport, Service, ServiceError, Tuning};
 
-pub use claim::{ClaimError, Claims, LockClaims};
 pub use decide::{Figures, Next, Status, Totals};
 pub use gate::{Gate, Gated, Gates};
 
@@ -47,25 +40,24 @@ pub use gate::{Gate, Gated, Gates};
 pub struct Task {
     /// The account's name in the config.
     pub account: String,
-    /// What is claimed: server and user.
-    pub mailbox: Mailbox,
-    /// How to connect, or why that cannot be known (a password source
-    /// that failed): then the mailbox fails at once, the others go on.
-    pub imap: Result<ImapConfig, String>,
-    pub policy: JobPolicy,
     /// Its server's share of the connections.
     pub gate: Gate,
-    /// `[owner_report]`: whom to tell what the run moved, and how.
-    pub owner: Option<OwnerTask>,
 }
 
-/// The owner report of one mailbox: its account (the owner's address) and
-/// how the owner gets files back.
-#[derive(Debug)]
-pub struct OwnerTask {
-    pub account: AccountConfig,
-    pub cfg: OwnerReportConfig,
-    pub way_back: WayBack,
+/// One task per account of `config`, all sharing one gate per server.
+pub fn tasks(config: &Config) -> Vec<Task> {
+    let mut gates = Gates::default();
+    for a in &config.accounts {
+        gates.add(&a.host, a.port, a.max_connections);
+    }
+    config
+        .accounts
+        .iter()
+        .map(|a| Task {
+            account: a.name.clone(),
+            gate: gates.of(&a.host, a.port, a.max_connections),
+        })
+        .collect()
 }
 
 /// How a run goes.
@@ -76,8 +68,6 @@ pub struct Options {
     /// The wait before a throttled mailbox's first retry
     /// ([`decide::FIRST_RETRY`]; tests shorten it).
     pub first_retry: Duration,
-    /// The command named in claims (`run`).
-    pub command: &'static str,
 }
 
 /// One try of one mailbox.
@@ -89,6 +79,8 @@ pub struct Tried<R> {
     pub failed: bool,
     /// The server turned it away for now: worth another try.
     pub throttled: bool,
+    /// Another process holds the mailbox: skipped, never waited for.
+    pub busy: bool,
 }
 
 /// How one mailbox ended.
@@ -104,34 +96,45 @@ pub struct Outcome<R> {
     pub report: Option<R>,
 }
 
-/// `run --all`: every task's job, claimed, in parallel.
-pub async fn run(
-    tasks: Vec<Task>,
-    claims: Arc<dyn Claims>,
-    opts: Options,
-    store: Store,
-    index_path: PathBuf,
-) -> Vec<Outcome<AccountReport>> {
-    let work = move |task: Arc<Task>| {
-        let store = store.clone();
-        let index_path = index_path.clone();
-        async move { run_mailbox(&task, &store, &index_path).await }
+/// `run --all`: every mailbox's run, in parallel. Fails before any
+/// mailbox only when the store, the links secret or the index cannot be
+/// opened.
+pub async fn run(service: Service, opts: Options) -> Result<Vec<Outcome<RunReport>>, ServiceError> {
+    service.store()?;
+    service.signed_links()?;
+    // Created once here, so that the mailboxes only open it.
+    service.ready_index()?;
+    // Mailboxes side by side keep the network busy; each holds only its
+    // largest message ahead (the bound: N x 2 x largest + 64 MiB).
+    let run = RunOptions {
+        wait: false,
+        tuning: Tuning {
+            ahead_floor: 0,
+            fetch_ahead: decide::fetch_ahead(opts.concurrency),
+        },
     };
-    schedule(tasks, Some(claims), opts, work).await
+    let tasks = tasks(service.config());
+    let work = move |task: Arc<Task>| {
+        let service = service.clone();
+        async move { run_mailbox(service, task, run).await }
+    };
+    Ok(schedule(tasks, opts, work).await)
 }
 
-/// `scan --all`: every task's plan, in parallel; nothing is claimed (a
+/// `scan --all`: every mailbox's plan, in parallel; nothing is claimed (a
 /// scan changes nothing).
 pub async fn scan(
-    tasks: Vec<Task>,
+    service: Service,
     opts: Options,
-    index_path: PathBuf,
-) -> Vec<Outcome<AccountPlan>> {
+) -> Result<Vec<Outcome<AccountPlan>>, ServiceError> {
+    service.store()?;
+    service.ready_index()?;
+    let tasks = tasks(service.config());
     let work = move |task: Arc<Task>| {
-        let index_path = index_path.clone();
-        async move { scan_mailbox(&task, &index_path).await }
+        let service = service.clone();
+        async move { scan_mailbox(service, task).await }
     };
-    schedule(tasks, None, opts, work).await
+    Ok(schedule(tasks, opts, work).await)
 }
 
 /// The figures of a run's outcome for [`decide::totals`].
@@ -146,52 +149,30 @@ pub fn figures(report: Option<&AccountReport>) -> Figures {
     f
 }
 
-async fn run_mailbox(
-    task: &Task,
-    store: &Store,
-    index_path: &std::path::Path,
-) -> Tried<AccountReport> {
-    let imap = match &task.imap {
-        Ok(imap) => imap,
-        Err(e) => return failed(e.clone()),
-    };
-    // Its own connection: SQLite in WAL mode serialises the writers.
-    let mut index = match Index::open(index_path) {
-        Ok(i) => i,
-        Err(e) => return failed(e.to_string()),
-    };
-    let gated = Gated {
-        imap: imap.clone(),
-        gate: task.gate.clone(),
-    };
-    // Without the mark no report: it could list what earlier runs moved.
-    let mark = index.last_message().ok();
-    let mut report = crate::pipeline::run_account(
-        &gated,
-        store,
-        &mut index,
-        &task.account,
-        &task.policy,
-        &Quiet,
-    )
+/// One try of one mailbox: the service's run, through its server's gate,
+/// on a thread of its own.
+async fn run_mailbox(service: Service, task: Arc<Task>, opts: RunOptions) -> Tried<RunReport> {
+    let ran = on_own_thread(move || async move {
+        let gate = task.gate.clone();
+        let via = |imap| Gated { imap, gate };
+        service.run_mailbox(&task.account, opts, via, &Quiet).await
+    })
     .await;
-    if let (Some(o), Some(mark)) = (&task.owner, mark) {
-        // Through the gate: the report's connection counts like the job's.
-        crate::notify::after_run(
-            &gated,
-            &index,
-            &o.account,
-            &o.cfg,
-            &o.way_back,
-            mark,
-            &mut report,
-        )
-        .await;
-    }
-    let error = report.error.clone().or_else(|| trouble(&report));
+    let report = match ran {
+        Ok(Ran::Done(report)) => *report,
+        Ok(Ran::Unclaimed(e)) => {
+            return Tried {
+                busy: e.is_busy(),
+                ..failed(e.to_string())
+            }
+        }
+        Ok(Ran::NotStarted(e)) | Err(e) => return failed(e.to_string()),
+    };
+    let error = report.job.error.clone().or_else(|| trouble(&report.job));
     Tried {
         failed: report.had_trouble(),
-        throttled: report.throttled,
+        throttled: report.job.throttled,
+        busy: false,
         error,
         result: Some(report),
     }
@@ -209,25 +190,22 @@ fn trouble(r: &AccountReport) -> Option<String> {
     }
 }
 
-async fn scan_mailbox(task: &Task, index_path: &std::path::Path) -> Tried<AccountPlan> {
-    let imap = match &task.imap {
-        Ok(imap) => imap,
-        Err(e) => return failed(e.clone()),
-    };
-    let index = match Index::open(index_path) {
-        Ok(i) => i,
-        Err(e) => return failed(e.to_string()),
-    };
-    let gated = Gated {
-        imap: imap.clone(),
-        gate: task.gate.clone(),
-    };
-    match crate::pipeline::scan_account(&gated, &index, &task.account, &task.policy).await {
+/// One try of one mailbox's scan, through its server's gate, on a thread
+/// of its own.
+async fn scan_mailbox(service: Service, task: Arc<Task>) -> Tried<AccountPlan> {
+    let planned = on_own_thread(move || async move {
+        let gate = task.gate.clone();
+        let via = |imap| Gated { imap, gate };
+        service.scan_mailbox(&task.account, via).await
+    })
+    .await;
+    match planned.and_then(|p| p) {
         Ok(plan) => Tried {
             result: Some(plan),
             error: None,
             failed: false,
             throttled: false,
+            busy: false,
         },
         Err(e) => Tried {
             throttled: e.is_throttled(),
@@ -242,31 +220,26 @@ fn failed<R>(error: String) -> Tried<R> {
         error: Some(error),
         failed: true,
         throttled: false,
+        busy: false,
     }
 }
 
-/// Runs `work` for every task, `opts.concurrency` at once, claiming each
-/// mailbox first when `claims` is given; results in the tasks' order.
-async fn schedule<R, W, F>(
-    tasks: Vec<Task>,
-    claims: Option<Arc<dyn Claims>>,
-    opts: Options,
-    work: W,
-) -> Vec<Outcome<R>>
+/// Runs `work` for every task, `opts.concurrency` at once; results in the
+/// tasks' order.
+async fn schedule<R, W, F>(tasks: Vec<Task>, opts: Options, work: W) -> Vec<Outcome<R>>
 where
     R: Send + 'static,
     W: Fn(Arc<Task>) -> F + Send + Sync + 'static,
-    F: Future<Output = Tried<R>> + 'static,
+    F: Future<Output = Tried<R>> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let work = Arc::new(work);
     let mut set = tokio::task::JoinSet::new();
     let names: Vec<String> = tasks.iter().map(|t| t.account.clone()).collect();
     for (i, task) in tasks.into_iter().enumerate() {
-        let (slots, work, claims, opts) =
-            (slots.clone(), work.clone(), claims.clone(), opts.clone());
+        let (slots, work, opts) = (slots.clone(), work.clone(), opts.clone());
         set.spawn(async move {
-            let outcome = one_mailbox(Arc::new(task), slots, claims.as_deref(), &opts, work).await;
+            let outcome = one_mailbox(Arc::new(task), slots, &opts, work).await;
             (i, outcome)
         });
     }
@@ -293,20 +266,19 @@ where
         .collect()
 }
 
-/// One mailbox: claim, work, and again later while the server turns it
-/// away (see [`decide::next`]). The concurrency slot is given back while
-/// it waits, so other mailboxes go on meanwhile.
+/// One mailbox: work, and again later while the server turns it away
+/// (see [`decide::next`]). The concurrency slot is given back while it
+/// waits, so other mailboxes go on meanwhile.
 async fn one_mailbox<R, W, F>(
     task: Arc<Task>,
     slots: Arc<Semaphore>,
-    claims: Option<&dyn Claims>,
     opts: &Options,
     work: Arc<W>,
 ) -> Outcome<R>
 where
     R: Send + 'static,
     W: Fn(Arc<Task>) -> F + Send + Sync + 'static,
-    F: Future<Output = Tried<R>> + 'static,
+    F: Future<Output = Tried<R>> + Send + 'static,
 {
     let mut attempt = 1;
     // The time spent on the mailbox: each try from when it got its slot
@@ -331,17 +303,11 @@ where
             );
         };
         let start = Instant::now();
-        let _claim = match claims.map(|c| c.try_claim(&task.mailbox, &task.account, opts.command)) {
-            None => None,
-            Some(Ok(held)) => Some(held),
-            Some(Err(ClaimError::Busy(e))) => {
-                return end(Status::Busy, attempt, Some(e), None, worked)
-            }
-            Some(Err(ClaimError::Failed(e))) => {
-                return end(Status::Failed, attempt, Some(e), None, worked)
-            }
-        };
-        let tried = on_own_thread(task.clone(), work.clone()).await;
+        let tried = work(task.clone()).await;
+        if tried.busy {
+            // Skipped, not worked on: its time is not the mailbox's.
+            return end(Status::Busy, attempt, tried.error, None, worked);
+        }
         worked += start.elapsed();
         let status = if tried.failed {
             Status::Failed
@@ -361,33 +327,8 @@ where
                 wait
             }
         };
-        drop(_claim);
         drop(_slot);
         tokio::time::sleep(wait).await;
         attempt += 1;
     }
-}
-
-/// One try on a thread of its own, with a runtime of its own.
-async fn on_own_thread<R, W, F>(task: Arc<Task>, work: Arc<W>) -> Tried<R>
-where
-    R: Send + 'static,
-    W: Fn(Arc<Task>) -> F + Send + Sync + 'static,
-    F: Future<Output = Tried<R>> + 'static,
-{
-    let joined = tokio::task::spawn_blocking(move || {
-        match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt.block_on(work(task)),
-            Err(e) => failed(format!("cannot start a thread for the mailbox: {e}")),
-        }
-    })
-    .await;
-    joined.unwrap_or_else(|e| {
-        failed(format!(
-            "the mailbox's job ended abnormally ({e}); a slimbox bug, please report it"
-        ))
-    })
 }

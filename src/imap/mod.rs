@@ -15,6 +15,7 @@
 //! Layout:
 //! - `session`: the public operations;
 //! - `condstore`: flags as they are now (MODSEQ), conditional removal;
+//! - `connector`: [`Connector`], fresh sessions for one account;
 //! - `conn`: tags, literals, reading until the tagged completion, capabilities;
 //! - `transport`: TCP/TLS stream with an idle timeout, trust roots;
 //! - `command`: quoting, literals, UID sets, flag checks;
@@ -29,6 +30,7 @@
 mod command;
 mod condstore;
 mod conn;
+mod connector;
 pub mod datetime;
 mod error;
 mod headers;
@@ -51,6 +53,7 @@ use std::sync::Arc;
 
 pub use command::quote as quote_string;
 pub use condstore::FlagState;
+pub use connector::Connector;
 pub use error::ImapError;
 pub use headers::HeaderMeta;
 pub use quota::QuotaUsage;

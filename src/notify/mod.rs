@@ -17,9 +17,8 @@ pub use error::NotifyError;
 use serde::Serialize;
 
 use crate::config::{AccountConfig, OwnerReportConfig, ReportDelivery};
-use crate::imap::Folder;
+use crate::imap::{Connector, Folder};
 use crate::index::{Index, IndexError, PartFilter};
-use crate::pipeline::{AccountReport, Connector};
 
 /// The owner report of one run, as the summary and `--json` show it: how
 /// many files it listed, or why it could not be delivered.
@@ -31,8 +30,8 @@ pub struct OwnerNote {
 }
 
 /// After a run: tells the owner what it moved (the messages indexed after
-/// `mark`) and notes the outcome in `report.owner_report`. Nothing when the
-/// run moved nothing.
+/// `mark`; `saved` bytes freed) and returns what to note beside the run's
+/// report. `None` when the run moved nothing.
 pub async fn after_run<C: Connector>(
     conn: &C,
     index: &Index,
@@ -40,14 +39,9 @@ pub async fn after_run<C: Connector>(
     cfg: &OwnerReportConfig,
     way_back: &WayBack,
     mark: i64,
-    report: &mut AccountReport,
-) {
-    let saved = report
-        .folders
-        .iter()
-        .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
-        .sum();
-    report.owner_report = match tell_owner(conn, index, account, cfg, way_back, mark, saved).await {
+    saved: u64,
+) -> Option<OwnerNote> {
+    match tell_owner(conn, index, account, cfg, way_back, mark, saved).await {
         Ok(0) => None,
         Ok(files) => Some(OwnerNote { files, error: None }),
         Err(e) => {
@@ -57,7 +51,7 @@ pub async fn after_run<C: Connector>(
                 error: Some(e.to_string()),
             })
         }
-    };
+    }
 }
 
 /// Tells one mailbox's owner what a run moved: the messages indexed after

@@ -1,24 +1,11 @@
-//! Connecting to an account: the [`Connector`] the job makes its sessions
-//! with, and the backoff with which it connects again after a loss.
+//! Connecting to an account again: the backoff with which the job
+//! connects after a loss (the [`Connector`] itself is `crate::imap`'s).
 
-use std::future::Future;
 use std::time::Duration;
 
 use super::report::PipelineError;
-use crate::imap::{ImapConfig, ImapError, Session};
-
-/// Makes a fresh IMAP session for one account: at the start, for fetching
-/// ahead, and again after a lost connection. An OAuth sign-in refreshes its
-/// token here.
-pub trait Connector {
-    fn connect(&self) -> impl Future<Output = Result<Session, ImapError>> + Send;
-}
-
-impl Connector for ImapConfig {
-    fn connect(&self) -> impl Future<Output = Result<Session, ImapError>> + Send {
-        Session::connect(self)
-    }
-}
+pub use crate::imap::Connector;
+use crate::imap::Session;
 
 /// Connection attempts after a loss before the run gives up on the account
 /// (about half a minute with [`backoff`]: a server restart fits).

@@ -199,10 +199,6 @@ pub struct AccountReport {
     /// when the account is tried again later (`crate::fleet` does).
     #[serde(skip)]
     pub throttled: bool,
-    /// `[owner_report]`: what the owner was told after this run, if anything
-    /// (`crate::notify::after_run`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner_report: Option<crate::notify::OwnerNote>,
 }
 
 /// A message the journal still holds when the run ends.
@@ -241,10 +237,6 @@ impl AccountReport {
             || self.reconnects > 0
             || !self.waiting.is_empty()
             || self.folders.iter().any(|f| f.failed > 0)
-            || self
-                .owner_report
-                .as_ref()
-                .is_some_and(|n| n.error.is_some())
     }
 
     /// A conversion this run started, finished by recovery after a

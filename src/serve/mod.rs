@@ -20,7 +20,7 @@ mod page;
 pub use error::ServeError;
 pub use limits::{Limits, MAX_BODY};
 pub use listen::{serve, Options};
-pub use page::{Pages, PutBackFn};
+pub use page::Pages;
 
 use std::sync::Arc;
 use std::time::Instant;

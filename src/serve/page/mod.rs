@@ -11,8 +11,9 @@
 //! 401 page saying how to get one, every other refusal a bare 403 or 404.
 //! A put back that fails shows an error id, never the error: the detail
 //! goes to the log under that id.
-//! Putting back is not done here: the command line hands in a function
-//! that runs `slimbox reattach`'s own steps (claim, safety order).
+//! Putting back is not done here: the service does it
+//! (`Service::put_back_one`: `slimbox reattach`'s own claim and safety
+//! order), and reads the index for the page.
 
 mod access;
 mod html;
@@ -21,8 +22,6 @@ mod search;
 pub(super) use html::style_hash;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -32,26 +31,20 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde::Deserialize;
 
 use super::{bare, AppState, MAX_BODY};
-use crate::index::{Index, PartFilter, PartRow};
+use crate::index::{PartFilter, PartRow};
 use crate::pipeline::{ReattachOutcome, ReattachTarget};
+use crate::service::{Service, ServiceError};
 use search::PageQuery;
-
-/// Puts one message back through `slimbox reattach`'s steps; its outcome
-/// says what happened or why not.
-pub type PutBackFn =
-    Arc<dyn Fn(ReattachTarget) -> BoxFuture<'static, ReattachOutcome> + Send + Sync>;
 
 /// What the pages need besides the store and the secret.
 #[derive(Clone)]
 pub struct Pages {
     /// The mailboxes served: the config's accounts.
     pub accounts: Vec<String>,
-    pub index_path: PathBuf,
     /// `[links] base_url` for the download links; without it they are
     /// relative (`/f/…`), good on whatever address the page was opened.
     pub base_url: Option<String>,
@@ -67,7 +60,8 @@ pub struct Pages {
     pub form_token_max_age: Duration,
     /// `[serve] body_timeout`: for the "put back" form's body.
     pub body_timeout: Duration,
-    pub put_back: PutBackFn,
+    /// Reads the index for the page, and puts messages back.
+    pub service: Service,
 }
 
 /// The page routes, for the router to merge.
@@ -223,17 +217,12 @@ async fn read_form(
 /// Rows of the index, read on a blocking thread (SQLite); a failure is
 /// answered with an error page ([`trouble`]).
 async fn find(pages: &Pages, filter: PartFilter) -> Result<Vec<PartRow>, Response> {
-    let path = pages.index_path.clone();
-    let found = tokio::task::spawn_blocking(move || Index::open(&path)?.find_parts(&filter)).await;
-    match found {
-        Ok(Ok(rows)) => Ok(rows),
-        Ok(Err(e)) => Err(trouble(
+    match pages.service.find_parts_blocking(filter).await {
+        Ok(rows) => Ok(rows),
+        Err(ServiceError::Thread(e)) => Err(trouble(StatusCode::INTERNAL_SERVER_ERROR, &e)),
+        Err(e) => Err(trouble(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("the page cannot read the index: {e}"),
-        )),
-        Err(e) => Err(trouble(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("reading the index stopped: {e}"),
         )),
     }
 }
@@ -314,7 +303,7 @@ async fn put_back(State(app): State<AppState>, req: Request) -> Response {
     else {
         return bare(StatusCode::NOT_FOUND);
     };
-    let outcome = (pages.put_back)(target).await;
+    let outcome = pages.service.put_back_one(target).await;
     put_back_result(&account, (sig.as_deref(), exp.as_deref()), &outcome)
 }
 
