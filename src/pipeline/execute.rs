@@ -12,9 +12,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::ahead;
-use super::commit::{commit, finish_batch, trash_of, Committed, Verified};
+use super::commit::{commit, finish_batch, Committed, Verified};
 use super::plan::{AccountPlan, Candidate, FolderPlan, JobPolicy};
 use super::prepare::{prepare, Prepared};
+use super::remove::trash_of;
 use super::report::{Converted, FolderReport, Laps, Observer, PipelineError};
 use crate::imap::{Folder, Session};
 use crate::index::Index;
