@@ -273,7 +273,7 @@ impl Committer<'_, '_> {
             run.report.bytes_fetched += len;
             let r = match outcome {
                 Ok(Ok(p)) => self.commit_one(run, c, p).await,
-                Ok(Err(why)) => Some(Ok(Converted::Untouched(why))),
+                Ok(Err(why)) => Some(Ok(Converted::SkippedForGood(why))),
                 Err(e) => Some(Err(e)),
             };
             if let Some(r) = r {
@@ -312,7 +312,7 @@ impl Committer<'_, '_> {
                 None
             }
             Ok(Committed::Done(r)) => Some(Ok(r)),
-            Ok(Committed::LeftAlone(why)) => Some(Ok(Converted::Untouched(why))),
+            Ok(Committed::LeftAlone(why)) => Some(Ok(Converted::SkippedForGood(why))),
             Err(e) => {
                 if e.is_unfaithful_copy() {
                     // This server cannot hold a faithful copy: do not try
@@ -437,7 +437,7 @@ impl Committer<'_, '_> {
                 observer.note(&n);
                 report.notes.push(n);
             }
-            Ok(Converted::Untouched(why)) => {
+            Ok(Converted::SkippedForGood(why)) => {
                 report.skipped += 1;
                 let (plan, fp) = (self.job.plan, run.fp);
                 self.index

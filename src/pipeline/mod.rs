@@ -212,7 +212,7 @@ async fn one_pass<C: Connector>(
     report.absorb(folders);
     result?;
     // Copies refused over quota, now that the run freed what it could.
-    recover::put_back_waiting(&mut session, store, index, policy, report).await?;
+    recover::append_waiting(&mut session, store, index, policy, report).await?;
     report.quota_after = quota_figure(&mut session, &report.account, "after").await;
     let _ = session.logout().await;
     Ok(())

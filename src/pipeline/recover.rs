@@ -169,7 +169,7 @@ pub(super) async fn recover_entries(
 /// their originals removed) are tried again now that the run freed what it
 /// could, round after round while each round puts at least one in. Those
 /// that go in count as converted in `report`.
-pub(super) async fn put_back_waiting(
+pub(super) async fn append_waiting(
     session: &mut Session,
     store: &Store,
     index: &mut Index,
