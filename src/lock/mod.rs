@@ -12,10 +12,11 @@
 //! lock left by a dead process is simply taken over; the file only says who
 //! holds it (process id, host name, start time) for the busy message. Two
 //! configs with different index folders do not see each other's locks; a
-//! shared database could later hold the claims instead (the commands only
-//! see [`Locks`] and [`Claim`]).
+//! shared database could later hold the claims instead (the service only
+//! sees its `Claims` trait, whose lock-file implementation is
+//! `service::LockClaims`).
 //!
-//! Not here: what a command does with a busy mailbox (`cli/`).
+//! Not here: what a command does with a busy mailbox (`service/`, `cli/`).
 
 mod error;
 #[cfg(test)]
