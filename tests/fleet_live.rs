@@ -519,3 +519,24 @@ fn issue13_a_mailbox_over_its_connection_limit_is_tried_again_later_in_the_run()
     // The messages really moved: each is there once, and slim.
     rt.block_on(each_once_and_slim(&d, &["alice", "bob", "carol"], 3));
 }
+
+/// Issue 21: `run --all` notes each mailbox's success in the index as a
+/// single-account `run` does, with or without `--metrics-file` (one rule,
+/// in the one function both run a mailbox with); a mailbox that failed
+/// has none.
+#[test]
+fn issue21_run_all_records_success_without_a_metrics_file() {
+    let (_d, dir, config) = three_and_dave(1);
+    let out = slimbox(&config)
+        .args(["run", "--all", "--json"])
+        .output()
+        .expect("run");
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let index = slimbox::index::Index::open(&dir.path().join("index.sqlite")).expect("index");
+    for user in ["alice", "bob", "carol"] {
+        let last = index.last_success(user).expect("read");
+        assert!(last.is_some(), "{user}: no success noted; {report:#}");
+    }
+    assert_eq!(index.last_success("dave").expect("read"), None);
+}

@@ -102,3 +102,38 @@ fn held(claim: Claim, mailbox: &Mailbox, account: &str) -> Held {
     }
     Box::new(claim)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn issue21_one_claim_implementation_tries_and_waits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let claims = LockClaims::beside_index(&dir.path().join("index.sqlite"));
+        let mailbox = Mailbox::new("mail.example", 993, "alice");
+        let held = claims.try_claim(&mailbox, "alice", "run").expect("free");
+        let busy = claims
+            .try_claim(&mailbox, "alice", "run")
+            .expect_err("busy");
+        assert!(busy.is_busy(), "{busy}");
+        // The waiting claim is told once, and gets the mailbox when the
+        // holder lets go.
+        let told = std::sync::Mutex::new(Vec::new());
+        let wait = claims.claim_waiting(
+            &mailbox,
+            "alice",
+            "run",
+            Box::new(|e| told.lock().expect("lock").push(e)),
+        );
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            drop(held);
+        };
+        let (claimed, ()) = tokio::join!(wait, release);
+        claimed.expect("claimed after the release");
+        let told = told.into_inner().expect("lock");
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(told[0].contains("busy"), "{told:?}");
+    }
+}
