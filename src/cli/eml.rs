@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::dates::now_unix;
 use crate::mime::{self, Policy};
-use crate::store::{Compression, Store};
+use crate::store::Store;
 use crate::units::parse_size;
 
 /// Detach attachments from an exported .eml file, or put them back.
@@ -149,7 +149,7 @@ fn open_store(
     config: Option<&Path>,
 ) -> anyhow::Result<(Store, Option<Config>)> {
     if let (Some(url), None) = (store, config) {
-        return Ok((Store::open(url)?, None));
+        return Ok((crate::service::open_store_at(url, None)?, None));
     }
     let c = super::print::open(config)
         .map(|s| s.config().clone())
@@ -162,10 +162,7 @@ fn open_store(
         })?;
     let store = match store {
         None => crate::service::open_store(&c)?,
-        Some(url) => {
-            let compression = Compression::from_zstd_level(c.store.compress_zstd_level);
-            Store::open_with(url, &c.store.remote)?.with_compression(compression)
-        }
+        Some(url) => crate::service::open_store_at(url, Some(&c))?,
     };
     Ok((store, Some(c)))
 }

@@ -168,3 +168,13 @@ pub fn open_store(config: &Config) -> Result<Store, ServiceError> {
         .with_compression(compression)
         .with_world_readable(config.store.world_readable)?)
 }
+
+/// The store at `url` rather than the config's (`eml --store`): as it is
+/// without a config; with one, its remote settings and compression.
+pub fn open_store_at(url: &str, config: Option<&Config>) -> Result<Store, ServiceError> {
+    let Some(c) = config else {
+        return Ok(Store::open(url)?);
+    };
+    let compression = crate::store::Compression::from_zstd_level(c.store.compress_zstd_level);
+    Ok(Store::open_with(url, &c.store.remote)?.with_compression(compression))
+}
