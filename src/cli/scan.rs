@@ -41,7 +41,6 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
     if args.all {
         return scan_all(service, &args).await;
     }
-    service.store()?;
     service.ready_index()?;
     let mut plans = Vec::new();
     let mut rows = Vec::new();

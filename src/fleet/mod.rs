@@ -127,7 +127,6 @@ pub async fn scan(
     service: Service,
     opts: Options,
 ) -> Result<Vec<Outcome<AccountPlan>>, ServiceError> {
-    service.store()?;
     service.ready_index()?;
     let tasks = tasks(service.config());
     let work = move |task: Arc<Task>| {

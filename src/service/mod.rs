@@ -130,16 +130,25 @@ impl Service {
         Ok(self.inner.store.get_or_init(|| store))
     }
 
-    /// A connection to the index (created on first use). Each operation
-    /// has its own: SQLite in WAL mode serialises the writers.
+    /// A connection to the index (created on first use), for reading
+    /// what it knows. Each operation has its own: SQLite in WAL mode
+    /// serialises the writers.
     pub fn index(&self) -> Result<Index, ServiceError> {
         Ok(Index::open(&self.inner.config.index.path)?)
     }
 
-    /// Creates (and migrates) the index once, before jobs side by side
-    /// each open their own connection.
+    /// A connection to the index for work that also uses the store (the
+    /// one place where the index is checked against its store).
+    pub fn store_index(&self) -> Result<Index, ServiceError> {
+        let _store = self.store()?;
+        let index = self.index()?;
+        Ok(index)
+    }
+
+    /// Opens the store and creates (and migrates) the index once, before
+    /// jobs side by side each open their own connection.
     pub fn ready_index(&self) -> Result<(), ServiceError> {
-        self.index().map(drop)
+        self.store_index().map(drop)
     }
 
     /// Signed links for the stubs (`[links] base_url`), the secret read

@@ -26,8 +26,7 @@ impl Service {
         &self,
         filter: &PartFilter,
     ) -> Result<Vec<ReattachOutcome>, ServiceError> {
-        self.store()?;
-        let targets = ReattachTarget::by_account(self.index()?.find_parts(filter)?);
+        let targets = ReattachTarget::by_account(self.store_index()?.find_parts(filter)?);
         if targets.is_empty() {
             return Err(ServiceError::NothingToReattach);
         }
@@ -58,7 +57,7 @@ impl Service {
             let store = self.store()?;
             let policy = policy::job_policy(self.config(), store, account);
             let imap = account::imap_config(account)?;
-            Ok::<_, ServiceError>((store, policy, imap, self.index()?))
+            Ok::<_, ServiceError>((store, policy, imap, self.store_index()?))
         })();
         let (store, policy, imap, mut index) = match started {
             Ok(s) => s,

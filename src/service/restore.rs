@@ -17,7 +17,7 @@ impl Service {
         progress: &dyn restore::Progress,
     ) -> Result<Restored, ServiceError> {
         let store = self.store()?;
-        let index = self.index()?;
+        let index = self.store_index()?;
         Ok(restore::run(store, &index, request, progress).await?)
     }
 
@@ -30,7 +30,7 @@ impl Service {
         progress: &dyn audit::Progress,
     ) -> Result<Findings, ServiceError> {
         let store = self.store()?;
-        let index = self.index()?;
+        let index = self.store_index()?;
         let scope = Scope {
             accounts,
             all_accounts: &self.config().accounts,
@@ -49,7 +49,7 @@ impl Service {
         read_data: bool,
     ) -> Result<Vec<AccountRebuild>, ServiceError> {
         let store = self.store()?;
-        let mut index = self.index()?;
+        let mut index = self.store_index()?;
         let _claims = self.claim_each(accounts, "slimbox index rebuild", |_, e| e.into())?;
         let connect = async |a: &AccountConfig| account::connect(a).await.map_err(Into::into);
         Ok(rebuild::rebuild(store, &mut index, accounts, connect, read_data).await?)

@@ -170,7 +170,7 @@ impl Service {
             policy.links = crate::mime::Links::Signed(links);
         }
         let conn = via(account::imap_config(account)?);
-        let mut index = self.index()?;
+        let mut index = self.store_index()?;
         // What this run adds to the index comes after this row.
         // Without the mark no report: it could list what earlier runs moved.
         let mark = index.last_message().ok();

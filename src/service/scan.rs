@@ -18,7 +18,7 @@ impl Service {
         let account = self.account(name)?;
         let policy = policy::job_policy(self.config(), self.store()?, account);
         let conn = via(account::imap_config(account)?);
-        let index = self.index()?;
+        let index = self.store_index()?;
         Ok(crate::pipeline::scan_account(&conn, &index, &account.name, &policy).await?)
     }
 }
