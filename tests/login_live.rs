@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use slimbox::signin::{oauth_source, Provider};
+use slimbox::signin::{oauth_source, IdentityProvider};
 use support::oidc::{Oidc, OidcOptions, Outcome, APP_CLIENT_ID, APP_CLIENT_SECRET, APP_SCOPE};
 
 /// A config for user `alice` signing in at `oidc`, in a fresh folder.
@@ -295,7 +295,7 @@ fn issue10_tokens_refresh_on_expiry_and_revocation_says_login() {
 
     let me = account(&config, "me");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let source = oauth_source(&me, Provider::Generic).expect("source");
+    let source = oauth_source(&me, IdentityProvider::Generic).expect("source");
     let t1 = rt.block_on(source.token(false)).expect("token");
     let t2 = rt.block_on(source.token(false)).expect("token again");
     assert_eq!(t1, t2, "a fresh token is reused");
@@ -315,7 +315,7 @@ fn issue10_tokens_refresh_on_expiry_and_revocation_says_login() {
     assert_ne!(t4, t3);
 
     // A second source (another slimbox) reads the rotated token from the file.
-    let other = oauth_source(&me, Provider::Generic).expect("source");
+    let other = oauth_source(&me, IdentityProvider::Generic).expect("source");
     assert_eq!(rt.block_on(other.token(false)).expect("from file"), t4);
 
     oidc.revoke(stored(dir.path())["refresh_token"].as_str().expect("rt"));
@@ -336,7 +336,7 @@ fn issue10_not_signed_in_says_login() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = user_config(&oidc, dir.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let source = oauth_source(&account(&config, "me"), Provider::Generic).expect("source");
+    let source = oauth_source(&account(&config, "me"), IdentityProvider::Generic).expect("source");
     let msg = rt
         .block_on(source.token(false))
         .expect_err("no token file")
@@ -366,7 +366,7 @@ fn issue10_app_only_client_credentials_get_a_token() {
     assert!(!dir.path().join("tokens").exists(), "nothing stored");
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let source = oauth_source(&account(&config, "app"), Provider::Generic).expect("source");
+    let source = oauth_source(&account(&config, "app"), IdentityProvider::Generic).expect("source");
     let t1 = rt.block_on(source.token(false)).expect("app token");
     let info = oidc.introspect(&t1);
     assert_eq!(info["active"], true, "{info}");
