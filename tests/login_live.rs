@@ -10,11 +10,12 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use slimbox::signin::{oauth_source, IdentityProvider};
+use support::cli::slimbox_with;
 use support::oidc::{Oidc, OidcOptions, Outcome, APP_CLIENT_ID, APP_CLIENT_SECRET, APP_SCOPE};
 
 /// A config for user `alice` signing in at `oidc`, in a fresh folder.
@@ -90,9 +91,7 @@ struct LoginRun {
 
 impl LoginRun {
     fn start(config: &Path, args: &[&str]) -> LoginRun {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_slimbox"))
-            .arg("--config")
-            .arg(config)
+        let mut child = slimbox_with(config)
             .arg("login")
             .args(args)
             .stdout(Stdio::piped())
@@ -350,9 +349,7 @@ fn issue10_app_only_client_credentials_get_a_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = user_config(&oidc, dir.path());
 
-    let out = Command::new(env!("CARGO_BIN_EXE_slimbox"))
-        .arg("--config")
-        .arg(&config)
+    let out = slimbox_with(&config)
         .args(["login", "app"])
         .output()
         .expect("run");
@@ -391,9 +388,7 @@ fn issue10_signed_in_and_app_only_accounts_log_in_to_their_mailboxes() {
     let (ok, stdout, stderr) = login_in_browser(&config, &oidc, true);
     assert!(ok, "slimbox login failed\n{stdout}\n{stderr}");
     for account in ["me", "app"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_slimbox"))
-            .arg("--config")
-            .arg(&config)
+        let out = slimbox_with(&config)
             .args(["scan", "--account", account, "--json"])
             .output()
             .expect("run");
