@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::print;
-use crate::signin::{self, LoginOptions, LoginOutcome, LoginUi, Provider};
+use crate::signin::{self, IdentityProvider, LoginOptions, LoginOutcome, LoginUi};
 
 /// Sign ACCOUNT in with its provider (Google, Microsoft or the one in
 /// [account.oauth]) and keep the refresh token in the token file (readable
@@ -50,7 +50,7 @@ pub async fn run(args: LoginArgs, config_path: Option<PathBuf>) -> anyhow::Resul
     let service = print::open(config_path.as_deref())?;
     let config = service.config();
     let account = config.account(Some(&args.account))?[0].clone();
-    let provider = Provider::of_account(&account);
+    let provider = IdentityProvider::of_account(&account);
     let options = LoginOptions {
         device: args.device,
         open_browser: !args.no_browser,
