@@ -55,9 +55,10 @@ use crate::units::human_size;
 /// again later in the run, and one that fails never stops the others. The
 /// summary has a row per mailbox and a total.
 ///
-/// Exit status 1 if anything failed or still waits, if a mailbox was busy
-/// and skipped, or if the connection was lost on the way (even when the run
-/// reconnected and finished: the summary says so); 2 if the config is
+/// Exit status 1 if anything failed or still waits, or if a mailbox was
+/// busy and skipped; 0 when the connection was lost on the way but the run
+/// reconnected and finished everything (a warning says so, and
+/// `reconnects` in the JSON and the metrics count it); 2 if the config is
 /// wrong.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -171,6 +172,10 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     }
     if let Some(path) = &args.metrics_file {
         crate::metrics::write_file(path, &crate::metrics::render(&figures))?;
+    }
+    for w in outcomes.iter().filter_map(|o| o.report.reconnect_warning()) {
+        // Whatever the output format: the run succeeded, but say so.
+        eprintln!("slimbox: warning: {w}");
     }
     if let Some(note) = job::recoverable_items_note(&accounts) {
         // Once per run, whatever the output format.

@@ -34,6 +34,9 @@ pub struct MailboxFigures {
     pub last_success: Option<i64>,
     pub quota_before: Option<QuotaReport>,
     pub quota_after: Option<QuotaReport>,
+    /// How often the run lost its connection and made it again (issue
+    /// 25: a run that then finished everything is a success).
+    pub reconnects: u64,
 }
 
 impl MailboxFigures {
@@ -54,6 +57,7 @@ impl MailboxFigures {
             last_success,
             quota_before: report.quota_before.clone(),
             quota_after: report.quota_after.clone(),
+            reconnects: report.reconnects as u64,
         }
     }
 }
@@ -84,7 +88,7 @@ type Family = (
     fn(&MailboxFigures) -> Vec<(Option<&'static str>, f64)>,
 );
 
-const FAMILIES: [Family; 7] = [
+const FAMILIES: [Family; 8] = [
     (
         "slimbox_last_run_bytes_saved",
         "Bytes the last run removed from the mailbox's messages.",
@@ -104,6 +108,18 @@ const FAMILIES: [Family; 7] = [
         "slimbox_last_run_duration_seconds",
         "How long the last run of the mailbox took.",
         |m| vec![(None, m.duration_seconds)],
+    ),
+    (
+        "slimbox_last_run_reconnects",
+        "How often the last run lost its connection and reconnected (absent: never).",
+        // Only where it happened, as the quota lines only where there is a
+        // quota: most runs never reconnect.
+        |m| {
+            (m.reconnects > 0)
+                .then_some((None, m.reconnects as f64))
+                .into_iter()
+                .collect()
+        },
     ),
     (
         "slimbox_last_success_timestamp_seconds",
