@@ -61,6 +61,7 @@ mod plan;
 mod prepare;
 pub mod quota;
 mod reattach;
+mod removal;
 mod report;
 
 #[cfg(test)]

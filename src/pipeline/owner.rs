@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use super::checkpoint::checkpoint;
 use super::commit::{flag_set, merge_flags, remove_messages, remove_unchanged, Removal, Verified};
 use super::report::PipelineError;
 use crate::imap::{FlagState, Folder, Session};
@@ -164,6 +165,15 @@ pub(super) async fn settle_batch(
         let since = (round < ROUNDS)
             .then(|| uids.iter().filter_map(|u| now.get(u)?.modseq).max())
             .flatten();
+        // Journalled first (issue 25): recovery then knows these were
+        // slimbox's to remove, and that the others were not.
+        let jids: Vec<i64> = replace.iter().map(|&i| batch[i].jid).collect();
+        let number = index.journal_removing(&jids)?;
+        tracing::info!(
+            "journal: removal batch {number} of {} original(s)",
+            jids.len()
+        );
+        checkpoint("removing").await;
         let (how, changed) = remove_unchanged(session, &uids, since, trash).await?;
         st.removal = Some(how);
         for &i in &replace {
