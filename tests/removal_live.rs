@@ -150,7 +150,7 @@ fn owner_deletes_during_a_crash_at(step: &str) -> Option<usize> {
 fn issue25_an_original_deleted_after_its_removal_batch_was_journalled_stays_deleted() {
     let batch = owner_deletes_during_a_crash_at("removing");
     // With one message in the batch nothing on the server tells the two
-    // removals apart (see pipeline::removal): the test needs two or more.
+    // removals apart (see pipeline::who_removed): the test needs two or more.
     let batch = batch.expect("the removal batch is logged with its size");
     assert!(batch >= 2, "a batch of {batch}: the test needs two or more");
 }

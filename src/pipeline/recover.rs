@@ -8,14 +8,14 @@
 
 use bytes::Bytes;
 
-use super::commit::{
-    append_verified, fetch_one_meta, find_copy, merge_flags, remove_messages, trash_of,
-    verify_fetched, Want,
-};
+use super::append::{append_verified, fetch_one_meta, verify_fetched, Want};
+use super::find::find_copy;
+use super::flags::{copy_flags, merge_flags};
 use super::owner::server_may_drop;
-use super::plan::{copy_flags, JobPolicy};
+use super::plan::JobPolicy;
 use super::prepare::prove_from_store;
-use super::removal::{batches_not_run, who_removed, Remover};
+use super::remove::{remove_messages, trash_of};
+use super::who_removed::{batches_not_run, who_removed, Remover};
 use std::collections::HashSet;
 
 use super::report::{AccountReport, PipelineError, Waiting};
@@ -117,7 +117,7 @@ pub(super) async fn recover_entries(
     let all = session.list_folders().await?;
     let trash = trash_of(&all, policy);
     // Before anything changes on the server: which removal batches never
-    // ran (issue 25, `removal`).
+    // ran (issue 25, `who_removed`).
     let batches = index.journal_removal_batches(account)?;
     let not_run = batches_not_run(session, &all, &pending, &batches).await?;
     let gmail = session.has_capability("X-GM-EXT-1");
@@ -182,7 +182,7 @@ pub(super) async fn recover_entries(
 /// their originals removed) are tried again now that the run freed what it
 /// could, round after round while each round puts at least one in. Those
 /// that go in count as converted in `report`.
-pub(super) async fn put_back_waiting(
+pub(super) async fn append_waiting(
     session: &mut Session,
     store: &Store,
     index: &mut Index,
