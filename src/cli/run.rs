@@ -312,6 +312,9 @@ fn print_summary(outcomes: &[AccountOutcome]) {
                 r.account, r.recovered
             );
         }
+        if let Some(t) = &r.quota_target {
+            println!("{}: quota target: {}", r.account, t.text());
+        }
         if r.reconnects > 0 {
             println!(
                 "{}: lost the connection {} time(s); reconnected and finished what was in flight",

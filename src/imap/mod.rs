@@ -44,6 +44,7 @@ mod sasl;
 mod session;
 mod structure;
 mod transport;
+mod usage;
 pub mod utf7;
 
 use std::path::PathBuf;

@@ -37,6 +37,8 @@ pub struct MailboxFigures {
     /// How often the run lost its connection and made it again (issue
     /// 25: a run that then finished everything is a success).
     pub reconnects: u64,
+    /// With a `quota_target`: where the mailbox ended against it.
+    pub quota_target: Option<crate::pipeline::target::TargetEnd>,
 }
 
 impl MailboxFigures {
@@ -58,6 +60,7 @@ impl MailboxFigures {
             quota_before: report.quota_before.clone(),
             quota_after: report.quota_after.clone(),
             reconnects: report.reconnects as u64,
+            quota_target: report.quota_target.clone(),
         }
     }
 }
@@ -88,7 +91,7 @@ type Family = (
     fn(&MailboxFigures) -> Vec<(Option<&'static str>, f64)>,
 );
 
-const FAMILIES: [Family; 8] = [
+const FAMILIES: [Family; 10] = [
     (
         "slimbox_last_run_bytes_saved",
         "Bytes the last run removed from the mailbox's messages.",
@@ -143,6 +146,29 @@ const FAMILIES: [Family; 8] = [
             let q = m.quota_after.as_ref().or(m.quota_before.as_ref());
             q.and_then(|q| q.limit_bytes)
                 .map(|l| (None, l as f64))
+                .into_iter()
+                .collect()
+        },
+    ),
+    (
+        "slimbox_quota_target_bytes",
+        "The mailbox's quota target (quota_target of its quota) in bytes.",
+        |m| {
+            m.quota_target
+                .as_ref()
+                .map(|t| (None, t.target_bytes as f64))
+                .into_iter()
+                .collect()
+        },
+    ),
+    (
+        "slimbox_quota_target_reached",
+        "1 if the last run left the mailbox at or under its quota target, else 0.",
+        |m| {
+            m.quota_target
+                .as_ref()
+                .and_then(|t| t.reached)
+                .map(|r| (None, f64::from(u8::from(r))))
                 .into_iter()
                 .collect()
         },

@@ -20,6 +20,7 @@ fn figures(name: &str) -> MailboxFigures {
         quota_before: Some(quota(9_000_000, 10_000_000)),
         quota_after: Some(quota(6_000_000, 10_000_000)),
         reconnects: 0,
+        quota_target: None,
     }
 }
 

@@ -168,6 +168,8 @@ fn policy() -> JobPolicy {
         rules: Vec::new(),
         ahead_floor: super::AHEAD_MIN_BUDGET,
         fetch_ahead: true,
+        quota_target: None,
+        quota_limit: None,
     }
 }
 

@@ -203,6 +203,9 @@ pub struct AccountReport {
     /// (`crate::notify::after_run`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_report: Option<crate::notify::OwnerNote>,
+    /// With a `quota_target`: where the mailbox ended against it (issue 25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_target: Option<super::target::TargetEnd>,
 }
 
 /// A message the journal still holds when the run ends.

@@ -162,6 +162,7 @@ pub(super) fn overrides(
         folders,
         min_size,
         older_than,
+        ..PolicyOverrides::default()
     })
 }
 
