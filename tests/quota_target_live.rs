@@ -24,6 +24,10 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Eight messages in Sent, attachments of 150 to 500 kB (decoded).
 fn seed(d: &Dovecot) {
+    seed_in(d, "Sent");
+}
+
+fn seed_in(d: &Dovecot, folder: &str) {
     rt().block_on(async {
         for i in 0..MESSAGES {
             let m = mailbox::with_attachment(
@@ -33,7 +37,7 @@ fn seed(d: &Dovecot) {
                 "application/pdf",
                 mailbox::noise(150_000 + 50_000 * i as usize, 700 + i),
             );
-            mailbox::seed(d, "Sent", &m, &["\\Seen"], DATE).await;
+            mailbox::seed(d, folder, &m, &["\\Seen"], DATE).await;
         }
     });
 }
@@ -193,4 +197,45 @@ fn issue25_a_mailbox_under_its_target_is_left_alone() {
     let (_, converted) = sent(&d);
     assert!(converted.is_empty(), "nothing moved: {report:#}");
     assert_eq!(report[0]["quota_target"]["reached"], true, "{report:#}");
+}
+
+/// Microsoft 365 has no QUOTA: the account's `quota` says what 100 % is,
+/// and usage is what the folders' messages take.
+#[test]
+fn issue25_without_quota_on_the_server_the_accounts_quota_is_the_limit() {
+    let d = Dovecot::start(DovecotOptions {
+        quota_bytes: Some(20_000_000),
+        layout: Some(support::dovecot::LAYOUT_MICROSOFT),
+        ..DovecotOptions::default()
+    });
+    seed_in(&d, "Sent Items");
+    let used: u64 = rt()
+        .block_on(mailbox::snapshot(&d, "Sent Items"))
+        .values()
+        .map(|s| s.bytes.len() as u64)
+        .sum();
+    let limit = used * 100 / 120;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_target(&d, dir.path(), Some("80%"));
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}quota = {limit}\n")).unwrap();
+
+    let plans = json(&config, &["scan", "--json"]);
+    let t = &plans[0]["target"];
+    assert_eq!(t["limit_from"], "config", "{plans:#}");
+    assert_eq!(t["limit_bytes"].as_u64(), Some(limit), "{t:#}");
+    assert_eq!(t["usage_bytes"].as_u64(), Some(used), "{t:#}");
+    let moving = t["moving"].as_u64().unwrap();
+    assert!(moving > 0 && moving < MESSAGES, "{t:#}");
+
+    let report = json(&config, &["run", "--json"]);
+    let end = &report[0]["quota_target"];
+    assert_eq!(end["reached"], true, "{report:#}");
+    let after: u64 = rt()
+        .block_on(mailbox::snapshot(&d, "Sent Items"))
+        .values()
+        .map(|s| s.bytes.len() as u64)
+        .sum();
+    assert!(after <= limit * 80 / 100, "{after}: {report:#}");
+    assert_eq!(end["usage_after_bytes"].as_u64(), Some(after), "{report:#}");
 }
