@@ -41,6 +41,7 @@ mod conn;
 pub mod datetime;
 mod error;
 mod fetch;
+mod labels;
 mod login;
 mod mailbox;
 pub mod mime_params;

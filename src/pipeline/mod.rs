@@ -60,6 +60,7 @@ mod execute;
 mod find;
 mod flags;
 mod folders;
+mod labels;
 mod owner;
 mod plan;
 mod prepare;
@@ -71,6 +72,8 @@ pub mod target;
 mod target_plan;
 mod who_removed;
 
+#[cfg(test)]
+mod labels_mock_tests;
 #[cfg(test)]
 mod mock_tests;
 

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::append::{append_verified, fetch_one_meta, verify_fetched, Want};
 use super::find::find_copy;
 use super::flags::{copy_flags, merge_flags};
+use super::labels::{carry, Carried};
 use super::owner::server_may_drop;
 use super::plan::JobPolicy;
 use super::prepare::prove_from_store;
@@ -425,6 +426,25 @@ impl<'a> Recovery<'a> {
         };
         match checked {
             Ok(()) => {
+                // On Gmail the copy carries the original's labels first
+                // (issue 25); refused, the copy goes and the original stays.
+                if self.session.has_capability("X-GM-EXT-1") {
+                    let old = self.entry.record.old_uid;
+                    if let Carried::Refused(why) = carry(self.session, old, uid).await? {
+                        tracing::warn!("journal: {} UID {old}: {why}", self.folder.name);
+                        self.index.journal_abandon(self.entry.id)?;
+                        remove_messages(self.session, &[uid], self.trash).await?;
+                        let r = &self.entry.record;
+                        self.index.record_skip(
+                            &r.account,
+                            &r.folder,
+                            r.uidvalidity,
+                            r.old_uid,
+                            &why,
+                        )?;
+                        return Ok(());
+                    }
+                }
                 self.remove_original().await?;
                 self.finish(uid)
             }
