@@ -76,8 +76,9 @@ pub struct RunArgs {
     /// text format, for node_exporter's textfile collector (name it
     /// `*.prom` in the collector's folder): bytes saved, messages converted,
     /// failures, duration, the time of the last success, and quota before
-    /// and after where the server has QUOTA. Replaced whole, never half
-    /// written.
+    /// and after where the server has QUOTA; reconnects where the run
+    /// reconnected, and with a `quota_target` the target and whether the
+    /// run reached it. Replaced whole, never half written.
     #[arg(long, value_name = "PATH")]
     metrics_file: Option<PathBuf>,
     /// Every account, in parallel (IT mode).

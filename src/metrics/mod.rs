@@ -8,7 +8,9 @@
 //! Every figure is a gauge of the last run, labelled
 //! `mailbox="<account name>"`; the time of the last success comes from the
 //! index, so a run that fails still reports the last one that did not.
-//! Quota figures are there only where the server has QUOTA.
+//! Quota figures are there only where the server has QUOTA; reconnects
+//! only where the run reconnected, and the quota target's figures only
+//! where a `quota_target` applies (issue 25).
 
 pub mod parse;
 
