@@ -217,3 +217,30 @@ async fn issue25_a_copy_that_does_not_take_the_labels_leaves_the_original() {
     };
     assert!(why.contains("lacks the labels Work"), "{why}");
 }
+
+/// Recovery on Gmail: both were left on the server by a crash; the copy
+/// gets the original's labels (checked) before the original goes.
+#[tokio::test]
+async fn issue25_recovery_on_gmail_carries_the_labels_before_the_original_goes() {
+    use super::mock_tests::{body, fixture, list, login, meta_with, recover_against, select_inbox};
+    let mut f = fixture().await;
+    f.journal(JournalState::Appended, Some(NEW_UID));
+    let script = vec![
+        login(GMAIL),
+        list(TRASH),
+        select_inbox(),
+        meta_with(OLD_UID, &f.original, "\\Seen"),
+        body(NEW_UID, &f.rewritten),
+        // The store still rebuilds the original.
+        body(OLD_UID, &f.original),
+        meta_with(NEW_UID, &f.rewritten, "\\Seen"),
+        body(NEW_UID, &f.rewritten),
+        labels("\\Inbox Work Family", "Work"),
+        store_labels("\\Inbox \"Family\"", "{tag} OK Store completed."),
+        copy_labels("Work \\Inbox Family"),
+        trash(OLD_UID),
+    ];
+    let (result, _) = recover_against(&mut f, script).await;
+    assert_eq!(result.expect("recovered"), 1);
+    f.assert_nothing_pending();
+}
