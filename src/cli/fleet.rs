@@ -72,6 +72,20 @@ pub fn print_run(outcomes: &[Outcome<RunReport>], json: bool) -> anyhow::Result<
         );
         print_errors(outcomes);
     }
+    if !json {
+        // Issue 25: where each mailbox with a quota target ended.
+        for r in outcomes.iter().filter_map(|o| o.report.as_ref()) {
+            if let Some(t) = &r.job.quota_target {
+                println!("{}: quota target: {}", r.job.account, t.text());
+            }
+        }
+    }
+    // Whatever the output format: the run succeeded, but say so.
+    for r in outcomes.iter().filter_map(|o| o.report.as_ref()) {
+        if let Some(w) = r.reconnect_warning() {
+            eprintln!("slimbox: warning: {w}");
+        }
+    }
     let status = decide::exit_status(outcomes.iter().map(|o| o.status));
     Ok(ExitCode::from(status))
 }

@@ -43,6 +43,7 @@ mod connector;
 pub mod datetime;
 mod error;
 mod fetch;
+mod labels;
 mod login;
 mod mailbox;
 pub mod mime_params;
@@ -57,6 +58,7 @@ mod sasl;
 mod session;
 mod structure;
 mod transport;
+mod usage;
 pub mod utf7;
 
 use std::path::PathBuf;

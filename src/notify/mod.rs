@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::config::{AccountConfig, OwnerReportConfig, ReportDelivery};
 use crate::imap::{Connector, Folder};
 use crate::index::{Index, IndexError, PartFilter};
+use crate::pipeline::AccountReport;
 
 /// The owner report of one run, as the summary and `--json` show it: how
 /// many files it listed, or why it could not be delivered.
@@ -30,8 +31,8 @@ pub struct OwnerNote {
 }
 
 /// After a run: tells the owner what it moved (the messages indexed after
-/// `mark`; `saved` bytes freed) and returns what to note beside the run's
-/// report. `None` when the run moved nothing.
+/// `mark`, the space the job's `report` freed) and returns what to note
+/// beside that report. `None` when the run moved nothing.
 pub async fn after_run<C: Connector>(
     conn: &C,
     index: &Index,
@@ -39,9 +40,9 @@ pub async fn after_run<C: Connector>(
     cfg: &OwnerReportConfig,
     way_back: &WayBack,
     mark: i64,
-    saved: u64,
+    report: &AccountReport,
 ) -> Option<OwnerNote> {
-    match tell_owner(conn, index, account, cfg, way_back, mark, saved).await {
+    match tell_owner(conn, index, account, cfg, way_back, mark, report).await {
         Ok(0) => None,
         Ok(files) => Some(OwnerNote { files, error: None }),
         Err(e) => {
@@ -65,8 +66,13 @@ async fn tell_owner<C: Connector>(
     cfg: &OwnerReportConfig,
     way_back: &WayBack,
     mark: i64,
-    saved: u64,
+    report: &AccountReport,
 ) -> Result<usize, NotifyError> {
+    let saved = report
+        .folders
+        .iter()
+        .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
+        .sum();
     let moved = index
         .find_parts(&PartFilter {
             account: Some(account.name.clone()),
@@ -90,6 +96,7 @@ async fn tell_owner<C: Connector>(
         saved,
         way_back,
         now: crate::dates::now_unix(),
+        target: report.quota_target.as_ref(),
     })?;
     match &cfg.delivery {
         ReportDelivery::Inbox => deliver(conn, &message).await?,

@@ -60,6 +60,8 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
         rules: crate::pipeline::rules::for_account(p, &config.rules, &account.rules),
         ahead_floor: Tuning::ALONE.ahead_floor,
         fetch_ahead: Tuning::ALONE.fetch_ahead,
+        quota_target: o.quota_target.or(p.quota_target),
+        quota_limit: o.quota,
     }
 }
 

@@ -28,16 +28,36 @@ pub struct RunOptions {
 }
 
 /// What a mailbox's run did: the job's report and, beside it, what the
-/// owner was told. Serialised as the job's report with `owner_report` at
-/// its end (the JSON of `run` and `run --all`).
-#[derive(Debug, Clone, Serialize)]
+/// owner was told.
+#[derive(Debug, Clone)]
 pub struct RunReport {
-    #[serde(flatten)]
     pub job: AccountReport,
     /// `[owner_report]`: what the owner was told after this run, if
     /// anything.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_report: Option<OwnerNote>,
+}
+
+/// The JSON of `run` and `run --all`, as it has always been: the job's
+/// fields, then `owner_report`, then the job's `quota_target` (which the
+/// job's own serialisation leaves out for this).
+impl Serialize for RunReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            #[serde(flatten)]
+            job: &'a AccountReport,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            owner_report: Option<&'a OwnerNote>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            quota_target: Option<&'a crate::pipeline::target::TargetEnd>,
+        }
+        Json {
+            job: &self.job,
+            owner_report: self.owner_report.as_ref(),
+            quota_target: self.job.quota_target.as_ref(),
+        }
+        .serialize(s)
+    }
 }
 
 impl RunReport {
@@ -52,14 +72,23 @@ impl RunReport {
         }
     }
 
-    /// Anything failed or waits, the run had to reconnect on the way, or
-    /// the owner was not told.
+    /// Anything failed or waits, or the owner was not told.
     pub fn had_trouble(&self) -> bool {
         self.job.had_trouble()
             || self
                 .owner_report
                 .as_ref()
                 .is_some_and(|n| n.error.is_some())
+    }
+
+    /// The warning of a run that reconnected on the way and still did
+    /// everything (see `AccountReport::reconnect_warning`); `None` when
+    /// something is left undone, the owner report included.
+    pub fn reconnect_warning(&self) -> Option<String> {
+        if self.had_trouble() {
+            return None;
+        }
+        self.job.reconnect_warning()
     }
 }
 
@@ -186,12 +215,7 @@ impl Service {
         let owner_report = match (&config.owner_report, mark) {
             (Some(cfg), Some(mark)) => {
                 let way_back = policy::way_back(config, self.page_secret(), account);
-                let saved = job
-                    .folders
-                    .iter()
-                    .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
-                    .sum();
-                crate::notify::after_run(&conn, &index, account, cfg, &way_back, mark, saved).await
+                crate::notify::after_run(&conn, &index, account, cfg, &way_back, mark, &job).await
             }
             _ => None,
         };
@@ -273,7 +297,7 @@ mod tests {
             owner_report: None,
         };
         // As before issue 21: the job's fields, then owner_report when
-        // there is one (it was the report's last field), then busy.
+        // there is one, then quota_target when there is one, then busy.
         let plain = keys(&job);
         assert_eq!(keys(&report), plain);
         report.owner_report = Some(OwnerNote {
@@ -282,6 +306,18 @@ mod tests {
         });
         let mut with_note = plain.clone();
         with_note.push("owner_report".into());
+        assert_eq!(keys(&report), with_note);
+        // issue 25's quota_target came after owner_report.
+        report.job.quota_target = Some(crate::pipeline::target::TargetEnd {
+            target_percent: 80,
+            target_bytes: 80,
+            limit_bytes: 100,
+            limit_from: "QUOTA".into(),
+            usage_before_bytes: 90,
+            usage_after_bytes: Some(70),
+            reached: Some(true),
+        });
+        with_note.push("quota_target".into());
         assert_eq!(keys(&report), with_note);
         let run = MailboxRun {
             report,
