@@ -9,6 +9,7 @@
 //!   keep-alive (requests/s, p50 and p99 latency), best of 3 rounds.
 //!   Every response's length is checked; the server hashes every object.
 
+use slimbox::store::PutOptions;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -50,12 +51,12 @@ async fn main() {
     let store = Store::open(&store_dir.to_string_lossy()).unwrap();
     let big = noise(BIG, 1);
     let big_hash = sha256(&big);
-    store.put(&big_hash, big).await.unwrap();
+    store.put(&big_hash, big, PutOptions::new()).await.unwrap();
     let mut small = Vec::new();
     for i in 0..SMALL_COUNT {
         let d = noise(SMALL, 1000 + i as u64);
         let h = sha256(&d);
-        store.put(&h, d).await.unwrap();
+        store.put(&h, d, PutOptions::new()).await.unwrap();
         small.push(to_hex(&h));
     }
     let secret = Secret::load_or_create(&dir.path().join("links.key")).unwrap();

@@ -5,6 +5,7 @@
 //! from a rewritten message and its store. No files or terminal here: the
 //! command reads and writes them.
 
+use crate::store::PutOptions;
 use bytes::Bytes;
 
 use crate::mime::{self, Detached, Policy};
@@ -54,7 +55,14 @@ pub async fn detach_into<'a>(
         // The engine hashed each object from these very bytes; the proof
         // below reads each back and checks it against its hash.
         store
-            .put_typed_unsynced(&o.sha256, Bytes::copy_from_slice(&o.data), content_type)
+            .put(
+                &o.sha256,
+                Bytes::copy_from_slice(&o.data),
+                PutOptions::new()
+                    .compress_as(content_type)
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await?;
         hashes.push(o.sha256);
     }

@@ -4,6 +4,7 @@
 //! needed: the account points at a closed loopback port and is only
 //! claimed, never connected to.
 
+use slimbox::store::PutOptions;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -43,7 +44,8 @@ fn setup(objects: usize) -> (tempfile::TempDir, PathBuf, Vec<Sha256>) {
             Bytes::from(format!("attachment {i} ").repeat(1000))
         };
         let hash = sha256(&data);
-        rt.block_on(store.put(&hash, data)).unwrap();
+        rt.block_on(store.put(&hash, data, PutOptions::new()))
+            .unwrap();
         hashes.push(hash);
     }
     hashes.sort_unstable();

@@ -18,7 +18,8 @@ mod support;
 
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutMode, PutOptions};
+use object_store::{ObjectStore, PutMode, PutOptions as BackendPutOptions};
+use slimbox::store::PutOptions;
 use slimbox::store::{object_key, sha256, PutOutcome, StoreError};
 use support::objstore::{Kind, ObjStore};
 
@@ -31,19 +32,27 @@ async fn create_only_on(kind: Kind) {
     let data = Bytes::from(format!("attachment for {}", kind.name()).repeat(1000));
     let hash = sha256(&data);
     assert_eq!(
-        store.put(&hash, data.clone()).await.unwrap(),
+        store
+            .put(&hash, data.clone(), PutOptions::new())
+            .await
+            .unwrap()
+            .outcome,
         PutOutcome::Stored
     );
     assert_eq!(
-        store.put(&hash, data.clone()).await.unwrap(),
+        store
+            .put(&hash, data.clone(), PutOptions::new())
+            .await
+            .unwrap()
+            .outcome,
         PutOutcome::AlreadyPresent
     );
 
     let raw = server.raw();
     let key = Path::from(format!("{}/{}", server.prefix(), object_key(&hash)));
-    let create = PutOptions {
+    let create = BackendPutOptions {
         mode: PutMode::Create,
-        ..PutOptions::default()
+        ..BackendPutOptions::default()
     };
     let second = raw
         .put_opts(&key, Bytes::from_static(b"other bytes").into(), create)
@@ -82,7 +91,7 @@ async fn corrupt_and_down_on(kind: Kind) {
     let store = server.open();
     let data = Bytes::from_static(b"precious bytes that must come back");
     let hash = sha256(&data);
-    store.put(&hash, data).await.unwrap();
+    store.put(&hash, data, PutOptions::new()).await.unwrap();
     let key = Path::from(format!("{}/{}", server.prefix(), object_key(&hash)));
     server
         .raw()
@@ -101,7 +110,10 @@ async fn corrupt_and_down_on(kind: Kind) {
 
     server.stop();
     let other = Bytes::from_static(b"written while the server is down");
-    let err = store.put(&sha256(&other), other).await.unwrap_err();
+    let err = store
+        .put(&sha256(&other), other, PutOptions::new())
+        .await
+        .unwrap_err();
     assert!(
         err.is_transient(),
         "{}: not transient: {err:?}",
@@ -109,7 +121,10 @@ async fn corrupt_and_down_on(kind: Kind) {
     );
     server.restart();
     let again = Bytes::from_static(b"written after the restart");
-    store.put(&sha256(&again), again.clone()).await.unwrap();
+    store
+        .put(&sha256(&again), again.clone(), PutOptions::new())
+        .await
+        .unwrap();
     assert_eq!(store.get(&sha256(&again)).await.unwrap(), again);
     // The objects from before the stop are still there.
     assert_eq!(

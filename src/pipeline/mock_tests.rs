@@ -5,6 +5,7 @@
 //! Trash, no UIDPLUS and no MOVE). Each script lists every command the
 //! client may send: one touching a message not in it fails the test.
 
+use crate::store::PutOptions;
 use bytes::Bytes;
 
 use super::recover::recover_account;
@@ -78,7 +79,10 @@ async fn fixture() -> Fixture {
         (d.rewritten.expect("the attachment is detached"), objects)
     };
     for (sha256, data) in objects {
-        store.put(&sha256, data).await.expect("put");
+        store
+            .put(&sha256, data, PutOptions::new())
+            .await
+            .expect("put");
     }
     Fixture {
         _dir: dir,

@@ -3,6 +3,7 @@
 //! what the store returns. Nothing here touches the server, so it may run
 //! while the message before is committed.
 
+use crate::store::PutOptions;
 use bytes::Bytes;
 
 use super::plan::{FolderPlan, JobPolicy};
@@ -175,7 +176,14 @@ async fn store_objects(
         // detach hashed each object from these very bytes; the proof's
         // read-back checks them against the hash once more.
         let put = store
-            .put_typed_unsynced(&sha256, data, content_type)
+            .put(
+                &sha256,
+                data,
+                PutOptions::new()
+                    .compress_as(content_type)
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await?;
         if let Some(size) = put.compressed_size {
             compressed.push((hex::encode(sha256), size));

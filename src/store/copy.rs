@@ -26,6 +26,7 @@
 //! hashed, never skipped on its name alone; and `slimbox verify
 //! --read-data` on the new store re-reads everything whenever wanted.
 
+use crate::store::PutOptions;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
@@ -279,13 +280,15 @@ async fn copy_one(
         // `get` checks the source's bytes against the hash.
         let data = src.get(hash).await?;
         // Create-only: an object that appeared meanwhile is verified there.
-        dst.put_hashed_unsynced(hash, data).await?;
+        dst.put(hash, data, PutOptions::new().checked_by_caller().unsynced())
+            .await?;
     } else {
         match stream_copy(src, dst, hash, &key).await {
             // Stored compressed at the source: read back whole instead.
             Err(StoreError::NotFound { .. }) => {
                 let data = src.get(hash).await?;
-                dst.put_hashed_unsynced(hash, data).await?;
+                dst.put(hash, data, PutOptions::new().checked_by_caller().unsynced())
+                    .await?;
             }
             other => other?,
         }

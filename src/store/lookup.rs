@@ -125,6 +125,7 @@ fn read_matching(dir: &std::path::Path, hex: &str) -> std::io::Result<Vec<(Sha25
 
 #[cfg(test)]
 mod tests {
+    use crate::store::PutOptions;
     use std::sync::Arc;
 
     use bytes::Bytes;
@@ -138,7 +139,7 @@ mod tests {
         for i in 0..40u32 {
             let d = Bytes::from(format!("object number {i}"));
             let h = sha256(&d);
-            store.put(&h, d).await.unwrap();
+            store.put(&h, d, PutOptions::new()).await.unwrap();
             hashes.push(h);
         }
         hashes
@@ -188,7 +189,14 @@ mod tests {
         let d = Bytes::from("compress me please, ".repeat(1000));
         let h = sha256(&d);
         store
-            .put_typed_unsynced(&h, d, Some("text/plain"))
+            .put(
+                &h,
+                d,
+                PutOptions::new()
+                    .compress_as(Some("text/plain"))
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await
             .unwrap();
         // Files named like objects sharing h's first 8 bytes (not their

@@ -128,6 +128,7 @@ impl Store {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use crate::store::PutOptions;
     use std::os::unix::fs::PermissionsExt;
 
     fn mode(p: &Path) -> u32 {
@@ -162,7 +163,7 @@ mod tests {
                 .unwrap();
             let data = bytes::Bytes::from_static(b"an attachment");
             let hash = crate::store::sha256(&data);
-            store.put(&hash, data).await.unwrap();
+            store.put(&hash, data, PutOptions::new()).await.unwrap();
             let obj = root.join(crate::store::object_key(&hash).as_ref());
             assert_eq!(mode(&obj), file, "world_readable = {world}");
             assert_eq!(mode(obj.parent().unwrap()), dir);

@@ -503,6 +503,7 @@ fn damaged(store: &Store, key: &Path, why: &str) -> StoreError {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::PutOptions;
     use std::sync::Arc;
 
     use object_store::memory::InMemory;
@@ -550,7 +551,14 @@ mod tests {
                 let d = csv(len);
                 let h = sha256(&d);
                 let put = store
-                    .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+                    .put(
+                        &h,
+                        d.clone(),
+                        PutOptions::new()
+                            .compress_as(Some("text/csv"))
+                            .checked_by_caller()
+                            .unsynced(),
+                    )
                     .await
                     .unwrap();
                 let compressed = store.compression() != Compression::Off && len > 1000;
@@ -573,7 +581,14 @@ mod tests {
         let d = csv(500_000);
         let h = sha256(&d);
         store
-            .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+            .put(
+                &h,
+                d.clone(),
+                PutOptions::new()
+                    .compress_as(Some("text/csv"))
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await
             .unwrap();
         let file = dir.path().join(compressed_key(&h).as_ref());
