@@ -31,9 +31,10 @@ mod put;
 mod read;
 mod stream;
 
-pub use backend::{parse_credentials, retry_config, RemoteOptions};
+pub use backend::{retry_config, RemoteOptions};
 pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, StoredForm};
 pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_LEVELS};
+pub use credentials::parse_credentials;
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
 pub use modes::Modes;
