@@ -372,12 +372,12 @@ fn server_down_mid_run_on(kind: Kind) {
             .collect::<String>()
     });
     // slimbox is held still while the server stops: its pause holds one
-    // message, but the messages prepared beside it still write, and moto
-    // keeps objects in memory, so its harness saves them before it stops.
-    // An object written and read back after that save and before the kill
-    // would be lost with the server (CI saw it once), where a real store
-    // keeps what it acknowledged. Nothing is in flight for the test's
-    // verdict while slimbox is stopped.
+    // message, but the messages prepared beside it still write. moto keeps
+    // objects in memory; as it stops, its harness turns new requests away,
+    // lets those inside finish and only then saves (issue 21: a save by
+    // listing a server still taking writes once lost an acknowledged one),
+    // so the restarted server has every object it acknowledged, as a real
+    // store would.
     signal(&child, "-STOP");
     server.stop();
     signal(&child, "-CONT");
