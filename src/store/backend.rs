@@ -72,7 +72,10 @@ pub(super) fn is_cloud_scheme(scheme: &str) -> bool {
 /// Builds the backend for `url` (an `s3://`, `az://` or `gs://` URL); the
 /// URL's path is the prefix, applied by the caller.
 pub(super) fn build(url: &Url, opts: &RemoteOptions) -> Result<Arc<dyn ObjectStore>, StoreError> {
-    check_http(opts)?;
+    match (&opts.endpoint, env_endpoint(url.scheme(), std::env::vars())) {
+        (None, Some((var, endpoint))) => check_env_http(opts, &var, &endpoint)?,
+        _ => check_http(opts)?,
+    }
     let creds = credentials(opts, url.scheme())?;
     if creds.expires.is_some() && !matches!(url.scheme(), "s3" | "s3a") {
         tracing::warn!(
@@ -217,6 +220,65 @@ fn check_http(opts: &RemoteOptions) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The endpoint object_store takes from the environment for `scheme` when
+/// `[store] endpoint` is not set (`AWS_ENDPOINT`, `AWS_ENDPOINT_URL`,
+/// `AZURE_STORAGE_ENDPOINT`, …: what its `from_env` reads), as (variable,
+/// value).
+fn env_endpoint(
+    scheme: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Option<(String, String)> {
+    let is_endpoint = |name: &str| match scheme {
+        "s3" | "s3a" => {
+            name.starts_with("AWS_")
+                && matches!(
+                    name.to_ascii_lowercase().parse(),
+                    Ok(AmazonS3ConfigKey::Endpoint)
+                )
+        }
+        "gs" => false,
+        _ => {
+            name.starts_with("AZURE_")
+                && matches!(
+                    name.to_ascii_lowercase().parse(),
+                    Ok(AzureConfigKey::Endpoint)
+                )
+        }
+    };
+    // Of several, object_store keeps the last it reads; name them all alike.
+    vars.into_iter()
+        .filter(|(name, _)| is_endpoint(name))
+        .max_by(|a, b| a.0.cmp(&b.0))
+}
+
+/// [`check_http`] for an endpoint set by the environment variable `var`:
+/// a plain http:// one without `allow_http` would otherwise fail at the
+/// first request with object_store's "builder error", naming neither.
+fn check_env_http(opts: &RemoteOptions, var: &str, endpoint: &str) -> Result<(), StoreError> {
+    // Not a URL: object_store says so when it builds the backend.
+    let Ok(url) = Url::parse(endpoint) else {
+        return Ok(());
+    };
+    if opts.allow_http {
+        if !is_loopback(&url) {
+            return Err(setting(
+                "store.allow_http",
+                format!(
+                    "is only allowed when the endpoint is on this machine (127.0.0.1, [::1] \
+                     or localhost), and the environment variable {var} sets it to {endpoint}; \
+                     remove allow_http and use an https:// endpoint"
+                ),
+            ));
+        }
+    } else if url.scheme() == "http" {
+        return Err(StoreError::PlainHttpEndpoint {
+            origin: format!("the environment variable {var}"),
+            endpoint: endpoint.to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -351,6 +413,64 @@ mod tests {
         assert_eq!(
             setting_key(check_http(&opts(Some("not a url"), false))),
             "store.endpoint"
+        );
+    }
+
+    #[test]
+    fn issue21_endpoint_from_the_environment_is_found() {
+        let vars = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let env = vars(&[
+            ("HOME", "/root"),
+            ("AWS_ENDPOINT", "http://127.0.0.1:9000"),
+            ("AZURE_STORAGE_ENDPOINT", "http://127.0.0.1:10000/a"),
+        ]);
+        assert_eq!(
+            env_endpoint("s3", env.clone()),
+            Some(("AWS_ENDPOINT".into(), "http://127.0.0.1:9000".into()))
+        );
+        assert_eq!(
+            env_endpoint("az", env.clone()).map(|e| e.0),
+            Some("AZURE_STORAGE_ENDPOINT".into())
+        );
+        assert_eq!(env_endpoint("gs", env), None);
+        let url = vars(&[("AWS_ENDPOINT_URL", "https://s3.example.com")]);
+        assert_eq!(
+            env_endpoint("s3", url).map(|e| e.0),
+            Some("AWS_ENDPOINT_URL".into())
+        );
+        assert_eq!(env_endpoint("s3", vars(&[("AWS_REGION", "x")])), None);
+    }
+
+    #[test]
+    fn issue21_plain_http_endpoint_from_the_environment_names_it_and_allow_http() {
+        let e = check_env_http(&opts(None, false), "AWS_ENDPOINT", "http://127.0.0.1:9000")
+            .unwrap_err();
+        assert!(
+            matches!(&e, StoreError::PlainHttpEndpoint { origin, endpoint }
+                if origin.contains("AWS_ENDPOINT") && endpoint == "http://127.0.0.1:9000"),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("AWS_ENDPOINT")
+                && text.contains("http://127.0.0.1:9000")
+                && text.contains("allow_http = true"),
+            "{text}"
+        );
+        assert!(!e.is_transient());
+        check_env_http(&opts(None, true), "AWS_ENDPOINT", "http://127.0.0.1:9000").unwrap();
+        check_env_http(&opts(None, false), "AWS_ENDPOINT", "https://s3.example.com").unwrap();
+        assert_eq!(
+            setting_key(check_env_http(
+                &opts(None, true),
+                "AWS_ENDPOINT",
+                "http://10.0.0.1:9000"
+            )),
+            "store.allow_http"
         );
     }
 

@@ -144,4 +144,17 @@ impl Store {
             modes: Modes::PRIVATE,
         }
     }
+
+    /// The store as the index records it (issue 21: an index belongs to
+    /// one store): its URL as configured, normalised. A local store's is
+    /// its canonical `file://` URL, so a relative path, a symlink or a
+    /// trailing `/` name the same store; a remote one's is its URL with
+    /// the scheme in lower case and no trailing `/`. The endpoint is not
+    /// part of it: the same bucket reached another way is the same store.
+    pub fn identity(&self) -> String {
+        match Url::parse(&self.url) {
+            Ok(url) => trim_url(url.as_str()),
+            Err(_) => self.url.clone(),
+        }
+    }
 }

@@ -342,3 +342,21 @@ async fn memory_url_with_prefix_opens() {
     assert_eq!(store.get(&hash).await.unwrap(), data);
     assert_eq!(store.list_hashes().await.unwrap(), vec![hash]);
 }
+
+#[test]
+fn issue21_identity_is_the_normalised_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a");
+    let plain = Store::open(&a.to_string_lossy()).expect("open");
+    let slash = Store::open(&format!("{}/", a.display())).expect("open");
+    assert_eq!(plain.identity(), slash.identity());
+    assert!(
+        plain.identity().starts_with("file:///"),
+        "{}",
+        plain.identity()
+    );
+    let b = Store::open(&dir.path().join("b").to_string_lossy()).expect("open");
+    assert_ne!(plain.identity(), b.identity());
+    let mem = Store::open("memory:///").expect("memory");
+    assert_eq!(mem.identity(), "memory:///");
+}
