@@ -9,7 +9,6 @@
 //!   keep-alive (requests/s, p50 and p99 latency), best of 3 rounds.
 //!   Every response's length is checked; the server hashes every object.
 
-use slimbox::store::PutOptions;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,7 +19,7 @@ mod serve_support;
 
 use bytes::Bytes;
 use slimbox::links::Secret;
-use slimbox::store::{object_key, sha256, to_hex, Store};
+use slimbox::store::{object_key, sha256, to_hex, PutOptions, Store};
 
 const BIG: usize = 100_000_000;
 const SMALL: usize = 16 * 1024;

@@ -16,7 +16,6 @@
 //! Nothing is asserted: a server that fails a part shows it in the figures
 //! (timed out, errors). Loopback only; every wait is bounded.
 
-use slimbox::store::PutOptions;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,7 +27,7 @@ mod serve_support;
 
 use bytes::Bytes;
 use slimbox::links::Secret;
-use slimbox::store::{sha256, to_hex, Compression, Store};
+use slimbox::store::{sha256, to_hex, Compression, PutOptions, Store};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -5,11 +5,10 @@
 //! from a rewritten message and its store. No files or terminal here: the
 //! command reads and writes them.
 
-use crate::store::PutOptions;
 use bytes::Bytes;
 
 use crate::mime::{self, Detached, Policy};
-use crate::store::{Store, StoreError};
+use crate::store::{PutOptions, Store, StoreError};
 
 /// What can go wrong with a single message.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,6 @@
 //! needed: the account points at a closed loopback port and is only
 //! claimed, never connected to.
 
-use slimbox::store::PutOptions;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,7 +11,7 @@ use std::process::Stdio;
 use assert_cmd::Command;
 use bytes::Bytes;
 use predicates::prelude::*;
-use slimbox::store::{object_key, sha256, to_hex, Sha256, Store};
+use slimbox::store::{object_key, sha256, to_hex, PutOptions, Sha256, Store};
 
 /// A config with a comment, the store as a relative path and the index at
 /// its default (beside the store's folder).

@@ -1,10 +1,10 @@
 //! Every message of the shared corpus (real and malformed) survives
 //! detach → reattach byte for byte at `--min-size 1`, and none panics.
 
-use slimbox::store::PutOptions;
 use std::path::{Path, PathBuf};
 
 use slimbox::mime::{detach, reattach, Policy, Sha256};
+use slimbox::store::PutOptions;
 
 fn corpus_dir() -> PathBuf {
     // $SLIMBOX_CORPUS for a checkout elsewhere (a git worktree).

@@ -8,7 +8,6 @@
 
 mod support;
 
-use slimbox::store::PutOptions;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slimbox::links::Secret;
-use slimbox::store::{sha256, to_hex, Compression, Store};
+use slimbox::store::{sha256, to_hex, Compression, PutOptions, Store};
 use support::serve::Serve;
 
 /// A store, a config with `serve_toml` as its `[serve]` table, and its

@@ -19,8 +19,7 @@ mod support;
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions as BackendPutOptions};
-use slimbox::store::PutOptions;
-use slimbox::store::{object_key, sha256, PutOutcome, StoreError};
+use slimbox::store::{object_key, sha256, PutOptions, PutOutcome, StoreError};
 use support::objstore::{Kind, ObjStore};
 
 /// A second create-only put of different bytes to the same key is refused

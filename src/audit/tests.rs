@@ -1,8 +1,7 @@
 //! The audit against a local store and an index in memory, without servers.
 
 use super::*;
-use crate::store::PutOptions;
-use crate::store::{object_key, sha256};
+use crate::store::{object_key, sha256, PutOptions};
 
 fn never() -> impl AsyncFn(&AccountConfig) -> Result<Session, ConnectError> {
     async |_: &AccountConfig| Err::<Session, ConnectError>("no server in these tests".into())

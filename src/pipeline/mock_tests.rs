@@ -5,7 +5,6 @@
 //! Trash, no UIDPLUS and no MOVE). Each script lists every command the
 //! client may send: one touching a message not in it fails the test.
 
-use crate::store::PutOptions;
 use bytes::Bytes;
 
 use super::recover::recover_account;
@@ -15,7 +14,7 @@ use crate::imap::mock_tests::{body_reply, cfg, meta_reply, start, Step};
 use crate::imap::Session;
 use crate::index::{Index, JournalEntry, JournalState, MessageRecord};
 use crate::mime;
-use crate::store::Store;
+use crate::store::{PutOptions, Store};
 
 const ACCOUNT: &str = "alice@example.com";
 const GREETING: &str = "* OK [CAPABILITY IMAP4rev1] fake ready";

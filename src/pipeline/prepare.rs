@@ -3,7 +3,6 @@
 //! what the store returns. Nothing here touches the server, so it may run
 //! while the message before is committed.
 
-use crate::store::PutOptions;
 use bytes::Bytes;
 
 use super::plan::{FolderPlan, JobPolicy};
@@ -13,7 +12,7 @@ use crate::imap::MessageMeta;
 use crate::index::{MessageRecord, PartRecord};
 use crate::mime::{self, Policy};
 use crate::readable::{Entry, Readable};
-use crate::store::{Store, Syncing};
+use crate::store::{PutOptions, Store, Syncing};
 
 /// A message made ready for the server: its objects are in the store (being
 /// flushed to disk) and the original is proven rebuildable from them.

@@ -132,12 +132,11 @@ async fn check_one(
 
 #[cfg(test)]
 mod tests {
-    use crate::store::PutOptions;
     use bytes::Bytes;
 
     use super::*;
     use crate::index::{MessageRecord, PartRecord};
-    use crate::store::{sha256, to_hex};
+    use crate::store::{sha256, to_hex, PutOptions};
 
     fn part(hex: &str, size: u64, raw: Option<&str>) -> PartRecord {
         PartRecord {

@@ -2,8 +2,7 @@
 
 use super::*;
 use crate::index::{MessageRecord, PartRecord};
-use crate::store::PutOptions;
-use crate::store::{object_key, sha256, to_hex, StoreError};
+use crate::store::{object_key, sha256, to_hex, PutOptions, StoreError};
 
 fn part(name: &str, data: &[u8]) -> PartRecord {
     PartRecord {

@@ -26,7 +26,6 @@
 //! hashed, never skipped on its name alone; and `slimbox verify
 //! --read-data` on the new store re-reads everything whenever wanted.
 
-use crate::store::PutOptions;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
@@ -37,7 +36,7 @@ use object_store::path::Path;
 use object_store::WriteMultipart;
 use sha2::Digest;
 
-use super::{key, object_key, parse_hex, sha256, to_hex, Sha256, Store, StoreError};
+use super::{key, object_key, parse_hex, sha256, to_hex, PutOptions, Sha256, Store, StoreError};
 
 /// Objects up to this size are read whole; larger ones are streamed.
 pub const STREAM_ABOVE: u64 = 8 * 1024 * 1024;

@@ -125,13 +125,14 @@ fn read_matching(dir: &std::path::Path, hex: &str) -> std::io::Result<Vec<(Sha25
 
 #[cfg(test)]
 mod tests {
-    use crate::store::PutOptions;
     use std::sync::Arc;
 
     use bytes::Bytes;
 
     use super::super::{sha256, Compression};
     use super::*;
+
+    use crate::store::PutOptions;
 
     /// Puts a few objects; their hashes.
     async fn fill(store: &Store) -> Vec<Sha256> {

@@ -128,8 +128,9 @@ impl Store {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::store::PutOptions;
     use std::os::unix::fs::PermissionsExt;
+
+    use crate::store::PutOptions;
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777

@@ -133,14 +133,13 @@ async fn abort(upload: &mut dyn MultipartUpload, key: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::PutOptions;
     use std::sync::Arc;
 
     use object_store::memory::InMemory;
     use object_store::{ObjectStore, PutPayload};
 
     use super::*;
-    use crate::store::sha256;
+    use crate::store::{sha256, PutOptions};
 
     const PART: usize = 64 * 1024;
 

@@ -503,13 +503,12 @@ fn damaged(store: &Store, key: &Path, why: &str) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::PutOptions;
     use std::sync::Arc;
 
     use object_store::memory::InMemory;
 
     use super::*;
-    use crate::store::{sha256, Compression};
+    use crate::store::{sha256, Compression, PutOptions};
 
     /// Local and in-memory stores, plain and compressing.
     fn stores() -> (tempfile::TempDir, Vec<Store>) {

@@ -263,13 +263,12 @@ fn feed_all<W: Write>(mut st: Checked<W>, chunks: Vec<Bytes>) -> Result<Checked<
 
 #[cfg(test)]
 mod tests {
-    use crate::store::PutOptions;
     use std::sync::Arc;
 
     use object_store::memory::InMemory;
 
     use super::*;
-    use crate::store::sha256;
+    use crate::store::{sha256, PutOptions};
 
     fn data(len: usize) -> Bytes {
         Bytes::from((0..len).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>())

@@ -1,6 +1,5 @@
 use super::*;
-use crate::store::object_key;
-use crate::store::PutOptions;
+use crate::store::{object_key, PutOptions};
 
 fn text(n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n);

@@ -1,9 +1,9 @@
-use crate::store::PutOptions;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::*;
+use crate::store::PutOptions;
 
 fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
