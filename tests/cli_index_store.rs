@@ -5,29 +5,23 @@
 //! No server is needed: the account points at a closed loopback port, and
 //! the refusal comes before any connection.
 
-use std::path::{Path, PathBuf};
+mod support;
 
-use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
+use support::cli::{closed_account, slimbox_with, PASSWORD_ENV, PASSWORD_LOGIN};
 
 /// A config named `name` whose store is the folder `store` beside it and
 /// whose index is the one `index.sqlite` all the configs share.
 fn config(dir: &Path, name: &str, store: &str) -> PathBuf {
     let text = format!(
-        r#"[store]
-url = "{store}"
-[index]
-path = "{index}"
-[[account]]
-name = "work"
-host = "127.0.0.1"
-port = 9
-tls = "none"
-user = "alice"
-password_env = "SLIMBOX_TEST_PASSWORD"
-"#,
+        "[store]\nurl = \"{store}\"\n[index]\npath = \"{index}\"\n{account}",
         store = dir.join(store).display(),
         index = dir.join("index.sqlite").display(),
+        account = closed_account("work", "alice", PASSWORD_LOGIN),
     );
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
@@ -35,11 +29,8 @@ password_env = "SLIMBOX_TEST_PASSWORD"
 }
 
 fn slimbox(config: &Path) -> Command {
-    let mut c = Command::cargo_bin("slimbox").unwrap();
-    c.arg("--config")
-        .arg(config)
-        .env("SLIMBOX_TEST_PASSWORD", "pw")
-        .env_remove("RUST_LOG");
+    let mut c = slimbox_with(config);
+    c.env(PASSWORD_ENV, "pw");
     c
 }
 

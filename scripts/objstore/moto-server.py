@@ -15,7 +15,7 @@ the stop goes in this order:
   3. the objects are saved, by requests only the saver can make (a header
      carrying a token made at start), and the snapshot is renamed into
      place whole;
-  4. the server exits.
+  4. the server stops listening and exits.
 So every write answered 200 is in the snapshot. A failed save leaves
 DATA_DIR/save-failed (with the error) for the harness to report.
 """
@@ -112,6 +112,11 @@ def main():
         traceback.print_exc()
         with open(failed, "w") as f:
             f.write(traceback.format_exc())
+    # The listening socket is closed here, before the exit: a process whose
+    # main thread has exited (a zombie to the harness) may still hold it
+    # for a moment while its other threads go.
+    server.shutdown()
+    server.server_close()
     sys.stdout.flush()
     sys.stderr.flush()
     # Keep-alive connections hold daemon threads: leave without waiting.

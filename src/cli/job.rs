@@ -204,7 +204,7 @@ fn imap_auth(account: &AccountConfig) -> anyhow::Result<ImapAuth> {
     let tokens: Arc<dyn crate::signin::TokenSource> = match &account.token_command {
         Some(command) => Arc::new(crate::signin::CommandTokenSource::new(command.clone())),
         None => {
-            let provider = crate::signin::Provider::of_account(account);
+            let provider = crate::signin::IdentityProvider::of_account(account);
             crate::signin::oauth_source(account, provider)?
         }
     };
