@@ -68,6 +68,8 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
         rules: crate::pipeline::rules::for_account(p, &config.rules, &account.rules),
         ahead_floor: crate::pipeline::AHEAD_MIN_BUDGET,
         fetch_ahead: true,
+        quota_target: o.quota_target.or(p.quota_target),
+        quota_limit: o.quota,
     }
 }
 

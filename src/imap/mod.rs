@@ -41,6 +41,7 @@ mod conn;
 pub mod datetime;
 mod error;
 mod fetch;
+mod labels;
 mod login;
 mod mailbox;
 pub mod mime_params;
@@ -55,6 +56,7 @@ mod sasl;
 mod session;
 mod structure;
 mod transport;
+mod usage;
 pub mod utf7;
 
 use std::path::PathBuf;
