@@ -137,11 +137,13 @@ impl Service {
         Ok(Index::open(&self.inner.config.index.path)?)
     }
 
-    /// A connection to the index for work that also uses the store (the
-    /// one place where the index is checked against its store).
+    /// A connection to the index for work that also uses the store, bound
+    /// to that store: an index of another store is refused (the one place
+    /// where the index is checked against its store).
     pub fn store_index(&self) -> Result<Index, ServiceError> {
-        let _store = self.store()?;
+        let store = self.store()?;
         let index = self.index()?;
+        index.bind_store(&store.identity())?;
         Ok(index)
     }
 

@@ -16,6 +16,8 @@ pub struct StoreCopy {
     /// The config file the copy would change.
     pub path: std::path::PathBuf,
     edit: StoreEdit,
+    /// The index, which moves with the objects.
+    index: std::path::PathBuf,
 }
 
 impl StoreCopy {
@@ -24,9 +26,12 @@ impl StoreCopy {
         &self.edit.change.new_url
     }
 
-    /// Points the config at the new store (the rest of the file kept).
+    /// Points the config at the new store (the rest of the file kept), and
+    /// the index with it: it now belongs to the new store.
     pub fn point_config(self) -> Result<StoreUrlChange, ServiceError> {
-        Ok(self.edit.write()?)
+        let change = self.edit.write()?;
+        crate::index::Index::open(&self.index)?.rebind_store(&self.dst.identity())?;
+        Ok(change)
     }
 }
 
@@ -66,6 +71,7 @@ impl Service {
             dst,
             path,
             edit,
+            index: config.index.path.clone(),
         })
     }
 }
