@@ -20,6 +20,7 @@ mod backend;
 mod compress;
 pub mod copy;
 mod credentials;
+mod crypt;
 mod error;
 mod key;
 mod lookup;
@@ -31,6 +32,7 @@ mod stream;
 pub use backend::{parse_credentials, retry_config, RemoteOptions};
 pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, Put, StoredForm};
 pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_LEVELS};
+pub use crypt::{KeySource, Keys};
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
 pub use modes::Modes;
@@ -71,6 +73,8 @@ pub struct Store {
     compress: Arc<compress::CompressState>,
     /// A local store's file and folder modes ([`Store::with_world_readable`]).
     modes: Modes,
+    /// Set when objects are encrypted ([`Store::with_encryption`]).
+    crypt: Option<Arc<crypt::Keys>>,
 }
 
 impl Store {
@@ -119,6 +123,7 @@ impl Store {
             local_root: None,
             compress: Arc::default(),
             modes: Modes::PRIVATE,
+            crypt: None,
         }
     }
 
@@ -151,6 +156,7 @@ impl Store {
             local_root: Some(root),
             compress: Arc::default(),
             modes: Modes::PRIVATE,
+            crypt: None,
         })
     }
 
@@ -202,6 +208,7 @@ impl Store {
             local_root: None,
             compress: Arc::default(),
             modes: Modes::PRIVATE,
+            crypt: None,
         }
     }
 
@@ -337,9 +344,14 @@ impl Store {
         };
         // A compressed object's file is `<hex>.zst`.
         let names: Vec<String> = hashes.iter().map(|h| self.stored_name(h)).collect();
+        // An encrypted object's file is its keyed name.
+        let files: Vec<Path> = names
+            .iter()
+            .map(|name| self.physical_key(&Path::from_iter([key::PREFIX, &name[..2], name])))
+            .collect();
         Syncing(Some(tokio::task::spawn_blocking(move || {
-            for name in names {
-                let file = root.join(key::PREFIX).join(&name[..2]).join(&name);
+            for name in files {
+                let file = root.join(name.as_ref());
                 sync_file_and_dirs(&root, &file)?;
             }
             Ok(())
@@ -462,6 +474,9 @@ impl Store {
     }
 
     fn read_err(&self, key: &Path, e: object_store::Error) -> StoreError {
+        if let Some(fault) = self.crypt_fault(key, &e) {
+            return fault;
+        }
         match e {
             object_store::Error::NotFound { .. } => StoreError::NotFound {
                 key: key.to_string(),
@@ -480,6 +495,9 @@ impl Store {
     }
 
     fn backend(&self, op: &'static str, key: &Path, source: object_store::Error) -> StoreError {
+        if let Some(fault) = self.crypt_fault(key, &source) {
+            return fault;
+        }
         StoreError::Backend {
             op,
             key: key.to_string(),
