@@ -32,9 +32,13 @@ pub fn config_error(e: &anyhow::Error) -> std::process::ExitCode {
 
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let compression = crate::store::Compression::from_zstd_level(config.store.compress_zstd_level);
-    Ok(Store::open_with(&config.store.url, &config.store.remote)?
+    let store = Store::open_with(&config.store.url, &config.store.remote)?
         .with_compression(compression)
-        .with_world_readable(config.store.world_readable)?)
+        .with_world_readable(config.store.world_readable)?;
+    Ok(match &config.store.encryption {
+        Some(source) => store.with_encryption(crate::store::Keys::load(source)?),
+        None => store,
+    })
 }
 
 pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> JobPolicy {
