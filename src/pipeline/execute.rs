@@ -12,9 +12,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::ahead;
-use super::commit::{commit, finish_batch, trash_of, Committed, Verified};
+use super::commit::{commit, finish_batch, Committed, Verified};
 use super::plan::{AccountPlan, Candidate, FolderPlan, JobPolicy};
 use super::prepare::{prepare, Prepared};
+use super::remove::trash_of;
 use super::report::{Converted, FolderReport, Laps, Observer, PipelineError};
 use crate::imap::{Folder, Session};
 use crate::index::Index;
@@ -272,7 +273,7 @@ impl Committer<'_, '_> {
             run.report.bytes_fetched += len;
             let r = match outcome {
                 Ok(Ok(p)) => self.commit_one(run, c, p).await,
-                Ok(Err(why)) => Some(Ok(Converted::Untouched(why))),
+                Ok(Err(why)) => Some(Ok(Converted::SkippedForGood(why))),
                 Err(e) => Some(Err(e)),
             };
             if let Some(r) = r {
@@ -311,7 +312,7 @@ impl Committer<'_, '_> {
                 None
             }
             Ok(Committed::Done(r)) => Some(Ok(r)),
-            Ok(Committed::LeftAlone(why)) => Some(Ok(Converted::Untouched(why))),
+            Ok(Committed::LeftAlone(why)) => Some(Ok(Converted::SkippedForGood(why))),
             Err(e) => {
                 if e.is_unfaithful_copy() {
                     // This server cannot hold a faithful copy: do not try
@@ -436,7 +437,7 @@ impl Committer<'_, '_> {
                 observer.note(&n);
                 report.notes.push(n);
             }
-            Ok(Converted::Untouched(why)) => {
+            Ok(Converted::SkippedForGood(why)) => {
                 report.skipped += 1;
                 let (plan, fp) = (self.job.plan, run.fp);
                 self.index

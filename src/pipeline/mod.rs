@@ -25,8 +25,8 @@
 //! `ahead` on a second connection), 2 to 4 the local half
 //! (`prepare`), 5 to 9 the server half
 //! (`commit`); steps 6 and 7 are one shared
-//! function and step 8 another, used by every path: the normal one, the
-//! over-quota one, recovery and reattach.
+//! function (`append`) and step 8 another (`remove`), used by every path:
+//! the normal one, the over-quota one, recovery and reattach.
 //!
 //! The one exception to "no original goes before its copy is verified":
 //! over quota the server refuses even the smaller copy at step 6. The
@@ -52,27 +52,32 @@ pub mod rules;
 pub mod select;
 
 mod ahead;
+mod append;
 mod checkpoint;
 mod commit;
 mod connect;
 mod execute;
+mod find;
+mod flags;
+mod folders;
 mod owner;
 mod plan;
 mod prepare;
 pub mod quota;
 mod reattach;
+mod remove;
 mod report;
 
 #[cfg(test)]
 mod mock_tests;
 
 pub use ahead::MIN_BUDGET as AHEAD_MIN_BUDGET;
-pub use commit::Removal;
 pub use connect::Connector;
 pub use plan::{plan, AccountPlan, Candidate, FolderPlan, JobPolicy};
 #[cfg(test)]
 pub(crate) use prepare::record_for;
 pub use reattach::{reattach_account, ReattachOutcome, ReattachTarget};
+pub use remove::Removal;
 pub use report::{AccountReport, FolderReport, Observer, PipelineError, Quiet, Waiting};
 
 use connect::{connect_with_backoff, RECONNECT_TRIES};
@@ -207,7 +212,7 @@ async fn one_pass<C: Connector>(
     report.absorb(folders);
     result?;
     // Copies refused over quota, now that the run freed what it could.
-    recover::put_back_waiting(&mut session, store, index, policy, report).await?;
+    recover::append_waiting(&mut session, store, index, policy, report).await?;
     report.quota_after = quota_figure(&mut session, &report.account, "after").await;
     let _ = session.logout().await;
     Ok(())

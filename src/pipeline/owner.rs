@@ -17,7 +17,9 @@
 
 use std::collections::HashMap;
 
-use super::commit::{flag_set, merge_flags, remove_messages, remove_unchanged, Removal, Verified};
+use super::commit::Verified;
+use super::flags::{flag_set, merge_flags};
+use super::remove::{remove_messages, remove_unchanged, Removal};
 use super::report::PipelineError;
 use crate::imap::{FlagState, Folder, Session};
 use crate::index::Index;

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::folders::choose_folders_with;
 use super::report::PipelineError;
 use super::rules::{decide, Addresses, Rule, Scope};
-use super::select::{append_limit_verdict, choose_folders_with, judge, SelectPolicy, Verdict};
+use super::select::{append_limit_verdict, judge, SelectPolicy, Verdict};
 use crate::config::Provider;
 use crate::imap::{Folder, MessageMeta, Session};
 use crate::index::Index;
@@ -250,14 +251,4 @@ async fn plan_folder(
         }
     }
     Ok(fp)
-}
-
-/// The flags a copy must carry: the original's, minus `\Recent` (which
-/// only the server may set).
-pub(super) fn copy_flags(flags: &[String]) -> Vec<String> {
-    flags
-        .iter()
-        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-        .cloned()
-        .collect()
 }

@@ -343,7 +343,7 @@ pub(crate) fn record_for(
             .and_then(|m| m.subject())
             .map(str::to_string),
         internal_date: meta.internal_date.clone(),
-        flags: super::plan::copy_flags(&meta.flags),
+        flags: super::flags::copy_flags(&meta.flags),
         size_before: raw.len() as u64,
         size_after: rewritten.len() as u64,
         parts: parts

@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::append::{append_verified, Want};
 use super::checkpoint::checkpoint;
-use super::commit::{append_verified, remove_messages, trash_of, Want};
 use super::connect::Connector;
 use super::plan::JobPolicy;
 use super::prepare::prove_rebuild;
 use super::recover;
+use super::remove::{remove_messages, trash_of};
 use super::report::PipelineError;
 use crate::imap::{Folder, ImapError, MessageMeta, Session};
 use crate::index::{Index, JournalKind, MessageRecord, PartRow};
@@ -200,7 +201,7 @@ fn record_for(
         to: None,
         subject: None,
         internal_date: stub.internal_date.clone(),
-        flags: super::plan::copy_flags(&stub.flags),
+        flags: super::flags::copy_flags(&stub.flags),
         size_before: stub_len as u64,
         size_after: original_len as u64,
         parts: Vec::new(),

@@ -8,12 +8,12 @@
 
 use bytes::Bytes;
 
-use super::commit::{
-    append_verified, fetch_one_meta, find_copy, merge_flags, remove_messages, trash_of,
-    verify_fetched, Want,
-};
-use super::plan::{copy_flags, JobPolicy};
+use super::append::{append_verified, fetch_one_meta, verify_fetched, Want};
+use super::find::find_copy;
+use super::flags::{copy_flags, merge_flags};
+use super::plan::JobPolicy;
 use super::prepare::prove_from_store;
+use super::remove::{remove_messages, trash_of};
 use std::collections::HashSet;
 
 use super::report::{AccountReport, PipelineError, Waiting};
@@ -169,7 +169,7 @@ pub(super) async fn recover_entries(
 /// their originals removed) are tried again now that the run freed what it
 /// could, round after round while each round puts at least one in. Those
 /// that go in count as converted in `report`.
-pub(super) async fn put_back_waiting(
+pub(super) async fn append_waiting(
     session: &mut Session,
     store: &Store,
     index: &mut Index,

@@ -287,8 +287,9 @@ pub(super) enum Converted {
         after: u64,
         note: Option<String>,
     },
-    /// Left as it is, and remembered: later runs do not look again.
-    Untouched(String),
+    /// Left as it is for good, and why: the reason goes into the index's
+    /// skipped messages, so later runs do not download it again.
+    SkippedForGood(String),
     /// The mailbox's owner moved or deleted it (or its copy) during the
     /// run: nothing done, nothing remembered, said in the report.
     OwnerChanged(String),

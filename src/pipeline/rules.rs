@@ -13,7 +13,8 @@
 
 use std::time::Duration;
 
-use super::select::{glob, SelectPolicy, SkipReason};
+use super::folders::glob;
+use super::select::{SelectPolicy, SkipReason};
 use crate::config::{PolicyConfig, RuleConfig};
 
 /// One rule, its values filled in from the policy where it leaves them out.
