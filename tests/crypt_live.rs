@@ -220,6 +220,31 @@ fn by_hand(place: &Place, key: &FsPath, dir: &FsPath, data: &[u8]) {
     );
 }
 
+/// `slimbox serve` answers a short link (found through the pointers) with
+/// the decrypted bytes, whole and in a Range.
+fn served(config: &FsPath, place: &Place, data: &[u8]) {
+    let c = slimbox::config::load(Some(config)).unwrap();
+    let secret = slimbox::links::Secret::load_or_create(&c.links.secret_file).unwrap();
+    let mut cmd = mailbox::slimbox(config);
+    cmd.envs(place.env());
+    let serve = support::serve::Serve::start_with(config, cmd);
+    let url = secret.file_link(&serve.base, &to_hex(&sha256(data)), "f.pdf", None);
+    rt().block_on(async {
+        let client = reqwest::Client::new();
+        let res = client.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{}", serve.log());
+        assert!(res.bytes().await.unwrap() == data, "served bytes differ");
+        let res = client
+            .get(&url)
+            .header("range", "bytes=70000-70099")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 206, "{}", serve.log());
+        assert_eq!(&res.bytes().await.unwrap()[..], &data[70000..70100]);
+    });
+}
+
 fn cycle(place: Place) {
     let d = Dovecot::start(DovecotOptions::default());
     let dir = tempfile::tempdir().unwrap();
@@ -244,6 +269,7 @@ fn cycle(place: Place) {
     let out = ok(slimbox(&config, &place).args(["verify", "--read-data"]));
     assert!(out.contains("all is well"), "{out}");
     by_hand(&place, &key, dir.path(), first_data);
+    served(&config, &place, first_data);
 
     // A wrong key: exit 1, about the key and where it came from.
     let other = keygen(&dir.path().join("other-key.txt"));
