@@ -271,6 +271,18 @@ fn cycle(place: Place) {
     by_hand(&place, &key, dir.path(), first_data);
     served(&config, &place, first_data);
 
+    // The index lost and rebuilt from the mailbox and the encrypted store
+    // (the reattached message is a plain one again).
+    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    let out = ok(slimbox(&config, &place).args(["index", "rebuild"]));
+    assert!(out.contains("1 converted messages found"), "{out}");
+    assert!(out.contains("1 written to the index (1 parts)"), "{out}");
+    assert!(out.contains("1 objects checked"), "{out}");
+    let list = ok(slimbox(&config, &place).args(["list", "--json"]));
+    assert!(list.contains(&to_hex(&sha256(&seeded[1].2))), "{list}");
+
     // A wrong key: exit 1, about the key and where it came from.
     let other = keygen(&dir.path().join("other-key.txt"));
     let wrong = dir.path().join("wrong.toml");
@@ -282,7 +294,7 @@ fn cycle(place: Place) {
             .args([
                 "restore",
                 "--message-id",
-                &format!("{first_id}@example.com"),
+                &format!("{}@example.com", seeded[1].0),
                 "--to",
             ])
             .arg(&to),
