@@ -269,6 +269,9 @@ fn cycle(place: Place) {
     let out = ok(slimbox(&config, &place).args(["verify", "--read-data"]));
     assert!(out.contains("all is well"), "{out}");
     by_hand(&place, &key, dir.path(), first_data);
+    let said = ok(slimbox(&config, &place).args(["store", "where", &to_hex(&sha256(first_data))]));
+    let name = physical(&place, &key, first_data).to_string();
+    assert!(said.contains(&name) && said.contains("age -d"), "{said}");
     served(&config, &place, first_data);
 
     // The index lost and rebuilt from the mailbox and the encrypted store
@@ -388,6 +391,17 @@ fn issue24_store_copy_plain_to_encrypted_resumes_then_rekeys() {
     std::fs::rename(dir.path().join("plain"), dir.path().join("old-plain")).unwrap();
     let more = seed(&d, 1, 130_000, 40);
     ok(slimbox(&config, &encrypted).arg("run"));
+    let listed = rt().block_on(async {
+        let keys = Keys::load(&KeySource::File(key.clone())).unwrap();
+        encrypted
+            .open()
+            .with_encryption(keys)
+            .list_hashes()
+            .await
+            .unwrap()
+    });
+    let names: Vec<String> = encrypted.raw_objects().into_iter().map(|o| o.0).collect();
+    assert_eq!(listed.len(), 6, "{names:#?}");
     for (id, _, data) in seeded.iter().chain(&more) {
         assert!(
             restored(&config, &encrypted, dir.path(), id) == *data,

@@ -24,6 +24,16 @@ pub struct StoreArgs {
 #[derive(Debug, Subcommand)]
 enum StoreCommand {
     Copy(CopyArgs),
+    Where(WhereArgs),
+}
+
+/// Print where one object is in the store: its file, or its URL in the
+/// bucket. In an encrypted store that is its keyed name, which `age -d -i
+/// KEYFILE` decrypts by hand (then `zstd -d` when it says compressed).
+#[derive(Debug, Args)]
+pub struct WhereArgs {
+    /// The object's SHA-256 (64 hex digits), as `slimbox list --json` shows.
+    sha256: String,
 }
 
 /// Move the store to another one: copy every object into the store at
@@ -73,7 +83,37 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 pub async fn run(args: StoreArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match args.command {
         StoreCommand::Copy(a) => copy(a, config_path).await,
+        StoreCommand::Where(a) => where_is(a, config_path).await,
     }
+}
+
+async fn where_is(args: WhereArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = job::load_config(config_path.as_deref())?;
+    let store = job::open_store(&config)?;
+    let hash = crate::store::parse_hex(args.sha256.trim())
+        .with_context(|| format!("{:?} is not a SHA-256 (64 hex digits)", args.sha256))?;
+    let form = store
+        .stored_form(&hash)
+        .await?
+        .with_context(|| format!("object {} is not in the store {}", args.sha256, store.url()))?;
+    let compressed = form.compressed_size.is_some();
+    let key = if compressed {
+        crate::store::compressed_key(&hash)
+    } else {
+        crate::store::object_key(&hash)
+    };
+    let at = store.physical_key(&key);
+    match store.local_root() {
+        Some(root) => println!("{}", root.join(at.as_ref()).display()),
+        None => println!("{}/{at}", store.url()),
+    }
+    if store.is_encrypted() {
+        eprintln!("(age-encrypted: age -d -i KEYFILE decrypts it)");
+    }
+    if compressed {
+        eprintln!("(zstd-compressed: zstd -d gives the attachment)");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn copy(args: CopyArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {

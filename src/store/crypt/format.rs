@@ -53,6 +53,39 @@ pub(super) fn encrypt(keys: &Keys, data: &[Bytes]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Writes `data` as an age file at `target`, create-only, without holding
+/// the ciphertext: encrypted into a temporary file beside it, which is then
+/// hard-linked to `target` (as object_store's local create-only put does).
+/// `Ok(false)`: `target` was there already.
+pub(super) fn encrypt_to_file(
+    keys: &Keys,
+    data: &[Bytes],
+    target: &std::path::Path,
+) -> std::io::Result<bool> {
+    let dir = target
+        .parent()
+        .ok_or_else(|| std::io::Error::other("an object's path has no folder"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = tempfile::Builder::new().prefix(".age-").tempfile_in(dir)?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file());
+        let recipient: &dyn age::Recipient = &keys.recipient;
+        let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient))
+            .map_err(std::io::Error::other)?;
+        let mut w = encryptor.wrap_output(&mut out)?;
+        for part in data {
+            w.write_all(part)?;
+        }
+        w.finish()?;
+        out.flush()?;
+    }
+    match std::fs::hard_link(tmp.path(), target) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Decrypts a whole small age file (a pointer).
 pub(super) fn decrypt_small(keys: &Keys, file: &[u8]) -> Result<Vec<u8>, Unreadable> {
     let d = age::Decryptor::new_buffered(file).map_err(header_err)?;

@@ -22,6 +22,9 @@ use crate::store::key;
 /// Pointers read at once when listing.
 const POINTER_READS: usize = 16;
 
+/// Bytes of a local file read at once.
+const FILE_PIECE: usize = 256 * 1024;
+
 /// What the layer reports inside `object_store::Error::Generic`; the store
 /// turns it into its own error ([`crate::store::Store::crypt_fault`]).
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,8 @@ pub(crate) struct CryptLayer {
     keys: Arc<Keys>,
     /// This key's marker is known to be in the store.
     marked: AtomicBool,
+    /// A local store's folder: objects are encrypted straight into files.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Display for CryptLayer {
@@ -70,12 +75,56 @@ impl std::fmt::Display for CryptLayer {
 }
 
 impl CryptLayer {
-    pub(crate) fn new(inner: Arc<dyn ObjectStore>, keys: Arc<Keys>) -> CryptLayer {
+    pub(crate) fn new(
+        inner: Arc<dyn ObjectStore>,
+        keys: Arc<Keys>,
+        local_root: Option<std::path::PathBuf>,
+    ) -> CryptLayer {
         CryptLayer {
             inner,
             keys,
             marked: AtomicBool::new(false),
+            local_root,
         }
+    }
+
+    /// Encrypts `parts` into `name`, create-only: into a file for a local
+    /// store (the ciphertext never whole in memory), else into one buffer
+    /// written in one request.
+    async fn put_encrypted(
+        &self,
+        name: &Path,
+        parts: Vec<Bytes>,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        let keys = Arc::clone(&self.keys);
+        let local = self
+            .local_root
+            .as_ref()
+            .filter(|_| opts.mode == PutMode::Create);
+        let Some(root) = local else {
+            let file = tokio::task::spawn_blocking(move || format::encrypt(&keys, &parts))
+                .await
+                .map_err(|e| generic(e.to_string()))?
+                .map_err(|e| generic(e.to_string()))?;
+            return self.inner.put_opts(name, file.into(), opts).await;
+        };
+        let target = root.join(name.as_ref());
+        let stored =
+            tokio::task::spawn_blocking(move || format::encrypt_to_file(&keys, &parts, &target))
+                .await
+                .map_err(|e| generic(e.to_string()))?
+                .map_err(|e| generic(format!("cannot write the file: {e}")))?;
+        if !stored {
+            return Err(object_store::Error::AlreadyExists {
+                path: name.to_string(),
+                source: "the file exists".into(),
+            });
+        }
+        Ok(PutResult {
+            e_tag: None,
+            version: None,
+        })
     }
 
     /// A create-only write that finds the name taken is fine.
@@ -90,7 +139,7 @@ impl CryptLayer {
         }
     }
 
-    /// After the object `plain` (of `size` plain bytes) is stored: its
+    /// Before the object `plain` (of `size` plain bytes) is stored: its
     /// pointer, and once per handle this key's marker.
     async fn note_written(&self, plain: &Path, size: usize) -> Result<()> {
         if !self.marked.load(Ordering::Relaxed) {
@@ -186,9 +235,16 @@ impl CryptLayer {
             }
             other => other?,
         };
-        let mut meta = got.meta.clone();
-        let attributes = got.attributes.clone();
-        let mut chunks = got.into_stream();
+        let GetResult {
+            payload,
+            mut meta,
+            attributes,
+            ..
+        } = got;
+        let mut chunks = match payload {
+            GetResultPayload::File(file, _) => file_pieces(file),
+            GetResultPayload::Stream(s) => s,
+        };
         // The header first, to know the size before a byte is decrypted.
         let mut peeked: Vec<Bytes> = Vec::new();
         let mut seen = Vec::new();
@@ -254,6 +310,33 @@ impl CryptLayer {
     }
 }
 
+/// A local file read in [`FILE_PIECE`]s on the blocking pool (object_store's
+/// own stream of a file reads 8 KiB per hop).
+fn file_pieces(file: std::fs::File) -> BoxStream<'static, Result<Bytes>> {
+    use std::io::Read;
+    futures::stream::try_unfold(Some(file), |file| async move {
+        let Some(mut file) = file else {
+            return Ok(None);
+        };
+        let job = tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::with_capacity(FILE_PIECE);
+            (&mut file)
+                .take(FILE_PIECE as u64)
+                .read_to_end(&mut buf)
+                .map(|_| (file, buf))
+        });
+        let (file, buf) = job
+            .await
+            .map_err(|e| generic(e.to_string()))?
+            .map_err(|e| generic(format!("cannot read the file: {e}")))?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((Bytes::from(buf), Some(file))))
+    })
+    .boxed()
+}
+
 /// The plain object a pointer names; `None` for one this key cannot read
 /// (another key's, or damaged: logged).
 async fn read_pointer(
@@ -285,6 +368,16 @@ async fn read_pointer(
     let (Ok(location), Ok(size)) = (Path::parse(path), size.parse::<u64>()) else {
         return Ok(None);
     };
+    // Written before its object: an interrupted write leaves a pointer
+    // alone, which names nothing.
+    let Some(name) = keys.object_name(&location) else {
+        return Ok(None);
+    };
+    match inner.head(&name).await {
+        Ok(_) => {}
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    }
     Ok(Some(ObjectMeta {
         location,
         last_modified: m.last_modified,
@@ -349,16 +442,11 @@ impl ObjectStore for CryptLayer {
         };
         let parts: Vec<Bytes> = payload.into_iter().collect();
         let size: usize = parts.iter().map(Bytes::len).sum();
-        let keys = Arc::clone(&self.keys);
-        let file = tokio::task::spawn_blocking(move || format::encrypt(&keys, &parts))
-            .await
-            .map_err(|e| generic(e.to_string()))?
-            .map_err(|e| generic(e.to_string()))?;
-        let put = self.inner.put_opts(&name, file.into(), opts).await;
-        if matches!(put, Ok(_) | Err(object_store::Error::AlreadyExists { .. })) {
-            self.note_written(location, size).await?;
-        }
-        put
+        // The pointer first: an object is never there without one (an
+        // interrupted write may leave a pointer without its object, which
+        // listings skip).
+        self.note_written(location, size).await?;
+        self.put_encrypted(&name, parts, opts).await
     }
 
     async fn put_multipart_opts(

@@ -29,7 +29,9 @@
 //! key and size: listing the store (`verify`'s orphans, `store copy`) reads
 //! those, and a short link (which carries the first 8 bytes of the content
 //! hash) finds its candidates under the 16 hex digits keyed from those 8
-//! bytes. The marker `age-keys/<16 hex>` holds the public recipient of each
+//! bytes. A pointer is written before its object (so an object is never
+//! without one, whatever interrupts a write), and a pointer whose object is
+//! not there is skipped. The marker `age-keys/<16 hex>` holds the public recipient of each
 //! key that wrote to the store: an object that cannot be found or opened
 //! is then told apart as "wrong key" or "damaged".
 
@@ -223,7 +225,12 @@ impl Store {
     /// header). Objects written before without encryption are not read:
     /// `store copy` turns a plain store into an encrypted one.
     pub fn with_encryption(mut self, keys: Arc<Keys>) -> Store {
-        self.inner = Arc::new(CryptLayer::new(Arc::clone(&self.inner), Arc::clone(&keys)));
+        let layer = CryptLayer::new(
+            Arc::clone(&self.inner),
+            Arc::clone(&keys),
+            self.local_root.clone(),
+        );
+        self.inner = Arc::new(layer);
         self.crypt = Some(keys);
         self
     }
