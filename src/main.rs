@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 // mimalloc gives freed message buffers back to the system promptly; glibc's
-// malloc keeps them (peak RSS of `slimbox run` was 2.3x the heap it used).
+// malloc keeps them (docs/allocator.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -26,28 +26,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// mimalloc keeps freed memory for a second by default, and reads its
-/// settings from the environment only as the process loads, before `main`.
-/// A run frees a message-sized buffer every few tens of milliseconds, so a
-/// second of them showed in the peak RSS (scripts/bench-imap: 150-160 MiB
-/// with the default, about 105 MiB at 100 ms, at the same speed). A run
-/// into S3 frees more of them in less time (the object as sent, and as read
-/// back by the proof, beside the message): at 100 ms its peak was 130-149
-/// MiB, over the bound of 142 MiB, at 10 ms 115-128 MiB, and with no delay
-/// 112-128 MiB, no slower (local runs too). So the process starts itself
-/// once more with a short delay, unless the variable is set (a value of the
-/// user's is kept). If that fails, it goes on as it is.
-///
-/// mimalloc also asks for transparent huge pages for its memory: where the
-/// system grants them on request (`madvise`, Debian's default), touching
-/// any byte of a 2 MiB region made all of it resident, and with a mailbox
-/// per thread (`run --all`) each thread's own pages did so too: peak RSS of
-/// `scripts/bench-fleet` at concurrency 8 was 111-134 MiB with them and
-/// 61-67 MiB without, at the same speed. Without them the delay is 10 ms,
-/// not 0: memory given back at once is faulted in again for the next
-/// message, which cost `run --all` a fifth of its CPU (bench-fleet at 8:
-/// 3.7-3.9 CPU s and 61-67 MiB with none, 2.9-3.1 s and 77-80 MiB at 10
-/// ms; bench-imap's runs at 10 ms: 99 MiB local and into S3, bound 142).
+/// Starts the process once more with [`SETTINGS`] in its environment, unless
+/// they are set (a value of the user's is kept): mimalloc reads them only as
+/// the process loads, before `main`. If that fails, it goes on as it is.
+/// Why these values: docs/allocator.md, with the benchmark figures.
 fn allocator_settings() {
     #[cfg(unix)]
     {

@@ -4,38 +4,18 @@
 //! reported with the fix, exit status 1, and a token login set up wrong is
 //! a config error naming the key.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
+use support::cli::{closed_account, local_store, slimbox_with, write_offline_config};
 
 /// A config with one token-login account; `login` holds its auth keys.
 fn config(dir: &Path, login: &str) -> PathBuf {
-    let text = format!(
-        r#"[store]
-url = "{store}"
-[index]
-path = "{index}"
-[[account]]
-name = "work"
-host = "127.0.0.1"
-port = 9
-tls = "none"
-user = "alice"
-{login}
-"#,
-        store = dir.join("store").display(),
-        index = dir.join("index.sqlite").display(),
-    );
-    let p = dir.join("config.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-fn slimbox(config: &Path) -> Command {
-    let mut c = Command::cargo_bin("slimbox").unwrap();
-    c.arg("--config").arg(config).env_remove("RUST_LOG");
-    c
+    let account = closed_account("work", "alice", login);
+    write_offline_config(dir, &local_store(dir), "", &account)
 }
 
 #[test]
@@ -46,7 +26,7 @@ fn issue10_token_command_failing_or_silent_names_the_fix() {
         "auth = \"xoauth2\"\ntoken_command = \"echo vault is sealed >&2; exit 4\"",
     );
     for cmd in ["scan", "run"] {
-        slimbox(&failing).arg(cmd).assert().code(1).stderr(
+        slimbox_with(&failing).arg(cmd).assert().code(1).stderr(
             predicate::str::contains("vault is sealed")
                 .and(predicate::str::contains("token_command"))
                 .and(predicate::str::contains("work")),
@@ -56,7 +36,7 @@ fn issue10_token_command_failing_or_silent_names_the_fix() {
         dir.path(),
         "auth = \"oauthbearer\"\ntoken_command = \"true\"",
     );
-    slimbox(&silent).arg("scan").assert().code(1).stderr(
+    slimbox_with(&silent).arg("scan").assert().code(1).stderr(
         predicate::str::contains("printed nothing")
             .and(predicate::str::contains("access token on its first line")),
     );
@@ -86,7 +66,7 @@ fn issue10_token_login_config_errors_name_the_key() {
     ];
     for (login, key, fix) in cases {
         let fix = fix.replace("\\\"", "\"");
-        slimbox(&config(dir.path(), login))
+        slimbox_with(&config(dir.path(), login))
             .arg("scan")
             .assert()
             .code(predicate::ne(0))

@@ -1,8 +1,12 @@
 //! `slimbox eml detach` / `slimbox eml reattach` from the outside.
 
-use assert_cmd::Command;
+mod support;
+
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use std::path::Path;
+use std::process::Command;
+use support::cli::slimbox;
 
 fn message(att_len: usize) -> Vec<u8> {
     let data: Vec<u8> = (0..att_len).map(|i| (i * 31 % 256) as u8).collect();
@@ -17,10 +21,6 @@ fn message(att_len: usize) -> Vec<u8> {
         lines.join("\r\n")
     )
     .into_bytes()
-}
-
-fn slimbox() -> Command {
-    Command::cargo_bin("slimbox").unwrap()
 }
 
 /// `slimbox eml CMD INPUT --store STORE`.

@@ -2,25 +2,22 @@
 //! with its name or --name, expiring only when asked; refused for an
 //! unknown hash or without `[links] base_url`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use slimbox::index::{Index, MessageRecord, PartRecord};
+use support::cli::{
+    closed_account, local_store, slimbox, slimbox_with, write_offline_config, PASSWORD_LOGIN,
+};
 
 const SHA: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
 
 fn config(dir: &Path, links: &str) -> PathBuf {
-    let text = format!(
-        "[store]\nurl = \"{store}\"\n[index]\npath = \"{index}\"\n{links}\n\
-         [[account]]\nname = \"me\"\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\n\
-         user = \"me\"\npassword_env = \"SLIMBOX_TEST_PASSWORD\"\n",
-        store = dir.join("store").display(),
-        index = dir.join("index.sqlite").display(),
-    );
-    let p = dir.join("config.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    let account = closed_account("me", "me", PASSWORD_LOGIN);
+    write_offline_config(dir, &local_store(dir), links, &account)
 }
 
 fn index_with_file(dir: &Path) {
@@ -53,12 +50,6 @@ fn index_with_file(dir: &Path) {
     index.journal_finish(id, &record).unwrap();
 }
 
-fn slimbox(config: &Path) -> Command {
-    let mut c = Command::cargo_bin("slimbox").unwrap();
-    c.arg("--config").arg(config);
-    c
-}
-
 #[test]
 fn issue12_link_prints_a_signed_link_the_check_accepts() {
     let dir = tempfile::tempdir().unwrap();
@@ -67,7 +58,7 @@ fn issue12_link_prints_a_signed_link_the_check_accepts() {
         "[links]\nbase_url = \"https://files.example.com\"",
     );
     index_with_file(dir.path());
-    let out = slimbox(&cfg).args(["link", SHA]).assert().success();
+    let out = slimbox_with(&cfg).args(["link", SHA]).assert().success();
     let link = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let link = link.trim();
     // The short form (issue 19): no hash, no query, at most 100 characters.
@@ -90,7 +81,7 @@ fn issue12_link_prints_a_signed_link_the_check_accepts() {
     assert_eq!(f.sha256, SHA);
 
     // --name and --expires, as JSON.
-    let out = slimbox(&cfg)
+    let out = slimbox_with(&cfg)
         .args(["link", &SHA.to_uppercase(), "--name", "Plan (final).pdf"])
         .args(["--expires", "7d", "--json"])
         .assert()
@@ -118,7 +109,7 @@ fn issue12_link_prints_a_signed_link_the_check_accepts() {
 
     // A name too long for the line is cut in the link, and JSON says so.
     let long = "Quarterly-financial-report-for-the-board-2026-final.pdf";
-    let out = slimbox(&cfg)
+    let out = slimbox_with(&cfg)
         .args(["link", SHA, "--name", long, "--expires", "30d", "--json"])
         .assert()
         .success();
@@ -139,7 +130,7 @@ fn issue19_page_links_are_short() {
         dir.path(),
         "[links]\nbase_url = \"https://files.example.com\"",
     );
-    let out = slimbox(&cfg)
+    let out = slimbox_with(&cfg)
         .args(["link", "--page", "me", "--expires", "30d"])
         .assert()
         .success();
@@ -168,21 +159,21 @@ fn issue12_link_refuses_unknown_hashes_and_a_missing_base_url() {
     );
     index_with_file(dir.path());
     let other = "0".repeat(64);
-    slimbox(&cfg)
+    slimbox_with(&cfg)
         .args(["link", &other])
         .assert()
         .failure()
         .stderr(predicate::str::contains(format!(
             "no detached file has SHA-256 {other}"
         )));
-    slimbox(&cfg)
+    slimbox_with(&cfg)
         .args(["link", "abc"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("is not a SHA-256"));
 
     let cfg = config(dir.path(), "");
-    slimbox(&cfg)
+    slimbox_with(&cfg)
         .args(["link", SHA])
         .assert()
         .failure()
@@ -207,8 +198,7 @@ fn issue12_eml_detach_writes_signed_links_and_html_stubs() {
         dir.path().join("store"),
         dir.path().join("links.key"),
     );
-    let json = Command::cargo_bin("slimbox")
-        .unwrap()
+    let json = slimbox()
         .args(["eml", "detach"])
         .arg(&input)
         .arg("--store")
@@ -235,8 +225,7 @@ fn issue12_eml_detach_writes_signed_links_and_html_stubs() {
     assert!(rewritten.contains("Content-Type: text/html; charset=utf-8;"));
     assert!(rewritten.contains("<b>a&amp;b.pdf</b>"), "{rewritten}");
     assert!(key.exists(), "the secret is created");
-    let back = Command::cargo_bin("slimbox")
-        .unwrap()
+    let back = slimbox()
         .args(["eml", "reattach"])
         .arg(&out)
         .arg("--store")

@@ -4,48 +4,27 @@
 //! is needed: the account points at a closed loopback port, and the test
 //! process holds the mailbox as another slimbox would.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
 use slimbox::lock::{Locks, Mailbox};
+use support::cli::{
+    closed_account, local_store, slimbox_with, write_offline_config, PASSWORD_ENV, PASSWORD_LOGIN,
+};
 
 /// A config for two accounts (two names, one mailbox) on a closed port.
 fn config(dir: &Path) -> PathBuf {
-    let text = format!(
-        r#"[store]
-url = "{store}"
-[index]
-path = "{index}"
-[[account]]
-name = "work"
-host = "127.0.0.1"
-port = 9
-tls = "none"
-user = "alice"
-password_env = "SLIMBOX_TEST_PASSWORD"
-[[account]]
-name = "same-mailbox"
-host = "127.0.0.1"
-port = 9
-tls = "none"
-user = "Alice"
-password_env = "SLIMBOX_TEST_PASSWORD"
-"#,
-        store = dir.join("store").display(),
-        index = dir.join("index.sqlite").display(),
-    );
-    let p = dir.join("config.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    let accounts = closed_account("work", "alice", PASSWORD_LOGIN)
+        + &closed_account("same-mailbox", "Alice", PASSWORD_LOGIN);
+    write_offline_config(dir, &local_store(dir), "", &accounts)
 }
 
-fn slimbox(config: &Path) -> Command {
-    let mut c = Command::cargo_bin("slimbox").unwrap();
-    c.arg("--config")
-        .arg(config)
-        .env("SLIMBOX_TEST_PASSWORD", "pw")
-        .env_remove("RUST_LOG");
+fn slimbox(config: &Path) -> std::process::Command {
+    let mut c = slimbox_with(config);
+    c.env(PASSWORD_ENV, "pw");
     c
 }
 

@@ -2,10 +2,13 @@
 //! flows, an account without `[account.oauth]` or a provider that cannot be
 //! reached fails with a message naming the fix, and nothing is written.
 
+mod support;
+
 use std::path::Path;
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
+use support::cli::slimbox;
 
 fn config(dir: &Path, oauth: &str) -> std::path::PathBuf {
     let text = format!(
@@ -16,10 +19,6 @@ fn config(dir: &Path, oauth: &str) -> std::path::PathBuf {
     let path = dir.join("config.toml");
     std::fs::write(&path, text).expect("write config");
     path
-}
-
-fn slimbox() -> Command {
-    Command::cargo_bin("slimbox").expect("binary")
 }
 
 #[test]

@@ -4,14 +4,17 @@
 //! needed: the account points at a closed loopback port and is only
 //! claimed, never connected to.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use bytes::Bytes;
 use predicates::prelude::*;
 use slimbox::store::{object_key, sha256, to_hex, Sha256, Store};
+use support::cli::{slimbox_with, PASSWORD_ENV};
 
 /// A config with a comment, the store as a relative path and the index at
 /// its default (beside the store's folder).
@@ -50,13 +53,9 @@ fn setup(objects: usize) -> (tempfile::TempDir, PathBuf, Vec<Sha256>) {
     (dir, config, hashes)
 }
 
-fn slimbox(config: &Path) -> Command {
-    let mut c = Command::cargo_bin("slimbox").unwrap();
-    c.arg("--config")
-        .arg(config)
-        .env("SLIMBOX_TEST_PASSWORD", "pw")
-        .env_remove("RUST_LOG")
-        .env_remove("SLIMBOX_TEST_COPY_PAUSE_AFTER");
+fn slimbox(config: &Path) -> std::process::Command {
+    let mut c = slimbox_with(config);
+    c.env(PASSWORD_ENV, "pw");
     c
 }
 
@@ -188,12 +187,9 @@ fn issue11_store_copy_names_a_failed_object_and_keeps_the_config() {
 fn issue11_store_copy_killed_midway_resumes_without_redoing_the_work() {
     let (dir, config, hashes) = setup(8);
     let to = dir.path().join("new");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("slimbox"))
-        .arg("--config")
-        .arg(&config)
+    let mut child = slimbox(&config)
         .args(["store", "copy", "--to"])
         .arg(&to)
-        .env("SLIMBOX_TEST_PASSWORD", "pw")
         .env("SLIMBOX_TEST_COPY_PAUSE_AFTER", "3")
         .env("SLIMBOX_TEST_PAUSE_FILE", dir.path().join("never"))
         .stdout(Stdio::null())

@@ -3,41 +3,24 @@
 //! key and the fix named and exit status 1. No server is needed: each
 //! refusal comes before the first request.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use assert_cmd::prelude::*;
 use predicates::prelude::*;
+use support::cli::{closed_account, slimbox_with, write_offline_config, PASSWORD_LOGIN};
 
 fn config(dir: &Path, store: &str) -> PathBuf {
-    let text = format!(
-        r#"[store]
-{store}
-[index]
-path = "{index}"
-[[account]]
-name = "work"
-host = "127.0.0.1"
-port = 9
-tls = "none"
-user = "alice"
-password_env = "SLIMBOX_TEST_PASSWORD"
-"#,
-        index = dir.join("index.sqlite").display(),
-    );
-    let p = dir.join("config.toml");
-    std::fs::write(&p, text).unwrap();
-    p
+    let account = closed_account("work", "alice", PASSWORD_LOGIN);
+    write_offline_config(dir, store, "", &account)
 }
 
 fn verify(store: &str) -> assert_cmd::assert::Assert {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), store);
-    Command::cargo_bin("slimbox")
-        .unwrap()
-        .arg("--config")
-        .arg(&config)
+    slimbox_with(&config)
         .arg("verify")
-        .env_remove("RUST_LOG")
         .env_remove("SLIMBOX_TEST_UNSET_KEY")
         .assert()
 }

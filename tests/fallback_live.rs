@@ -24,10 +24,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use slimbox::imap::Session;
+use support::cli::{slimbox_with, PASSWORD_ENV};
 use support::imap4d::Imap4d;
 use support::mailbox::{self, Seen};
 
@@ -158,18 +159,10 @@ fn store_flag_on_all(d: &Imap4d, folder_name: &str, flag: &str) {
     }
 }
 
-/// A config file for slimbox against this imap4d, in `dir`.
-fn write_config(d: &Imap4d, dir: &Path) -> PathBuf {
-    d.write_config(dir)
-}
-
 fn run(d: &Imap4d, config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimbox"))
-        .arg("--config")
-        .arg(config)
+    slimbox_with(config)
         .args(["run", "--json"])
-        .env("SLIMBOX_TEST_PASSWORD", &d.password)
-        .env_remove("SLIMBOX_TEST_PAUSE_AT")
+        .env(PASSWORD_ENV, &d.password)
         .output()
         .expect("run slimbox")
 }
@@ -218,7 +211,7 @@ fn imap4d_has_neither_uidplus_nor_move() {
 fn run_without_uidplus_or_move_flags_the_original_deleted_and_keeps_it() {
     let d = Imap4d::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&d, dir.path());
+    let config = d.write_config(dir.path());
     let big = big_received("big", 1);
     let text = text_received("text");
     rt().block_on(seed(&d, "Sent", &[&big[..], &text[..]], true));
@@ -318,7 +311,7 @@ fn flags_dropped_by_imap4d_append_are_set_again_on_the_copy() {
     // conversion succeeds and the copy reads as the original did.
     let d = Imap4d::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&d, dir.path());
+    let config = d.write_config(dir.path());
     let big = big_received("seen", 2);
     rt().block_on(seed(&d, "Sent", &[&big[..]], true));
     store_flag_on_all(&d, "Sent", "\\Seen");
@@ -361,7 +354,7 @@ fn uids_renumbered_by_imap4d_between_scan_and_run_lose_nothing() {
     // at the run's SELECT, and fetching the planned UID is answered with BAD.
     let d = Imap4d::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&d, dir.path());
+    let config = d.write_config(dir.path());
     let big = big_received("late", 3);
     let text = text_received("early");
     rt().block_on(seed(&d, "Sent", &[&text[..], &big[..]], false));
@@ -421,7 +414,7 @@ fn uids_renumbered_by_imap4d_between_scan_and_run_lose_nothing() {
 fn issue9_a_copy_imap4d_hides_after_its_append_is_still_found() {
     let d = Imap4d::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&d, dir.path());
+    let config = d.write_config(dir.path());
     let big = big_received("hidden", 31);
     let other = big_received("hidden-2", 32);
     rt().block_on(seed(&d, "Sent", &[&big[..], &other[..]], true));

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slimbox::imap::Session;
+use support::cli::slimbox_with;
 use support::dovecot::{master_login, Dovecot, DovecotOptions, MASTER_PASSWORD};
 use support::mailbox::{self, imap_config};
 
@@ -130,12 +131,8 @@ user = "dave"
 }
 
 fn slimbox(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_slimbox"));
-    c.arg("--config")
-        .arg(config)
-        .env("SLIMBOX_MASTER_PASSWORD", MASTER_PASSWORD)
-        .env_remove("SLIMBOX_TEST_PAUSE_AT")
-        .env_remove("RUST_LOG");
+    let mut c = slimbox_with(config);
+    c.env("SLIMBOX_MASTER_PASSWORD", MASTER_PASSWORD);
     c
 }
 

@@ -10,11 +10,12 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use slimbox::signin::{oauth_source, Provider};
+use slimbox::signin::{oauth_source, IdentityProvider};
+use support::cli::slimbox_with;
 use support::oidc::{Oidc, OidcOptions, Outcome, APP_CLIENT_ID, APP_CLIENT_SECRET, APP_SCOPE};
 
 /// A config for user `alice` signing in at `oidc`, in a fresh folder.
@@ -90,9 +91,7 @@ struct LoginRun {
 
 impl LoginRun {
     fn start(config: &Path, args: &[&str]) -> LoginRun {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_slimbox"))
-            .arg("--config")
-            .arg(config)
+        let mut child = slimbox_with(config)
             .arg("login")
             .args(args)
             .stdout(Stdio::piped())
@@ -295,7 +294,7 @@ fn issue10_tokens_refresh_on_expiry_and_revocation_says_login() {
 
     let me = account(&config, "me");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let source = oauth_source(&me, Provider::Generic).expect("source");
+    let source = oauth_source(&me, IdentityProvider::Generic).expect("source");
     let t1 = rt.block_on(source.token(false)).expect("token");
     let t2 = rt.block_on(source.token(false)).expect("token again");
     assert_eq!(t1, t2, "a fresh token is reused");
@@ -315,7 +314,7 @@ fn issue10_tokens_refresh_on_expiry_and_revocation_says_login() {
     assert_ne!(t4, t3);
 
     // A second source (another slimbox) reads the rotated token from the file.
-    let other = oauth_source(&me, Provider::Generic).expect("source");
+    let other = oauth_source(&me, IdentityProvider::Generic).expect("source");
     assert_eq!(rt.block_on(other.token(false)).expect("from file"), t4);
 
     oidc.revoke(stored(dir.path())["refresh_token"].as_str().expect("rt"));
@@ -336,7 +335,7 @@ fn issue10_not_signed_in_says_login() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = user_config(&oidc, dir.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let source = oauth_source(&account(&config, "me"), Provider::Generic).expect("source");
+    let source = oauth_source(&account(&config, "me"), IdentityProvider::Generic).expect("source");
     let msg = rt
         .block_on(source.token(false))
         .expect_err("no token file")
@@ -350,9 +349,7 @@ fn issue10_app_only_client_credentials_get_a_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = user_config(&oidc, dir.path());
 
-    let out = Command::new(env!("CARGO_BIN_EXE_slimbox"))
-        .arg("--config")
-        .arg(&config)
+    let out = slimbox_with(&config)
         .args(["login", "app"])
         .output()
         .expect("run");
@@ -366,7 +363,7 @@ fn issue10_app_only_client_credentials_get_a_token() {
     assert!(!dir.path().join("tokens").exists(), "nothing stored");
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let source = oauth_source(&account(&config, "app"), Provider::Generic).expect("source");
+    let source = oauth_source(&account(&config, "app"), IdentityProvider::Generic).expect("source");
     let t1 = rt.block_on(source.token(false)).expect("app token");
     let info = oidc.introspect(&t1);
     assert_eq!(info["active"], true, "{info}");
@@ -391,9 +388,7 @@ fn issue10_signed_in_and_app_only_accounts_log_in_to_their_mailboxes() {
     let (ok, stdout, stderr) = login_in_browser(&config, &oidc, true);
     assert!(ok, "slimbox login failed\n{stdout}\n{stderr}");
     for account in ["me", "app"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_slimbox"))
-            .arg("--config")
-            .arg(&config)
+        let out = slimbox_with(&config)
             .args(["scan", "--account", account, "--json"])
             .output()
             .expect("run");

@@ -227,9 +227,10 @@ fn issue10_token_expiring_during_a_run_is_replaced_and_the_run_finishes() {
     let log = log.join("\n");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("no JSON report ({e}); log:\n{log}"));
-    // (The exit status is 1 whatever the token: a run that lost its
-    // connection says so.)
     assert!(report[0]["error"].is_null(), "{report:#}\n{log}");
+    // Issue 25: it reconnected and finished everything: exit 0, a warning.
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{log}");
+    assert!(log.contains("reconnected and finished everything"), "{log}");
     assert!(
         report[0]["reconnects"].as_u64().unwrap_or(0) >= 1,
         "{report:#}\n{log}"

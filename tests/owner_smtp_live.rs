@@ -163,6 +163,7 @@ fn issue13_the_owner_report_goes_out_over_smtp_with_starttls_and_auth() {
             account: "alice".into(),
         },
         now,
+        target: None,
     })
     .expect("compose");
     assert_eq!(

@@ -73,6 +73,17 @@ fn restart_at(step: &str) {
         report[0]["error"].is_null(),
         "{step}: the run finished: {report:#}\n{log}"
     );
+    // Issue 25: a run that reconnected and finished everything succeeds,
+    // with a warning (cron does not alarm on a blip that changed nothing).
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{step}: exit 0 after a reconnect: {report:#}\n{log}"
+    );
+    assert!(
+        log.contains("warning:") && log.contains("reconnected and finished everything"),
+        "{step}: the warning line: {log}"
+    );
 
     // No second run: this one finished the job.
     let after = rt().block_on(mailbox::snapshot(&d, "Sent"));

@@ -12,6 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use support::cli::slimbox_with;
 use support::dovecot::{Dovecot, DovecotOptions};
 use support::mailbox::{self, ok, slimbox};
 use support::serve::{hidden, Serve};
@@ -481,8 +482,8 @@ fn issue20_slimbox_page_opens_the_browser_on_a_signed_link() {
         std::env::var("PATH").unwrap_or_default()
     );
     let page = |display: Option<&str>, args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_slimbox"));
-        c.arg("--config").arg(&config).arg("page").args(args);
+        let mut c = slimbox_with(&config);
+        c.arg("page").args(args);
         c.env("PATH", &path).env_remove("WAYLAND_DISPLAY");
         match display {
             Some(v) => c.env("DISPLAY", v),
@@ -532,9 +533,7 @@ fn issue20_slimbox_page_opens_the_browser_on_a_signed_link() {
     );
     assert!(!opened.exists());
     // An account the config does not have.
-    let out = Command::new(env!("CARGO_BIN_EXE_slimbox"))
-        .arg("--config")
-        .arg(&config)
+    let out = slimbox_with(&config)
         .args(["page", "carol", "--print"])
         .output()
         .expect("slimbox page");

@@ -16,6 +16,7 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use slimbox::links::Secret;
 use slimbox::store::{sha256, to_hex, Compression, Store};
+use support::cli::slimbox_with;
 use support::objstore::{Kind, ObjStore};
 
 /// A running `slimbox serve` and what signs its links.
@@ -39,9 +40,7 @@ impl Server {
         );
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
         let secret = Secret::load_or_create(&dir.path().join("links.key")).unwrap();
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("slimbox"))
-            .arg("--config")
-            .arg(dir.path().join("config.toml"))
+        let mut child = slimbox_with(&dir.path().join("config.toml"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .envs(env.iter().cloned())
             .stdout(Stdio::piped())

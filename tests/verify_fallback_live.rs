@@ -5,9 +5,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
+use support::cli::{slimbox_with, PASSWORD_ENV};
 use support::imap4d::Imap4d;
 use support::mailbox;
 
@@ -21,17 +22,10 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-fn write_config(d: &Imap4d, dir: &Path) -> PathBuf {
-    d.write_config(dir)
-}
-
 fn slimbox(d: &Imap4d, config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimbox"))
-        .arg("--config")
-        .arg(config)
+    slimbox_with(config)
         .args(args)
-        .env("SLIMBOX_TEST_PASSWORD", &d.password)
-        .env_remove("SLIMBOX_TEST_PAUSE_AT")
+        .env(PASSWORD_ENV, &d.password)
         .output()
         .expect("run slimbox")
 }
@@ -76,7 +70,7 @@ fn set_flags_of(d: &Imap4d, id: &str, flags: &[&str]) -> u32 {
 fn issue9_verify_without_uidplus_tells_a_deleted_original_from_a_duplicate() {
     let d = Imap4d::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&d, dir.path());
+    let config = d.write_config(dir.path());
     let mut big = RECEIVED.as_bytes().to_vec();
     big.extend(mailbox::with_attachment(
         "big",
@@ -89,7 +83,7 @@ fn issue9_verify_without_uidplus_tells_a_deleted_original_from_a_duplicate() {
     std::fs::write(&eml, &big).unwrap();
     let store = dir.path().join("store");
     let converted = dir.path().join("converted.eml");
-    let out = Command::new(env!("CARGO_BIN_EXE_slimbox"))
+    let out = support::cli::slimbox()
         .args(["eml", "detach"])
         .arg(&eml)
         .arg("--store")

@@ -117,6 +117,20 @@ pub fn print_run(outcomes: &[Outcome<AccountReport>], json: bool) -> anyhow::Res
         );
         print_errors(outcomes);
     }
+    if !json {
+        // Issue 25: where each mailbox with a quota target ended.
+        for r in outcomes.iter().filter_map(|o| o.report.as_ref()) {
+            if let Some(t) = &r.quota_target {
+                println!("{}: quota target: {}", r.account, t.text());
+            }
+        }
+    }
+    // Whatever the output format: the run succeeded, but say so.
+    for r in outcomes.iter().filter_map(|o| o.report.as_ref()) {
+        if let Some(w) = r.reconnect_warning() {
+            eprintln!("slimbox: warning: {w}");
+        }
+    }
     let status = decide::exit_status(outcomes.iter().map(|o| o.status));
     Ok(ExitCode::from(status))
 }

@@ -72,6 +72,8 @@ pub fn job_policy(config: &Config, store: &Store, account: &AccountConfig) -> Jo
         rules: crate::pipeline::rules::for_account(p, &config.rules, &account.rules),
         ahead_floor: crate::pipeline::AHEAD_MIN_BUDGET,
         fetch_ahead: true,
+        quota_target: o.quota_target.or(p.quota_target),
+        quota_limit: o.quota,
     }
 }
 
@@ -208,7 +210,7 @@ fn imap_auth(account: &AccountConfig) -> anyhow::Result<ImapAuth> {
     let tokens: Arc<dyn crate::signin::TokenSource> = match &account.token_command {
         Some(command) => Arc::new(crate::signin::CommandTokenSource::new(command.clone())),
         None => {
-            let provider = crate::signin::Provider::of_account(account);
+            let provider = crate::signin::IdentityProvider::of_account(account);
             crate::signin::oauth_source(account, provider)?
         }
     };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::job;
-use crate::signin::{self, LoginOptions, LoginOutcome, LoginUi, Provider};
+use crate::signin::{self, IdentityProvider, LoginOptions, LoginOutcome, LoginUi};
 
 /// Sign ACCOUNT in with its provider (Google, Microsoft or the one in
 /// [account.oauth]) and keep the refresh token in the token file (readable
@@ -49,7 +49,7 @@ pub struct LoginArgs {
 pub async fn run(args: LoginArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = job::load_config(config_path.as_deref())?;
     let account = config.account(Some(&args.account))?[0].clone();
-    let provider = Provider::of_account(&account);
+    let provider = IdentityProvider::of_account(&account);
     let options = LoginOptions {
         device: args.device,
         open_browser: !args.no_browser,

@@ -55,9 +55,10 @@ use crate::units::human_size;
 /// again later in the run, and one that fails never stops the others. The
 /// summary has a row per mailbox and a total.
 ///
-/// Exit status 1 if anything failed or still waits, if a mailbox was busy
-/// and skipped, or if the connection was lost on the way (even when the run
-/// reconnected and finished: the summary says so); 2 if the config is
+/// Exit status 1 if anything failed or still waits, or if a mailbox was
+/// busy and skipped; 0 when the connection was lost on the way but the run
+/// reconnected and finished everything (a warning says so, and
+/// `reconnects` in the JSON and the metrics count it); 2 if the config is
 /// wrong.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -75,8 +76,9 @@ pub struct RunArgs {
     /// text format, for node_exporter's textfile collector (name it
     /// `*.prom` in the collector's folder): bytes saved, messages converted,
     /// failures, duration, the time of the last success, and quota before
-    /// and after where the server has QUOTA. Replaced whole, never half
-    /// written.
+    /// and after where the server has QUOTA; reconnects where the run
+    /// reconnected, and with a `quota_target` the target and whether the
+    /// run reached it. Replaced whole, never half written.
     #[arg(long, value_name = "PATH")]
     metrics_file: Option<PathBuf>,
     /// Every account, in parallel (IT mode).
@@ -171,6 +173,10 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
     }
     if let Some(path) = &args.metrics_file {
         crate::metrics::write_file(path, &crate::metrics::render(&figures))?;
+    }
+    for w in outcomes.iter().filter_map(|o| o.report.reconnect_warning()) {
+        // Whatever the output format: the run succeeded, but say so.
+        eprintln!("slimbox: warning: {w}");
     }
     if let Some(note) = job::recoverable_items_note(&accounts) {
         // Once per run, whatever the output format.
@@ -306,6 +312,9 @@ fn print_summary(outcomes: &[AccountOutcome]) {
                 "{}: finished or rolled back {} message(s) left in flight (by an earlier run or a lost connection)",
                 r.account, r.recovered
             );
+        }
+        if let Some(t) = &r.quota_target {
+            println!("{}: quota target: {}", r.account, t.text());
         }
         if r.reconnects > 0 {
             println!(

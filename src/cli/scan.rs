@@ -135,9 +135,14 @@ async fn scan_all(
     Ok(ExitCode::from(status))
 }
 
-/// Each account's quota, and the warning when it is at or over it.
+/// Each account's quota, and the warning when it is at or over it; with a
+/// `quota_target`, usage now, the target, usage after, and what moves (the
+/// table's messages are those).
 fn print_quotas(plans: &[crate::pipeline::AccountPlan]) {
     for plan in plans {
+        if let Some(t) = &plan.target {
+            println!("account {}: quota target: {}", plan.account, t.text());
+        }
         let Some(q) = &plan.quota else { continue };
         println!("account {}: quota {}", plan.account, q.usage_text());
         if let Some(w) = &q.warning {

@@ -190,6 +190,9 @@ pub struct PolicyConfig {
     pub detach_signed: bool,
     /// Link written into stubs; `None`: the store's default.
     pub link_template: Option<String>,
+    /// `quota_target`: stop once the mailbox's projected usage is at or
+    /// under this share of its quota, in percent; `None`: move everything.
+    pub quota_target: Option<u8>,
 }
 
 /// `[links]`: what stubs link to and how they look.
@@ -333,6 +336,8 @@ pub struct RuleConfig {
     pub older_than: Option<Duration>,
     /// Replaces `policy.include_types`.
     pub types: Option<Vec<String>>,
+    /// Replaces `policy.quota_target` for the messages of this rule.
+    pub quota_target: Option<u8>,
 }
 
 /// Default `max_connections` per server: Dovecot's per user and IP limit
@@ -345,6 +350,11 @@ pub struct PolicyOverrides {
     pub folders: Option<Vec<String>>,
     pub min_size: Option<u64>,
     pub older_than: Option<Duration>,
+    /// Replaces `policy.quota_target` (issue 25).
+    pub quota_target: Option<u8>,
+    /// `quota`: what 100 % is where the server has no QUOTA (Microsoft
+    /// 365), in bytes.
+    pub quota: Option<u64>,
 }
 
 impl AccountConfig {

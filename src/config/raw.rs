@@ -167,6 +167,8 @@ pub(super) struct RawPolicy {
     #[serde(default)]
     pub(super) detach_signed: bool,
     pub(super) link_template: Option<String>,
+    /// `"80%"` (issue 25), checked in `check::target`.
+    pub(super) quota_target: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +206,9 @@ pub(super) struct RawAccount {
     pub(super) folders: Option<Vec<String>>,
     pub(super) min_size: Option<toml::Value>,
     pub(super) older_than: Option<toml::Value>,
+    /// `quota_target` and the mailbox's `quota` (issue 25).
+    pub(super) quota_target: Option<toml::Value>,
+    pub(super) quota: Option<toml::Value>,
     /// Where it came from when not the config itself: (file, line).
     #[serde(skip)]
     pub(super) origin: Option<(String, usize)>,
@@ -240,6 +245,8 @@ pub(super) struct RawRule {
     pub(super) older_than: Option<toml::Value>,
     /// As `policy.include_types`.
     pub(super) types: Option<Vec<String>>,
+    /// As `policy.quota_target`.
+    pub(super) quota_target: Option<toml::Value>,
 }
 
 impl RawAccount {
@@ -265,6 +272,8 @@ impl RawAccount {
             folders: None,
             min_size: None,
             older_than: None,
+            quota_target: None,
+            quota: None,
             origin: None,
             email: None,
             rules: Vec::new(),

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use super::ImapError;
+
 /// One part of a command as it goes on the wire.
 #[derive(Debug)]
 pub(crate) enum Piece<'a> {
@@ -139,6 +141,17 @@ pub fn uid_set(uids: &[u32]) -> String {
     out
 }
 
+/// The UID set of a command that changes exactly these messages; UID 0 does
+/// not exist and an empty set is not a command.
+pub fn exact_set(uids: &[u32]) -> Result<String, ImapError> {
+    if uids.is_empty() || uids.contains(&0) {
+        return Err(ImapError::Usage(format!(
+            "not a set of message UIDs: {uids:?}"
+        )));
+    }
+    Ok(uid_set(uids))
+}
+
 /// True for a flag or keyword that can be sent as written: `\` + atom for
 /// system flags, atom for keywords (RFC 3501 `flag`).
 pub fn is_valid_flag(flag: &str) -> bool {
@@ -183,6 +196,15 @@ mod tests {
         assert_eq!(uid_set(&[5]), "5");
         assert_eq!(uid_set(&[3, 1, 2, 2, 7, 9, 10]), "1:3,7,9:10");
         assert_eq!(uid_set(&[u32::MAX, u32::MAX - 1]), "4294967294:4294967295");
+    }
+
+    #[test]
+    fn a_removal_names_exactly_its_uids() {
+        assert_eq!(exact_set(&[7]).unwrap(), "7");
+        assert_eq!(exact_set(&[9, 5, 6, 7]).unwrap(), "5:7,9");
+        // No set would be "every message" or a syntax error: refused here.
+        assert!(exact_set(&[]).is_err());
+        assert!(exact_set(&[0, 3]).is_err());
     }
 
     #[test]

@@ -3,21 +3,9 @@
 //! and a removal that only goes ahead for the messages nobody changed since
 //! they were looked at (`UID STORE ... (UNCHANGEDSINCE modseq)`).
 
-use async_imap::imap_proto::AttributeValue;
-
-use super::command::{uid_set, Command};
-use super::session::{exact_set, owned_flags};
+use super::attrs::{flag_state, FlagState};
+use super::command::{exact_set, uid_set, Command};
 use super::{ImapError, Session};
-
-/// A message's flags as they are now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlagState {
-    pub uid: u32,
-    /// Never `\Recent` (session state, not the message's).
-    pub flags: Vec<String>,
-    /// Its MODSEQ, where the server has CONDSTORE.
-    pub modseq: Option<u64>,
-}
 
 impl Session {
     /// The server keeps a modification sequence per message (CONDSTORE).
@@ -92,25 +80,6 @@ impl Session {
             .filter(|u| modified.contains(u))
             .collect())
     }
-}
-
-/// A [`FlagState`] from one FETCH response; `None` without UID or FLAGS.
-fn flag_state(attrs: &[AttributeValue<'_>]) -> Result<Option<(u32, FlagState)>, ImapError> {
-    let mut uid = None;
-    let mut flags = None;
-    let mut modseq = None;
-    for attr in attrs {
-        match attr {
-            AttributeValue::Uid(u) => uid = Some(*u),
-            AttributeValue::Flags(f) => flags = Some(owned_flags(f)),
-            AttributeValue::ModSeq(m) => modseq = Some(*m),
-            _ => {}
-        }
-    }
-    Ok(match (uid, flags) {
-        (Some(uid), Some(flags)) => Some((uid, FlagState { uid, flags, modseq })),
-        _ => None,
-    })
 }
 
 /// The UIDs of a `[MODIFIED set]` response code (RFC 7162 3.1.3), which

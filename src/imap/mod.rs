@@ -13,46 +13,58 @@
 //! Gmail, where only a move to the trash removes a message from All Mail.
 //!
 //! Layout:
-//! - `session`: the public operations;
+//! - `session`: [`Session`], connecting, capabilities, logging out;
+//! - `login`: LOGIN and AUTHENTICATE PLAIN (and the OAuth ones of `oauth`);
+//! - `mailbox`: LIST, SELECT/EXAMINE, UID SEARCH;
+//! - `fetch`: metadata, header fields and whole messages by UID;
+//! - `attrs`: FETCH answers to plain data ([`MessageMeta`], [`HeaderMeta`],
+//!   [`FlagState`]), the one place that reads FETCH attributes;
+//! - `append`: APPEND, the server's APPENDLIMIT, setting flags;
+//! - `remove`: expunging or moving exactly the messages named (COPYUID);
 //! - `condstore`: flags as they are now (MODSEQ), conditional removal;
 //! - `conn`: tags, literals, reading until the tagged completion, capabilities;
 //! - `transport`: TCP/TLS stream with an idle timeout, trust roots;
 //! - `command`: quoting, literals, UID sets, flag checks;
 //! - `oauth`, `sasl`: logging in with an OAuth2 token (XOAUTH2, OAUTHBEARER);
 //! - `structure`: BODYSTRUCTURE to leaf parts;
-//! - `headers`, `quota`: header-field and quota responses to plain data;
+//! - `quota`: GETQUOTAROOT and its responses to plain data;
 //! - `mime_params`, `utf7`, `datetime`: pure codecs with unit tests;
 //! - `error`: [`ImapError`].
 //!
 //! Server quirks are marked `NOTE:` where they are handled.
 
+mod append;
+mod attrs;
 mod command;
 mod condstore;
 mod conn;
 pub mod datetime;
 mod error;
-mod headers;
+mod fetch;
+mod labels;
+mod login;
+mod mailbox;
 pub mod mime_params;
 #[cfg(test)]
 pub(crate) mod mock_tests;
 mod oauth;
 #[cfg(test)]
 mod oauth_tests;
-mod provider;
 mod quota;
+mod remove;
 mod sasl;
 mod session;
 mod structure;
 mod transport;
+mod usage;
 pub mod utf7;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use attrs::{FlagState, HeaderMeta};
 pub use command::quote as quote_string;
-pub use condstore::FlagState;
 pub use error::ImapError;
-pub use headers::HeaderMeta;
 pub use quota::QuotaUsage;
 pub use sasl::OAuthMechanism;
 pub use session::Session;

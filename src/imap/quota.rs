@@ -1,7 +1,12 @@
 //! [`QuotaUsage`]: what GETQUOTAROOT (RFC 2087/9208) says about a mailbox's
-//! storage and message limits, gathered from the untagged QUOTA responses.
+//! storage and message limits, gathered from the untagged QUOTA responses;
+//! and [`Session::quota`], which asks.
 
 use async_imap::imap_proto::rfc2087::{Quota, QuotaResourceName};
+use async_imap::imap_proto::Response;
+
+use super::command::Command;
+use super::{Folder, ImapError, Session};
 
 /// Usage and limit of the quota root that governs a folder. A resource the
 /// server does not limit is `None`.
@@ -54,6 +59,34 @@ impl QuotaUsage {
                 l => used.saturating_mul(100) / l,
             })
             .max()
+    }
+}
+
+impl Session {
+    /// The quota that governs `folder` (GETQUOTAROOT, RFC 2087): `None`
+    /// when the server has no QUOTA capability or sets no limit there.
+    pub async fn quota(&mut self, folder: &Folder) -> Result<Option<QuotaUsage>, ImapError> {
+        if !self.conn.has("QUOTA") {
+            return Ok(None);
+        }
+        let label = format!("GETQUOTAROOT {:?}", folder.name);
+        let mut cmd = Command::new("GETQUOTAROOT")
+            .raw(" ")
+            .string(&folder.raw_name);
+        cmd.label = label.clone();
+        let mut roots: Vec<String> = Vec::new();
+        let mut quotas = Vec::new();
+        self.conn
+            .run(cmd, |resp| match resp {
+                Response::QuotaRoot(r) => {
+                    roots.extend(r.quota_root_names.iter().map(|n| n.to_string()));
+                }
+                Response::Quota(q) => quotas.push(q.clone().into_owned()),
+                _ => {}
+            })
+            .await?
+            .check(&label)?;
+        Ok(QuotaUsage::from_responses(&roots, &quotas))
     }
 }
 

@@ -12,6 +12,7 @@ mod copies;
 mod last_success;
 mod query;
 mod rebuilt;
+mod removal;
 mod schema;
 
 pub use copies::IndexedCopy;

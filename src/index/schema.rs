@@ -150,4 +150,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         account TEXT PRIMARY KEY,
         at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 6: the removal batch a journal entry's original was in when slimbox
+    // set out to remove it (issue 25), so recovery tells slimbox's removal
+    // from the owner's. No row: no removal started. 0: an entry an older
+    // slimbox left at `appended`, which cannot say (treated as slimbox's,
+    // as that slimbox did).
+    // A table of its own, kept by a trigger, so the migration can run
+    // again over itself.
+    "CREATE TABLE IF NOT EXISTS journal_removal (
+        entry INTEGER PRIMARY KEY,
+        batch INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO journal_removal (entry, batch)
+        SELECT id, 0 FROM journal WHERE state = 'appended';
+    CREATE TRIGGER IF NOT EXISTS journal_removal_closed AFTER DELETE ON journal BEGIN
+        DELETE FROM journal_removal WHERE entry = OLD.id;
+    END;",
 ];

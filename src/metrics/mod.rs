@@ -8,7 +8,9 @@
 //! Every figure is a gauge of the last run, labelled
 //! `mailbox="<account name>"`; the time of the last success comes from the
 //! index, so a run that fails still reports the last one that did not.
-//! Quota figures are there only where the server has QUOTA.
+//! Quota figures are there only where the server has QUOTA; reconnects
+//! only where the run reconnected, and the quota target's figures only
+//! where a `quota_target` applies (issue 25).
 
 pub mod parse;
 
@@ -34,6 +36,11 @@ pub struct MailboxFigures {
     pub last_success: Option<i64>,
     pub quota_before: Option<QuotaReport>,
     pub quota_after: Option<QuotaReport>,
+    /// How often the run lost its connection and made it again (issue
+    /// 25: a run that then finished everything is a success).
+    pub reconnects: u64,
+    /// With a `quota_target`: where the mailbox ended against it.
+    pub quota_target: Option<crate::pipeline::target::TargetEnd>,
 }
 
 impl MailboxFigures {
@@ -54,6 +61,8 @@ impl MailboxFigures {
             last_success,
             quota_before: report.quota_before.clone(),
             quota_after: report.quota_after.clone(),
+            reconnects: report.reconnects as u64,
+            quota_target: report.quota_target.clone(),
         }
     }
 }
@@ -84,7 +93,7 @@ type Family = (
     fn(&MailboxFigures) -> Vec<(Option<&'static str>, f64)>,
 );
 
-const FAMILIES: [Family; 7] = [
+const FAMILIES: [Family; 10] = [
     (
         "slimbox_last_run_bytes_saved",
         "Bytes the last run removed from the mailbox's messages.",
@@ -104,6 +113,18 @@ const FAMILIES: [Family; 7] = [
         "slimbox_last_run_duration_seconds",
         "How long the last run of the mailbox took.",
         |m| vec![(None, m.duration_seconds)],
+    ),
+    (
+        "slimbox_last_run_reconnects",
+        "How often the last run lost its connection and reconnected (absent: never).",
+        // Only where it happened, as the quota lines only where there is a
+        // quota: most runs never reconnect.
+        |m| {
+            (m.reconnects > 0)
+                .then_some((None, m.reconnects as f64))
+                .into_iter()
+                .collect()
+        },
     ),
     (
         "slimbox_last_success_timestamp_seconds",
@@ -127,6 +148,29 @@ const FAMILIES: [Family; 7] = [
             let q = m.quota_after.as_ref().or(m.quota_before.as_ref());
             q.and_then(|q| q.limit_bytes)
                 .map(|l| (None, l as f64))
+                .into_iter()
+                .collect()
+        },
+    ),
+    (
+        "slimbox_quota_target_bytes",
+        "The mailbox's quota target (quota_target of its quota) in bytes.",
+        |m| {
+            m.quota_target
+                .as_ref()
+                .map(|t| (None, t.target_bytes as f64))
+                .into_iter()
+                .collect()
+        },
+    ),
+    (
+        "slimbox_quota_target_reached",
+        "1 if the last run left the mailbox at or under its quota target, else 0.",
+        |m| {
+            m.quota_target
+                .as_ref()
+                .and_then(|t| t.reached)
+                .map(|r| (None, f64::from(u8::from(r))))
                 .into_iter()
                 .collect()
         },

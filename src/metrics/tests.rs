@@ -19,6 +19,8 @@ fn figures(name: &str) -> MailboxFigures {
         last_success: Some(1_764_460_800),
         quota_before: Some(quota(9_000_000, 10_000_000)),
         quota_after: Some(quota(6_000_000, 10_000_000)),
+        reconnects: 0,
+        quota_target: None,
     }
 }
 
@@ -121,4 +123,28 @@ fn issue13_write_file_replaces_the_file_whole() {
     let missing = dir.path().join("nope").join("slimbox.prom");
     let e = write_file(&missing, "").expect_err("no folder");
     assert!(e.to_string().contains("nope"), "{e}");
+}
+
+#[test]
+fn issue25_reconnects_are_a_gauge_where_the_run_reconnected() {
+    let mut m = figures("alice");
+    assert!(!render(std::slice::from_ref(&m)).contains("reconnects"));
+    m.reconnects = 2;
+    let text = render(&[m, figures("bob")]);
+    assert!(
+        text.contains("# TYPE slimbox_last_run_reconnects gauge\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("slimbox_last_run_reconnects{mailbox=\"alice\"} 2\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("slimbox_last_run_reconnects{mailbox=\"bob\"}"),
+        "{text}"
+    );
+    parse(&text).expect("parses");
+    let mut r = AccountReport::new("alice");
+    r.reconnects = 3;
+    assert_eq!(MailboxFigures::of(&r, 1.0, None).reconnects, 3);
 }

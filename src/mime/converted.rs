@@ -5,8 +5,9 @@
 //! (`crate::rebuild`); nothing here needs the store.
 
 use super::note::{self, Seen};
+use super::recipe::{find_recipe, Recipe};
 use super::structure::{self, raw_fields, Part};
-use super::stub::{self, find_recipe, Recipe};
+use super::stub;
 use super::{default_name, display_path, parse_hash, DetachedPart, ReattachError};
 
 /// Headers of a stub that carry the attachment's link, in the order they

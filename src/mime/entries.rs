@@ -1,18 +1,37 @@
 //! The stub part's header block: how its entry looks in a client's
 //! attachment list, in the style `[links] entries` chooses (see
-//! [`super::Entries`]), with the link and the recipe every style carries.
+//! [`super::Entries`]), with the link and the recipe every style carries;
+//! and [`StubText`], the facts a stub shows.
 
 use base64_simd::STANDARD as B64;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::encoding::{text_body, Eol};
-use super::stub::{safe_name, safe_type, Recipe, StubText};
+use super::recipe::Recipe;
+use super::safe::{safe_name, safe_type};
 use super::Entries;
 
 /// Header of every stub carrying its link, whatever the entry style: how
 /// `read_converted` finds it (older stubs carry only
 /// `X-Mozilla-External-Attachment-URL`).
 pub const LINK_HEADER: &str = "X-Slimbox-Link";
+
+/// Everything the stub shows.
+pub(crate) struct StubText<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub size: u64,
+    pub sha256_hex: &'a str,
+    pub link: &'a str,
+    pub message_id: Option<&'a str>,
+    /// Date for Thunderbird's X-Mozilla-Altered, `Mon Nov 23 12:00:00 2026`.
+    pub altered_date: &'a str,
+    /// How the stub's attachment entry looks, already fitted to the link
+    /// (`render::entries_for`).
+    pub entries: Entries,
+    /// Shown inline (the message has no note): the stub is its text.
+    pub inline: bool,
+}
 
 /// The stub part: `kept_headers` (raw fields carried over, for a top-level
 /// part), our headers, a blank line, then `body` (7bit when it can be, else

@@ -19,7 +19,9 @@ mod encoding;
 mod entries;
 mod note;
 mod reattach;
+mod recipe;
 mod render;
+mod safe;
 mod select;
 mod structure;
 mod stub;
@@ -32,15 +34,17 @@ use sha2::{Digest, Sha256 as Sha256Hasher};
 
 use encoding::{decode_base64_checked, decode_qp, Eol};
 use reattach::{parse_hash, proves};
+use recipe::Recipe;
 use structure::{display_path, Cte, Part};
-use stub::Recipe;
 
 pub use converted::{read_converted, Converted, Marker};
 pub use note::NOTE_HEADER;
 pub use reattach::{objects_needed, reattach, reattach_equals, Sink};
+pub use recipe::RECIPE_HEADER;
+pub use safe::safe_name;
 pub use select::{check_type_pattern, counts_as_attachment, type_allowed, type_matches};
 pub use stub::{check_link_template, LINK_PLACEHOLDERS};
-pub use stub::{render_link, safe_name, MARKER_HEADER, RECIPE_HEADER};
+pub use stub::{render_link, MARKER_HEADER};
 
 /// A SHA-256 digest.
 pub type Sha256 = [u8; 32];
@@ -372,7 +376,7 @@ fn plan<'a>(
             )));
         }
         let header = &msg[p.start..p.body_start];
-        if stub::find_recipe(header).is_some() || note::is_note(header) {
+        if recipe::find_recipe(header).is_some() || note::is_note(header) {
             return Err(Detached::untouched(format!(
                 "part {} already carries a {RECIPE_HEADER} or {NOTE_HEADER} header",
                 display_path(&p.path)

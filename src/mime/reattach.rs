@@ -13,8 +13,9 @@ use sha2::{Digest, Sha256 as Sha256Hasher};
 
 use super::encoding::{encode_base64, Base64Layout, Eol};
 use super::note::{self, Seen};
+use super::recipe::{find_recipe, Recipe};
 use super::structure::{self, display_path};
-use super::stub::{self, Recipe};
+use super::stub;
 use super::{Planned, ReattachError, Sha256};
 
 /// Where reattach writes: a growing buffer, or a comparison against the
@@ -182,7 +183,7 @@ fn find_stubs(rewritten: &[u8]) -> Result<Found, ReattachError> {
         if !p.children.is_empty() {
             continue;
         }
-        if let Some(v) = stub::find_recipe(&body[p.start..p.body_start]) {
+        if let Some(v) = find_recipe(&body[p.start..p.body_start]) {
             let recipe =
                 Recipe::from_header_value(v).map_err(|reason| ReattachError::BadRecipe {
                     path: display_path(&path).to_string(),

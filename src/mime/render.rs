@@ -5,9 +5,10 @@
 use std::ops::Range;
 
 use super::encoding::Eol;
+use super::entries::StubText;
 use super::note::{self, NoteFile, Placement};
 use super::structure::Part;
-use super::stub::{self, StubText};
+use super::stub;
 use super::{Entries, Original, Planned, Policy, StubFormat};
 
 /// Builds the rewritten message: the mbox `From ` line if any, the marker,
@@ -143,7 +144,7 @@ fn note_at(
     let files: Vec<NoteFile> = planned
         .iter()
         .map(|pl| NoteFile {
-            name: stub::safe_name(&pl.part.filename),
+            name: super::safe::safe_name(&pl.part.filename),
             size: pl.part.size,
             link: &pl.part.link,
         })

@@ -1,119 +1,24 @@
-//! What slimbox writes into a message: the stub part that replaces a detached
-//! attachment, the recipe that lets reattach rebuild the original part, and the
-//! marker header that says a message was processed.
+//! What slimbox writes into a message: the stub part's text that replaces a
+//! detached attachment (its header block is `entries`', its recipe
+//! `recipe`'s), the links it carries, and the marker header that says a
+//! message was processed.
 //!
 //! Everything that comes from the message (file names, types) is made safe
-//! here before it reaches a header or the stub text: no line breaks, no
+//! (`safe`) before it reaches a header or the stub text: no line breaks, no
 //! control characters, RFC 2047/2231 encoding for anything not plain ASCII, and
 //! no generated line that starts with `--` (so no stub can ever look like a
 //! boundary delimiter of the message around it).
 
-use base64_simd::STANDARD as B64;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::{Deserialize, Serialize};
 
 use super::encoding::Eol;
-use super::entries;
+use super::entries::{self, StubText};
+use super::recipe::Recipe;
+use super::safe::{safe_name, safe_type};
 use super::structure::raw_fields;
 
 /// Header that marks a processed message; its presence means "never again".
 pub const MARKER_HEADER: &str = "X-Slimbox";
-/// Header of a stub part carrying its recipe.
-pub const RECIPE_HEADER: &str = "X-Slimbox-Recipe";
-const RECIPE_VERSION: u32 = 1;
-
-/// Everything reattach needs to rebuild one original part, carried in the stub.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Recipe {
-    pub v: u32,
-    /// SHA-256 (hex) of the decoded content: the file itself.
-    pub sha256: String,
-    pub size: u64,
-    /// "base64" (regenerate with `w`, `eol`, `tail`), "identity" (the body is the
-    /// content) or "raw" (the original encoded body is object `raw`).
-    pub enc: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub w: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eol: Option<String>,
-    /// Base64 of the white space after the last base64 line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tail: Option<String>,
-    /// SHA-256 (hex) of the original encoded body, when kept whole.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<String>,
-    /// Base64 of the part's original header block, blank line included.
-    pub hdr: String,
-}
-
-impl Recipe {
-    pub fn new(sha256: &[u8; 32], size: u64, hdr: &[u8]) -> Recipe {
-        Recipe {
-            v: RECIPE_VERSION,
-            sha256: hex::encode(sha256),
-            size,
-            enc: String::new(),
-            w: None,
-            eol: None,
-            tail: None,
-            raw: None,
-            hdr: B64.encode_to_string(hdr),
-        }
-    }
-
-    /// The recipe as a folded header field, ending with `eol`.
-    pub(super) fn to_header(&self, eol: Eol) -> Vec<u8> {
-        // Serialising a struct of strings and numbers cannot fail.
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let b64 = B64.encode_to_string(json);
-        let mut out = Vec::with_capacity(b64.len() + b64.len() / 60 * 3 + 32);
-        out.extend_from_slice(RECIPE_HEADER.as_bytes());
-        out.extend_from_slice(b":");
-        // Folded so no line passes 78 characters; the first line also holds
-        // the field name.
-        let (first, rest) = b64.as_bytes().split_at(58.min(b64.len()));
-        for chunk in std::iter::once(first).chain(rest.chunks(76)) {
-            out.push(b' ');
-            out.extend_from_slice(chunk);
-            out.extend_from_slice(eol.bytes());
-        }
-        out
-    }
-
-    /// Reads a recipe back from its folded header value.
-    pub fn from_header_value(value: &[u8]) -> Result<Recipe, String> {
-        let compact: Vec<u8> = value
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
-        let json = B64
-            .decode_to_vec(compact)
-            .map_err(|_| "the recipe header is not valid base64".to_string())?;
-        let r: Recipe = serde_json::from_slice(&json)
-            .map_err(|e| format!("the recipe header does not parse: {e}"))?;
-        if r.v != RECIPE_VERSION {
-            return Err(format!(
-                "recipe version {} is newer than this slimbox understands",
-                r.v
-            ));
-        }
-        Ok(r)
-    }
-
-    pub fn header_block(&self) -> Result<Vec<u8>, String> {
-        B64.decode_to_vec(&self.hdr)
-            .map_err(|_| "the recipe's header block is not valid base64".to_string())
-    }
-}
-
-/// Finds our recipe header in a part's header block.
-pub(crate) fn find_recipe(header_block: &[u8]) -> Option<&[u8]> {
-    raw_fields(header_block)
-        .into_iter()
-        .find(|f| f.name.eq_ignore_ascii_case(RECIPE_HEADER.as_bytes()))
-        .map(|f| f.value)
-}
 
 /// The marker header line, prepended to a processed message.
 pub(crate) fn marker(
@@ -181,54 +86,6 @@ pub(crate) fn has_marker(header_block: &[u8]) -> bool {
         .any(|f| f.name.eq_ignore_ascii_case(MARKER_HEADER.as_bytes()))
 }
 
-/// A file name made safe to show and to put into a header: no control,
-/// bidirectional-override or other format characters, no path separators, at most 64
-/// characters (keeping the extension), never empty.
-pub fn safe_name(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| match c {
-            '/' | '\\' => '_',
-            // Controls, bidirectional overrides and other invisible format
-            // characters, line and paragraph separators (the list is
-            // `display`'s, shared with the pages).
-            c if super::display::is_hidden(c) => '_',
-            c => c,
-        })
-        .collect();
-    let cleaned = cleaned.trim().trim_matches('.').trim();
-    let cleaned = if cleaned.is_empty() {
-        "attachment"
-    } else {
-        cleaned
-    };
-    const MAX: usize = 64;
-    if cleaned.chars().count() <= MAX {
-        return cleaned.to_string();
-    }
-    let ext: String = match cleaned.rfind('.') {
-        Some(dot) if cleaned.len() - dot <= 10 => cleaned[dot..].to_string(),
-        _ => String::new(),
-    };
-    let keep = MAX - ext.chars().count();
-    let stem: String = cleaned.chars().take(keep).collect();
-    format!("{stem}{ext}")
-}
-
-/// `text/plain`-like token made safe for a header and the stub text.
-pub(super) fn safe_type(t: &str) -> String {
-    let s: String = t
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "/.+-_".contains(*c))
-        .take(100)
-        .collect();
-    if s.is_empty() {
-        "application/octet-stream".into()
-    } else {
-        s
-    }
-}
-
 const PATH_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
 
 /// Fills a link template: `{sha256}`, `{sha256_2}` (first two hex digits),
@@ -275,23 +132,6 @@ pub fn check_link_template(t: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Everything the stub shows.
-pub(crate) struct StubText<'a> {
-    pub filename: &'a str,
-    pub content_type: &'a str,
-    pub size: u64,
-    pub sha256_hex: &'a str,
-    pub link: &'a str,
-    pub message_id: Option<&'a str>,
-    /// Date for Thunderbird's X-Mozilla-Altered, `Mon Nov 23 12:00:00 2026`.
-    pub altered_date: &'a str,
-    /// How the stub's attachment entry looks, already fitted to the link
-    /// (`render::entries_for`).
-    pub entries: super::Entries,
-    /// Shown inline (the message has no note): the stub is its text.
-    pub inline: bool,
 }
 
 /// Renders a stub part: `kept_headers` (raw fields carried over, for a
@@ -466,30 +306,6 @@ mod tests {
             let link = render_link(&template, "abcd", "n", 7);
             assert!(!link.contains('{'), "{p} left in {link}");
         }
-    }
-
-    #[test]
-    fn hostile_names_are_made_safe() {
-        assert_eq!(safe_name("../../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(safe_name("a\r\nBcc: x@y"), "a__Bcc: x@y");
-        assert_eq!(safe_name(""), "attachment");
-        assert_eq!(safe_name("evil\u{202E}fdp.exe"), "evil_fdp.exe");
-        let long = format!("{}.pdf", "x".repeat(300));
-        let s = safe_name(&long);
-        assert_eq!(s.chars().count(), 64);
-        assert!(s.ends_with(".pdf"));
-    }
-
-    #[test]
-    fn recipe_round_trips_through_its_header() {
-        let mut r = Recipe::new(&[7; 32], 42, b"Content-Type: a/b\r\n\r\n");
-        r.enc = "base64".into();
-        r.w = Some(76);
-        let h = r.to_header(Eol::CrLf);
-        let fields = raw_fields(&h);
-        assert_eq!(fields.len(), 1);
-        assert_eq!(Recipe::from_header_value(fields[0].value).unwrap(), r);
-        assert!(h.split(|&b| b == b'\n').all(|l| l.len() <= 80));
     }
 
     #[test]

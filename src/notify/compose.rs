@@ -35,6 +35,8 @@ pub struct OwnerReport<'a> {
     pub way_back: &'a WayBack,
     /// Unix seconds: the report's date.
     pub now: i64,
+    /// With a `quota_target`: where the mailbox ended against it.
+    pub target: Option<&'a crate::pipeline::target::TargetEnd>,
 }
 
 /// The report as RFC 5322 bytes, ready to APPEND.
@@ -102,6 +104,16 @@ fn body(r: &OwnerReport, mailbox: &str) -> String {
         files(r.moved.len()),
         human_size(r.saved),
     );
+    // Issue 25: where the mailbox ended against its quota target.
+    if let Some((goal, after)) = r.target.and_then(|g| Some((g, g.usage_after_bytes?))) {
+        t.push_str(&format!(
+            "It now uses {} of its {} quota ({}%); the aim is {}% or less.\n\n",
+            human_size(after),
+            human_size(goal.limit_bytes),
+            after.saturating_mul(100) / goal.limit_bytes.max(1),
+            goal.target_percent,
+        ));
+    }
     for p in r.moved.iter().take(LISTED) {
         t.push_str(&line(p));
     }

@@ -42,12 +42,8 @@ pub async fn after_run<C: Connector>(
     mark: i64,
     report: &mut AccountReport,
 ) {
-    let saved = report
-        .folders
-        .iter()
-        .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
-        .sum();
-    report.owner_report = match tell_owner(conn, index, account, cfg, way_back, mark, saved).await {
+    report.owner_report = match tell_owner(conn, index, account, cfg, way_back, mark, report).await
+    {
         Ok(0) => None,
         Ok(files) => Some(OwnerNote { files, error: None }),
         Err(e) => {
@@ -71,8 +67,13 @@ async fn tell_owner<C: Connector>(
     cfg: &OwnerReportConfig,
     way_back: &WayBack,
     mark: i64,
-    saved: u64,
+    report: &AccountReport,
 ) -> Result<usize, NotifyError> {
+    let saved = report
+        .folders
+        .iter()
+        .map(|f| f.bytes_before.saturating_sub(f.bytes_after))
+        .sum();
     let moved = index
         .find_parts(&PartFilter {
             account: Some(account.name.clone()),
@@ -96,6 +97,7 @@ async fn tell_owner<C: Connector>(
         saved,
         way_back,
         now: crate::dates::now_unix(),
+        target: report.quota_target.as_ref(),
     })?;
     match &cfg.delivery {
         ReportDelivery::Inbox => deliver(conn, &message).await?,

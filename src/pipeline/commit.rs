@@ -224,6 +224,9 @@ fn finish_one(
                 note: Some(note),
             })
         }
+        // The journal entry was closed when the copy went; the index
+        // remembers why (the tally records it).
+        Fate::LabelsRefused(why) => Ok(Converted::SkippedForGood(why)),
         Fate::StillThere => Err(PipelineError::NotRemoved {
             folder: v.record.folder.clone(),
             uid: v.record.old_uid,

@@ -29,12 +29,12 @@ const NEW_UID: u32 = 21;
 
 /// A message, its rewritten copy with the attachment's object in a store
 /// on disk, and an empty index.
-struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
     store: Store,
     index: Index,
-    original: Vec<u8>,
-    rewritten: Vec<u8>,
+    pub(super) original: Vec<u8>,
+    pub(super) rewritten: Vec<u8>,
 }
 
 /// A text part and a 5000-byte PDF attachment, CRLF line ends.
@@ -59,7 +59,7 @@ fn message_with_attachment() -> Vec<u8> {
     .into_bytes()
 }
 
-async fn fixture() -> Fixture {
+pub(super) async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().to_str().expect("UTF-8 path")).expect("store");
     let original = message_with_attachment();
@@ -112,7 +112,7 @@ impl Fixture {
     }
 
     /// A detach in flight, as an interrupted run leaves it.
-    fn journal(&self, state: JournalState, new_uid: Option<u32>) {
+    pub(super) fn journal(&self, state: JournalState, new_uid: Option<u32>) {
         let jid = self
             .index
             .journal_begin(&self.record(), &self.rewritten)
@@ -130,7 +130,7 @@ impl Fixture {
     }
 
     /// The journal entry is closed: nothing is left in flight.
-    fn assert_nothing_pending(&self) {
+    pub(super) fn assert_nothing_pending(&self) {
         let pending = self.index.journal_pending(ACCOUNT).expect("pending");
         assert!(pending.is_empty(), "{pending:?}");
     }
@@ -168,12 +168,14 @@ fn policy() -> JobPolicy {
         rules: Vec::new(),
         ahead_floor: super::AHEAD_MIN_BUDGET,
         fetch_ahead: true,
+        quota_target: None,
+        quota_limit: None,
     }
 }
 
 // The script's steps, one for each command of the session.
 
-fn login(caps: &str) -> Step {
+pub(super) fn login(caps: &str) -> Step {
     Step::new(
         "LOGIN \"alice\" \"pw\"",
         &format!("{{tag}} OK [CAPABILITY {caps}] Logged in"),
@@ -181,7 +183,7 @@ fn login(caps: &str) -> Step {
 }
 
 /// LIST: INBOX and a trash folder with SPECIAL-USE `\Trash`.
-fn list(trash: &str) -> Step {
+pub(super) fn list(trash: &str) -> Step {
     Step::new(
         "LIST \"\" \"*\"",
         &format!(
@@ -191,7 +193,7 @@ fn list(trash: &str) -> Step {
     )
 }
 
-fn select_inbox() -> Step {
+pub(super) fn select_inbox() -> Step {
     Step::new(
         "SELECT \"INBOX\"",
         &format!(
@@ -218,7 +220,7 @@ fn meta_command(uid: u32) -> String {
     format!("UID FETCH {uid} (UID RFC822.SIZE FLAGS INTERNALDATE BODYSTRUCTURE)")
 }
 
-fn body(uid: u32, message: &[u8]) -> Step {
+pub(super) fn body(uid: u32, message: &[u8]) -> Step {
     Step::bytes(
         format!("UID FETCH {uid} BODY.PEEK[]"),
         body_reply(uid, message),
@@ -297,7 +299,7 @@ fn append_beside_original(f: &Fixture, appenduid: Option<u32>) -> Vec<Step> {
 /// Runs recovery for [`ACCOUNT`] against `script` (then LOGOUT); returns
 /// its result and the literals the server took in. Panics when the client
 /// strayed from the script.
-async fn recover_against(
+pub(super) async fn recover_against(
     f: &mut Fixture,
     mut script: Vec<Step>,
 ) -> (Result<usize, PipelineError>, Vec<Vec<u8>>) {
@@ -329,7 +331,7 @@ async fn issue8_recovery_takes_an_altered_copy_away_and_keeps_the_original() {
 }
 
 /// A metadata FETCH of `uid` (`message`) carrying `flags`.
-fn meta_with(uid: u32, message: &[u8], flags: &str) -> Step {
+pub(super) fn meta_with(uid: u32, message: &[u8], flags: &str) -> Step {
     Step::new(
         meta_command(uid),
         &meta_reply(uid, message.len(), flags, DATE_UTC),

@@ -60,6 +60,7 @@ mod execute;
 mod find;
 mod flags;
 mod folders;
+mod labels;
 mod owner;
 mod plan;
 mod prepare;
@@ -67,7 +68,12 @@ pub mod quota;
 mod reattach;
 mod remove;
 mod report;
+pub mod target;
+mod target_plan;
+mod who_removed;
 
+#[cfg(test)]
+mod labels_mock_tests;
 #[cfg(test)]
 mod mock_tests;
 
@@ -183,6 +189,7 @@ async fn one_pass<C: Connector>(
     let plan = plan::plan(&mut session, index, &report.account, policy).await?;
     let (messages, bytes) = plan.totals();
     if first {
+        report.quota_target = plan.target.as_ref().map(target::TargetEnd::planned);
         observer.planned(messages as u64, bytes);
         for n in &plan.notes {
             observer.note(n);
@@ -214,6 +221,7 @@ async fn one_pass<C: Connector>(
     // Copies refused over quota, now that the run freed what it could.
     recover::append_waiting(&mut session, store, index, policy, report).await?;
     report.quota_after = quota_figure(&mut session, &report.account, "after").await;
+    target_plan::ended(&mut session, policy, report).await?;
     let _ = session.logout().await;
     Ok(())
 }

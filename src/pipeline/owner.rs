@@ -17,8 +17,10 @@
 
 use std::collections::HashMap;
 
+use super::checkpoint::checkpoint;
 use super::commit::Verified;
 use super::flags::{flag_set, merge_flags};
+use super::labels::{carry, Carried};
 use super::remove::{remove_messages, remove_unchanged, Removal};
 use super::report::PipelineError;
 use crate::imap::{FlagState, Folder, Session};
@@ -113,6 +115,9 @@ pub(super) enum Fate {
     /// The original vanished right after its copy's APPEND on a server
     /// that drops duplicates (Gmail): the copy replaced it, with these flags.
     ServerDropped { flags: Vec<String> },
+    /// Gmail refused the original's labels on the copy: the copy was taken
+    /// away, the original stays as it is, and later runs leave it alone.
+    LabelsRefused(String),
     /// The original is still there after every round (its owner kept
     /// changing it): both stay, the journal keeps the message and the next
     /// run's recovery removes the original.
@@ -166,6 +171,15 @@ pub(super) async fn settle_batch(
         let since = (round < ROUNDS)
             .then(|| uids.iter().filter_map(|u| now.get(u)?.modseq).max())
             .flatten();
+        // Journalled first (issue 25): recovery then knows these were
+        // slimbox's to remove, and that the others were not.
+        let jids: Vec<i64> = replace.iter().map(|&i| batch[i].jid).collect();
+        let number = index.journal_removing(&jids)?;
+        tracing::info!(
+            "journal: removal batch {number} of {} original(s)",
+            jids.len()
+        );
+        checkpoint("removing").await;
         let (how, changed) = remove_unchanged(session, &uids, since, trash).await?;
         st.removal = Some(how);
         for &i in &replace {
@@ -217,8 +231,11 @@ impl Settling<'_> {
                         session.set_flags(copy_uid, &f).await?;
                         self.flags[i] = f;
                     }
-                    replace.push(i);
-                    None
+                    let refused = self.labels(session, index, v, copy_uid, trash).await?;
+                    if refused.is_none() {
+                        replace.push(i);
+                    }
+                    refused
                 }
                 Settle::TakeCopyAway => {
                     // Forgotten first: a crash in between must not make
@@ -233,6 +250,30 @@ impl Settling<'_> {
             };
         }
         Ok(replace)
+    }
+
+    /// On Gmail, the copy gets the original's labels first (issue 25,
+    /// `super::labels`). Refused: the copy is taken away (forgotten first,
+    /// as for an owner's delete) and the original stays; its fate says why.
+    async fn labels(
+        &self,
+        session: &mut Session,
+        index: &mut Index,
+        v: &Verified,
+        copy_uid: u32,
+        trash: Option<&Folder>,
+    ) -> Result<Option<Fate>, PipelineError> {
+        if !self.gmail {
+            return Ok(None);
+        }
+        match carry(session, v.record.old_uid, copy_uid).await? {
+            Carried::Done => Ok(None),
+            Carried::Refused(why) => {
+                index.journal_abandon(v.jid)?;
+                remove_messages(session, &[copy_uid], trash).await?;
+                Ok(Some(Fate::LabelsRefused(why)))
+            }
+        }
     }
 
     /// After a removal was asked for: the original is gone, or (where the

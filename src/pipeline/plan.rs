@@ -51,6 +51,12 @@ pub struct JobPolicy {
     /// one is converted. Off where many mailboxes run at once (see
     /// `crate::fleet::decide::fetch_ahead`).
     pub fetch_ahead: bool,
+    /// `quota_target` of the account, else of `[policy]` (issue 25), in
+    /// percent; a rule's own wins for its messages.
+    pub quota_target: Option<u8>,
+    /// The account's `quota` in bytes: what 100 % is where the server has
+    /// no QUOTA.
+    pub quota_limit: Option<u64>,
 }
 
 impl JobPolicy {
@@ -64,6 +70,7 @@ impl JobPolicy {
             to: Vec::new(),
             select: self.select.clone(),
             older_than: self.older_than,
+            quota_target: None,
         }
     }
 }
@@ -83,6 +90,9 @@ pub struct Candidate {
     pub select: SelectPolicy,
     #[serde(skip)]
     pub meta: MessageMeta,
+    /// The `quota_target` that applies to it, in percent (issue 25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_target: Option<u8>,
 }
 
 /// What one folder holds for the job.
@@ -116,6 +126,10 @@ pub struct AccountPlan {
     /// What the user should hear about the choice of folders (one found by
     /// its name for want of SPECIAL-USE, say).
     pub notes: Vec<String>,
+    /// With a `quota_target`: usage now, the target, usage after, and what
+    /// moves (issue 25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<super::target::TargetReport>,
 }
 
 impl AccountPlan {
@@ -166,14 +180,17 @@ pub async fn plan(
                 .map(|(r, _)| *r)
                 .collect(),
         };
-        folders.push(plan_folder(session, index, account, &scope, f).await?);
+        folders.push(plan_folder(session, index, account, &scope, f, policy).await?);
     }
-    Ok(AccountPlan {
+    let mut plan = AccountPlan {
         account: account.to_string(),
         folders,
         quota: None,
         notes,
-    })
+        target: None,
+    };
+    plan.target = super::target_plan::apply(session, &all, policy, &mut plan).await?;
+    Ok(plan)
 }
 
 async fn plan_folder(
@@ -182,6 +199,7 @@ async fn plan_folder(
     account: &str,
     scope: &Scope<'_>,
     f: Folder,
+    policy: &JobPolicy,
 ) -> Result<FolderPlan, PipelineError> {
     let status = session.examine(&f).await?;
     let now = crate::dates::now_unix();
@@ -240,6 +258,7 @@ async fn plan_folder(
                     rule: rule.name.clone(),
                     select: rule.select.clone(),
                     meta: m,
+                    quota_target: rule.quota_target.or(policy.quota_target),
                 })
             }
             Verdict::Skip(why) => {

@@ -11,9 +11,12 @@ use bytes::Bytes;
 use super::append::{append_verified, fetch_one_meta, verify_fetched, Want};
 use super::find::find_copy;
 use super::flags::{copy_flags, merge_flags};
+use super::labels::{carry, Carried};
+use super::owner::server_may_drop;
 use super::plan::JobPolicy;
 use super::prepare::prove_from_store;
 use super::remove::{remove_messages, trash_of};
+use super::who_removed::{batches_not_run, who_removed, Remover};
 use std::collections::HashSet;
 
 use super::report::{AccountReport, PipelineError, Waiting};
@@ -114,6 +117,11 @@ pub(super) async fn recover_entries(
     }
     let all = session.list_folders().await?;
     let trash = trash_of(&all, policy);
+    // Before anything changes on the server: which removal batches never
+    // ran (issue 25, `who_removed`).
+    let batches = index.journal_removal_batches(account)?;
+    let not_run = batches_not_run(session, &all, &pending, &batches).await?;
+    let gmail = session.has_capability("X-GM-EXT-1");
     let mut failed = None;
     for entry in pending {
         let Some(folder) = all.iter().find(|f| f.name == entry.record.folder) else {
@@ -140,6 +148,12 @@ pub(super) async fn recover_entries(
             entry: &entry,
             trash: trash.as_ref(),
             finished: false,
+            owner_removed: {
+                let batch = batches.get(&entry.id).copied();
+                let ran = !batch.is_some_and(|b| not_run.contains(&b));
+                let dropped = server_may_drop(gmail, entry.record.message_id.as_deref());
+                who_removed(batch, !ran, dropped) == Remover::Owner
+            },
         };
         match r.settle().await {
             Ok(()) if r.finished => {
@@ -246,6 +260,9 @@ struct Recovery<'a> {
     trash: Option<&'a Folder>,
     /// The conversion was finished (not rolled back).
     finished: bool,
+    /// Were the original gone, its owner took it away while slimbox was
+    /// down ([`who_removed`]).
+    owner_removed: bool,
 }
 
 impl<'a> Recovery<'a> {
@@ -277,6 +294,9 @@ impl<'a> Recovery<'a> {
         let original = original.unwrap_or_default();
         match (step, copy) {
             (Step::Abandon, _) => Ok(self.index.journal_abandon(self.entry.id)?),
+            (Step::Finish, Some(uid)) if self.owners_delete(state) => {
+                self.take_copy_away(uid).await
+            }
             (Step::Finish, Some(uid)) => self.finish(uid),
             (Step::RemoveOriginalAndFinish, Some(uid)) => {
                 self.verify_then_remove(uid, &original).await
@@ -406,6 +426,25 @@ impl<'a> Recovery<'a> {
         };
         match checked {
             Ok(()) => {
+                // On Gmail the copy carries the original's labels first
+                // (issue 25); refused, the copy goes and the original stays.
+                if self.session.has_capability("X-GM-EXT-1") {
+                    let old = self.entry.record.old_uid;
+                    if let Carried::Refused(why) = carry(self.session, old, uid).await? {
+                        tracing::warn!("journal: {} UID {old}: {why}", self.folder.name);
+                        self.index.journal_abandon(self.entry.id)?;
+                        remove_messages(self.session, &[uid], self.trash).await?;
+                        let r = &self.entry.record;
+                        self.index.record_skip(
+                            &r.account,
+                            &r.folder,
+                            r.uidvalidity,
+                            r.old_uid,
+                            &why,
+                        )?;
+                        return Ok(());
+                    }
+                }
                 self.remove_original().await?;
                 self.finish(uid)
             }
@@ -461,8 +500,40 @@ impl<'a> Recovery<'a> {
         }
     }
 
+    /// Whether the original recovery finds gone beside its copy was
+    /// deleted by its owner (issue 25): only a conversion slimbox had not
+    /// yet removed the original of (over quota it removes it first).
+    fn owners_delete(&self, state: JournalState) -> bool {
+        self.owner_removed
+            && self.entry.kind == JournalKind::Detach
+            && state != JournalState::OriginalRemoved
+    }
+
+    /// The owner deleted the original while slimbox was down: it stays
+    /// deleted. The copy is taken away (forgotten first, so a crash in
+    /// between cannot bring it back), the objects stay in the store, and
+    /// the index remembers why, as for a delete during a run.
+    async fn take_copy_away(&mut self, uid: u32) -> Result<(), PipelineError> {
+        let r = &self.entry.record;
+        tracing::warn!(
+            "journal: {} UID {}: deleted by its owner while slimbox was interrupted; taking its \
+             converted copy (UID {uid}) away again",
+            self.folder.name,
+            r.old_uid
+        );
+        self.index.journal_abandon(self.entry.id)?;
+        remove_messages(self.session, &[uid], self.trash).await?;
+        let why = "moved or deleted by its owner while slimbox was interrupted; its converted \
+                   copy was taken away again";
+        self.index
+            .record_skip(&r.account, &r.folder, r.uidvalidity, r.old_uid, why)?;
+        Ok(())
+    }
+
     async fn remove_original(&mut self) -> Result<(), PipelineError> {
         let uid = self.entry.record.old_uid;
+        // A batch of one, journalled first (issue 25).
+        self.index.journal_removing(&[self.entry.id])?;
         let removal = remove_messages(self.session, &[uid], self.trash).await?;
         if let Some(note) = removal.note(uid, "the original") {
             tracing::warn!("journal: {} {note}", self.folder.name);

@@ -203,6 +203,9 @@ pub struct AccountReport {
     /// (`crate::notify::after_run`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_report: Option<crate::notify::OwnerNote>,
+    /// With a `quota_target`: where the mailbox ended against it (issue 25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_target: Option<super::target::TargetEnd>,
 }
 
 /// A message the journal still holds when the run ends.
@@ -235,16 +238,31 @@ impl AccountReport {
         }
     }
 
-    /// Anything failed or waits, or the run had to reconnect on the way.
+    /// Anything failed or waits: something is left undone. A run that
+    /// lost its connection, reconnected and finished everything has no
+    /// trouble (issue 25): it gets [`AccountReport::reconnect_warning`].
     pub fn had_trouble(&self) -> bool {
         self.error.is_some()
-            || self.reconnects > 0
             || !self.waiting.is_empty()
             || self.folders.iter().any(|f| f.failed > 0)
             || self
                 .owner_report
                 .as_ref()
                 .is_some_and(|n| n.error.is_some())
+    }
+
+    /// The warning of a run that lost its connection on the way and still
+    /// finished everything (exit status 0, so cron does not alarm on a
+    /// blip); `None` without reconnects, or when something is left undone
+    /// (then the run failed and says why).
+    pub fn reconnect_warning(&self) -> Option<String> {
+        if self.reconnects == 0 || self.had_trouble() {
+            return None;
+        }
+        Some(format!(
+            "{}: lost the connection {} time(s); reconnected and finished everything",
+            self.account, self.reconnects
+        ))
     }
 
     /// A conversion this run started, finished by recovery after a
@@ -351,5 +369,39 @@ mod tests {
         assert_eq!((f.candidates, f.converted, f.failed), (5, 5, 1));
         assert_eq!(f.bytes_before, 20);
         assert!(r.had_trouble());
+    }
+}
+
+#[cfg(test)]
+mod issue25_tests {
+    use super::*;
+
+    #[test]
+    fn issue25_a_run_that_reconnected_and_finished_has_no_trouble_but_a_warning() {
+        let mut r = AccountReport::new("alice");
+        r.reconnects = 2;
+        assert!(!r.had_trouble());
+        let w = r.reconnect_warning().expect("a warning");
+        assert!(w.contains("alice") && w.contains("2 time(s)"), "{w}");
+        assert!(w.contains("finished everything"), "{w}");
+    }
+
+    #[test]
+    fn issue25_a_run_with_something_left_undone_still_has_trouble() {
+        let mut r = AccountReport::new("alice");
+        r.reconnects = 1;
+        r.folders.push(FolderReport {
+            folder: "Sent".into(),
+            failed: 1,
+            ..FolderReport::default()
+        });
+        assert!(r.had_trouble());
+        assert_eq!(r.reconnect_warning(), None);
+        let mut w = AccountReport::new("bob");
+        w.reconnects = 1;
+        w.error = Some("gave up".into());
+        assert!(w.had_trouble());
+        assert_eq!(w.reconnect_warning(), None);
+        assert_eq!(AccountReport::new("carol").reconnect_warning(), None);
     }
 }

@@ -29,6 +29,9 @@ pub struct Rule {
     pub to: Vec<String>,
     pub select: SelectPolicy,
     pub older_than: Option<Duration>,
+    /// Its own `quota_target` (issue 25); `None`: the account's or the
+    /// policy's (`JobPolicy::quota_target`).
+    pub quota_target: Option<u8>,
 }
 
 impl Rule {
@@ -50,6 +53,7 @@ impl Rule {
                 detach_signed: policy.detach_signed,
             },
             older_than: r.older_than.or(policy.older_than),
+            quota_target: r.quota_target,
         }
     }
 
@@ -187,6 +191,7 @@ mod tests {
             exclude_types: vec!["application/ics".into()],
             detach_signed: false,
             link_template: None,
+            quota_target: None,
         }
     }
 
@@ -199,6 +204,7 @@ mod tests {
             min_size: None,
             older_than: None,
             types: None,
+            quota_target: None,
         }
     }
 

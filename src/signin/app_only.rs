@@ -6,7 +6,7 @@
 use oauth2::{Scope, TokenResponse};
 
 use super::oauth::Session;
-use super::provider::Provider;
+use super::provider::IdentityProvider;
 use super::token_file::{now_secs, MemoryToken};
 use super::{OAuthError, SigninError, TokenFuture, TokenSource};
 use crate::config::{AccountConfig, OAuthConfig};
@@ -22,7 +22,7 @@ impl ClientCredentialsSource {
     pub fn new(
         account: &AccountConfig,
         oauth: &OAuthConfig,
-        provider: Provider,
+        provider: IdentityProvider,
     ) -> Result<ClientCredentialsSource, SigninError> {
         Ok(ClientCredentialsSource {
             session: Session::new(account, oauth, provider)?,

@@ -16,7 +16,7 @@ use oauth2::{
 use super::app_only::ClientCredentialsSource;
 use super::loopback::{Loopback, Redirect};
 use super::oauth::{refused, ProviderError, Session};
-use super::provider::Provider;
+use super::provider::IdentityProvider;
 use super::service_account::ServiceAccountSource;
 use super::token_file::{self, StoredTokens};
 use super::{OAuthError, SigninError};
@@ -71,7 +71,7 @@ pub enum LoginOutcome {
 /// token file only on success.
 pub async fn login(
     account: &AccountConfig,
-    provider: Provider,
+    provider: IdentityProvider,
     options: &LoginOptions,
     ui: &dyn LoginUi,
 ) -> Result<LoginOutcome, SigninError> {
@@ -100,7 +100,7 @@ pub async fn login(
     }
     let session = Session::new(account, oauth, provider)?;
     let answer = if options.device {
-        if provider == Provider::Google {
+        if provider == IdentityProvider::Google {
             return Err(setup(
                 account,
                 "Google does not allow Gmail's scope in the device flow; run `slimbox login` \
@@ -126,7 +126,7 @@ fn setup(account: &AccountConfig, problem: &str) -> OAuthError {
 /// Authorization code + PKCE, with the code brought back to 127.0.0.1.
 async fn code_flow(
     session: &Session,
-    provider: Provider,
+    provider: IdentityProvider,
     user: &str,
     options: &LoginOptions,
     ui: &dyn LoginUi,
@@ -234,18 +234,18 @@ async fn device_flow(
 fn keep(
     session: &Session,
     oauth: &OAuthConfig,
-    provider: Provider,
+    provider: IdentityProvider,
     answer: &BasicTokenResponse,
 ) -> Result<LoginOutcome, OAuthError> {
     let Some(refresh) = answer.refresh_token() else {
         return Err(OAuthError::NoRefreshToken {
             account: session.account.clone(),
             fix: match provider {
-                Provider::Google => {
+                IdentityProvider::Google => {
                     "remove slimbox's access at https://myaccount.google.com/permissions and \
                      run `slimbox login` again"
                 }
-                Provider::Microsoft | Provider::Generic => {
+                IdentityProvider::Microsoft | IdentityProvider::Generic => {
                     "the scopes must include offline_access: add it to scopes in \
                      [account.oauth] (or remove scopes for the provider's own)"
                 }

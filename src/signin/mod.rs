@@ -36,7 +36,7 @@ use crate::config::AccountConfig;
 
 pub use app_only::ClientCredentialsSource;
 pub use login::{login, LoginOptions, LoginOutcome, LoginUi};
-pub use provider::Provider;
+pub use provider::IdentityProvider;
 pub use service_account::ServiceAccountSource;
 pub use user::UserTokenSource;
 
@@ -192,7 +192,7 @@ fn describe(description: &Option<String>) -> String {
 /// the table does not override.
 pub fn oauth_source(
     account: &AccountConfig,
-    provider: Provider,
+    provider: IdentityProvider,
 ) -> Result<Arc<dyn TokenSource>, SigninError> {
     let Some(oauth) = &account.oauth else {
         return Err(OAuthError::Setup {

@@ -14,7 +14,7 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::provider::{endpoints, Endpoints, Provider};
+use super::provider::{endpoints, Endpoints, IdentityProvider};
 use super::OAuthError;
 use crate::config::{AccountConfig, ClientSecret, OAuthConfig};
 
@@ -50,7 +50,7 @@ impl Session {
     pub(super) fn new(
         account: &AccountConfig,
         oauth: &OAuthConfig,
-        provider: Provider,
+        provider: IdentityProvider,
     ) -> Result<Session, OAuthError> {
         let name = account.name.clone();
         let setup = |problem: String| OAuthError::Setup {

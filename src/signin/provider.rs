@@ -3,9 +3,11 @@
 
 use crate::config::OAuthConfig;
 
-/// The provider behind an account, for its endpoints and habits.
+/// The OAuth2 identity provider an account signs in with, for its
+/// endpoints and habits (the mail provider preset of an account is
+/// [`crate::config::Provider`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
+pub enum IdentityProvider {
     /// Gmail and Google Workspace.
     Google,
     /// Microsoft 365 (Exchange Online) and Outlook.com.
@@ -26,38 +28,38 @@ const MICROSOFT_SCOPES: [&str; 2] = [
 /// App-only access asks for the app's granted permissions (IMAP.AccessAsApp).
 const MICROSOFT_APP_SCOPE: &str = "https://outlook.office365.com/.default";
 
-impl Provider {
+impl IdentityProvider {
     /// The provider a config's `provider = "…"` names; `None` for a name not
     /// known here.
-    pub fn from_config_name(name: &str) -> Option<Provider> {
+    pub fn from_config_name(name: &str) -> Option<IdentityProvider> {
         match name {
-            "gmail" => Some(Provider::Google),
-            "microsoft365" | "outlook.com" => Some(Provider::Microsoft),
-            "generic" => Some(Provider::Generic),
+            "gmail" => Some(IdentityProvider::Google),
+            "microsoft365" | "outlook.com" => Some(IdentityProvider::Microsoft),
+            "generic" => Some(IdentityProvider::Generic),
             _ => None,
         }
     }
 
     /// The sign-in provider of `account`: its `provider = "…"` preset, else
     /// the one its host belongs to.
-    pub fn of_account(account: &crate::config::AccountConfig) -> Provider {
+    pub fn of_account(account: &crate::config::AccountConfig) -> IdentityProvider {
         use crate::config::Provider as Preset;
         match account.provider {
-            Preset::Gmail => Provider::Google,
-            Preset::Microsoft365 | Preset::OutlookCom => Provider::Microsoft,
-            Preset::Generic => Provider::from_host(&account.host),
+            Preset::Gmail => IdentityProvider::Google,
+            Preset::Microsoft365 | Preset::OutlookCom => IdentityProvider::Microsoft,
+            Preset::Generic => IdentityProvider::from_host(&account.host),
         }
     }
 
     /// The provider of a well-known IMAP host, for accounts that do not say.
-    pub fn from_host(host: &str) -> Provider {
+    pub fn from_host(host: &str) -> IdentityProvider {
         let h = host.trim_end_matches('.').to_ascii_lowercase();
         match h.as_str() {
-            "imap.gmail.com" | "imap.googlemail.com" => Provider::Google,
+            "imap.gmail.com" | "imap.googlemail.com" => IdentityProvider::Google,
             "outlook.office365.com" | "outlook.office.com" | "imap-mail.outlook.com" => {
-                Provider::Microsoft
+                IdentityProvider::Microsoft
             }
-            _ => Provider::Generic,
+            _ => IdentityProvider::Generic,
         }
     }
 
@@ -66,8 +68,8 @@ impl Provider {
     /// address itself.
     pub(super) fn redirect_host(self) -> &'static str {
         match self {
-            Provider::Microsoft => "localhost",
-            Provider::Google | Provider::Generic => "127.0.0.1",
+            IdentityProvider::Microsoft => "localhost",
+            IdentityProvider::Google | IdentityProvider::Generic => "127.0.0.1",
         }
     }
 
@@ -77,10 +79,10 @@ impl Provider {
         match self {
             // Without both, Google gives a refresh token only at the first
             // consent, and a second `slimbox login` would get none.
-            Provider::Google => &[("access_type", "offline"), ("prompt", "consent")],
-            Provider::Microsoft => &[("prompt", "select_account")],
+            IdentityProvider::Google => &[("access_type", "offline"), ("prompt", "consent")],
+            IdentityProvider::Microsoft => &[("prompt", "select_account")],
             // OpenID Connect issues `offline_access` only with consent asked.
-            Provider::Generic => &[("prompt", "consent")],
+            IdentityProvider::Generic => &[("prompt", "consent")],
         }
     }
 }
@@ -96,16 +98,19 @@ pub(super) struct Endpoints {
 
 /// The endpoints of `provider`, with the config's overrides. `Err` is the
 /// problem, worded for the account's [`super::OAuthError::Setup`].
-pub(super) fn endpoints(provider: Provider, oauth: &OAuthConfig) -> Result<Endpoints, String> {
+pub(super) fn endpoints(
+    provider: IdentityProvider,
+    oauth: &OAuthConfig,
+) -> Result<Endpoints, String> {
     let ms = |what: &str| format!("{MICROSOFT_LOGIN}/{}/oauth2/v2.0/{what}", oauth.tenant);
     let (authorize, token, device, scopes): (_, _, _, Vec<&str>) = match provider {
-        Provider::Google => (
+        IdentityProvider::Google => (
             Some(GOOGLE_AUTHORIZE.to_string()),
             Some(GOOGLE_TOKEN.to_string()),
             None,
             vec![GOOGLE_SCOPE],
         ),
-        Provider::Microsoft if oauth.app_only => {
+        IdentityProvider::Microsoft if oauth.app_only => {
             if matches!(
                 oauth.tenant.as_str(),
                 "common" | "organizations" | "consumers"
@@ -119,13 +124,13 @@ pub(super) fn endpoints(provider: Provider, oauth: &OAuthConfig) -> Result<Endpo
             }
             (None, Some(ms("token")), None, vec![MICROSOFT_APP_SCOPE])
         }
-        Provider::Microsoft => (
+        IdentityProvider::Microsoft => (
             Some(ms("authorize")),
             Some(ms("token")),
             Some(ms("devicecode")),
             MICROSOFT_SCOPES.to_vec(),
         ),
-        Provider::Generic => (None, None, None, vec![]),
+        IdentityProvider::Generic => (None, None, None, vec![]),
     };
     let token_url = oauth.token_url.clone().or(token).ok_or_else(|| {
         "has no token URL: for a provider other than Google or Microsoft, set token_url \
@@ -165,13 +170,13 @@ mod tests {
 
     #[test]
     fn provider_defaults() {
-        let g = endpoints(Provider::Google, &oauth()).expect("google");
+        let g = endpoints(IdentityProvider::Google, &oauth()).expect("google");
         assert_eq!(g.authorize_url.as_deref(), Some(GOOGLE_AUTHORIZE));
         assert_eq!(g.token_url, GOOGLE_TOKEN);
         assert_eq!(g.scopes, ["https://mail.google.com/"]);
         let mut o = oauth();
         o.tenant = "contoso.com".into();
-        let m = endpoints(Provider::Microsoft, &o).expect("microsoft");
+        let m = endpoints(IdentityProvider::Microsoft, &o).expect("microsoft");
         assert_eq!(
             m.device_url.as_deref(),
             Some("https://login.microsoftonline.com/contoso.com/oauth2/v2.0/devicecode")
@@ -182,38 +187,47 @@ mod tests {
         );
         assert_eq!(m.scopes.len(), 2);
         o.app_only = true;
-        let a = endpoints(Provider::Microsoft, &o).expect("app-only");
+        let a = endpoints(IdentityProvider::Microsoft, &o).expect("app-only");
         assert_eq!(a.scopes, ["https://outlook.office365.com/.default"]);
         o.tenant = "common".into();
-        let e = endpoints(Provider::Microsoft, &o).expect_err("common");
+        let e = endpoints(IdentityProvider::Microsoft, &o).expect_err("common");
         assert!(e.contains("tenant"), "{e}");
     }
 
     #[test]
     fn overrides_win_and_generic_needs_a_token_url() {
-        let e = endpoints(Provider::Generic, &oauth()).expect_err("no token url");
+        let e = endpoints(IdentityProvider::Generic, &oauth()).expect_err("no token url");
         assert!(e.contains("token_url"), "{e}");
         let mut o = oauth();
         o.token_url = Some("http://127.0.0.1:1/token".into());
         o.scopes = Some(vec!["openid".into()]);
-        let g = endpoints(Provider::Google, &o).expect("google");
+        let g = endpoints(IdentityProvider::Google, &o).expect("google");
         assert_eq!(g.token_url, "http://127.0.0.1:1/token");
         assert_eq!(g.scopes, ["openid"]);
     }
 
     #[test]
     fn provider_names_and_hosts() {
-        assert_eq!(Provider::from_config_name("gmail"), Some(Provider::Google));
         assert_eq!(
-            Provider::from_config_name("outlook.com"),
-            Some(Provider::Microsoft)
+            IdentityProvider::from_config_name("gmail"),
+            Some(IdentityProvider::Google)
         );
-        assert_eq!(Provider::from_config_name("yahoo"), None);
-        assert_eq!(Provider::from_host("IMAP.gmail.com."), Provider::Google);
         assert_eq!(
-            Provider::from_host("outlook.office365.com"),
-            Provider::Microsoft
+            IdentityProvider::from_config_name("outlook.com"),
+            Some(IdentityProvider::Microsoft)
         );
-        assert_eq!(Provider::from_host("127.0.0.1"), Provider::Generic);
+        assert_eq!(IdentityProvider::from_config_name("yahoo"), None);
+        assert_eq!(
+            IdentityProvider::from_host("IMAP.gmail.com."),
+            IdentityProvider::Google
+        );
+        assert_eq!(
+            IdentityProvider::from_host("outlook.office365.com"),
+            IdentityProvider::Microsoft
+        );
+        assert_eq!(
+            IdentityProvider::from_host("127.0.0.1"),
+            IdentityProvider::Generic
+        );
     }
 }

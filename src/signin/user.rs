@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use oauth2::{RefreshToken, Scope, TokenResponse};
 
 use super::oauth::Session;
-use super::provider::Provider;
+use super::provider::IdentityProvider;
 use super::token_file::{self, StoredTokens};
 use super::{OAuthError, SigninError, TokenFuture, TokenSource};
 use crate::config::{AccountConfig, OAuthConfig};
@@ -27,7 +27,7 @@ impl UserTokenSource {
     pub fn new(
         account: &AccountConfig,
         oauth: &OAuthConfig,
-        provider: Provider,
+        provider: IdentityProvider,
     ) -> Result<UserTokenSource, SigninError> {
         Ok(UserTokenSource {
             session: Session::new(account, oauth, provider)?,

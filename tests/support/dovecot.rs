@@ -227,6 +227,25 @@ impl Dovecot {
         );
     }
 
+    /// A new storage limit for an instance started with `quota_bytes`, then
+    /// a restart (`scripts/dovecot-harness set-quota`): mail stored under a
+    /// larger limit is now over quota.
+    pub fn set_quota(&mut self, bytes: u64) {
+        let out = Command::new("bash")
+            .arg(harness_script())
+            .arg("set-quota")
+            .arg(self.dir.path())
+            .arg(bytes.to_string())
+            .output()
+            .expect("run the Dovecot harness");
+        assert!(
+            out.status.success(),
+            "setting Dovecot's quota failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail(20)
+        );
+    }
+
     /// Stops the instance. Safe to call more than once; panics only if the
     /// harness reports that Dovecot would not stop.
     pub fn stop(&mut self) {

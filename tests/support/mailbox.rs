@@ -188,8 +188,6 @@ password_env = "SLIMBOX_TEST_PASSWORD"
     p
 }
 
-/// The slimbox binary with a config from [`write_config`] and its password,
-/// never paused by the test hook unless the caller says so.
 /// Runs `c`, which must succeed; its standard output, trimmed.
 pub fn ok(c: &mut std::process::Command) -> String {
     let out = c.output().expect("run slimbox");
@@ -202,12 +200,11 @@ pub fn ok(c: &mut std::process::Command) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The slimbox binary with a config from [`write_config`] and its password,
+/// never paused by the test hook unless the caller says so.
 pub fn slimbox(config: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_slimbox"));
-    c.arg("--config")
-        .arg(config)
-        .env("SLIMBOX_TEST_PASSWORD", "alicepw")
-        .env_remove("SLIMBOX_TEST_PAUSE_AT");
+    let mut c = super::cli::slimbox_with(config);
+    c.env(super::cli::PASSWORD_ENV, "alicepw");
     c
 }
 

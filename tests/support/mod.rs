@@ -1,5 +1,6 @@
 //! Helpers shared by integration tests (`mod support;`).
 
+pub mod cli;
 pub mod clients;
 pub mod dovecot;
 pub mod http;

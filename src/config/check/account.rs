@@ -50,7 +50,10 @@ pub(super) fn account_config(
     let (password, token_command) = credentials(ctx, &key, auth, tokens, password_keys)?;
     let master_user = super::fleet::master_user(ctx, &key, auth, raw.master_user)?;
     let max_connections = super::fleet::max_connections(ctx, &key, raw.max_connections)?;
-    let overrides = super::fleet::overrides(ctx, &key, raw.folders, raw.min_size, raw.older_than)?;
+    let mut overrides =
+        super::fleet::overrides(ctx, &key, raw.folders, raw.min_size, raw.older_than)?;
+    overrides.quota_target = super::target::target(ctx, &key("quota_target"), raw.quota_target)?;
+    overrides.quota = super::target::quota(ctx, &key("quota"), raw.quota)?;
 
     if let Some(t) = &raw.trash {
         if t.trim().is_empty() {

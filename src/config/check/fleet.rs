@@ -20,7 +20,7 @@ use crate::config::DEFAULT_MAX_CONNECTIONS;
 use crate::config::{AccountConfig, AuthSetting, ConfigError, PolicyOverrides};
 
 /// The columns an accounts CSV may have; `name` and `user` are required.
-const CSV_COLUMNS: [&str; 8] = [
+const CSV_COLUMNS: [&str; 10] = [
     "name",
     "user",
     "folders",
@@ -29,6 +29,8 @@ const CSV_COLUMNS: [&str; 8] = [
     "trash",
     "master_user",
     "email",
+    "quota_target",
+    "quota",
 ];
 
 /// Fills what `a` leaves out from `[server]`.
@@ -162,6 +164,7 @@ pub(super) fn overrides(
         folders,
         min_size,
         older_than,
+        ..PolicyOverrides::default()
     })
 }
 
@@ -271,6 +274,10 @@ fn csv_accounts(ctx: &Ctx, shown: &str, text: &str) -> Result<Vec<RawAccount>, C
                 "older_than" => a.older_than = Some(toml::Value::String(v.to_string())),
                 "trash" => a.trash = s(),
                 "email" => a.email = s(),
+                // Issue 25: this mailbox's target, and its quota where the
+                // server has no QUOTA.
+                "quota_target" => a.quota_target = Some(toml::Value::String(v.to_string())),
+                "quota" => a.quota = Some(toml::Value::String(v.to_string())),
                 _ => a.master_user = s(),
             }
         }
@@ -456,6 +463,25 @@ password = "wrong"
             Some(Duration::from_secs(30 * 86_400))
         );
         assert_eq!(alice.overrides, PolicyOverrides::default());
+    }
+
+    #[test]
+    fn issue25_quota_target_and_quota_per_mailbox_in_the_csv() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!("accounts_file = \"people.csv\"\n{FLEET}");
+        let csv = "name,user,quota_target,quota\nalice,alice,75%,50GB\nbob,bob,,\n";
+        let c = parse_in(dir.path(), &text, csv).expect("valid");
+        let alice = &c.accounts[1].overrides;
+        assert_eq!(
+            (alice.quota_target, alice.quota),
+            (Some(75), Some(50_000_000_000))
+        );
+        assert_eq!(c.accounts[2].overrides, PolicyOverrides::default());
+        let e = parse_in(dir.path(), &text, "name,user,quota_target\na,u,75\n").expect_err("%");
+        assert!(
+            e.contains("quota_target") && e.contains("people.csv line 2"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod owner_report;
 mod policy;
 mod rules;
 mod serve;
+mod target;
 
 use std::path::{Path, PathBuf};
 

@@ -49,6 +49,7 @@ pub(super) fn policy_config(ctx: &Ctx, raw: RawPolicy) -> Result<PolicyConfig, C
         exclude_types: raw.exclude_types,
         detach_signed: raw.detach_signed,
         link_template: raw.link_template,
+        quota_target: super::target::target(ctx, "policy.quota_target", raw.quota_target)?,
     })
 }
 

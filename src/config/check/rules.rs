@@ -88,6 +88,7 @@ fn rule_config(ctx: &Ctx, name: &str, table: toml::Table) -> Result<RuleConfig, 
             .map(|v| age_at(ctx, &key("older_than"), v))
             .transpose()?,
         types,
+        quota_target: super::target::target(ctx, &key("quota_target"), raw.quota_target)?,
     })
 }
 

@@ -28,6 +28,7 @@ fn report<'a>(moved: &'a [PartRow], way: &'a WayBack) -> OwnerReport<'a> {
         saved: 5 * 1024 * 1024,
         way_back: way,
         now: 1_764_460_800,
+        target: None,
     }
 }
 
@@ -121,4 +122,30 @@ fn a_bad_address_is_named() {
         Err(NotifyError::Address { address }) => assert_eq!(address, "alice"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn issue25_the_report_says_where_the_mailbox_ended_against_its_target() {
+    let moved = [part("report.pdf", 3 * 1024 * 1024, 1_700_000_000)];
+    let way = WayBack::Commands {
+        account: "alice".into(),
+    };
+    let mut end = crate::pipeline::target::TargetEnd {
+        target_percent: 80,
+        target_bytes: 80 * 1024 * 1024,
+        limit_bytes: 100 * 1024 * 1024,
+        limit_from: "server".into(),
+        usage_before_bytes: 120 * 1024 * 1024,
+        usage_after_bytes: None,
+        reached: None,
+    };
+    end.ended_at(75 * 1024 * 1024);
+    let mut r = report(&moved, &way);
+    r.target = Some(&end);
+    let bytes = compose(&r).expect("compose");
+    let text = parsed(&bytes).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("It now uses 75.0 MiB of its 100.0 MiB quota (75%); the aim is 80% or less."),
+        "{text}"
+    );
 }
