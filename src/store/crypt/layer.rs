@@ -282,7 +282,7 @@ impl CryptLayer {
         meta.location = plain.clone();
         meta.size = size;
         Ok(GetResult {
-            payload: GetResultPayload::Stream(cut(plain_stream, want.clone(), whole)),
+            payload: GetResultPayload::Stream(own_task(cut(plain_stream, want.clone(), whole))),
             meta,
             range: want,
             attributes,
@@ -385,6 +385,23 @@ async fn read_pointer(
         e_tag: None,
         version: None,
     }))
+}
+
+/// `s` driven by a task of its own, a piece or two ahead: the decryption
+/// of objects read side by side (restore reads a few at once, from one
+/// task) then runs on every worker thread, not on the reader's alone. The
+/// task ends when the reader drops the stream.
+fn own_task(mut s: BoxStream<'static, Result<Bytes>>) -> BoxStream<'static, Result<Bytes>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        while let Some(item) = s.next().await {
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) }).boxed()
 }
 
 /// The part `want` of a plaintext stream. A whole read goes on to the
