@@ -19,7 +19,7 @@ mod serve_support;
 
 use bytes::Bytes;
 use slimbox::links::Secret;
-use slimbox::store::{object_key, sha256, to_hex, Store};
+use slimbox::store::{object_key, sha256, to_hex, PutOptions, Store};
 
 const BIG: usize = 100_000_000;
 const SMALL: usize = 16 * 1024;
@@ -50,12 +50,12 @@ async fn main() {
     let store = Store::open(&store_dir.to_string_lossy()).unwrap();
     let big = noise(BIG, 1);
     let big_hash = sha256(&big);
-    store.put(&big_hash, big).await.unwrap();
+    store.put(&big_hash, big, PutOptions::new()).await.unwrap();
     let mut small = Vec::new();
     for i in 0..SMALL_COUNT {
         let d = noise(SMALL, 1000 + i as u64);
         let h = sha256(&d);
-        store.put(&h, d).await.unwrap();
+        store.put(&h, d, PutOptions::new()).await.unwrap();
         small.push(to_hex(&h));
     }
     let secret = Secret::load_or_create(&dir.path().join("links.key")).unwrap();

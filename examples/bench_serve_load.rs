@@ -27,7 +27,7 @@ mod serve_support;
 
 use bytes::Bytes;
 use slimbox::links::Secret;
-use slimbox::store::{sha256, to_hex, Compression, Store};
+use slimbox::store::{sha256, to_hex, Compression, PutOptions, Store};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -88,11 +88,18 @@ async fn fill(dir: &Path) -> Links {
         .with_compression(Compression::from_zstd_level(Some(3)));
     let big = noise(BIG, 1);
     let big_hash = sha256(&big);
-    store.put(&big_hash, big).await.unwrap();
+    store.put(&big_hash, big, PutOptions::new()).await.unwrap();
     let csv = text(BIG);
     let csv_hash = sha256(&csv);
     let put = store
-        .put_typed_unsynced(&csv_hash, csv, Some("text/csv"))
+        .put(
+            &csv_hash,
+            csv,
+            PutOptions::new()
+                .compress_as(Some("text/csv"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .unwrap();
     store.sync_later(vec![csv_hash]).wait().await.unwrap();
@@ -102,7 +109,10 @@ async fn fill(dir: &Path) -> Links {
     );
     let small = noise(SMALL, 7);
     let small_hash = sha256(&small);
-    store.put(&small_hash, small).await.unwrap();
+    store
+        .put(&small_hash, small, PutOptions::new())
+        .await
+        .unwrap();
     // The page reads the index: an empty one is enough.
     slimbox::index::Index::open(&dir.join("index.sqlite")).unwrap();
     let config = dir.join("config.toml");

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use crate::mime::{self, Detached, Policy};
-use crate::store::{Store, StoreError};
+use crate::store::{PutOptions, Store, StoreError};
 
 /// What can go wrong with a single message.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,14 @@ pub async fn detach_into<'a>(
         // The engine hashed each object from these very bytes; the proof
         // below reads each back and checks it against its hash.
         store
-            .put_typed_unsynced(&o.sha256, Bytes::copy_from_slice(&o.data), content_type)
+            .put(
+                &o.sha256,
+                Bytes::copy_from_slice(&o.data),
+                PutOptions::new()
+                    .compress_as(content_type)
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await?;
         hashes.push(o.sha256);
     }

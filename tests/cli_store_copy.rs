@@ -13,7 +13,7 @@ use std::process::Stdio;
 use assert_cmd::prelude::*;
 use bytes::Bytes;
 use predicates::prelude::*;
-use slimbox::store::{object_key, sha256, to_hex, Sha256, Store};
+use slimbox::store::{object_key, sha256, to_hex, PutOptions, Sha256, Store};
 use support::cli::{slimbox_with, PASSWORD_ENV};
 
 /// A config with a comment, the store as a relative path and the index at
@@ -46,7 +46,8 @@ fn setup(objects: usize) -> (tempfile::TempDir, PathBuf, Vec<Sha256>) {
             Bytes::from(format!("attachment {i} ").repeat(1000))
         };
         let hash = sha256(&data);
-        rt.block_on(store.put(&hash, data)).unwrap();
+        rt.block_on(store.put(&hash, data, PutOptions::new()))
+            .unwrap();
         hashes.push(hash);
     }
     hashes.sort_unstable();

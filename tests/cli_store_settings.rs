@@ -41,6 +41,26 @@ fn issue11_plain_http_endpoint_needs_allow_http() {
         .stderr(predicate::str::contains("allow_http = true"));
 }
 
+/// Issue 21: an http:// endpoint from object_store's environment
+/// (AWS_ENDPOINT), without allow_http, failed at the first request with
+/// "HTTP error: builder error"; it is refused when the store opens, naming
+/// the variable, the endpoint and allow_http.
+#[test]
+fn issue21_plain_http_endpoint_from_the_environment_names_it_and_allow_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "url = \"s3://b/p\"");
+    slimbox_with(&config)
+        .arg("verify")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ENDPOINT", "http://127.0.0.1:9")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("AWS_ENDPOINT"))
+        .stderr(predicate::str::contains("http://127.0.0.1:9"))
+        .stderr(predicate::str::contains("allow_http = true"))
+        .stderr(predicate::str::contains("builder error").not());
+}
+
 #[test]
 fn issue11_credential_settings_that_give_nothing_are_refused() {
     verify("url = \"s3://b/p\"\naccess_key_id_env = \"SLIMBOX_TEST_UNSET_KEY\"")

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use slimbox::mime::{detach, reattach, Policy, Sha256};
+use slimbox::store::PutOptions;
 
 fn corpus_dir() -> PathBuf {
     // $SLIMBOX_CORPUS for a checkout elsewhere (a git worktree).
@@ -128,7 +129,14 @@ async fn issue11_corpus_round_trips_through_a_compressing_store() {
                 .map(|p| p.content_type.as_str());
             let data = bytes::Bytes::copy_from_slice(&o.data);
             let put = store
-                .put_typed_unsynced(&o.sha256, data, ct)
+                .put(
+                    &o.sha256,
+                    data,
+                    PutOptions::new()
+                        .compress_as(ct)
+                        .checked_by_caller()
+                        .unsynced(),
+                )
                 .await
                 .unwrap_or_else(|e| panic!("{}: put failed: {e}", f.display()));
             if put.outcome == slimbox::store::PutOutcome::Stored {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use slimbox::links::Secret;
-use slimbox::store::{sha256, to_hex, Compression, Store};
+use slimbox::store::{sha256, to_hex, Compression, PutOptions, Store};
 use support::serve::Serve;
 
 /// A store, a config with `serve_toml` as its `[serve]` table, and its
@@ -292,7 +292,7 @@ async fn issue20_a_client_that_never_reads_is_dropped_at_write_timeout() {
     let d = csv(24 * 1024 * 1024);
     let h = sha256(&d);
     // Stored plain: noise-like for the kernel, not for this test.
-    s.store.put(&h, d.clone()).await.unwrap();
+    s.store.put(&h, d.clone(), PutOptions::new()).await.unwrap();
     let serve = Serve::start(&s.config);
     let link = s
         .secret
@@ -342,7 +342,14 @@ async fn issue20_ranges_of_a_compressed_object_are_exact() {
     let h = sha256(&d);
     let put = s
         .store
-        .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+        .put(
+            &h,
+            d.clone(),
+            PutOptions::new()
+                .compress_as(Some("text/csv"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .unwrap();
     assert!(put.compressed_size.is_some(), "not stored compressed");

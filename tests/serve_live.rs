@@ -15,7 +15,7 @@ use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use slimbox::links::Secret;
-use slimbox::store::{sha256, to_hex, Compression, Store};
+use slimbox::store::{sha256, to_hex, Compression, PutOptions, Store};
 use support::cli::slimbox_with;
 use support::objstore::{Kind, ObjStore};
 
@@ -136,7 +136,7 @@ fn data(len: usize) -> Bytes {
 
 async fn put(store: &Store, d: &Bytes) -> String {
     let h = sha256(d);
-    store.put(&h, d.clone()).await.unwrap();
+    store.put(&h, d.clone(), PutOptions::new()).await.unwrap();
     to_hex(&h)
 }
 
@@ -263,7 +263,14 @@ async fn issue12_a_compressed_object_is_served_decompressed() {
     let d = Bytes::from("a line of a CSV file, 1234, 5678\n".repeat(100_000));
     let h = sha256(&d);
     let put = store
-        .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+        .put(
+            &h,
+            d.clone(),
+            PutOptions::new()
+                .compress_as(Some("text/csv"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .unwrap();
     assert!(
@@ -397,7 +404,14 @@ async fn issue19_short_links_find_their_object_among_prefix_twins() {
     let csv = Bytes::from("a line of a CSV file, 1234, 5678\n".repeat(50_000));
     let h = sha256(&csv);
     let put_csv = store
-        .put_typed_unsynced(&h, csv.clone(), Some("text/csv"))
+        .put(
+            &h,
+            csv.clone(),
+            PutOptions::new()
+                .compress_as(Some("text/csv"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .unwrap();
     assert!(put_csv.compressed_size.is_some(), "not stored compressed");

@@ -3,9 +3,12 @@
 usage: python setup.py KIND ENDPOINT BUCKET DATA_DIR ACTION
   ACTION create   create the bucket if missing (s3, gcs)
          save     (s3) copy every object of every bucket into DATA_DIR/snapshot
+                  (moto-server.py does this itself as it stops; by hand,
+                  only on a server nothing writes to)
          load     (s3) put DATA_DIR/snapshot back into a fresh server
 
-moto keeps its objects in memory only; saving them before it stops and
+moto keeps its objects in memory only; saving them as it stops (see
+moto-server.py for the order that keeps every acknowledged write) and
 loading them after it starts again lets a test stop "the store server" in
 the middle of a run and bring it back with the same data, as Azurite and
 fake-gcs-server do by themselves (they keep their data on disk).
@@ -18,16 +21,23 @@ import urllib.error
 import urllib.request
 
 
-def s3_client(endpoint):
+def s3_client(endpoint, headers=None):
     import boto3
 
-    return boto3.client(
+    c = boto3.client(
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
+    if headers:
+        def add(request, **_):
+            for k, v in headers.items():
+                request.headers[k] = v
+
+        c.meta.events.register("before-sign.s3", add)
+    return c
 
 
 def s3_create(endpoint, bucket):
@@ -37,8 +47,8 @@ def s3_create(endpoint, bucket):
         c.create_bucket(Bucket=bucket)
 
 
-def s3_save(endpoint, data):
-    c = s3_client(endpoint)
+def s3_save(endpoint, data, headers=None):
+    c = s3_client(endpoint, headers)
     snap = os.path.join(data, "snapshot")
     tmp = snap + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)

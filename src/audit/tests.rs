@@ -1,7 +1,7 @@
 //! The audit against a local store and an index in memory, without servers.
 
 use super::*;
-use crate::store::{object_key, sha256};
+use crate::store::{object_key, sha256, PutOptions};
 
 fn never() -> impl AsyncFn(&AccountConfig) -> Result<Session, ConnectError> {
     async |_: &AccountConfig| Err::<Session, ConnectError>("no server in these tests".into())
@@ -54,7 +54,7 @@ async fn issue8_read_data_reads_orphans() {
     let store = Store::open(dir.path().to_str().expect("utf-8")).expect("store");
     let good = b"an attachment put back with reattach".to_vec();
     store
-        .put(&sha256(&good), good.clone().into())
+        .put(&sha256(&good), good.clone().into(), PutOptions::new())
         .await
         .expect("put");
     // A damaged orphan: its content no longer hashes to its name.

@@ -63,6 +63,7 @@ async fn rebuild(args: RebuildArgs, config_path: Option<PathBuf>) -> anyhow::Res
         .collect();
     let store = job::open_store(&config)?;
     let mut index = Index::open(&config.index.path)?;
+    index.bind_store(&store.identity())?;
     // A run converting a mailbox meanwhile would write the same messages:
     // each mailbox is claimed for the whole rebuild, as `run` does.
     let mut claims = Vec::new();

@@ -81,6 +81,7 @@ pub async fn run(args: ReattachArgs, config_path: Option<PathBuf>) -> anyhow::Re
     let config = job::load_config(config_path.as_deref())?;
     let store = job::open_store(&config)?;
     let mut index = Index::open(&config.index.path)?;
+    index.bind_store(&store.identity())?;
     let mut filter = args.filter.to_filter();
     filter.message_id = args.message_id.clone();
     let targets = ReattachTarget::by_account(index.find_parts(&filter)?);

@@ -51,6 +51,7 @@ pub async fn run(args: RestoreArgs, config_path: Option<PathBuf>) -> anyhow::Res
     let config = job::load_config(config_path.as_deref())?;
     let store = job::open_store(&config)?;
     let index = Index::open(&config.index.path)?;
+    index.bind_store(&store.identity())?;
     let request = Request {
         sha256: args.sha256,
         message_id: args.message_id,

@@ -127,7 +127,7 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
         let opts = super::fleet::options(args.concurrency);
         let index = config.index.path.clone();
         // Created once here, so that the tasks only open it.
-        drop(Index::open(&index)?);
+        Index::open(&index)?.bind_store(&store.identity())?;
         let outcomes = crate::fleet::run(tasks, claims, opts, store, index).await;
         if let Some(path) = &args.metrics_file {
             let figures = fleet_metrics(&config.index.path, &outcomes)?;
@@ -136,6 +136,7 @@ pub async fn run(args: RunArgs, config_path: Option<PathBuf>) -> anyhow::Result<
         return super::fleet::print_run(&outcomes, args.json);
     }
     let mut index = Index::open(&config.index.path)?;
+    index.bind_store(&store.identity())?;
     // Drawn only on a terminal; hidden when stderr is a pipe or a file.
     let bar = ProgressBar::new(0);
     bar.set_style(

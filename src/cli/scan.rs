@@ -41,6 +41,7 @@ pub async fn run(args: ScanArgs, config_path: Option<PathBuf>) -> anyhow::Result
     let config = job::load_config(config_path.as_deref())?;
     let store = job::open_store(&config)?;
     let index = Index::open(&config.index.path)?;
+    index.bind_store(&store.identity())?;
     if args.all {
         return scan_all(&config, &store, &args).await;
     }

@@ -107,6 +107,9 @@ fn put_back_fn(config: Arc<Config>, store: Arc<Store>) -> PutBackFn {
             let t = target.clone();
             let done = tokio::task::spawn_blocking(move || {
                 let mut index = Index::open(&config.index.path).map_err(|e| e.to_string())?;
+                index
+                    .bind_store(&store.identity())
+                    .map_err(|e| e.to_string())?;
                 let list = vec![t];
                 Ok::<_, String>(handle.block_on(super::reattach::put_back(
                     &config, &store, &mut index, &account, list,

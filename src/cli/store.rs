@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::job;
 use crate::config::Config;
+use crate::index::Index;
 use crate::lock::Claim;
 use crate::store::copy::{self, CopyOptions, CopyProgress, CopyReport};
 use crate::store::{to_hex, Store};
@@ -157,6 +158,8 @@ async fn copy(args: CopyArgs, config_path: Option<PathBuf>) -> anyhow::Result<Ex
         return Ok(ExitCode::SUCCESS);
     }
     let change = edit.write()?;
+    // The index moves with the objects: it now belongs to the new store.
+    Index::open(&config.index.path)?.rebind_store(&dst.identity())?;
     print_change(&path, &change);
     Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,7 @@ pub async fn run(args: VerifyArgs, config_path: Option<PathBuf>) -> anyhow::Resu
         .collect();
     let store = job::open_store(&config)?;
     let index = Index::open(&config.index.path)?;
+    index.bind_store(&store.identity())?;
     let scope = Scope {
         accounts: &accounts,
         all_accounts: &config.accounts,

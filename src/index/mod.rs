@@ -14,6 +14,7 @@ mod query;
 mod rebuilt;
 mod removal;
 mod schema;
+mod store_binding;
 
 pub use copies::IndexedCopy;
 pub use query::{FolderStats, ObjectRefs, PartFilter, PartRow};
@@ -49,6 +50,16 @@ pub enum IndexError {
         path: String,
         found: i64,
         known: i64,
+    },
+    #[error(
+        "the index {index} belongs to the store {bound}, not to {store}, the store this config \
+         names; if the store moved, move it with `slimbox store copy`, which also rebinds the \
+         index; otherwise point [index] path at {store}'s own index"
+    )]
+    OtherStore {
+        index: String,
+        bound: String,
+        store: String,
     },
     #[error("index query failed: {0}")]
     Sql(#[from] rusqlite::Error),

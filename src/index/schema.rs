@@ -166,4 +166,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER IF NOT EXISTS journal_removal_closed AFTER DELETE ON journal BEGIN
         DELETE FROM journal_removal WHERE entry = OLD.id;
     END;",
+    // 7: the store this index belongs to (`Store::identity`, issue 21), so
+    // that a config naming another store with the same index is refused.
+    // One row at most; none: not yet bound (the next open with a store
+    // binds it). Can run again over itself.
+    "CREATE TABLE IF NOT EXISTS store_binding (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        store TEXT NOT NULL,
+        bound_at INTEGER NOT NULL
+    );",
 ];

@@ -14,7 +14,7 @@ use crate::imap::mock_tests::{body_reply, cfg, meta_reply, start, Step};
 use crate::imap::Session;
 use crate::index::{Index, JournalEntry, JournalState, MessageRecord};
 use crate::mime;
-use crate::store::Store;
+use crate::store::{PutOptions, Store};
 
 const ACCOUNT: &str = "alice@example.com";
 const GREETING: &str = "* OK [CAPABILITY IMAP4rev1] fake ready";
@@ -78,7 +78,10 @@ pub(super) async fn fixture() -> Fixture {
         (d.rewritten.expect("the attachment is detached"), objects)
     };
     for (sha256, data) in objects {
-        store.put(&sha256, data).await.expect("put");
+        store
+            .put(&sha256, data, PutOptions::new())
+            .await
+            .expect("put");
     }
     Fixture {
         _dir: dir,

@@ -12,7 +12,7 @@ use crate::imap::MessageMeta;
 use crate::index::{MessageRecord, PartRecord};
 use crate::mime::{self, Policy};
 use crate::readable::{Entry, Readable};
-use crate::store::{Store, Syncing};
+use crate::store::{PutOptions, Store, Syncing};
 
 /// A message made ready for the server: its objects are in the store (being
 /// flushed to disk) and the original is proven rebuildable from them.
@@ -175,7 +175,14 @@ async fn store_objects(
         // detach hashed each object from these very bytes; the proof's
         // read-back checks them against the hash once more.
         let put = store
-            .put_typed_unsynced(&sha256, data, content_type)
+            .put(
+                &sha256,
+                data,
+                PutOptions::new()
+                    .compress_as(content_type)
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await?;
         if let Some(size) = put.compressed_size {
             compressed.push((hex::encode(sha256), size));

@@ -136,7 +136,7 @@ mod tests {
 
     use super::*;
     use crate::index::{MessageRecord, PartRecord};
-    use crate::store::{sha256, to_hex};
+    use crate::store::{sha256, to_hex, PutOptions};
 
     fn part(hex: &str, size: u64, raw: Option<&str>) -> PartRecord {
         PartRecord {
@@ -178,10 +178,16 @@ mod tests {
         let store = Store::open(&dir.path().to_string_lossy()).unwrap();
         let good = Bytes::from_static(b"a file that is there");
         let good_hex = to_hex(&sha256(&good));
-        store.put(&sha256(&good), good.clone()).await.unwrap();
+        store
+            .put(&sha256(&good), good.clone(), PutOptions::new())
+            .await
+            .unwrap();
         let flipped = Bytes::from_static(b"a file that went bad");
         let flipped_hex = to_hex(&sha256(&flipped));
-        store.put(&sha256(&flipped), flipped.clone()).await.unwrap();
+        store
+            .put(&sha256(&flipped), flipped.clone(), PutOptions::new())
+            .await
+            .unwrap();
         let file = dir
             .path()
             .join("sha256")
@@ -245,7 +251,14 @@ mod tests {
         let noise = Bytes::from(noise);
         for (data, ct) in [(&text, "text/plain"), (&noise, "image/jpeg")] {
             writer
-                .put_typed_unsynced(&sha256(data), data.clone(), Some(ct))
+                .put(
+                    &sha256(data),
+                    data.clone(),
+                    PutOptions::new()
+                        .compress_as(Some(ct))
+                        .checked_by_caller()
+                        .unsynced(),
+                )
                 .await
                 .unwrap();
         }

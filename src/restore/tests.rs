@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::index::{MessageRecord, PartRecord};
-use crate::store::{object_key, sha256, to_hex, StoreError};
+use crate::store::{object_key, sha256, to_hex, PutOptions, StoreError};
 
 fn part(name: &str, data: &[u8]) -> PartRecord {
     PartRecord {
@@ -47,7 +47,10 @@ fn index_of(messages: &[MessageRecord]) -> Index {
 async fn store_of(dir: &Path, objects: &[&[u8]]) -> Store {
     let store = Store::open(dir.to_str().expect("utf-8")).expect("store");
     for o in objects {
-        store.put(&sha256(o), o.to_vec().into()).await.expect("put");
+        store
+            .put(&sha256(o), o.to_vec().into(), PutOptions::new())
+            .await
+            .expect("put");
     }
     store
 }

@@ -9,7 +9,6 @@
 //! workload identity, GCE / GKE metadata server).
 
 use std::net::IpAddr;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use url::Url;
 
-use super::credentials::{CommandCredentials, Printed};
+use super::credentials::{run_credentials_command, CommandCredentials};
 use super::StoreError;
 
 /// The `[store]` settings for remote stores (all optional); see the README.
@@ -41,7 +40,8 @@ pub struct RemoteOptions {
     /// Name of the environment variable holding the secret: the S3 secret
     /// access key, the Azure account key, or a GCS service-account key (JSON).
     pub secret_access_key_env: Option<String>,
-    /// A shell command printing credentials (see [`parse_credentials`]).
+    /// A shell command printing credentials (see
+    /// [`parse_credentials`](super::parse_credentials)).
     pub credentials_command: Option<String>,
 }
 
@@ -72,7 +72,10 @@ pub(super) fn is_cloud_scheme(scheme: &str) -> bool {
 /// Builds the backend for `url` (an `s3://`, `az://` or `gs://` URL); the
 /// URL's path is the prefix, applied by the caller.
 pub(super) fn build(url: &Url, opts: &RemoteOptions) -> Result<Arc<dyn ObjectStore>, StoreError> {
-    check_http(opts)?;
+    match (&opts.endpoint, env_endpoint(url.scheme(), std::env::vars())) {
+        (None, Some((var, endpoint))) => check_env_http(opts, &var, &endpoint)?,
+        _ => check_http(opts)?,
+    }
     let creds = credentials(opts, url.scheme())?;
     if creds.expires.is_some() && !matches!(url.scheme(), "s3" | "s3a") {
         tracing::warn!(
@@ -217,6 +220,65 @@ fn check_http(opts: &RemoteOptions) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The endpoint object_store takes from the environment for `scheme` when
+/// `[store] endpoint` is not set (`AWS_ENDPOINT`, `AWS_ENDPOINT_URL`,
+/// `AZURE_STORAGE_ENDPOINT`, …: what its `from_env` reads), as (variable,
+/// value).
+fn env_endpoint(
+    scheme: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Option<(String, String)> {
+    let is_endpoint = |name: &str| match scheme {
+        "s3" | "s3a" => {
+            name.starts_with("AWS_")
+                && matches!(
+                    name.to_ascii_lowercase().parse(),
+                    Ok(AmazonS3ConfigKey::Endpoint)
+                )
+        }
+        "gs" => false,
+        _ => {
+            name.starts_with("AZURE_")
+                && matches!(
+                    name.to_ascii_lowercase().parse(),
+                    Ok(AzureConfigKey::Endpoint)
+                )
+        }
+    };
+    // Of several, object_store keeps the last it reads; name them all alike.
+    vars.into_iter()
+        .filter(|(name, _)| is_endpoint(name))
+        .max_by(|a, b| a.0.cmp(&b.0))
+}
+
+/// [`check_http`] for an endpoint set by the environment variable `var`:
+/// a plain http:// one without `allow_http` would otherwise fail at the
+/// first request with object_store's "builder error", naming neither.
+fn check_env_http(opts: &RemoteOptions, var: &str, endpoint: &str) -> Result<(), StoreError> {
+    // Not a URL: object_store says so when it builds the backend.
+    let Ok(url) = Url::parse(endpoint) else {
+        return Ok(());
+    };
+    if opts.allow_http {
+        if !is_loopback(&url) {
+            return Err(setting(
+                "store.allow_http",
+                format!(
+                    "is only allowed when the endpoint is on this machine (127.0.0.1, [::1] \
+                     or localhost), and the environment variable {var} sets it to {endpoint}; \
+                     remove allow_http and use an https:// endpoint"
+                ),
+            ));
+        }
+    } else if url.scheme() == "http" {
+        return Err(StoreError::PlainHttpEndpoint {
+            origin: format!("the environment variable {var}"),
+            endpoint: endpoint.to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -295,107 +357,6 @@ fn env_value(key: &'static str, var: &str) -> Result<String, StoreError> {
     }
 }
 
-/// Runs `sh -c cmd` (when the store opens, and again as what it printed
-/// expires, see `credentials`) and parses what it prints.
-pub(super) fn run_credentials_command(cmd: &str) -> Result<Printed, StoreError> {
-    let fail = |reason: String| StoreError::CredentialsCommand {
-        command: cmd.to_string(),
-        reason,
-    };
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| fail(format!("it could not be started: {e}")))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(fail(format!("it failed ({}): {}", out.status, err.trim())));
-    }
-    let text =
-        String::from_utf8(out.stdout).map_err(|_| fail("it printed non-UTF-8 output".into()))?;
-    parse_printed(&text).map_err(fail)
-}
-
-/// What a `credentials_command` may print: either
-/// - `KEY=VALUE` lines (an `export ` prefix, quotes and `#` comments are
-///   fine: `aws configure export-credentials --format env` works as is), or
-/// - a JSON object: AWS's `credential_process` form (`AccessKeyId`,
-///   `SecretAccessKey`, `SessionToken`) or `{"KEY": "VALUE", …}`.
-///
-/// KEYs are object_store's setting names, e.g. `AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AZURE_STORAGE_ACCOUNT_KEY`,
-/// `AZURE_STORAGE_SAS_KEY`, `GOOGLE_SERVICE_ACCOUNT_KEY`. An expiry
-/// (`Expiration`, `AWS_CREDENTIAL_EXPIRATION`) is not a setting: it is
-/// left out here (see `credentials` for what it does).
-pub fn parse_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
-    Ok(parse_printed(text)?.settings)
-}
-
-/// [`parse_credentials`], with the expiry.
-fn parse_printed(text: &str) -> Result<Printed, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err("it printed nothing".to_string());
-    }
-    if trimmed.starts_with('{') {
-        return Printed::from_pairs(parse_json_credentials(trimmed)?);
-    }
-    let mut out = Vec::new();
-    for line in trimmed.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line).trim();
-        let Some((k, v)) = line.split_once('=') else {
-            return Err(format!(
-                "a line is neither KEY=VALUE nor a comment: {:?}",
-                first_word(line)
-            ));
-        };
-        let v = v.trim();
-        let v = strip_quotes(v);
-        out.push((k.trim().to_ascii_lowercase(), v.to_string()));
-    }
-    Printed::from_pairs(out)
-}
-
-fn parse_json_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
-    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
-        .map_err(|e| format!("it printed JSON that is not an object of strings: {e}"))?;
-    let mut out = Vec::new();
-    for (k, v) in map {
-        let key = match k.as_str() {
-            "AccessKeyId" => "aws_access_key_id".to_string(),
-            "SecretAccessKey" => "aws_secret_access_key".to_string(),
-            "SessionToken" => "aws_session_token".to_string(),
-            // credential_process bookkeeping, not a setting.
-            "Version" => continue,
-            "Expiration" => "expiration".to_string(),
-            other => other.to_ascii_lowercase(),
-        };
-        match v {
-            serde_json::Value::String(s) => out.push((key, s)),
-            _ => return Err(format!("the value of {k:?} is not a string")),
-        }
-    }
-    Ok(out)
-}
-
-fn strip_quotes(v: &str) -> &str {
-    for q in ['"', '\''] {
-        if let Some(inner) = v.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
-            return inner;
-        }
-    }
-    v
-}
-
-/// A secret may follow: show only what stands before `=` or a space.
-fn first_word(line: &str) -> &str {
-    line.split([' ', '=', ':']).next().unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,45 +417,61 @@ mod tests {
     }
 
     #[test]
-    fn credentials_as_env_lines() {
-        let text = "# from aws\nexport AWS_ACCESS_KEY_ID=AKIA1\nexport AWS_SECRET_ACCESS_KEY=\"s/e=c\"\n\nAWS_SESSION_TOKEN='tok'\n";
+    fn issue21_endpoint_from_the_environment_is_found() {
+        let vars = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let env = vars(&[
+            ("HOME", "/root"),
+            ("AWS_ENDPOINT", "http://127.0.0.1:9000"),
+            ("AZURE_STORAGE_ENDPOINT", "http://127.0.0.1:10000/a"),
+        ]);
         assert_eq!(
-            parse_credentials(text).unwrap(),
-            vec![
-                ("aws_access_key_id".into(), "AKIA1".into()),
-                ("aws_secret_access_key".into(), "s/e=c".into()),
-                ("aws_session_token".into(), "tok".into()),
-            ]
+            env_endpoint("s3", env.clone()),
+            Some(("AWS_ENDPOINT".into(), "http://127.0.0.1:9000".into()))
         );
+        assert_eq!(
+            env_endpoint("az", env.clone()).map(|e| e.0),
+            Some("AZURE_STORAGE_ENDPOINT".into())
+        );
+        assert_eq!(env_endpoint("gs", env), None);
+        let url = vars(&[("AWS_ENDPOINT_URL", "https://s3.example.com")]);
+        assert_eq!(
+            env_endpoint("s3", url).map(|e| e.0),
+            Some("AWS_ENDPOINT_URL".into())
+        );
+        assert_eq!(env_endpoint("s3", vars(&[("AWS_REGION", "x")])), None);
     }
 
     #[test]
-    fn credentials_as_json() {
-        let process = r#"{"Version": 1, "AccessKeyId": "AKIA2", "SecretAccessKey": "sec",
-            "SessionToken": "tok", "Expiration": "2030-01-01T00:00:00Z"}"#;
-        let mut got = parse_credentials(process).unwrap();
-        got.sort();
-        assert_eq!(
-            got,
-            vec![
-                ("aws_access_key_id".into(), "AKIA2".into()),
-                ("aws_secret_access_key".into(), "sec".into()),
-                ("aws_session_token".into(), "tok".into()),
-            ]
+    fn issue21_plain_http_endpoint_from_the_environment_names_it_and_allow_http() {
+        let e = check_env_http(&opts(None, false), "AWS_ENDPOINT", "http://127.0.0.1:9000")
+            .unwrap_err();
+        assert!(
+            matches!(&e, StoreError::PlainHttpEndpoint { origin, endpoint }
+                if origin.contains("AWS_ENDPOINT") && endpoint == "http://127.0.0.1:9000"),
+            "{e:?}"
         );
-        let flat = parse_credentials(r#"{"AZURE_STORAGE_ACCOUNT_KEY": "k=="}"#).unwrap();
-        assert_eq!(
-            flat,
-            vec![("azure_storage_account_key".into(), "k==".into())]
+        let text = e.to_string();
+        assert!(
+            text.contains("AWS_ENDPOINT")
+                && text.contains("http://127.0.0.1:9000")
+                && text.contains("allow_http = true"),
+            "{text}"
         );
-    }
-
-    #[test]
-    fn bad_credentials_output_is_refused_without_the_secret() {
-        assert!(parse_credentials("  \n").is_err());
-        let e = parse_credentials("hunter2 secret").unwrap_err();
-        assert!(!e.contains("secret"), "{e}");
-        assert!(parse_credentials(r#"{"AccessKeyId": 5}"#).is_err());
+        assert!(!e.is_transient());
+        check_env_http(&opts(None, true), "AWS_ENDPOINT", "http://127.0.0.1:9000").unwrap();
+        check_env_http(&opts(None, false), "AWS_ENDPOINT", "https://s3.example.com").unwrap();
+        assert_eq!(
+            setting_key(check_env_http(
+                &opts(None, true),
+                "AWS_ENDPOINT",
+                "http://10.0.0.1:9000"
+            )),
+            "store.allow_http"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange};
 
 use super::key::{self, to_hex, Sha256};
-use super::{hash_off_thread, sha256, PutOutcome, Store, StoreError};
+use super::{hash_off_thread, sha256, Put, PutOutcome, Store, StoreError};
 
 /// zstd levels `compress_level` accepts (1 fastest, 19 smallest; the
 /// "ultra" levels above need far more memory to write and read).
@@ -273,14 +273,6 @@ pub struct StoredForm {
     pub compressed_size: Option<u64>,
 }
 
-/// [`Store::put_typed_unsynced`]'s result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Put {
-    pub outcome: PutOutcome,
-    /// The stored size when the object is (now) compressed in the store.
-    pub compressed_size: Option<u64>,
-}
-
 impl Store {
     /// This handle, compressing new objects as `setting` says.
     pub fn with_compression(mut self, setting: Compression) -> Store {
@@ -296,12 +288,13 @@ impl Store {
         self.compress.setting
     }
 
-    /// As [`Store::put_hashed_unsynced`] (an object already there is left
-    /// to the caller's read-back), compressed when the store's
-    /// setting is on, the declared `content_type` and the first bytes say
-    /// it may shrink, and it shrinks by 5 % or more. An object already
-    /// stored plain is not stored a second time compressed.
-    pub async fn put_typed_unsynced(
+    /// The write behind [`PutOptions::compress_as`](super::PutOptions::compress_as):
+    /// compressed when the store's setting is on, the declared
+    /// `content_type` and the first bytes say it may shrink, and it shrinks
+    /// by 5 % or more; otherwise plain. An object already stored plain is
+    /// not stored a second time compressed. An object already there is not
+    /// read here ([`Store::put`] does that when asked).
+    pub(super) async fn put_compressible(
         &self,
         hash: &Sha256,
         data: Bytes,
@@ -312,17 +305,17 @@ impl Store {
             compressed_size: None,
         };
         let Compression::Zstd { level } = self.compress.setting else {
-            return Ok(plain(self.put_hashed_unsynced(hash, data).await?));
+            return Ok(plain(self.put_plain(hash, data).await?));
         };
         if !worth_trying(content_type, &data) || self.size_plain(hash).await?.is_some() {
-            return Ok(plain(self.put_hashed_unsynced(hash, data).await?));
+            return Ok(plain(self.put_plain(hash, data).await?));
         }
         let for_pool = data.clone();
         let packed = tokio::task::spawn_blocking(move || encode(&for_pool, level))
             .await
             .unwrap_or(None);
         let Some(packed) = packed else {
-            return Ok(plain(self.put_hashed_unsynced(hash, data).await?));
+            return Ok(plain(self.put_plain(hash, data).await?));
         };
         let stored = packed.len() as u64;
         let outcome = self.put_compressed(hash, packed).await?;
@@ -333,8 +326,7 @@ impl Store {
     }
 
     /// Create-only write of a compressed form. An existing one is not read
-    /// here: as for [`Store::put_hashed_unsynced`], the caller's read-back
-    /// checks it.
+    /// here: [`Store::put`] reads it back when asked.
     async fn put_compressed(
         &self,
         hash: &Sha256,

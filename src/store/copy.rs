@@ -36,7 +36,7 @@ use object_store::path::Path;
 use object_store::WriteMultipart;
 use sha2::Digest;
 
-use super::{key, object_key, parse_hex, sha256, to_hex, Sha256, Store, StoreError};
+use super::{key, object_key, parse_hex, sha256, to_hex, PutOptions, Sha256, Store, StoreError};
 
 /// Objects up to this size are read whole; larger ones are streamed.
 pub const STREAM_ABOVE: u64 = 8 * 1024 * 1024;
@@ -281,13 +281,15 @@ async fn copy_one(
         // `get` checks the source's bytes against the hash.
         let data = src.get(hash).await?;
         // Create-only: an object that appeared meanwhile is verified there.
-        dst.put_hashed_unsynced(hash, data).await?;
+        dst.put(hash, data, PutOptions::new().checked_by_caller().unsynced())
+            .await?;
     } else {
         match stream_copy(src, dst, hash, &key).await {
             // Stored compressed at the source: read back whole instead.
             Err(StoreError::NotFound { .. }) => {
                 let data = src.get(hash).await?;
-                dst.put_hashed_unsynced(hash, data).await?;
+                dst.put(hash, data, PutOptions::new().checked_by_caller().unsynced())
+                    .await?;
             }
             other => other?,
         }

@@ -6,19 +6,20 @@
 //! writing. Credentials without an expiry are used as printed for the
 //! whole process, as before.
 //!
-//! What belongs here: what a command's output says about expiry, and the
-//! object_store credential provider that caches the credential and runs the
-//! command again. Running and parsing the command is `backend`'s.
+//! What belongs here: running the command and parsing what it prints
+//! (settings and expiry), and the object_store credential provider that
+//! caches the credential and runs the command again. `backend` uses these
+//! when it builds a store; nothing here knows about backends.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::process::Command;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use object_store::aws::AwsCredential;
 use object_store::CredentialProvider;
 
-use super::backend::run_credentials_command;
 use super::StoreError;
 
 /// Setting names (lowercased) that carry an expiry rather than a setting.
@@ -196,6 +197,104 @@ impl CredentialProvider for CommandCredentials {
     }
 }
 
+/// Runs `sh -c cmd` (when the store opens, and again as what it printed
+/// expires, see `backend::credentials` and [`CommandCredentials`]) and parses what it prints.
+pub(super) fn run_credentials_command(cmd: &str) -> Result<Printed, StoreError> {
+    let fail = |reason: String| fail(cmd, reason);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("it could not be started: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(fail(format!("it failed ({}): {}", out.status, err.trim())));
+    }
+    let text =
+        String::from_utf8(out.stdout).map_err(|_| fail("it printed non-UTF-8 output".into()))?;
+    parse_printed(&text).map_err(fail)
+}
+
+/// What a `credentials_command` may print: either
+/// - `KEY=VALUE` lines (an `export ` prefix, quotes and `#` comments are
+///   fine: `aws configure export-credentials --format env` works as is), or
+/// - a JSON object: AWS's `credential_process` form (`AccessKeyId`,
+///   `SecretAccessKey`, `SessionToken`) or `{"KEY": "VALUE", …}`.
+///
+/// KEYs are object_store's setting names, e.g. `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AZURE_STORAGE_ACCOUNT_KEY`,
+/// `AZURE_STORAGE_SAS_KEY`, `GOOGLE_SERVICE_ACCOUNT_KEY`. An expiry
+/// (`Expiration`, `AWS_CREDENTIAL_EXPIRATION`) is not a setting: it is
+/// left out here (see `backend::credentials` for what it does).
+pub fn parse_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
+    Ok(parse_printed(text)?.settings)
+}
+
+/// [`parse_credentials`], with the expiry.
+fn parse_printed(text: &str) -> Result<Printed, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("it printed nothing".to_string());
+    }
+    if trimmed.starts_with('{') {
+        return Printed::from_pairs(parse_json_credentials(trimmed)?);
+    }
+    let mut out = Vec::new();
+    for line in trimmed.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line).trim();
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(format!(
+                "a line is neither KEY=VALUE nor a comment: {:?}",
+                first_word(line)
+            ));
+        };
+        let v = v.trim();
+        let v = strip_quotes(v);
+        out.push((k.trim().to_ascii_lowercase(), v.to_string()));
+    }
+    Printed::from_pairs(out)
+}
+
+fn parse_json_credentials(text: &str) -> Result<Vec<(String, String)>, String> {
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+        .map_err(|e| format!("it printed JSON that is not an object of strings: {e}"))?;
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let key = match k.as_str() {
+            "AccessKeyId" => "aws_access_key_id".to_string(),
+            "SecretAccessKey" => "aws_secret_access_key".to_string(),
+            "SessionToken" => "aws_session_token".to_string(),
+            // credential_process bookkeeping, not a setting.
+            "Version" => continue,
+            "Expiration" => "expiration".to_string(),
+            other => other.to_ascii_lowercase(),
+        };
+        match v {
+            serde_json::Value::String(s) => out.push((key, s)),
+            _ => return Err(format!("the value of {k:?} is not a string")),
+        }
+    }
+    Ok(out)
+}
+
+fn strip_quotes(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if let Some(inner) = v.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    v
+}
+
+/// A secret may follow: show only what stands before `=` or a space.
+fn first_word(line: &str) -> &str {
+    line.split([' ', '=', ':']).next().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +395,47 @@ mod tests {
             e.contains("throttled") && e.contains("credentials_command"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn credentials_as_env_lines() {
+        let text = "# from aws\nexport AWS_ACCESS_KEY_ID=AKIA1\nexport AWS_SECRET_ACCESS_KEY=\"s/e=c\"\n\nAWS_SESSION_TOKEN='tok'\n";
+        assert_eq!(
+            parse_credentials(text).unwrap(),
+            vec![
+                ("aws_access_key_id".into(), "AKIA1".into()),
+                ("aws_secret_access_key".into(), "s/e=c".into()),
+                ("aws_session_token".into(), "tok".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn credentials_as_json() {
+        let process = r#"{"Version": 1, "AccessKeyId": "AKIA2", "SecretAccessKey": "sec",
+            "SessionToken": "tok", "Expiration": "2030-01-01T00:00:00Z"}"#;
+        let mut got = parse_credentials(process).unwrap();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("aws_access_key_id".into(), "AKIA2".into()),
+                ("aws_secret_access_key".into(), "sec".into()),
+                ("aws_session_token".into(), "tok".into()),
+            ]
+        );
+        let flat = parse_credentials(r#"{"AZURE_STORAGE_ACCOUNT_KEY": "k=="}"#).unwrap();
+        assert_eq!(
+            flat,
+            vec![("azure_storage_account_key".into(), "k==".into())]
+        );
+    }
+
+    #[test]
+    fn bad_credentials_output_is_refused_without_the_secret() {
+        assert!(parse_credentials("  \n").is_err());
+        let e = parse_credentials("hunter2 secret").unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+        assert!(parse_credentials(r#"{"AccessKeyId": 5}"#).is_err());
     }
 }

@@ -25,6 +25,15 @@ pub enum StoreError {
     #[error("{key} {reason}")]
     Setting { key: &'static str, reason: String },
 
+    /// A plain `http://` endpoint set outside `[store]` (object_store's
+    /// environment variables) without `[store] allow_http`.
+    #[error(
+        "{origin} sets the store's endpoint to {endpoint}, a plain http:// URL, and [store] \
+         allow_http is not set; use an https:// endpoint, or for a server on this machine set \
+         allow_http = true in [store]"
+    )]
+    PlainHttpEndpoint { origin: String, endpoint: String },
+
     /// `store.credentials_command` failed or printed something unusable.
     #[error(
         "store.credentials_command {command:?}: {reason}; it must exit 0 and print \
@@ -172,6 +181,7 @@ impl StoreError {
             | StoreError::NotFound { .. }
             | StoreError::Unsupported { .. }
             | StoreError::Setting { .. }
+            | StoreError::PlainHttpEndpoint { .. }
             | StoreError::CredentialsCommand { .. }
             | StoreError::EncryptionKey { .. }
             | StoreError::WrongKey { .. } => false,

@@ -134,13 +134,15 @@ mod tests {
     use super::super::{sha256, Compression};
     use super::*;
 
+    use crate::store::PutOptions;
+
     /// Puts a few objects; their hashes.
     async fn fill(store: &Store) -> Vec<Sha256> {
         let mut hashes = Vec::new();
         for i in 0..40u32 {
             let d = Bytes::from(format!("object number {i}"));
             let h = sha256(&d);
-            store.put(&h, d).await.unwrap();
+            store.put(&h, d, PutOptions::new()).await.unwrap();
             hashes.push(h);
         }
         hashes
@@ -190,7 +192,14 @@ mod tests {
         let d = Bytes::from("compress me please, ".repeat(1000));
         let h = sha256(&d);
         store
-            .put_typed_unsynced(&h, d, Some("text/plain"))
+            .put(
+                &h,
+                d,
+                PutOptions::new()
+                    .compress_as(Some("text/plain"))
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await
             .unwrap();
         // Files named like objects sharing h's first 8 bytes (not their

@@ -130,6 +130,8 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    use crate::store::PutOptions;
+
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
     }
@@ -162,7 +164,7 @@ mod tests {
                 .unwrap();
             let data = bytes::Bytes::from_static(b"an attachment");
             let hash = crate::store::sha256(&data);
-            store.put(&hash, data).await.unwrap();
+            store.put(&hash, data, PutOptions::new()).await.unwrap();
             let obj = root.join(crate::store::object_key(&hash).as_ref());
             assert_eq!(mode(&obj), file, "world_readable = {world}");
             assert_eq!(mode(obj.parent().unwrap()), dir);

@@ -6,7 +6,7 @@
 //! multipart, the part size and how many parts are in flight, and the
 //! check-before-write that stands in for create-only. Not here: small
 //! objects and local stores (their create-only put is atomic already, see
-//! [`Store::put_hashed_unsynced`]).
+//! `Store::put_plain`).
 //!
 //! Why this is safe although object_store 0.12's multipart upload cannot be
 //! create-only (it overwrites on complete):
@@ -140,7 +140,7 @@ mod tests {
     use object_store::{ObjectStore, PutPayload};
 
     use super::*;
-    use crate::store::sha256;
+    use crate::store::{sha256, PutOptions};
 
     const PART: usize = 64 * 1024;
 
@@ -245,9 +245,20 @@ mod tests {
 
         let d = data(MULTIPART_THRESHOLD + PART_SIZE / 2, 6);
         let h = sha256(&d);
-        assert_eq!(store.put(&h, d.clone()).await.unwrap(), PutOutcome::Stored);
         assert_eq!(
-            store.put(&h, d.clone()).await.unwrap(),
+            store
+                .put(&h, d.clone(), PutOptions::new())
+                .await
+                .unwrap()
+                .outcome,
+            PutOutcome::Stored
+        );
+        assert_eq!(
+            store
+                .put(&h, d.clone(), PutOptions::new())
+                .await
+                .unwrap()
+                .outcome,
             PutOutcome::AlreadyPresent
         );
         assert_eq!(store.get(&h).await.unwrap(), d);

@@ -508,7 +508,7 @@ mod tests {
     use object_store::memory::InMemory;
 
     use super::*;
-    use crate::store::{sha256, Compression};
+    use crate::store::{sha256, Compression, PutOptions};
 
     /// Local and in-memory stores, plain and compressing.
     fn stores() -> (tempfile::TempDir, Vec<Store>) {
@@ -550,7 +550,14 @@ mod tests {
                 let d = csv(len);
                 let h = sha256(&d);
                 let put = store
-                    .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+                    .put(
+                        &h,
+                        d.clone(),
+                        PutOptions::new()
+                            .compress_as(Some("text/csv"))
+                            .checked_by_caller()
+                            .unsynced(),
+                    )
                     .await
                     .unwrap();
                 let compressed = store.compression() != Compression::Off && len > 1000;
@@ -573,7 +580,14 @@ mod tests {
         let d = csv(500_000);
         let h = sha256(&d);
         store
-            .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+            .put(
+                &h,
+                d.clone(),
+                PutOptions::new()
+                    .compress_as(Some("text/csv"))
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await
             .unwrap();
         let file = dir.path().join(compressed_key(&h).as_ref());

@@ -268,7 +268,7 @@ mod tests {
     use object_store::memory::InMemory;
 
     use super::*;
-    use crate::store::sha256;
+    use crate::store::{sha256, PutOptions};
 
     fn data(len: usize) -> Bytes {
         Bytes::from((0..len).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>())
@@ -288,7 +288,7 @@ mod tests {
             for len in [0, 1, BATCH - 1, BATCH, 3 * BATCH + 17] {
                 let d = data(len);
                 let h = sha256(&d);
-                store.put(&h, d.clone()).await.unwrap();
+                store.put(&h, d.clone(), PutOptions::new()).await.unwrap();
                 let (out, n) = store.read_into(&h, Vec::new()).await.unwrap();
                 assert_eq!(n, len as u64);
                 assert_eq!(out, d, "{} {len}", store.url());
@@ -303,7 +303,7 @@ mod tests {
         let store = Store::open(&dir.path().to_string_lossy()).unwrap();
         let d = data(3 * BATCH);
         let h = sha256(&d);
-        store.put(&h, d).await.unwrap();
+        store.put(&h, d, PutOptions::new()).await.unwrap();
         let file = store.local_root().unwrap().join(object_key(&h).as_ref());
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[BATCH + BATCH / 2] ^= 0x01;
@@ -363,7 +363,7 @@ mod tests {
         for store in stores {
             let d = data(2 * BATCH);
             let h = sha256(&d);
-            store.put(&h, d).await.unwrap();
+            store.put(&h, d, PutOptions::new()).await.unwrap();
             let err = store.read_into(&h, Full { left: 1000 }).await.unwrap_err();
             assert!(matches!(err, ReadError::Write { .. }), "{err}");
             assert!(err.to_string().contains("disk full"), "{err}");
@@ -383,7 +383,14 @@ mod tests {
             let d = Bytes::from("a row, of a table; 12345\n".repeat(200_000));
             let h = sha256(&d);
             let put = store
-                .put_typed_unsynced(&h, d.clone(), Some("text/csv"))
+                .put(
+                    &h,
+                    d.clone(),
+                    PutOptions::new()
+                        .compress_as(Some("text/csv"))
+                        .checked_by_caller()
+                        .unsynced(),
+                )
                 .await;
             assert!(put.unwrap().compressed_size.is_some());
             // A handle that does not know the form finds it.

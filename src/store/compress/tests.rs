@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::object_key;
+use crate::store::{object_key, PutOptions};
 
 fn text(n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n);
@@ -164,7 +164,14 @@ async fn text_is_stored_compressed_and_read_back_whole() {
     let data = Bytes::from(text(200_000));
     let h = sha256(&data);
     let put = store
-        .put_typed_unsynced(&h, data.clone(), Some("text/csv"))
+        .put(
+            &h,
+            data.clone(),
+            PutOptions::new()
+                .compress_as(Some("text/csv"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .expect("put");
     assert_eq!(put.outcome, PutOutcome::Stored);
@@ -189,7 +196,14 @@ async fn text_is_stored_compressed_and_read_back_whole() {
 
     // Written again: already there (the caller reads it back to check it).
     let again = store
-        .put_typed_unsynced(&h, data, Some("text/csv"))
+        .put(
+            &h,
+            data,
+            PutOptions::new()
+                .compress_as(Some("text/csv"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .expect("put again");
     assert_eq!(again.outcome, PutOutcome::AlreadyPresent);
@@ -210,7 +224,14 @@ async fn issue11_stored_zst_attachment_is_itself() {
         None,
     ] {
         let put = store
-            .put_typed_unsynced(&h, attachment.clone(), ct)
+            .put(
+                &h,
+                attachment.clone(),
+                PutOptions::new()
+                    .compress_as(ct)
+                    .checked_by_caller()
+                    .unsynced(),
+            )
             .await
             .expect("put");
         assert_eq!(put.compressed_size, None, "{ct:?}");
@@ -242,10 +263,20 @@ async fn plain_when_already_plain_or_not_worth_it() {
     let plain_store = Store::open(dir.path().to_str().expect("utf-8")).expect("store");
     let data = Bytes::from(text(50_000));
     let h = sha256(&data);
-    plain_store.put(&h, data.clone()).await.expect("plain put");
+    plain_store
+        .put(&h, data.clone(), PutOptions::new())
+        .await
+        .expect("plain put");
     let store = zstd_store(dir.path());
     let put = store
-        .put_typed_unsynced(&h, data.clone(), Some("text/plain"))
+        .put(
+            &h,
+            data.clone(),
+            PutOptions::new()
+                .compress_as(Some("text/plain"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .expect("put");
     assert_eq!(
@@ -260,7 +291,14 @@ async fn plain_when_already_plain_or_not_worth_it() {
     let n = Bytes::from(noise(50_000));
     let hn = sha256(&n);
     let put = store
-        .put_typed_unsynced(&hn, n, Some("text/plain"))
+        .put(
+            &hn,
+            n,
+            PutOptions::new()
+                .compress_as(Some("text/plain"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .expect("put");
     assert_eq!(put.compressed_size, None, "saves under 5 %");
@@ -271,7 +309,14 @@ async fn plain_when_already_plain_or_not_worth_it() {
     let jpeg = Bytes::from(jpeg);
     let hj = sha256(&jpeg);
     let put = store
-        .put_typed_unsynced(&hj, jpeg, Some("image/jpeg"))
+        .put(
+            &hj,
+            jpeg,
+            PutOptions::new()
+                .compress_as(Some("image/jpeg"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .expect("put");
     assert_eq!(put.compressed_size, None);
@@ -284,7 +329,14 @@ async fn issue11_corrupt_compressed_object_is_detected() {
     let data = Bytes::from(text(100_000));
     let h = sha256(&data);
     store
-        .put_typed_unsynced(&h, data, Some("text/plain"))
+        .put(
+            &h,
+            data,
+            PutOptions::new()
+                .compress_as(Some("text/plain"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .expect("put");
     let path = dir.path().join(compressed_key(&h).to_string());

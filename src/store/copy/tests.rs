@@ -3,6 +3,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::*;
+use crate::store::PutOptions;
 
 fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -21,7 +22,10 @@ async fn fill(store: &Store, n: u32) -> Vec<Sha256> {
     for i in 0..n {
         let data = Bytes::from(format!("object number {i}").repeat(50));
         let hash = sha256(&data);
-        store.put(&hash, data).await.expect("put");
+        store
+            .put(&hash, data, PutOptions::new())
+            .await
+            .expect("put");
         hashes.push(hash);
     }
     hashes.sort_unstable();
@@ -60,7 +64,9 @@ async fn copies_every_object_small_and_streamed() {
     let mut hashes = fill(&src, 10).await;
     let big = large();
     let big_hash = sha256(&big);
-    src.put(&big_hash, big.clone()).await.expect("put large");
+    src.put(&big_hash, big.clone(), PutOptions::new())
+        .await
+        .expect("put large");
     hashes.push(big_hash);
     hashes.sort_unstable();
 
@@ -88,7 +94,9 @@ async fn copies_into_a_remote_like_store() {
     let hashes = fill(&src, 3).await;
     let big = large();
     let big_hash = sha256(&big);
-    src.put(&big_hash, big.clone()).await.expect("put large");
+    src.put(&big_hash, big.clone(), PutOptions::new())
+        .await
+        .expect("put large");
 
     let report = copy_store(&src, &dst, &opts(None), &())
         .await
@@ -119,7 +127,7 @@ async fn a_corrupt_object_at_the_destination_fails_and_stays() {
     let hashes = fill(&src, 4).await;
     let bad = hashes[2];
     let data = src.get(&bad).await.expect("get");
-    dst.put(&bad, data).await.expect("put");
+    dst.put(&bad, data, PutOptions::new()).await.expect("put");
     flip_byte(&dst, &bad, 3);
 
     let report = copy_store(&src, &dst, &opts(None), &())
@@ -150,7 +158,9 @@ async fn a_corrupt_source_object_never_reaches_the_destination() {
     let small = fill(&src, 2).await[0];
     let big = large();
     let big_hash = sha256(&big);
-    src.put(&big_hash, big).await.expect("put large");
+    src.put(&big_hash, big, PutOptions::new())
+        .await
+        .expect("put large");
     flip_byte(&src, &small, 0);
     flip_byte(&src, &big_hash, PART_SIZE + 5);
 
@@ -185,7 +195,7 @@ async fn a_checkpoint_resumes_with_a_size_check() {
 
     // An interrupted copy: three objects copied and in the checkpoint...
     for h in &hashes[..3] {
-        dst.put(h, src.get(h).await.expect("get"))
+        dst.put(h, src.get(h).await.expect("get"), PutOptions::new())
             .await
             .expect("put");
     }
@@ -234,7 +244,9 @@ async fn an_object_outside_the_checkpoint_is_hashed_not_skipped() {
     let hashes = fill(&src, 2).await;
     let checkpoint = index_dir.local_root().unwrap().join("cp");
     let data = src.get(&hashes[0]).await.expect("get");
-    dst.put(&hashes[0], data).await.expect("put");
+    dst.put(&hashes[0], data, PutOptions::new())
+        .await
+        .expect("put");
     // Same size, other bytes: only a read-back can tell.
     flip_byte(&dst, &hashes[0], 1);
 
@@ -254,7 +266,14 @@ async fn issue11_compressed_objects_are_copied_too() {
     let text = Bytes::from("a line of a log that compresses well\n".repeat(20_000));
     let text_hash = sha256(&text);
     let put = src
-        .put_typed_unsynced(&text_hash, text.clone(), Some("text/plain"))
+        .put(
+            &text_hash,
+            text.clone(),
+            PutOptions::new()
+                .compress_as(Some("text/plain"))
+                .checked_by_caller()
+                .unsynced(),
+        )
         .await
         .expect("put");
     assert!(put.compressed_size.is_some(), "stored compressed");

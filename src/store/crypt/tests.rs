@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::{object_key, sha256, to_hex, Compression, StoreError};
+use crate::store::{object_key, sha256, to_hex, Compression, PutOptions, StoreError};
 use age::secrecy::ExposeSecret;
 use bytes::Bytes;
 
@@ -42,10 +42,8 @@ async fn issue24_local_store_round_trips_without_plain_names_or_bytes() {
     let mut hashes = Vec::new();
     for (data, ct) in [(&small, Some("text/plain")), (&big, Some("image/jpeg"))] {
         let h = sha256(data);
-        store
-            .put_typed_unsynced(&h, data.clone(), ct)
-            .await
-            .unwrap();
+        let opts = PutOptions::new().compress_as(ct).unsynced();
+        store.put(&h, data.clone(), opts).await.unwrap();
         store.sync_later(vec![h]).wait().await.unwrap();
         assert_eq!(&store.get(&h).await.unwrap(), data);
         assert_eq!(store.size(&h).await.unwrap(), Some(data.len() as u64));
@@ -87,7 +85,7 @@ async fn issue24_damage_and_wrong_key_are_told_apart() {
         .with_encryption(Arc::clone(&keys));
     let data = Bytes::from(vec![42u8; 200_000]);
     let h = sha256(&data);
-    store.put(&h, data).await.unwrap();
+    store.put(&h, data, PutOptions::new()).await.unwrap();
 
     let wrong = Store::open(&dir.path().to_string_lossy())
         .unwrap()
@@ -100,19 +98,10 @@ async fn issue24_damage_and_wrong_key_are_told_apart() {
         "{msg}"
     );
 
-    let plain = Store::open(&dir.path().to_string_lossy()).unwrap();
     let plain_dir = tempfile::tempdir().unwrap();
     let plain_store = Store::open(&plain_dir.path().to_string_lossy()).unwrap();
     plain_store
-        .put(
-            &h,
-            plain
-                .get(&h)
-                .await
-                .err()
-                .map(|_| Bytes::from(vec![42u8; 200_000]))
-                .unwrap(),
-        )
+        .put(&h, Bytes::from(vec![42u8; 200_000]), PutOptions::new())
         .await
         .unwrap();
     let on_plain = Store::open(&plain_dir.path().to_string_lossy())
