@@ -274,30 +274,38 @@ fn cycle(place: Place) {
     assert!(said.contains(&name) && said.contains("age -d"), "{said}");
     served(&config, &place, first_data);
 
-    // The index lost and rebuilt from the mailbox and the encrypted store
-    // (the reattached message is a plain one again).
+    rebuilt(&config, &place, dir.path(), &seeded);
+    wrong_key(&config, &place, dir.path(), &key, &seeded[1].0);
+    damaged(&config, &place, &key, &seeded);
+}
+
+/// The index lost and rebuilt from the mailbox and the encrypted store
+/// (the first message, reattached, is a plain one again).
+fn rebuilt(config: &FsPath, place: &Place, dir: &FsPath, seeded: &[(String, Vec<u8>, Vec<u8>)]) {
     for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
-        let _ = std::fs::remove_file(dir.path().join(f));
+        let _ = std::fs::remove_file(dir.join(f));
     }
-    let out = ok(slimbox(&config, &place).args(["index", "rebuild"]));
+    let out = ok(slimbox(config, place).args(["index", "rebuild"]));
     assert!(out.contains("1 converted messages found"), "{out}");
     assert!(out.contains("1 written to the index (1 parts)"), "{out}");
     assert!(out.contains("1 objects checked"), "{out}");
-    let list = ok(slimbox(&config, &place).args(["list", "--json"]));
+    let list = ok(slimbox(config, place).args(["list", "--json"]));
     assert!(list.contains(&to_hex(&sha256(&seeded[1].2))), "{list}");
+}
 
-    // A wrong key: exit 1, about the key and where it came from.
-    let other = keygen(&dir.path().join("other-key.txt"));
-    let wrong = dir.path().join("wrong.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&wrong, text.replace(&encryption(&key), &encryption(&other))).unwrap();
-    let to = dir.path().join("wrong-restore");
+/// A wrong key: exit 1, about the key and where it came from.
+fn wrong_key(config: &FsPath, place: &Place, dir: &FsPath, key: &FsPath, id: &str) {
+    let other = keygen(&dir.join("other-key.txt"));
+    let wrong = dir.join("wrong.toml");
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(&wrong, text.replace(&encryption(key), &encryption(&other))).unwrap();
+    let to = dir.join("wrong-restore");
     let (code, said) = output(
-        slimbox(&wrong, &place)
+        slimbox(&wrong, place)
             .args([
                 "restore",
                 "--message-id",
-                &format!("{}@example.com", seeded[1].0),
+                &format!("{id}@example.com"),
                 "--to",
             ])
             .arg(&to),
@@ -306,15 +314,19 @@ fn cycle(place: Place) {
     assert!(said.contains("encryption key"), "{said}");
     assert!(said.contains(&other.display().to_string()), "{said}");
     assert!(!said.contains("corrupt"), "{said}");
+}
 
-    // One flipped byte: damage, named with its message.
+/// One flipped byte: damage, named with its message (the second; the
+/// first is not named).
+fn damaged(config: &FsPath, place: &Place, key: &FsPath, seeded: &[(String, Vec<u8>, Vec<u8>)]) {
+    let first_id = &seeded[0].0;
     let (second_id, _, second_data) = &seeded[1];
-    let name = physical(&place, &key, second_data);
+    let name = physical(place, key, second_data);
     let mut bytes = place.read_raw(&name);
     let at = bytes.len() / 2;
     bytes[at] ^= 0x01;
     place.write_raw(&name, bytes);
-    let (code, said) = output(slimbox(&config, &place).args(["verify", "--read-data"]));
+    let (code, said) = output(slimbox(config, place).args(["verify", "--read-data"]));
     assert_eq!(code, 1, "{said}");
     assert!(
         said.contains(&object_key(&sha256(second_data)).to_string()),
@@ -414,20 +426,24 @@ fn issue24_store_copy_plain_to_encrypted_resumes_then_rekeys() {
     assert!(out.contains("all is well"), "{out}");
     by_hand(&encrypted, &key, dir.path(), &more[0].2);
 
-    // Re-keyed: a new key, a new store, the config follows.
-    let key2 = keygen(&dir.path().join("new-key.txt"));
-    let newer = dir.path().join("rekeyed");
-    let mut c = slimbox(&config, &encrypted);
+    rekeyed(&config, &encrypted, dir.path(), &seeded[1].2);
+}
+
+/// Re-keyed: a new key, a new store, the config follows.
+fn rekeyed(config: &FsPath, encrypted: &Place, dir: &FsPath, data: &[u8]) {
+    let key2 = keygen(&dir.join("new-key.txt"));
+    let newer = dir.join("rekeyed");
+    let mut c = slimbox(config, encrypted);
     c.args(["store", "copy", "--to"])
         .arg(&newer)
         .args(["--set", "encryption=age", "--set"])
         .arg(format!("encryption_key_file={}", key2.display()));
     let out = ok(&mut c);
     assert!(out.contains("6 objects from"), "{out}");
-    let text = std::fs::read_to_string(&config).unwrap();
+    let text = std::fs::read_to_string(config).unwrap();
     assert!(text.contains(&key2.display().to_string()), "{text}");
     let rekeyed = Place::Local(std::fs::canonicalize(&newer).unwrap());
-    let out = ok(slimbox(&config, &rekeyed).args(["verify", "--read-data"]));
+    let out = ok(slimbox(config, &rekeyed).args(["verify", "--read-data"]));
     assert!(out.contains("all is well"), "{out}");
-    by_hand(&rekeyed, &key2, dir.path(), &seeded[1].2);
+    by_hand(&rekeyed, &key2, dir, data);
 }
