@@ -21,6 +21,16 @@ pub struct StoreArgs {
 #[derive(Debug, Subcommand)]
 enum StoreCommand {
     Copy(CopyArgs),
+    Where(WhereArgs),
+}
+
+/// Print where one object is in the store: its file, or its URL in the
+/// bucket. In an encrypted store that is its keyed name, which `age -d -i
+/// KEYFILE` decrypts by hand (then `zstd -d` when it says compressed).
+#[derive(Debug, Args)]
+pub struct WhereArgs {
+    /// The object's SHA-256 (64 hex digits), as `slimbox list --json` shows.
+    sha256: String,
 }
 
 /// Move the store to another one: copy every object into the store at
@@ -70,7 +80,21 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
 pub async fn run(args: StoreArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match args.command {
         StoreCommand::Copy(a) => copy(a, config_path).await,
+        StoreCommand::Where(a) => where_is(a, config_path).await,
     }
+}
+
+async fn where_is(args: WhereArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let service = print::open(config_path.as_deref())?;
+    let place = service.locate_object(&args.sha256).await?;
+    println!("{}", place.at);
+    if place.encrypted {
+        eprintln!("(age-encrypted: age -d -i KEYFILE decrypts it)");
+    }
+    if place.compressed {
+        eprintln!("(zstd-compressed: zstd -d gives the attachment)");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn copy(args: CopyArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {

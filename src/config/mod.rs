@@ -115,6 +115,9 @@ pub struct StoreConfig {
     /// readable copies readable by every user of the machine (0644 files,
     /// 0755 folders) instead of by the owner and group only (0640, 0750).
     pub world_readable: bool,
+    /// `encryption = "age"` (issue 24): where the key comes from; `None`:
+    /// objects are stored as they are.
+    pub encryption: Option<crate::store::KeySource>,
 }
 
 /// `[serve]`: where `slimbox serve` listens, its TLS certificate, and

@@ -139,6 +139,11 @@ pub(super) struct RawStore {
     pub(super) credentials_command: Option<String>,
     #[serde(default)]
     pub(super) world_readable: bool,
+    /// `"age"` or `"none"` (checked in `check::encryption`).
+    pub(super) encryption: Option<String>,
+    pub(super) encryption_key_file: Option<String>,
+    pub(super) encryption_key_command: Option<String>,
+    pub(super) encryption_key_env: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

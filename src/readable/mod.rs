@@ -75,9 +75,11 @@ pub struct Readable {
 }
 
 impl Readable {
-    /// For a local store; `None` for any other (no file:// link reaches it).
+    /// For a local store; `None` for any other (no file:// link reaches it)
+    /// and for an encrypted one (its copies would be plain).
     pub fn for_store(store: &Store) -> Option<Readable> {
-        store.local_root().map(|r| Readable {
+        let root = store.local_root().filter(|_| !store.is_encrypted());
+        root.map(|r| Readable {
             store_root: r.to_path_buf(),
         })
     }

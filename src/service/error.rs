@@ -59,6 +59,12 @@ pub enum ServiceError {
         sha256: String,
         index: std::path::PathBuf,
     },
+    /// `store where` was given a SHA-256 the store does not hold.
+    #[error(
+        "object {sha256} is not in the store {store}; `slimbox verify` says which messages \
+         miss their objects"
+    )]
+    ObjectNotStored { sha256: String, store: String },
     /// `store copy` needs the config's file, to point it at the new store.
     #[error("the config was not read from a file")]
     NoConfigFile,

@@ -22,6 +22,7 @@
 pub mod account;
 mod claims;
 mod error;
+mod locate;
 pub mod policy;
 mod query;
 mod reattach;
@@ -33,6 +34,7 @@ mod thread;
 
 pub use claims::{ClaimError, Claims, Held, LockClaims};
 pub use error::{chain, ServiceError};
+pub use locate::ObjectPlace;
 pub use policy::Tuning;
 pub use query::FileLink;
 pub use run::{MailboxRun, Ran, RunOptions, RunReport};
@@ -175,9 +177,13 @@ impl Service {
 /// The store `config` names, with its compression and file modes.
 pub fn open_store(config: &Config) -> Result<Store, ServiceError> {
     let compression = crate::store::Compression::from_zstd_level(config.store.compress_zstd_level);
-    Ok(Store::open_with(&config.store.url, &config.store.remote)?
+    let store = Store::open_with(&config.store.url, &config.store.remote)?
         .with_compression(compression)
-        .with_world_readable(config.store.world_readable)?)
+        .with_world_readable(config.store.world_readable)?;
+    Ok(match &config.store.encryption {
+        Some(source) => store.with_encryption(crate::store::Keys::load(source)?),
+        None => store,
+    })
 }
 
 /// The store at `url` rather than the config's (`eml --store`): as it is

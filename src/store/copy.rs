@@ -275,7 +275,9 @@ async fn copy_one(
         }
         None => {}
     }
-    if size <= STREAM_ABOVE {
+    // An encrypted destination takes objects whole (it encrypts them
+    // whole); a source's `get` is streamed and checked all the same.
+    if size <= STREAM_ABOVE || dst.is_encrypted() {
         // `get` checks the source's bytes against the hash.
         let data = src.get(hash).await?;
         // Create-only: an object that appeared meanwhile is verified there.

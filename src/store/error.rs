@@ -41,6 +41,26 @@ pub enum StoreError {
     )]
     CredentialsCommand { command: String, reason: String },
 
+    /// `[store] encryption`'s key could not be had.
+    #[error(
+        "cannot get the store's encryption key from {source_name}: {reason}; the key is an \
+         age identity (make one with age-keygen), see the README's encryption section"
+    )]
+    EncryptionKey { source_name: String, reason: String },
+
+    /// The store's objects were not written with this key.
+    #[error(
+        "store {url} was not written with the encryption key from {source_name} \
+         (recipient {recipient}){}; point [store] encryption_key_file (or _command, _env) at the key the store was written with",
+        found_keys(found)
+    )]
+    WrongKey {
+        url: String,
+        source_name: String,
+        recipient: String,
+        found: Vec<String>,
+    },
+
     /// The local store directory could not be created or resolved.
     #[error(
         "cannot open store directory {}: {source}; check that it exists or can be created, \
@@ -129,6 +149,16 @@ pub enum StoreError {
     },
 }
 
+fn found_keys(found: &[String]) -> String {
+    if found.is_empty() {
+        ": its objects are not encrypted; turn a plain store into an encrypted one with \
+         `slimbox store copy`"
+            .to_string()
+    } else {
+        format!(": it holds objects for {}", found.join(", "))
+    }
+}
+
 /// `foo:bar` parses as a URL but may well have been meant as a directory name;
 /// say how to get that. Not offered for real `scheme://` URLs.
 fn path_hint(location: &str) -> String {
@@ -152,7 +182,9 @@ impl StoreError {
             | StoreError::Unsupported { .. }
             | StoreError::Setting { .. }
             | StoreError::PlainHttpEndpoint { .. }
-            | StoreError::CredentialsCommand { .. } => false,
+            | StoreError::CredentialsCommand { .. }
+            | StoreError::EncryptionKey { .. }
+            | StoreError::WrongKey { .. } => false,
             StoreError::OpenDir { source, .. }
             | StoreError::Sync { source, .. }
             | StoreError::Mode { source, .. } => io_is_transient(source),

@@ -28,7 +28,9 @@ impl Store {
         if hex.len() < 2 {
             return Ok(Vec::new());
         }
-        let mut found = match &self.local_root {
+        // An encrypted store's names say nothing of the hash: its pointers
+        // are listed (see `crypt`).
+        let mut found = match self.local_root.as_ref().filter(|_| self.crypt.is_none()) {
             Some(root) => {
                 let dir = root.join(key::PREFIX).join(&hex[..2]);
                 let want = hex.clone();

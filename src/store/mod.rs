@@ -20,6 +20,7 @@ mod backend;
 mod compress;
 pub mod copy;
 mod credentials;
+mod crypt;
 mod error;
 mod key;
 mod lookup;
@@ -35,6 +36,7 @@ pub use backend::{retry_config, RemoteOptions};
 pub use compress::{compressed_key, looks_compressed, worth_trying, Compression, StoredForm};
 pub use compress::{DEFAULT_LEVEL as DEFAULT_COMPRESS_LEVEL, LEVELS as COMPRESS_LEVELS};
 pub use credentials::parse_credentials;
+pub use crypt::{KeySource, Keys};
 pub use error::StoreError;
 pub use key::{object_key, parse_hex, sha256, to_hex, Sha256};
 pub use modes::Modes;
@@ -63,6 +65,8 @@ pub struct Store {
     compress: Arc<compress::CompressState>,
     /// A local store's file and folder modes ([`Store::with_world_readable`]).
     modes: Modes,
+    /// Set when objects are encrypted ([`Store::with_encryption`]).
+    crypt: Option<Arc<crypt::Keys>>,
 }
 
 impl Store {
@@ -91,6 +95,9 @@ impl Store {
     }
 
     fn read_err(&self, key: &Path, e: object_store::Error) -> StoreError {
+        if let Some(fault) = self.crypt_fault(key, &e) {
+            return fault;
+        }
         match e {
             object_store::Error::NotFound { .. } => StoreError::NotFound {
                 key: key.to_string(),
@@ -109,6 +116,9 @@ impl Store {
     }
 
     fn backend(&self, op: &'static str, key: &Path, source: object_store::Error) -> StoreError {
+        if let Some(fault) = self.crypt_fault(key, &source) {
+            return fault;
+        }
         StoreError::Backend {
             op,
             key: key.to_string(),

@@ -106,7 +106,7 @@ impl Store {
         let Some(root) = &self.local_root else {
             return Ok(());
         };
-        let file = root.join(key.as_ref());
+        let file = root.join(self.physical_key(key).as_ref());
         self.modes
             .prepare_dirs(root, &file)
             .map_err(|source| StoreError::Mode {
@@ -120,7 +120,7 @@ impl Store {
         let Some(root) = &self.local_root else {
             return Ok(());
         };
-        let file = root.join(key.as_ref());
+        let file = root.join(self.physical_key(key).as_ref());
         Modes::set(&file, self.modes.file).map_err(|source| StoreError::Mode { path: file, source })
     }
 }

@@ -49,7 +49,8 @@ pub const PARTS_IN_FLIGHT: usize = 4;
 impl Store {
     /// Whether `put` of `len` bytes goes by multipart upload.
     pub(super) fn goes_multipart(&self, len: usize) -> bool {
-        self.local_root.is_none() && len >= MULTIPART_THRESHOLD
+        // An encrypted object is encrypted whole, then written in one go.
+        self.local_root.is_none() && self.crypt.is_none() && len >= MULTIPART_THRESHOLD
     }
 
     /// Stores `data` under `hash` by multipart upload in parts of

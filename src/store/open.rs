@@ -59,6 +59,7 @@ impl Store {
             local_root: None,
             compress: Arc::default(),
             modes: Modes::PRIVATE,
+            crypt: None,
         }
     }
 
@@ -91,6 +92,7 @@ impl Store {
             local_root: Some(root),
             compress: Arc::default(),
             modes: Modes::PRIVATE,
+            crypt: None,
         })
     }
 
@@ -142,6 +144,7 @@ impl Store {
             local_root: None,
             compress: Arc::default(),
             modes: Modes::PRIVATE,
+            crypt: None,
         }
     }
 

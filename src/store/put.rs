@@ -210,9 +210,14 @@ impl Store {
         };
         // A compressed object's file is `<hex>.zst`.
         let names: Vec<String> = hashes.iter().map(|h| self.stored_name(h)).collect();
+        // An encrypted object's file is its keyed name.
+        let files: Vec<Path> = names
+            .iter()
+            .map(|name| self.physical_key(&Path::from_iter([key::PREFIX, &name[..2], name])))
+            .collect();
         Syncing(Some(tokio::task::spawn_blocking(move || {
-            for name in names {
-                let file = root.join(key::PREFIX).join(&name[..2]).join(&name);
+            for name in files {
+                let file = root.join(name.as_ref());
                 sync_file_and_dirs(&root, &file)?;
             }
             Ok(())

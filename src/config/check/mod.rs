@@ -4,6 +4,7 @@
 
 mod account;
 mod compress;
+mod encryption;
 mod fleet;
 mod links;
 mod oauth;
@@ -109,10 +110,17 @@ pub(super) fn parse_with_env(
     };
     let (mut store, local_store) = store_config(&ctx, raw_store)?;
     store.compress_zstd_level = compress::compress_level(&ctx, raw_store)?;
+    store.encryption = encryption::encryption(&ctx, raw_store)?;
     let index = index_config(&ctx, &raw.index, local_store.as_deref())?;
     let policy = policy_config(&ctx, raw.policy)?;
     let rules = rules_config(&ctx, "rule", raw.rules)?;
     let links = links::links_config(&ctx, raw.links, &index.path)?;
+    encryption::needs_served_links(
+        &ctx,
+        store.encryption.is_some(),
+        links.base_url.is_some(),
+        policy.link_template.is_some(),
+    )?;
     let serve = serve::serve_config(&ctx, &raw.serve)?;
 
     let accounts = accounts(
@@ -276,6 +284,7 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
                     compress_zstd_level: None,
                     remote: remote_options(raw),
                     world_readable: raw.world_readable,
+                    encryption: None,
                 },
                 local,
             ))
@@ -289,6 +298,7 @@ fn store_config(ctx: &Ctx, raw: &RawStore) -> Result<(StoreConfig, Option<PathBu
                     compress_zstd_level: None,
                     remote: remote_options(raw),
                     world_readable: raw.world_readable,
+                    encryption: None,
                 },
                 Some(dir),
             ))
