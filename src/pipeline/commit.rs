@@ -9,24 +9,13 @@ use std::time::Instant;
 
 use super::append::{append_verified, Want};
 use super::checkpoint::checkpoint;
-use super::owner::{settle_batch, Fate};
+use super::owner::{settle_batch, Fate, Verified};
 use super::plan::FolderPlan;
 use super::prepare::Prepared;
 use super::remove::{remove_messages, Removal};
-use super::report::{Converted, Laps, PipelineError};
+use super::report::{Converted, PipelineError};
 use crate::imap::{Folder, ImapError, MessageMeta, Session};
 use crate::index::{Index, JournalState, MessageRecord};
-
-/// A message whose copy is verified on the server, its original still
-/// there (journal state Appended).
-pub(super) struct Verified {
-    pub jid: i64,
-    pub record: MessageRecord,
-    pub lap: Laps,
-    /// When the copy was verified: a batch waits at most
-    /// [`super::execute::BATCH_WAIT`] from its oldest member.
-    pub at: Instant,
-}
 
 /// What [`commit`] got to.
 pub(super) enum Committed {

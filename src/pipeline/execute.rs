@@ -12,7 +12,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::ahead;
-use super::commit::{commit, finish_batch, Committed, Verified};
+use super::commit::{commit, finish_batch, Committed};
+use super::owner::Verified;
 use super::plan::{AccountPlan, Candidate, FolderPlan, JobPolicy};
 use super::prepare::{prepare, Prepared};
 use super::remove::trash_of;

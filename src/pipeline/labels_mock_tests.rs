@@ -6,8 +6,7 @@
 
 use std::time::Instant;
 
-use super::commit::Verified;
-use super::owner::{settle_batch, Fate};
+use super::owner::{settle_batch, Fate, Verified};
 use super::report::Laps;
 use crate::imap::mock_tests::{cfg, start, Step};
 use crate::imap::{Folder, Session};

@@ -79,7 +79,7 @@ mod mock_tests;
 
 pub use ahead::MIN_BUDGET as AHEAD_MIN_BUDGET;
 pub use connect::Connector;
-pub use plan::{plan, AccountPlan, Candidate, FolderPlan, JobPolicy};
+pub use plan::{AccountPlan, Candidate, FolderPlan, JobPolicy};
 #[cfg(test)]
 pub(crate) use prepare::record_for;
 pub use reattach::{reattach_account, ReattachOutcome, ReattachTarget};
@@ -186,7 +186,7 @@ async fn one_pass<C: Connector>(
         }
     }
     // 0. Plan what is left.
-    let plan = plan::plan(&mut session, index, &report.account, policy).await?;
+    let plan = self::plan(&mut session, index, &report.account, policy).await?;
     let (messages, bytes) = plan.totals();
     if first {
         report.quota_target = plan.target.as_ref().map(target::TargetEnd::planned);
@@ -240,6 +240,21 @@ async fn quota_figure(
         .flatten()
 }
 
+/// Step 0: chooses folders and candidates for one account, then cuts them
+/// down to what a `quota_target` needs; changes nothing on the server
+/// (EXAMINE, PEEK only). The two halves live in `plan` and `target_plan`,
+/// joined here so that neither imports the other both ways.
+pub async fn plan(
+    session: &mut Session,
+    index: &Index,
+    account: &str,
+    policy: &JobPolicy,
+) -> Result<AccountPlan, PipelineError> {
+    let (mut plan, all) = plan::plan_untargeted(session, index, account, policy).await?;
+    plan.target = target_plan::apply(session, &all, policy, &mut plan).await?;
+    Ok(plan)
+}
+
 /// What `run` would do for one account; changes nothing on the server.
 pub async fn scan_account<C: Connector>(
     connector: &C,
@@ -248,7 +263,7 @@ pub async fn scan_account<C: Connector>(
     policy: &JobPolicy,
 ) -> Result<AccountPlan, PipelineError> {
     let mut session = connector.connect().await?;
-    let mut plan = plan::plan(&mut session, index, account, policy).await?;
+    let mut plan = self::plan(&mut session, index, account, policy).await?;
     plan.quota = quota::quota_report(&mut session).await?;
     let _ = session.logout().await;
     Ok(plan)

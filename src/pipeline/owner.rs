@@ -13,18 +13,30 @@
 //!   the copy stays and the message counts as converted (see
 //!   [`server_may_drop`] for why).
 //!
-//! The decision is the pure [`settle_on`]; [`settle_batch`] acts on it.
+//! The decision is the pure [`settle_on`]; [`settle_batch`] acts on it,
+//! taking the [`Verified`] copies that `commit` hands over.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use super::checkpoint::checkpoint;
-use super::commit::Verified;
 use super::flags::{flag_set, merge_flags};
 use super::labels::{carry, Carried};
 use super::remove::{remove_messages, remove_unchanged, Removal};
-use super::report::PipelineError;
+use super::report::{Laps, PipelineError};
 use crate::imap::{FlagState, Folder, Session};
-use crate::index::Index;
+use crate::index::{Index, MessageRecord};
+
+/// A message whose copy is verified on the server, its original still
+/// there (journal state Appended).
+pub(super) struct Verified {
+    pub jid: i64,
+    pub record: MessageRecord,
+    pub lap: Laps,
+    /// When the copy was verified: a batch waits at most
+    /// [`super::execute::BATCH_WAIT`] from its oldest member.
+    pub at: Instant,
+}
 
 /// How often a batch's originals are looked at again because their owner
 /// changed them between the look and the removal (CONDSTORE tells). The

@@ -1,6 +1,8 @@
 //! Step 0 of the safety order: what the job will do, chosen on the server
 //! without changing anything (EXAMINE, SEARCH, BODYSTRUCTURE; nothing is
-//! downloaded). `slimbox scan` prints the plan; `run` executes it.
+//! downloaded). `slimbox scan` prints the plan; `run` executes it. The cut
+//! to a `quota_target` comes after, in `target_plan`; the pipeline's `plan`
+//! joins the two.
 
 use std::time::Duration;
 
@@ -141,13 +143,15 @@ impl AccountPlan {
 }
 
 /// Chooses folders and candidates for one account; changes nothing on the
-/// server (EXAMINE, PEEK only).
-pub async fn plan(
+/// server (EXAMINE, PEEK only). Returns the server's folders with the
+/// plan: the `quota_target` cut (`target_plan`, called by the pipeline's
+/// `plan`) needs them, and this file stays below it.
+pub(super) async fn plan_untargeted(
     session: &mut Session,
     index: &Index,
     account: &str,
     policy: &JobPolicy,
-) -> Result<AccountPlan, PipelineError> {
+) -> Result<(AccountPlan, Vec<Folder>), PipelineError> {
     let all = session.list_folders().await?;
     let names = |special: &str| policy.provider.folder_names(special);
     let base = policy.base_rule();
@@ -182,15 +186,14 @@ pub async fn plan(
         };
         folders.push(plan_folder(session, index, account, &scope, f, policy).await?);
     }
-    let mut plan = AccountPlan {
+    let plan = AccountPlan {
         account: account.to_string(),
         folders,
         quota: None,
         notes,
         target: None,
     };
-    plan.target = super::target_plan::apply(session, &all, policy, &mut plan).await?;
-    Ok(plan)
+    Ok((plan, all))
 }
 
 async fn plan_folder(

@@ -12,6 +12,7 @@ mod owner_report;
 mod policy;
 mod rules;
 mod serve;
+mod size;
 mod target;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::size::size_at;
 use super::Ctx;
 use crate::config::raw::RawPolicy;
 use crate::config::{ConfigError, PolicyConfig, DEFAULT_FOLDERS, DEFAULT_MIN_SIZE};
@@ -58,28 +59,6 @@ fn min_size(ctx: &Ctx, raw: Option<toml::Value>) -> Result<u64, ConfigError> {
     match raw {
         None => Ok(DEFAULT_MIN_SIZE),
         Some(v) => size_at(ctx, "policy.min_size", v),
-    }
-}
-
-/// A size at `key` (`policy.min_size`, `rule[0].min_size`).
-pub(super) fn size_at(ctx: &Ctx, key: &str, raw: toml::Value) -> Result<u64, ConfigError> {
-    match raw {
-        // parse_size's message already shows the bad value and examples.
-        toml::Value::String(s) => crate::units::parse_size(&s)
-            .map_err(|e| ctx.err(key, format!("{e}; the default is \"1MiB\""))),
-        toml::Value::Integer(n) => u64::try_from(n).map_err(|_| {
-            ctx.err(
-                key,
-                format!("{n} is negative; write a size such as \"1MiB\" or 1048576"),
-            )
-        }),
-        other => Err(ctx.err(
-            key,
-            format!(
-                "{other} is not a size; write a string such as \"1MiB\" or \"512KiB\", \
-                 or a number of bytes"
-            ),
-        )),
     }
 }
 

@@ -5,7 +5,8 @@
 
 use serde::Deserialize;
 
-use super::policy::{age_at, check_folder, size_at};
+use super::policy::{age_at, check_folder};
+use super::size::size_at;
 use super::Ctx;
 use crate::config::raw::RawRule;
 use crate::config::{ConfigError, RuleConfig};

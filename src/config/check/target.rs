@@ -2,7 +2,7 @@
 //! `quota` (issue 25): how far under its quota a run takes a mailbox, and
 //! what 100 % is where the server has no QUOTA.
 
-use super::policy::size_at;
+use super::size::size_at;
 use super::Ctx;
 use crate::config::ConfigError;
 
