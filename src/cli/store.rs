@@ -58,7 +58,8 @@ pub struct CopyArgs {
     to: String,
     /// A setting of the new store, as a key of [store] in the config
     /// (endpoint=…, region=…, allow_http=true); repeat for more. The old
-    /// store's settings are not carried over.
+    /// store's settings are not carried over, except its encryption unless
+    /// an encryption key is set here (encryption=none for a plain copy).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
     set: Vec<(String, String)>,
     /// Leave the config file alone (copy only).

@@ -209,10 +209,16 @@ fn set_store(
         .ok_or("it has no [store] url to change")?;
     let old_url = value.as_str().unwrap_or_default().to_string();
     replace_keeping_decor(value, url);
+    // Encryption goes with the store unless the copy says otherwise
+    // (`--set encryption=none` for a plain copy): a copy that silently
+    // wrote every attachment in plain bytes would undo what it was for.
+    let is_crypt = |k: &str| k.starts_with("encryption");
+    let keep_crypt = !settings.iter().any(|(s, _)| is_crypt(s));
     let dropped: Vec<String> = store
         .iter()
         .map(|(k, _)| k.to_string())
         .filter(|k| k != "url" && !settings.iter().any(|(s, _)| s == k))
+        .filter(|k| !(keep_crypt && is_crypt(k)))
         .collect();
     for key in &dropped {
         store.remove(key);
@@ -345,6 +351,22 @@ mod tests {
             ),
             "{new}"
         );
+    }
+
+    #[test]
+    fn issue24_encryption_goes_with_the_store_unless_the_copy_says_otherwise() {
+        let text = format!(
+            "[store]\nurl = \"memory:///a\"\nencryption = \"age\"\n\
+             encryption_key_env = \"K\"\n[links]\nbase_url = \"https://f.example\"\n{ACCOUNT}"
+        );
+        let (new, change) = edit(&text, "memory:///b").expect("edit");
+        assert!(change.dropped.is_empty(), "{:?}", change.dropped);
+        assert_eq!(new, text.replace("memory:///a", "memory:///b"));
+
+        let (new, change) =
+            edit_with(&text, "memory:///b", &[("encryption", "none")]).expect("edit to plain");
+        assert_eq!(change.dropped, vec!["encryption_key_env".to_string()]);
+        assert!(new.contains("encryption = \"none\""), "{new}");
     }
 
     #[test]
