@@ -42,15 +42,21 @@ pub(super) fn encrypt(keys: &Keys, data: &[Bytes]) -> std::io::Result<Vec<u8>> {
     let len: usize = data.iter().map(Bytes::len).sum();
     let chunks = (len as u64).div_ceil(CHUNK).max(1);
     let mut out = Vec::with_capacity(len + (chunks * TAG) as usize + 256);
+    encrypt_into(keys, data, &mut out)?;
+    Ok(out)
+}
+
+/// `data` written to `out` as an age file for this key's recipient.
+fn encrypt_into(keys: &Keys, data: &[Bytes], out: impl Write) -> std::io::Result<()> {
     let recipient: &dyn age::Recipient = &keys.recipient;
     let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient))
         .map_err(std::io::Error::other)?;
-    let mut w = encryptor.wrap_output(&mut out)?;
+    let mut w = encryptor.wrap_output(out)?;
     for part in data {
         w.write_all(part)?;
     }
     w.finish()?;
-    Ok(out)
+    Ok(())
 }
 
 /// Writes `data` as an age file at `target`, create-only, without holding
@@ -69,14 +75,7 @@ pub(super) fn encrypt_to_file(
     let tmp = tempfile::Builder::new().prefix(".age-").tempfile_in(dir)?;
     {
         let mut out = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file());
-        let recipient: &dyn age::Recipient = &keys.recipient;
-        let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient))
-            .map_err(std::io::Error::other)?;
-        let mut w = encryptor.wrap_output(&mut out)?;
-        for part in data {
-            w.write_all(part)?;
-        }
-        w.finish()?;
+        encrypt_into(keys, data, &mut out)?;
         out.flush()?;
     }
     match std::fs::hard_link(tmp.path(), target) {
