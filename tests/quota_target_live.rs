@@ -144,6 +144,18 @@ fn issue25_a_mailbox_over_quota_ends_at_its_target_and_no_lower_than_needed() {
         String::from_utf8_lossy(&slimbox(&config).arg("scan").output().expect("scan").stdout)
             .to_string();
     assert!(scan_text.contains("quota target: usage"), "{scan_text}");
+    let all_text = String::from_utf8_lossy(
+        &slimbox(&config)
+            .args(["scan", "--all"])
+            .output()
+            .expect("scan --all")
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        all_text.contains("account alice: quota target: usage"),
+        "scan --all names each mailbox's target: {all_text}"
+    );
 
     // run: the same set moves; the mailbox ends at or under its target.
     let metrics = dir.path().join("slimbox.prom");

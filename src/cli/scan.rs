@@ -122,6 +122,12 @@ async fn scan_all(service: Service, args: &ScanArgs) -> anyhow::Result<ExitCode>
             &rows,
         );
         super::fleet::print_errors(&outcomes);
+        // Issue 25: as `scan` for one account, each mailbox's quota target.
+        for plan in outcomes.iter().filter_map(|o| o.report.as_ref()) {
+            if let Some(t) = &plan.target {
+                println!("account {}: quota target: {}", plan.account, t.text());
+            }
+        }
     }
     let status = crate::fleet::decide::exit_status(outcomes.iter().map(|o| o.status));
     Ok(ExitCode::from(status))
