@@ -3,7 +3,9 @@
 //! its flags as they are now ([`FlagState`]) and the whole message, each
 //! from one untagged FETCH response's attributes.
 
-use async_imap::imap_proto::AttributeValue;
+use std::borrow::Cow;
+
+use async_imap::imap_proto::{AttributeValue, BodyStructure};
 
 use super::datetime::parse_datetime;
 use super::structure::{leaves, top_type};
@@ -36,31 +38,49 @@ pub struct FlagState {
     pub modseq: Option<u64>,
 }
 
+/// The items of one FETCH response that the answers below are made of,
+/// gathered in one pass.
+#[derive(Default)]
+struct Items<'r, 'a> {
+    uid: Option<u32>,
+    size: Option<u32>,
+    flags: Option<&'r [Cow<'a, str>]>,
+    date: Option<&'r str>,
+    structure: Option<&'r BodyStructure<'a>>,
+    /// A `BODY[...]` section; empty when the server sent NIL (a header
+    /// request for fields the message has none of).
+    section: Option<&'r [u8]>,
+}
+
+fn items<'r, 'a>(attrs: &'r [AttributeValue<'a>]) -> Items<'r, 'a> {
+    let mut it = Items::default();
+    for attr in attrs {
+        match attr {
+            AttributeValue::Uid(u) => it.uid = Some(*u),
+            AttributeValue::Rfc822Size(s) => it.size = Some(*s),
+            AttributeValue::Flags(f) => it.flags = Some(f),
+            AttributeValue::InternalDate(d) => it.date = Some(d),
+            AttributeValue::BodyStructure(bs) => it.structure = Some(bs),
+            AttributeValue::BodySection { data, .. } => {
+                it.section = Some(data.as_deref().unwrap_or_default());
+            }
+            _ => {}
+        }
+    }
+    it
+}
+
 /// A [`MessageMeta`] from one FETCH response; `Ok(None)` when it lacks the UID
 /// or a requested item (an unsolicited update rather than our answer).
 pub(super) fn meta_from_attrs(
     attrs: &[AttributeValue<'_>],
 ) -> Result<Option<MessageMeta>, ImapError> {
-    let mut uid = None;
-    let mut size = None;
-    let mut flags = None;
-    let mut date = None;
-    let mut structure = None;
-    for attr in attrs {
-        match attr {
-            AttributeValue::Uid(u) => uid = Some(*u),
-            AttributeValue::Rfc822Size(s) => size = Some(*s),
-            AttributeValue::Flags(f) => flags = Some(f),
-            AttributeValue::InternalDate(d) => date = Some(d),
-            AttributeValue::BodyStructure(bs) => structure = Some(bs),
-            _ => {}
-        }
-    }
+    let it = items(attrs);
     let (Some(uid), Some(size), Some(flags), Some(date), Some(structure)) =
-        (uid, size, flags, date, structure)
+        (it.uid, it.size, it.flags, it.date, it.structure)
     else {
-        if uid.is_some() && (size.is_some() || structure.is_some()) {
-            tracing::warn!(?uid, "incomplete FETCH response ignored");
+        if it.uid.is_some() && (it.size.is_some() || it.structure.is_some()) {
+            tracing::warn!(uid = ?it.uid, "incomplete FETCH response ignored");
         }
         return Ok(None);
     };
@@ -80,26 +100,9 @@ pub(super) fn meta_from_attrs(
 pub(super) fn header_from_attrs(
     attrs: &[AttributeValue<'_>],
 ) -> Result<Option<HeaderMeta>, ImapError> {
-    let mut uid = None;
-    let mut size = None;
-    let mut flags = None;
-    let mut date = None;
-    let mut header = None;
-    for attr in attrs {
-        match attr {
-            AttributeValue::Uid(u) => uid = Some(*u),
-            AttributeValue::Rfc822Size(s) => size = Some(*s),
-            AttributeValue::Flags(f) => flags = Some(f),
-            AttributeValue::InternalDate(d) => date = Some(d),
-            AttributeValue::BodySection { data, .. } => {
-                // NIL when the message has none of the fields.
-                header = Some(data.as_deref().unwrap_or_default());
-            }
-            _ => {}
-        }
-    }
+    let it = items(attrs);
     let (Some(uid), Some(size), Some(flags), Some(date), Some(header)) =
-        (uid, size, flags, date, header)
+        (it.uid, it.size, it.flags, it.date, it.section)
     else {
         return Ok(None);
     };
@@ -187,7 +190,7 @@ fn internal_ts(date: &str, uid: u32) -> Result<i64, ImapError> {
 /// A message's flags as owned strings, without `\Recent`.
 // NOTE: Dovecot lists \Recent among the flags; it is session state, not
 // something to carry along.
-pub(super) fn owned_flags(flags: &[std::borrow::Cow<'_, str>]) -> Vec<String> {
+pub(super) fn owned_flags(flags: &[Cow<'_, str>]) -> Vec<String> {
     flags
         .iter()
         .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
