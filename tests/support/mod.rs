@@ -8,6 +8,7 @@ pub mod imap4d;
 pub mod mailbox;
 pub mod objstore;
 pub mod oidc;
+pub mod pg;
 pub mod roundcube;
 pub mod sasl;
 pub mod serve;
