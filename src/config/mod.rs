@@ -52,7 +52,7 @@ use check::parse_with_env;
 
 /// `stub_format = "text" | "html"`: the engine's own setting.
 pub use crate::mime::StubFormat;
-pub use check::parse_age;
+pub use check::{database_from_args, parse_age};
 pub use edit::{edit_store, set_store_url, EditError, StoreEdit, StoreUrlChange};
 pub use error::ConfigError;
 pub use oauth::{ClientSecret, OAuthConfig};

@@ -58,6 +58,31 @@ pub(super) fn index_config(
     Ok(IndexConfig { path, database })
 }
 
+/// A PostgreSQL index named on the command line (`index migrate --to`),
+/// checked as `[index] url` and its keys are.
+pub fn database_from_args(
+    url: &str,
+    password_env: Option<String>,
+    password_command: Option<String>,
+    ca_file: Option<String>,
+) -> Result<DatabaseConfig, ConfigError> {
+    let env = |k: &str| std::env::var_os(k);
+    let ctx = Ctx {
+        file: "the command line".into(),
+        base: None,
+        env: &env,
+    };
+    let raw = RawIndex {
+        path: None,
+        url: Some(url.to_string()),
+        password_env,
+        password_command,
+        ca_file,
+    };
+    let database = database_config(&ctx, &raw)?;
+    Ok(database.expect("a url was given"))
+}
+
 /// `index.url` and its credentials, when the index is a PostgreSQL database.
 fn database_config(ctx: &Ctx, raw: &RawIndex) -> Result<Option<DatabaseConfig>, ConfigError> {
     let Some(text) = &raw.url else {

@@ -29,6 +29,7 @@ use super::{
     StoreConfig,
 };
 
+pub use index::database_from_args;
 pub use policy::parse_age;
 
 /// Builds `Invalid` errors for one file.
