@@ -24,6 +24,11 @@ use super::IndexError;
 /// slimbox processes agree on; "slim" in ASCII).
 const WRITE_LOCK: i64 = 0x736c_696d;
 
+/// Prepared statements kept per connection at most (`list` builds its
+/// statement from the filters given): past that they are all dropped and
+/// prepared again as used.
+const STATEMENTS: usize = 256;
+
 enum Op {
     Execute(String, Vec<Value>),
     Query(String, Vec<Value>),
@@ -253,6 +258,9 @@ impl Worker {
                 let st = match self.statements.get(sql) {
                     Some(st) => st.clone(),
                     None => {
+                        if self.statements.len() >= STATEMENTS {
+                            self.statements.clear();
+                        }
                         let st = client.prepare(sql).await?;
                         self.statements.insert(sql.clone(), st.clone());
                         st

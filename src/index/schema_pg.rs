@@ -3,8 +3,9 @@
 //! and Unix times fit), bytes BYTEA, row ids identity columns (BY
 //! DEFAULT, so `Index::copy_into` can keep them), text compared byte by
 //! byte (`COLLATE "C"`, as SQLite does, so lists sort the same), and
-//! SQLite's triggers are trigger functions. Never edit a step that has
-//! shipped; add the next to both lists.
+//! SQLite's triggers are trigger functions. The date index is in the order
+//! `list` reads it (newest first, undated last, as SQLite sorts). Never
+//! edit a step that has shipped; add the next to both lists.
 
 pub(super) const PG_MIGRATIONS: &[&str] = &[
     // 1: processed messages, their parts, objects, the journal, skips.
@@ -27,7 +28,7 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
         processed_at BIGINT NOT NULL
     );
     CREATE INDEX messages_message_id ON messages (message_id);
-    CREATE INDEX messages_date ON messages (date);
+    CREATE INDEX messages_date ON messages (date DESC NULLS LAST);
     CREATE INDEX messages_from ON messages (from_addr);
     CREATE INDEX messages_account_folder ON messages (account, folder);
     CREATE TABLE parts (
