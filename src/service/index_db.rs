@@ -26,7 +26,7 @@ pub struct IndexMigration {
 /// One table's rows copied.
 #[derive(Debug, Serialize)]
 pub struct TableRows {
-    pub table: String,
+    pub table: &'static str,
     pub rows: u64,
 }
 
