@@ -7,8 +7,8 @@ use super::value::Value;
 use super::{Index, IndexError};
 
 /// A table to copy: its columns, the first `key` of them its primary key
-/// (the order rows are read in, a batch at a time), and how many rows go
-/// in one batch.
+/// (the order rows are read in), and how many rows are held before they
+/// are written.
 struct Table {
     name: &'static str,
     columns: &'static [&'static str],
@@ -167,38 +167,33 @@ impl Index {
 }
 
 fn copy_table(source: Conn<'_>, dst: Conn<'_>, t: &Table) -> Result<u64, IndexError> {
-    let cols = t.columns.join(", ");
-    let key = t.columns[..t.key].join(", ");
-    let first = format!(
-        "SELECT {cols} FROM {} ORDER BY {key} LIMIT {}",
-        t.name, t.batch
-    );
-    let marks: Vec<String> = (1..=t.key).map(|i| format!("${i}")).collect();
-    let next = format!(
-        "SELECT {cols} FROM {} WHERE ({key}) > ({}) ORDER BY {key} LIMIT {}",
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        t.columns.join(", "),
         t.name,
-        marks.join(", "),
-        t.batch
+        t.columns[..t.key].join(", ")
     );
-    let mut after: Option<Vec<Value>> = None;
     let mut total = 0u64;
-    loop {
-        let rows = match &after {
-            None => source.query_map(&first, &[], |r| Ok(r.take_all()))?,
-            Some(k) => source.query_map(&next, k, |r| Ok(r.take_all()))?,
-        };
-        let Some(last) = rows.last() else {
-            return Ok(total);
-        };
-        after = Some(last[..t.key].to_vec());
-        total += rows.len() as u64;
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+    let mut held: Vec<Vec<Value>> = Vec::with_capacity(t.batch);
+    let mut flush = |held: &mut Vec<Vec<Value>>| -> Result<(), IndexError> {
+        for chunk in held.chunks(ROWS_PER_INSERT) {
             insert_rows(dst, t, chunk)?;
         }
-        if rows.len() < t.batch {
-            return Ok(total);
+        total += held.len() as u64;
+        held.clear();
+        Ok(())
+    };
+    // Read as one stream (one snapshot of the table), written a batch at
+    // a time.
+    source.for_each(&sql, &[], |r| {
+        held.push(r.take_all());
+        if held.len() >= t.batch {
+            flush(&mut held)?;
         }
-    }
+        Ok(())
+    })?;
+    flush(&mut held)?;
+    Ok(total)
 }
 
 fn insert_rows(dst: Conn<'_>, t: &Table, rows: &[Vec<Value>]) -> Result<(), IndexError> {
