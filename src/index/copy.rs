@@ -137,11 +137,7 @@ impl Index {
     pub fn copy_into(&self, target: &mut Index) -> Result<Vec<(&'static str, u64)>, IndexError> {
         let source = self.db.conn();
         target.db.transaction(TxKind::Immediate, |dst| {
-            for t in TABLES
-                .iter()
-                .map(|t| t.name)
-                .chain(["folder_totals", "folder_objects"])
-            {
+            for t in TABLES.iter().map(|t| t.name).chain(DERIVED) {
                 if dst
                     .query_opt(&format!("SELECT 1 FROM {t} LIMIT 1"), &[])?
                     .is_some()
