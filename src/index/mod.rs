@@ -13,12 +13,14 @@ mod last_success;
 mod query;
 mod rebuilt;
 mod removal;
+mod retention;
 mod schema;
 mod store_binding;
 
 pub use copies::IndexedCopy;
 pub use query::{FolderStats, ObjectRefs, PartFilter, PartRow};
 pub use rebuilt::{Rebuilt, Written};
+pub use retention::{Deletion, ErasedRows, GcTotals, Hold, HoldEvent, IndexedPart};
 
 use std::path::Path;
 

@@ -10,6 +10,7 @@ mod links;
 mod oauth;
 mod owner_report;
 mod policy;
+mod retention;
 mod rules;
 mod serve;
 mod size;
@@ -123,6 +124,7 @@ pub(super) fn parse_with_env(
         policy.link_template.is_some(),
     )?;
     let serve = serve::serve_config(&ctx, &raw.serve)?;
+    let retention = retention::retention_config(&ctx, raw.retention)?;
 
     let accounts = accounts(
         &ctx,
@@ -144,6 +146,7 @@ pub(super) fn parse_with_env(
         owner_report,
         serve,
         links,
+        retention,
         path: path.map(Path::to_path_buf),
     })
 }
