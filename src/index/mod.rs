@@ -20,7 +20,7 @@ mod store_binding;
 pub use copies::IndexedCopy;
 pub use query::{FolderStats, ObjectRefs, PartFilter, PartRow};
 pub use rebuilt::{Rebuilt, Written};
-pub use retention::{Deletion, ErasedRows, GcTotals, Hold, HoldEvent, IndexedPart};
+pub use retention::{Deletion, ErasedRows, GcTotals, Hold, HoldEvent, IndexedPart, StoreTotals};
 
 use std::path::Path;
 

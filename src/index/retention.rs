@@ -78,6 +78,23 @@ pub struct GcTotals {
     pub deleted_bytes: u64,
 }
 
+/// What the store holds as the index knows it (`stats --store`): the
+/// objects it recorded, those a message not put back still names, and
+/// what the last gc found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreTotals {
+    pub objects: u64,
+    /// Bytes of those objects in the store (compressed where they are).
+    pub stored_bytes: u64,
+    pub referenced_objects: u64,
+    pub referenced_bytes: u64,
+    /// Objects a gc found unreferenced, waiting for their grace to end.
+    pub waiting_objects: u64,
+    pub waiting_bytes: u64,
+    pub holds: u64,
+    pub last_gc: Option<GcTotals>,
+}
+
 /// What an erasure took out of the index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ErasedRows {
@@ -403,6 +420,40 @@ impl Index {
                 },
             )
             .optional()?)
+    }
+
+    /// What the store holds as the index knows it, and the last gc.
+    pub fn store_totals(&self) -> Result<StoreTotals, IndexError> {
+        let (objects, stored): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0)
+               FROM objects o LEFT JOIN compressed_objects c ON c.sha256 = o.sha256",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (referenced, referenced_bytes): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0)
+               FROM objects o LEFT JOIN compressed_objects c ON c.sha256 = o.sha256
+              WHERE o.sha256 IN (SELECT p.sha256 FROM parts p JOIN messages m ON m.id = p.message
+                                  WHERE m.reattached_at IS NULL)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (waiting, waiting_bytes): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(stored_size), 0) FROM gc_candidates",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let holds: i64 = self.conn.query_row("SELECT COUNT(*) FROM holds", [], |r| r.get(0))?;
+        Ok(StoreTotals {
+            objects: count(objects),
+            stored_bytes: count(stored),
+            referenced_objects: count(referenced),
+            referenced_bytes: count(referenced_bytes),
+            waiting_objects: count(waiting),
+            waiting_bytes: count(waiting_bytes),
+            holds: count(holds),
+            last_gc: self.gc_last()?,
+        })
     }
 
     /// Every object the rows and journal entries of `account` name

@@ -22,6 +22,7 @@
 pub mod account;
 mod claims;
 mod error;
+pub mod gc;
 mod locate;
 pub mod policy;
 mod query;
