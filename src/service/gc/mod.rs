@@ -112,6 +112,7 @@ impl Service {
         let rules = Rules {
             now: gc_now().map_err(retention)?,
             grace: self.config().retention.grace.as_secs().min(i64::MAX as u64) as i64,
+            wall: crate::dates::now_unix(),
         };
         let mut report = GcReport {
             dry_run: opts.dry_run,

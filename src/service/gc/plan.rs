@@ -28,8 +28,12 @@ pub struct Seen {
 /// The clock and the grace, in Unix seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
+    /// The gc's time (a test may set it ahead).
     pub now: i64,
     pub grace: i64,
+    /// The real time, which the store's write times are compared with:
+    /// a clock set ahead never makes a fresh write look old.
+    pub wall: i64,
 }
 
 /// One stored object's fate.
@@ -56,7 +60,7 @@ pub fn verdict(obj: &Stored, seen: &Seen, recorded: Option<i64>, rules: Rules) -
         return Verdict::OutOfScope;
     }
     if !seen.known.contains(&obj.hash)
-        && (seen.spare_unknown || obj.modified > rules.now.saturating_sub(rules.grace))
+        && (seen.spare_unknown || obj.modified > rules.wall.saturating_sub(rules.grace))
     {
         return Verdict::Recent;
     }
