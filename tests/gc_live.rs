@@ -196,10 +196,11 @@ fn unreferenced(report: &serde_json::Value) -> Vec<(String, String)> {
 fn expunged_then_gc(s3: bool) {
     let d = Dovecot::start(DovecotOptions::default());
     let env = Setup::new(&d, s3);
-    let files: Vec<Vec<u8>> = (0..5).map(|i| mailbox::noise(150_000, 40 + i)).collect();
+    let files: Vec<Vec<u8>> = (0..5).map(|i| mailbox::noise(150_000, 41 + 2 * i)).collect();
     let ids = ["m0", "m1", "m2", "m3", "m4"];
-    for (id, data) in ids.iter().zip(&files) {
-        seed(&d, "alice", "Sent", &message(id, data));
+    let msgs: Vec<Vec<u8>> = ids.iter().zip(&files).map(|(id, f)| message(id, f)).collect();
+    for m in &msgs {
+        seed(&d, "alice", "Sent", m);
     }
     mailbox::ok(env.slimbox().args(["run", "--account", "alice"]));
     let before = env.stored();
@@ -252,7 +253,7 @@ fn expunged_then_gc(s3: bool) {
     assert!(back.contains("whole again"), "{back}");
     let archive = rt().block_on(mailbox::snapshot(&d, "Archive"));
     assert!(
-        archive.values().any(|m| m.bytes == message("m3", &files[3])),
+        archive.values().any(|m| m.bytes == msgs[3]),
         "m3 is whole again in Archive"
     );
     // A second gc at the same time has nothing left to do.
@@ -275,10 +276,10 @@ fn issue23_gc_takes_expunged_objects_after_the_grace_s3() {
 fn issue23_shared_held_and_erased() {
     let d = Dovecot::start(DovecotOptions::default());
     let env = Setup::new(&d, false);
-    let shared = mailbox::noise(200_000, 60);
-    let only_a = mailbox::noise(200_000, 61);
-    let only_b = mailbox::noise(200_000, 62);
-    let kept_b = mailbox::noise(200_000, 63);
+    let shared = mailbox::noise(200_000, 61);
+    let only_a = mailbox::noise(200_000, 63);
+    let only_b = mailbox::noise(200_000, 65);
+    let kept_b = mailbox::noise(200_000, 67);
     seed(&d, "alice", "Sent", &message("sa", &shared));
     seed(&d, "alice", "Sent", &message("a1", &only_a));
     seed(&d, "bob", "Sent", &message("sb", &shared));
@@ -347,7 +348,7 @@ fn issue23_shared_held_and_erased() {
 fn issue23_gc_leaves_a_run_in_flight_alone() {
     let d = Dovecot::start(DovecotOptions::default());
     let env = Setup::new(&d, false);
-    let files: Vec<Vec<u8>> = (0..3).map(|i| mailbox::noise(150_000, 70 + i)).collect();
+    let files: Vec<Vec<u8>> = (0..3).map(|i| mailbox::noise(150_000, 71 + 2 * i)).collect();
     for (i, f) in files.iter().enumerate() {
         seed(&d, "bob", "Sent", &message(&format!("r{i}"), f));
     }
