@@ -56,7 +56,10 @@ impl Setup {
         ));
         let server = s3.then(|| ObjStore::start(Kind::S3));
         if let Some(s) = &server {
-            let local = format!("[store]\nurl = \"{}\"\n", dir.path().join("store").display());
+            let local = format!(
+                "[store]\nurl = \"{}\"\n",
+                dir.path().join("store").display()
+            );
             assert!(text.contains(&local), "{text}");
             text = text.replace(&local, &s.store_toml());
         }
@@ -79,7 +82,11 @@ impl Setup {
 
     /// `slimbox ARGS` at the injected time `at`, which must succeed.
     fn ok_at(&self, at: i64, args: &[&str]) -> String {
-        mailbox::ok(self.slimbox().env("SLIMBOX_TEST_NOW", at.to_string()).args(args))
+        mailbox::ok(
+            self.slimbox()
+                .env("SLIMBOX_TEST_NOW", at.to_string())
+                .args(args),
+        )
     }
 
     /// The hashes the store holds.
@@ -87,8 +94,10 @@ impl Setup {
         rt().block_on(async {
             let store = match &self.server {
                 Some(s) => s.open(),
-                None => slimbox::store::Store::open(self.dir.path().join("store").to_str().unwrap())
-                    .unwrap(),
+                None => {
+                    slimbox::store::Store::open(self.dir.path().join("store").to_str().unwrap())
+                        .unwrap()
+                }
             };
             let mut out: Vec<String> = store
                 .list_hashes()
@@ -167,7 +176,13 @@ fn seed(d: &Dovecot, user: &str, folder: &str, msg: &[u8]) {
 }
 
 fn message(id: &str, data: &[u8]) -> Vec<u8> {
-    mailbox::with_attachment(id, id, &format!("{id}.pdf"), "application/pdf", data.to_vec())
+    mailbox::with_attachment(
+        id,
+        id,
+        &format!("{id}.pdf"),
+        "application/pdf",
+        data.to_vec(),
+    )
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -196,9 +211,15 @@ fn unreferenced(report: &serde_json::Value) -> Vec<(String, String)> {
 fn expunged_then_gc(s3: bool) {
     let d = Dovecot::start(DovecotOptions::default());
     let env = Setup::new(&d, s3);
-    let files: Vec<Vec<u8>> = (0..5).map(|i| mailbox::noise(150_000, 41 + 2 * i)).collect();
+    let files: Vec<Vec<u8>> = (0..5)
+        .map(|i| mailbox::noise(150_000, 41 + 2 * i))
+        .collect();
     let ids = ["m0", "m1", "m2", "m3", "m4"];
-    let msgs: Vec<Vec<u8>> = ids.iter().zip(&files).map(|(id, f)| message(id, f)).collect();
+    let msgs: Vec<Vec<u8>> = ids
+        .iter()
+        .zip(&files)
+        .map(|(id, f)| message(id, f))
+        .collect();
     for m in &msgs {
         seed(&d, "alice", "Sent", m);
     }
@@ -219,18 +240,29 @@ fn expunged_then_gc(s3: bool) {
     let listed: Vec<String> = unreferenced(&dry).into_iter().map(|(h, _)| h).collect();
     assert_eq!(listed, gone, "{dry:#}");
     assert_eq!(dry["unreferenced_objects"], 3, "{dry:#}");
-    assert!(dry["unreferenced_bytes"].as_u64().unwrap() >= 3 * 150_000, "{dry:#}");
+    assert!(
+        dry["unreferenced_bytes"].as_u64().unwrap() >= 3 * 150_000,
+        "{dry:#}"
+    );
     let text = env.ok_at(t0, &["store", "gc", "--dry-run"]);
-    assert!(text.contains(&gone[0]) && text.contains("waiting until"), "{text}");
+    assert!(
+        text.contains(&gone[0]) && text.contains("waiting until"),
+        "{text}"
+    );
 
     // Within the grace: recorded, nothing deleted.
     let first = json(&env.ok_at(t0, &["store", "gc", "--json"]));
     assert_eq!(first["deleted_objects"], 0, "{first:#}");
-    assert_eq!(first["rows_relocated"], 1, "the moved message's row follows it: {first:#}");
+    assert_eq!(
+        first["rows_relocated"], 1,
+        "the moved message's row follows it: {first:#}"
+    );
     assert_eq!(env.stored(), before);
     let later = json(&env.ok_at(t0 + 29 * DAY, &["store", "gc", "--json"]));
     assert_eq!(later["deleted_objects"], 0, "{later:#}");
-    let stats = json(&mailbox::ok(env.slimbox().args(["stats", "--store", "--json"])));
+    let stats = json(&mailbox::ok(
+        env.slimbox().args(["stats", "--store", "--json"]),
+    ));
     assert_eq!(stats["waiting_objects"], 3, "{stats:#}");
 
     // After it: exactly those.
@@ -249,7 +281,10 @@ fn expunged_then_gc(s3: bool) {
 
     // The moved message: its file restores, and it is put back whole.
     assert_eq!(env.restored("m3@example.com", "m3.pdf"), files[3]);
-    let back = mailbox::ok(env.slimbox().args(["reattach", "--message-id", "m3@example.com"]));
+    let back = mailbox::ok(
+        env.slimbox()
+            .args(["reattach", "--message-id", "m3@example.com"]),
+    );
     assert!(back.contains("whole again"), "{back}");
     let archive = rt().block_on(mailbox::snapshot(&d, "Archive"));
     assert!(
@@ -296,30 +331,50 @@ fn issue23_shared_held_and_erased() {
     assert!(env.stored().contains(&hex(&shared)), "bob still uses it");
 
     // bob is held: his expunged file stays, and he cannot be erased.
-    let held = mailbox::ok(env.slimbox().args(["hold", "bob", "--by", "legal", "--note", "case 7"]));
+    let held = mailbox::ok(
+        env.slimbox()
+            .args(["hold", "bob", "--by", "legal", "--note", "case 7"]),
+    );
     assert!(held.contains("held (by legal"), "{held}");
     expunge(&d, "bob", "Sent", &["b1"]);
     env.ok_at(t0 + 31 * DAY, &["store", "gc"]);
     env.ok_at(t0 + 100 * DAY, &["store", "gc"]);
     assert!(env.stored().contains(&hex(&only_b)), "held");
-    let out = env.slimbox().args(["erase", "--account", "bob", "--yes"]).output().unwrap();
+    let out = env
+        .slimbox()
+        .args(["erase", "--account", "bob", "--yes"])
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && said.contains("legal hold"), "{said}");
+    assert!(
+        !out.status.success() && said.contains("legal hold"),
+        "{said}"
+    );
     assert!(env.stored().contains(&hex(&only_b)));
 
     // Released: gc takes it after the grace.
     let lifted = mailbox::ok(env.slimbox().args(["release", "bob"]));
     assert!(lifted.contains("lifted"), "{lifted}");
     env.ok_at(t0 + 100 * DAY, &["store", "gc"]);
-    assert!(env.stored().contains(&hex(&only_b)), "grace starts at release");
+    assert!(
+        env.stored().contains(&hex(&only_b)),
+        "grace starts at release"
+    );
     env.ok_at(t0 + 131 * DAY, &["store", "gc"]);
-    assert!(!env.stored().contains(&hex(&only_b)), "released and past the grace");
+    assert!(
+        !env.stored().contains(&hex(&only_b)),
+        "released and past the grace"
+    );
 
     // Erase alice: her own file, rows and readable copies go at once; the
     // file bob shares stays and restores byte for byte.
-    let erased = json(&mailbox::ok(
-        env.slimbox().args(["erase", "--account", "alice", "--yes", "--json"]),
-    ));
+    let erased = json(&mailbox::ok(env.slimbox().args([
+        "erase",
+        "--account",
+        "alice",
+        "--yes",
+        "--json",
+    ])));
     let objects: Vec<&str> = erased["objects"]
         .as_array()
         .unwrap()
@@ -333,13 +388,19 @@ fn issue23_shared_held_and_erased() {
     assert!(env.stored().contains(&hex(&shared)));
     let list = json(&mailbox::ok(env.slimbox().args(["list", "--json"])));
     assert!(
-        list.as_array().unwrap().iter().all(|r| r["account"] != "alice"),
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["account"] != "alice"),
         "{list:#}"
     );
     assert!(!env.dir.path().join("store/files/alice").exists());
     assert_eq!(env.restored("sb@example.com", "sb.pdf"), shared);
     assert_eq!(env.restored("b2@example.com", "b2.pdf"), kept_b);
-    mailbox::ok(env.slimbox().args(["verify", "--read-data", "--account", "bob"]));
+    mailbox::ok(
+        env.slimbox()
+            .args(["verify", "--read-data", "--account", "bob"]),
+    );
 }
 
 /// A gc while a run of bob is paused between the store and the APPEND
@@ -348,7 +409,9 @@ fn issue23_shared_held_and_erased() {
 fn issue23_gc_leaves_a_run_in_flight_alone() {
     let d = Dovecot::start(DovecotOptions::default());
     let env = Setup::new(&d, false);
-    let files: Vec<Vec<u8>> = (0..3).map(|i| mailbox::noise(150_000, 71 + 2 * i)).collect();
+    let files: Vec<Vec<u8>> = (0..3)
+        .map(|i| mailbox::noise(150_000, 71 + 2 * i))
+        .collect();
     for (i, f) in files.iter().enumerate() {
         seed(&d, "bob", "Sent", &message(&format!("r{i}"), f));
     }
@@ -375,9 +438,15 @@ fn issue23_gc_leaves_a_run_in_flight_alone() {
     let status = child.wait().unwrap();
     assert!(status.success(), "the run finishes");
     for (i, f) in files.iter().enumerate() {
-        assert_eq!(&env.restored(&format!("r{i}@example.com"), &format!("r{i}.pdf")), f);
+        assert_eq!(
+            &env.restored(&format!("r{i}@example.com"), &format!("r{i}.pdf")),
+            f
+        );
     }
-    mailbox::ok(env.slimbox().args(["verify", "--read-data", "--account", "bob"]));
+    mailbox::ok(
+        env.slimbox()
+            .args(["verify", "--read-data", "--account", "bob"]),
+    );
 }
 
 /// Reads the child's stderr until the test hook says it paused.

@@ -35,7 +35,11 @@ pub async fn run(args: EraseArgs, config_path: Option<PathBuf>) -> anyhow::Resul
         return Ok(ExitCode::SUCCESS);
     }
     for o in &out.objects {
-        println!("removed object {}  {}", o.sha256, human_size(o.stored_bytes));
+        println!(
+            "removed object {}  {}",
+            o.sha256,
+            human_size(o.stored_bytes)
+        );
     }
     println!(
         "erased {}: {} messages ({} parts) and {} journal entries from the index; {} objects \

@@ -72,7 +72,11 @@ fn when(unix: i64) -> String {
 
 fn print_report(r: &GcReport) {
     let t = &r.totals;
-    let head = if r.dry_run { "store gc (dry run)" } else { "store gc" };
+    let head = if r.dry_run {
+        "store gc (dry run)"
+    } else {
+        "store gc"
+    };
     println!(
         "{head}: {} objects ({}) in the store; {} referenced ({}), {} unreferenced ({})",
         t.objects,
@@ -95,7 +99,10 @@ fn print_report(r: &GcReport) {
         );
     }
     if !r.held.is_empty() {
-        println!("held (nothing they reference is deleted): {}", r.held.join(", "));
+        println!(
+            "held (nothing they reference is deleted): {}",
+            r.held.join(", ")
+        );
     }
     for (a, why) in &r.accounts_not_read {
         println!("not read: {a}: {why}; its index rows kept their objects");
@@ -106,9 +113,17 @@ fn print_report(r: &GcReport) {
             r.recent_unknown
         );
     }
-    let waiting = r.unreferenced.iter().filter(|o| o.state == "waiting").count();
+    let waiting = r
+        .unreferenced
+        .iter()
+        .filter(|o| o.state == "waiting")
+        .count();
     if r.dry_run {
-        let due: Vec<_> = r.unreferenced.iter().filter(|o| o.state != "waiting").collect();
+        let due: Vec<_> = r
+            .unreferenced
+            .iter()
+            .filter(|o| o.state != "waiting")
+            .collect();
         println!(
             "would delete {} object(s) ({}); {waiting} waiting for the grace ({} days)",
             due.len(),
@@ -127,7 +142,10 @@ fn print_report(r: &GcReport) {
         r.rows_relocated
     );
     if r.pending_finished > 0 {
-        println!("finished {} deletion(s) an interrupted gc or erase left", r.pending_finished);
+        println!(
+            "finished {} deletion(s) an interrupted gc or erase left",
+            r.pending_finished
+        );
     }
 }
 
@@ -136,13 +154,35 @@ pub(super) fn metrics(t: &GcTotals) -> String {
     let mut out = String::new();
     for (name, help, v) in [
         ("slimbox_store_objects", "Objects in the store.", t.objects),
-        ("slimbox_store_bytes", "Bytes the objects take in the store.", t.stored_bytes),
-        ("slimbox_store_referenced_bytes", "Bytes of the objects something references.", t.referenced_bytes),
-        ("slimbox_store_unreferenced_bytes", "Bytes store gc would free once their grace ends.", t.unreferenced_bytes),
-        ("slimbox_store_gc_deleted_objects", "Objects the last store gc deleted.", t.deleted_objects),
-        ("slimbox_store_gc_deleted_bytes", "Bytes the last store gc freed.", t.deleted_bytes),
+        (
+            "slimbox_store_bytes",
+            "Bytes the objects take in the store.",
+            t.stored_bytes,
+        ),
+        (
+            "slimbox_store_referenced_bytes",
+            "Bytes of the objects something references.",
+            t.referenced_bytes,
+        ),
+        (
+            "slimbox_store_unreferenced_bytes",
+            "Bytes store gc would free once their grace ends.",
+            t.unreferenced_bytes,
+        ),
+        (
+            "slimbox_store_gc_deleted_objects",
+            "Objects the last store gc deleted.",
+            t.deleted_objects,
+        ),
+        (
+            "slimbox_store_gc_deleted_bytes",
+            "Bytes the last store gc freed.",
+            t.deleted_bytes,
+        ),
     ] {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+        ));
     }
     out.push_str(&format!(
         "# HELP slimbox_store_gc_timestamp_seconds When the last store gc ran.\n\

@@ -58,7 +58,13 @@ pub fn hold(args: HoldArgs, config_path: Option<PathBuf>) -> anyhow::Result<Exit
             println!("no mailbox is held");
         }
         for h in holds.iter().filter(|_| !args.json) {
-            println!("{}: held by {} at {} {}", h.account, h.by, when(h.at), h.note);
+            println!(
+                "{}: held by {} at {} {}",
+                h.account,
+                h.by,
+                when(h.at),
+                h.note
+            );
         }
         return Ok(ExitCode::SUCCESS);
     };
@@ -72,7 +78,11 @@ pub fn hold(args: HoldArgs, config_path: Option<PathBuf>) -> anyhow::Result<Exit
             when(out.hold.at)
         );
     } else {
-        println!("{account} is held (by {} at {})", out.hold.by, when(out.hold.at));
+        println!(
+            "{account} is held (by {} at {})",
+            out.hold.by,
+            when(out.hold.at)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

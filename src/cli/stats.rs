@@ -73,7 +73,11 @@ fn store_totals(service: &crate::service::Service, json: bool) -> anyhow::Result
         println!("{}", serde_json::to_string_pretty(&t)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("stored:      {} objects, {}", t.objects, human_size(t.stored_bytes));
+    println!(
+        "stored:      {} objects, {}",
+        t.objects,
+        human_size(t.stored_bytes)
+    );
     println!(
         "referenced:  {} objects, {}",
         t.referenced_objects,

@@ -117,7 +117,9 @@ impl Index {
         note: &str,
         at: i64,
     ) -> Result<Option<Hold>, IndexError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         if let Some(h) = hold_of(&tx, account)? {
             return Ok(Some(h));
         }
@@ -139,7 +141,9 @@ impl Index {
         note: &str,
         at: i64,
     ) -> Result<Option<Hold>, IndexError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(h) = hold_of(&tx, account)? else {
             return Ok(None);
         };
@@ -151,9 +155,9 @@ impl Index {
 
     /// The holds in force, by account.
     pub fn holds(&self) -> Result<Vec<Hold>, IndexError> {
-        let mut st = self.conn.prepare(
-            "SELECT account, held_by, held_at, note FROM holds ORDER BY account",
-        )?;
+        let mut st = self
+            .conn
+            .prepare("SELECT account, held_by, held_at, note FROM holds ORDER BY account")?;
         let rows = st.query_map([], hold_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -230,7 +234,9 @@ impl Index {
         uidvalidity: u32,
         uid: u32,
     ) -> Result<i64, IndexError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let moved = tx.execute(
             "INSERT INTO messages (account, folder, uidvalidity, old_uid, new_uid, message_id, date,
                from_addr, to_addr, subject, internal_date, flags, size_before, size_after, processed_at)
@@ -257,9 +263,9 @@ impl Index {
     /// The objects `store gc` found unreferenced: (SHA-256 hex, since,
     /// stored bytes).
     pub fn gc_candidates(&self) -> Result<Vec<(String, i64, u64)>, IndexError> {
-        let mut st = self.conn.prepare(
-            "SELECT sha256, first_unreferenced_at, stored_size FROM gc_candidates",
-        )?;
+        let mut st = self
+            .conn
+            .prepare("SELECT sha256, first_unreferenced_at, stored_size FROM gc_candidates")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -302,7 +308,9 @@ impl Index {
         reason: &str,
         at: i64,
     ) -> Result<Vec<Deletion>, IndexError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         drop_messages(&tx, gone, true)?;
         let chosen = write_intent(&tx, wanted, reason, at)?;
         tx.commit()?;
@@ -328,7 +336,9 @@ impl Index {
     /// Of the pending deletions, those that something names again (a run
     /// stored the same file since): their intent is dropped, they stay.
     pub fn gc_recheck_pending(&mut self) -> Result<Vec<Deletion>, IndexError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let pending: Vec<Deletion> = {
             let mut st = tx.prepare("SELECT sha256, size, stored_size FROM gc_deleting")?;
             let rows = st.query_map([], |r| {
@@ -345,7 +355,10 @@ impl Index {
             tx.execute("DELETE FROM gc_deleting WHERE sha256 = ?1", [h])?;
         }
         tx.commit()?;
-        Ok(pending.into_iter().filter(|d| !used.contains(&d.sha256)).collect())
+        Ok(pending
+            .into_iter()
+            .filter(|d| !used.contains(&d.sha256))
+            .collect())
     }
 
     /// The objects `done` are gone from the store: their intent, candidate
@@ -443,7 +456,9 @@ impl Index {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let holds: i64 = self.conn.query_row("SELECT COUNT(*) FROM holds", [], |r| r.get(0))?;
+        let holds: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM holds", [], |r| r.get(0))?;
         Ok(StoreTotals {
             objects: count(objects),
             stored_bytes: count(stored),
@@ -524,7 +539,9 @@ impl Index {
         by: &str,
         at: i64,
     ) -> Result<Result<ErasedRows, Hold>, IndexError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         if let Some(h) = hold_of(&tx, account)? {
             return Ok(Err(h));
         }
@@ -560,7 +577,14 @@ impl Index {
         tx.execute(
             "INSERT INTO erasures (account, by_user, at, messages, objects, bytes)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![account, by, at, ids.len() as i64, objects.len() as i64, bytes as i64],
+            params![
+                account,
+                by,
+                at,
+                ids.len() as i64,
+                objects.len() as i64,
+                bytes as i64
+            ],
         )?;
         tx.commit()?;
         Ok(Ok(ErasedRows {
@@ -711,7 +735,13 @@ fn write_intent(
             forget.execute([&d.sha256])?;
             continue;
         }
-        ins.execute(params![d.sha256, d.size as i64, d.stored_size as i64, reason, at])?;
+        ins.execute(params![
+            d.sha256,
+            d.size as i64,
+            d.stored_size as i64,
+            reason,
+            at
+        ])?;
         chosen.push(d.clone());
     }
     Ok(chosen)

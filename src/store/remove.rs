@@ -46,7 +46,7 @@ impl Store {
                 Err(e) => return Err(self.backend("list", &prefix, e)),
             }
         }
-        out.sort_unstable_by(|a, b| (a.hash, a.compressed).cmp(&(b.hash, b.compressed)));
+        out.sort_unstable_by_key(|o| (o.hash, o.compressed));
         Ok(out)
     }
 

@@ -55,7 +55,10 @@ fn issue23_hold_and_release_are_recorded_with_who_and_when() {
     assert!(idx.release("a", "carol", "closed", 300).unwrap().is_some());
     assert!(idx.hold_on("a").unwrap().is_none());
     let ev = idx.hold_events(Some("a")).unwrap();
-    let seen: Vec<_> = ev.iter().map(|e| (e.action.as_str(), e.by.as_str(), e.at)).collect();
+    let seen: Vec<_> = ev
+        .iter()
+        .map(|e| (e.action.as_str(), e.by.as_str(), e.at))
+        .collect();
     assert_eq!(seen, [("hold", "root", 100), ("release", "carol", 300)]);
 }
 
@@ -72,7 +75,10 @@ fn issue23_intent_keeps_back_what_a_row_or_the_journal_still_names() {
     assert_eq!(idx.gc_pending().unwrap(), vec![del("aa")]);
     // The totals lost the dropped message.
     let stats = idx.stats().unwrap();
-    assert_eq!(stats.iter().map(|s| s.account.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(
+        stats.iter().map(|s| s.account.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
     idx.gc_done(&["aa".into()]).unwrap();
     assert!(idx.gc_pending().unwrap().is_empty());
 }
@@ -100,10 +106,16 @@ fn issue23_erasure_takes_every_row_of_the_account_and_is_refused_when_held() {
     let shared = idx.used_by_others("a", &mine).unwrap();
     assert_eq!(shared, HashSet::from(["bb".to_string()]));
     idx.hold("a", "root", "", 1).unwrap();
-    assert!(idx.erase_account("a", &[del("aa")], "root", 2).unwrap().is_err());
+    assert!(idx
+        .erase_account("a", &[del("aa")], "root", 2)
+        .unwrap()
+        .is_err());
     assert_eq!(idx.account_rows("a").unwrap(), 3);
     idx.release("a", "root", "", 3).unwrap();
-    let rows = idx.erase_account("a", &[del("aa")], "root", 4).unwrap().unwrap();
+    let rows = idx
+        .erase_account("a", &[del("aa")], "root", 4)
+        .unwrap()
+        .unwrap();
     assert_eq!((rows.messages, rows.parts), (1, 2));
     assert_eq!(idx.account_rows("a").unwrap(), 0);
     assert_eq!(idx.account_rows("b").unwrap(), 2);

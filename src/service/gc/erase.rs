@@ -70,7 +70,11 @@ impl Service {
                 continue;
             };
             let form = store.stored_form(&hash).await?;
-            let size = sizes.get(h).copied().or(form.as_ref().map(|f| f.size)).unwrap_or(0);
+            let size = sizes
+                .get(h)
+                .copied()
+                .or(form.as_ref().map(|f| f.size))
+                .unwrap_or(0);
             let stored = form.map_or(0, |f| f.compressed_size.unwrap_or(f.size));
             deletions.push(Deletion {
                 sha256: h.clone(),

@@ -37,20 +37,7 @@ pub(super) async fn gather(
         scope: scope.map(|_| HashSet::new()),
         ..Seen::default()
     };
-    let mut found: HashMap<String, Vec<Copy>> = HashMap::new();
-    for a in accounts {
-        match read_server(a).await {
-            Ok(copies) => {
-                for c in &copies.0 {
-                    seen.referenced.extend(c.objects.iter().copied());
-                }
-                seen.referenced.extend(copies.1);
-                found.insert(a.name.clone(), copies.0);
-                report.accounts_read.push(a.name.clone());
-            }
-            Err(why) => report.accounts_not_read.push((a.name.clone(), why)),
-        }
-    }
+    let found = read_servers(accounts, &mut seen, report).await;
     seen.spare_unknown = !report.accounts_not_read.is_empty();
     let mut rows: HashMap<String, BTreeMap<i64, Copy>> = HashMap::new();
     let mut raw: HashMap<i64, Vec<Sha256>> = HashMap::new();
@@ -61,7 +48,11 @@ pub(super) async fn gather(
         let r = p.raw_sha256.as_deref().and_then(parse_hex);
         seen.known.insert(h);
         seen.known.extend(r);
-        if let Some(s) = seen.scope.as_mut().filter(|_| scope == Some(p.account.as_str())) {
+        if let Some(s) = seen
+            .scope
+            .as_mut()
+            .filter(|_| scope == Some(p.account.as_str()))
+        {
             s.insert(h);
             s.extend(r);
         }
@@ -90,25 +81,61 @@ pub(super) async fn gather(
     for (_, h) in index.journal_objects()? {
         seen.referenced.extend(parse_hex(&h));
     }
-    let mut out = Rows::default();
-    for (account, mut mine) in rows {
-        for c in mine.values_mut() {
-            c.objects.sort_unstable();
-            c.objects.dedup();
-        }
-        let fate = plan::match_rows(&mine, found.get(&account).map_or(&[][..], Vec::as_slice));
-        out.relocate.extend(fate.relocate);
-        for (id, mut objects) in fate.gone {
-            objects.extend(raw.remove(&id).unwrap_or_default());
-            out.gone.insert(id, objects);
-        }
-    }
+    let out = fate(rows, raw, &found);
     Ok(Gathered {
         stored,
         seen,
         rows: out,
         sizes: index.object_sizes()?,
     })
+}
+
+/// Reads each mailbox's server: its converted messages' objects are
+/// referenced; a mailbox that cannot be read whole is said in `report`.
+async fn read_servers(
+    accounts: &[AccountConfig],
+    seen: &mut Seen,
+    report: &mut GcReport,
+) -> HashMap<String, Vec<Copy>> {
+    let mut found = HashMap::new();
+    for a in accounts {
+        match read_server(a).await {
+            Ok((copies, raw)) => {
+                for c in &copies {
+                    seen.referenced.extend(c.objects.iter().copied());
+                }
+                seen.referenced.extend(raw);
+                found.insert(a.name.clone(), copies);
+                report.accounts_read.push(a.name.clone());
+            }
+            Err(why) => report.accounts_not_read.push((a.name.clone(), why)),
+        }
+    }
+    found
+}
+
+/// The fate of the read mailboxes' rows; a gone row's objects include
+/// the raw bodies it named.
+fn fate(
+    rows: HashMap<String, BTreeMap<i64, Copy>>,
+    mut raw: HashMap<i64, Vec<Sha256>>,
+    found: &HashMap<String, Vec<Copy>>,
+) -> Rows {
+    let mut out = Rows::default();
+    for (account, mut mine) in rows {
+        for c in mine.values_mut() {
+            c.objects.sort_unstable();
+            c.objects.dedup();
+        }
+        let on_server = found.get(&account).map_or(&[][..], Vec::as_slice);
+        let fate = plan::match_rows(&mine, on_server);
+        out.relocate.extend(fate.relocate);
+        for (id, mut objects) in fate.gone {
+            objects.extend(raw.remove(&id).unwrap_or_default());
+            out.gone.insert(id, objects);
+        }
+    }
+    out
 }
 
 /// The converted messages of one mailbox (with their objects) and the raw
@@ -128,9 +155,16 @@ async fn read_server(a: &AccountConfig) -> Result<(Vec<Copy>, Vec<Sha256>), Stri
         .into_iter()
         .map(|r| {
             let rec = r.record;
-            let mut objects: Vec<Sha256> =
-                rec.parts.iter().filter_map(|p| parse_hex(&p.sha256)).collect();
-            raw.extend(rec.parts.iter().filter_map(|p| p.raw_sha256.as_deref().and_then(parse_hex)));
+            let mut objects: Vec<Sha256> = rec
+                .parts
+                .iter()
+                .filter_map(|p| parse_hex(&p.sha256))
+                .collect();
+            raw.extend(
+                rec.parts
+                    .iter()
+                    .filter_map(|p| p.raw_sha256.as_deref().and_then(parse_hex)),
+            );
             objects.sort_unstable();
             objects.dedup();
             Copy {

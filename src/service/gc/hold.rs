@@ -86,9 +86,16 @@ impl Service {
     }
 
     /// `account` is in the config or the index: a typo is not held.
-    pub(super) fn known_account(&self, index: &crate::index::Index, account: &str) -> Result<(), ServiceError> {
+    pub(super) fn known_account(
+        &self,
+        index: &crate::index::Index,
+        account: &str,
+    ) -> Result<(), ServiceError> {
         let in_config = self.config().accounts.iter().any(|a| a.name == account);
-        if in_config || index.account_rows(account)? > 0 || index.account_objects(account)?.len() > 0 {
+        if in_config
+            || index.account_rows(account)? > 0
+            || !index.account_objects(account)?.is_empty()
+        {
             return Ok(());
         }
         Err(retention(RetentionError::UnknownAccount {

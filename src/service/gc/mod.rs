@@ -30,6 +30,8 @@ pub use erase::{Erased, ErasedObject};
 pub use error::RetentionError;
 pub use hold::{HoldOutcome, ReleaseOutcome};
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 
 use super::{Service, ServiceError};
@@ -127,58 +129,32 @@ impl Service {
             Some(a) => vec![self.account(a)?.clone()],
             None => self.config().accounts.clone(),
         };
-        let gathered = gather::gather(store, &index, &accounts, opts.account.as_deref(), &mut report).await?;
+        let gathered = gather::gather(
+            store,
+            &index,
+            &accounts,
+            opts.account.as_deref(),
+            &mut report,
+        )
+        .await?;
         if !opts.dry_run {
             for (row, at) in &gathered.rows.relocate {
                 index.relocate_message(*row, &at.folder, at.uidvalidity, at.uid.unwrap_or(0))?;
                 report.rows_relocated += 1;
             }
         }
-        let recorded: std::collections::HashMap<String, i64> = index
+        let recorded: HashMap<String, i64> = index
             .gc_candidates()?
             .into_iter()
             .map(|(h, at, _)| (h, at))
             .collect();
-        let mut add = Vec::new();
-        let mut again = Vec::new();
-        let mut due = Vec::new();
-        for obj in &gathered.stored {
-            let hex = to_hex(&obj.hash);
-            let was = recorded.get(&hex).copied();
-            let v = plan::verdict(obj, &gathered.seen, was, rules);
-            tally(&mut report.totals, obj.stored_size, v);
-            match v {
-                Verdict::Referenced => {
-                    if was.is_some() {
-                        again.push(hex);
-                    }
-                }
-                Verdict::OutOfScope => {}
-                Verdict::Recent => report.recent_unknown += 1,
-                Verdict::Waiting { since, due: at } => {
-                    if was.is_none() {
-                        add.push((hex.clone(), since, obj.stored_size));
-                    }
-                    report.unreferenced.push(object(hex, obj.stored_size, since, at, "waiting"));
-                }
-                Verdict::Due { since } => {
-                    let state = if opts.dry_run { "would delete" } else { "deleted" };
-                    due.push(Deletion {
-                        size: gathered.sizes.get(&hex).copied().unwrap_or(obj.stored_size),
-                        stored_size: obj.stored_size,
-                        sha256: hex.clone(),
-                    });
-                    let at = since.saturating_add(rules.grace);
-                    report.unreferenced.push(object(hex, obj.stored_size, since, at, state));
-                }
-            }
-        }
+        let decided = decide(&gathered, &recorded, rules, opts.dry_run, &mut report);
         report.totals.at = rules.now;
         if opts.dry_run {
             return Ok(report);
         }
-        index.gc_note_candidates(&add, &again)?;
-        delete_due(store, &mut index, &gathered, due, &mut report).await?;
+        index.gc_note_candidates(&decided.add, &decided.forget)?;
+        delete_due(store, &mut index, &gathered, decided.due, &mut report).await?;
         index.gc_note_totals(&report.totals)?;
         Ok(report)
     }
@@ -188,6 +164,66 @@ impl Service {
     pub fn store_totals(&self) -> Result<crate::index::StoreTotals, ServiceError> {
         Ok(self.index()?.store_totals()?)
     }
+}
+
+/// What the verdicts come to.
+struct Decided {
+    /// Newly unreferenced: (SHA-256 hex, since, stored bytes).
+    add: Vec<(String, i64, u64)>,
+    /// Recorded before, now referenced again or no longer stored.
+    forget: Vec<String>,
+    due: Vec<Deletion>,
+}
+
+/// Each stored object's verdict, tallied into `report`.
+fn decide(
+    gathered: &gather::Gathered,
+    recorded: &HashMap<String, i64>,
+    rules: Rules,
+    dry_run: bool,
+    report: &mut GcReport,
+) -> Decided {
+    let mut d = Decided {
+        add: Vec::new(),
+        forget: Vec::new(),
+        due: Vec::new(),
+    };
+    let mut listed = HashSet::with_capacity(gathered.stored.len());
+    for obj in &gathered.stored {
+        let hex = to_hex(&obj.hash);
+        let was = recorded.get(&hex).copied();
+        let v = plan::verdict(obj, &gathered.seen, was, rules);
+        tally(&mut report.totals, obj.stored_size, v);
+        match v {
+            Verdict::Referenced if was.is_some() => d.forget.push(hex.clone()),
+            Verdict::Referenced | Verdict::OutOfScope => {}
+            Verdict::Recent => report.recent_unknown += 1,
+            Verdict::Waiting { since, due } => {
+                if was.is_none() {
+                    d.add.push((hex.clone(), since, obj.stored_size));
+                }
+                let o = object(hex.clone(), obj.stored_size, since, due, "waiting");
+                report.unreferenced.push(o);
+            }
+            Verdict::Due { since } => {
+                let state = if dry_run { "would delete" } else { "deleted" };
+                d.due.push(Deletion {
+                    size: gathered.sizes.get(&hex).copied().unwrap_or(obj.stored_size),
+                    stored_size: obj.stored_size,
+                    sha256: hex.clone(),
+                });
+                let due = since.saturating_add(rules.grace);
+                report
+                    .unreferenced
+                    .push(object(hex.clone(), obj.stored_size, since, due, state));
+            }
+        }
+        listed.insert(hex);
+    }
+    // Gone from the store by other means: nothing left to wait for.
+    d.forget
+        .extend(recorded.keys().filter(|h| !listed.contains(*h)).cloned());
+    d
 }
 
 fn object(sha256: String, stored: u64, since: i64, due: i64, state: &'static str) -> GcObject {
@@ -232,7 +268,7 @@ async fn delete_due(
     if due.is_empty() {
         return Ok(());
     }
-    let hashes: std::collections::HashSet<_> = due.iter().map(|d| d.sha256.clone()).collect();
+    let hashes: HashSet<_> = due.iter().map(|d| d.sha256.clone()).collect();
     let gone: Vec<i64> = gathered
         .rows
         .gone
@@ -242,12 +278,16 @@ async fn delete_due(
         .collect();
     let chosen = index.gc_begin(&due, &gone, "gc", report.now)?;
     report.rows_dropped += gone.len() as u64;
-    let kept: std::collections::HashSet<_> = due
+    let kept: HashSet<_> = due
         .iter()
         .filter(|d| !chosen.contains(d))
         .map(|d| d.sha256.clone())
         .collect();
-    for o in report.unreferenced.iter_mut().filter(|o| kept.contains(&o.sha256)) {
+    for o in report
+        .unreferenced
+        .iter_mut()
+        .filter(|o| kept.contains(&o.sha256))
+    {
         o.state = "kept";
     }
     let done = delete_objects(store, index, &chosen, report).await?;
@@ -264,8 +304,7 @@ pub(super) async fn delete_objects(
     chosen: &[Deletion],
     report: &mut GcReport,
 ) -> Result<(u64, u64), ServiceError> {
-    report.readable_copies_removed +=
-        readable::remove_copies(store, chosen).map_err(retention)?;
+    report.readable_copies_removed += readable::remove_copies(store, chosen).map_err(retention)?;
     let mut done = Vec::with_capacity(chosen.len());
     let mut bytes = 0;
     for d in chosen {

@@ -46,9 +46,14 @@ pub enum Verdict {
     /// could not be read): a run's write in flight, perhaps.
     Recent,
     /// Unreferenced since `since`; deletable from `due`.
-    Waiting { since: i64, due: i64 },
+    Waiting {
+        since: i64,
+        due: i64,
+    },
     /// Unreferenced since `since`, for the grace or longer: deleted now.
-    Due { since: i64 },
+    Due {
+        since: i64,
+    },
 }
 
 /// The fate of `obj`; `recorded`: since when a gc found it unreferenced.

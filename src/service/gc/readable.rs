@@ -71,7 +71,9 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, RetentionError> {
     while let Some(d) = todo.pop() {
         for entry in std::fs::read_dir(&d).map_err(|e| io("list", &d, e))? {
             let entry = entry.map_err(|e| io("list", &d, e))?;
-            let kind = entry.file_type().map_err(|e| io("read", &entry.path(), e))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| io("read", &entry.path(), e))?;
             if kind.is_dir() {
                 todo.push(entry.path());
             } else if kind.is_file() {

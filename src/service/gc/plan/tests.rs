@@ -30,7 +30,13 @@ fn issue23_two_phases_deletion_only_after_the_grace() {
     };
     let now = 1000 * DAY;
     let first = verdict(&stored(1, 0), &seen, None, rules(now));
-    assert_eq!(first, Verdict::Waiting { since: now, due: now + 30 * DAY });
+    assert_eq!(
+        first,
+        Verdict::Waiting {
+            since: now,
+            due: now + 30 * DAY
+        }
+    );
     let later = verdict(&stored(1, 0), &seen, Some(now), rules(now + 29 * DAY));
     assert!(matches!(later, Verdict::Waiting { .. }));
     let after = verdict(&stored(1, 0), &seen, Some(now), rules(now + 30 * DAY));
@@ -45,21 +51,39 @@ fn issue23_referenced_held_scoped_and_recent_objects_are_kept() {
         known: HashSet::from([h(1), h(2)]),
         ..Seen::default()
     };
-    assert_eq!(verdict(&stored(1, 0), &seen, Some(0), rules(now)), Verdict::Referenced);
+    assert_eq!(
+        verdict(&stored(1, 0), &seen, Some(0), rules(now)),
+        Verdict::Referenced
+    );
     // No row names it, written a minute ago: a run's write in flight.
-    assert_eq!(verdict(&stored(3, now - 60), &seen, None, rules(now)), Verdict::Recent);
+    assert_eq!(
+        verdict(&stored(3, now - 60), &seen, None, rules(now)),
+        Verdict::Recent
+    );
     // A clock set ahead does not make a fresh write old.
-    let ahead = Rules { wall: now - 400 * DAY, ..rules(now) };
-    assert_eq!(verdict(&stored(3, now - 399 * DAY), &seen, None, ahead), Verdict::Recent);
+    let ahead = Rules {
+        wall: now - 400 * DAY,
+        ..rules(now)
+    };
+    assert_eq!(
+        verdict(&stored(3, now - 399 * DAY), &seen, None, ahead),
+        Verdict::Recent
+    );
     // Older than the grace: an orphan, a candidate.
     assert!(matches!(
         verdict(&stored(3, now - 31 * DAY), &seen, None, rules(now)),
         Verdict::Waiting { .. }
     ));
     seen.spare_unknown = true;
-    assert_eq!(verdict(&stored(3, 0), &seen, Some(0), rules(now)), Verdict::Recent);
+    assert_eq!(
+        verdict(&stored(3, 0), &seen, Some(0), rules(now)),
+        Verdict::Recent
+    );
     seen.scope = Some(HashSet::from([h(1)]));
-    assert_eq!(verdict(&stored(2, 0), &seen, Some(0), rules(now)), Verdict::OutOfScope);
+    assert_eq!(
+        verdict(&stored(2, 0), &seen, Some(0), rules(now)),
+        Verdict::OutOfScope
+    );
 }
 
 fn copy(folder: &str, uid: u32, id: &str, objects: &[u8]) -> Copy {
@@ -79,7 +103,10 @@ fn issue23_a_moved_message_is_relocated_an_expunged_one_is_gone() {
         (2, copy("Sent", 6, "b@x", &[2])),
         (3, copy("Sent", 7, "c@x", &[3])),
     ]);
-    let found = vec![copy("Sent", 5, "a@x", &[1]), copy("Archive", 1, "b@x", &[2])];
+    let found = vec![
+        copy("Sent", 5, "a@x", &[1]),
+        copy("Archive", 1, "b@x", &[2]),
+    ];
     let fate = match_rows(&rows, &found);
     assert_eq!(fate.relocate, vec![(2, copy("Archive", 1, "b@x", &[2]))]);
     assert_eq!(fate.gone, BTreeMap::from([(3, vec![h(3)])]));
@@ -94,5 +121,12 @@ fn issue23_forms_of_one_object_are_one() {
         modified: 5,
     };
     let merged = merge_forms(vec![o(false, 10), o(true, 3)]);
-    assert_eq!(merged, vec![Stored { hash: h(1), stored_size: 13, modified: 5 }]);
+    assert_eq!(
+        merged,
+        vec![Stored {
+            hash: h(1),
+            stored_size: 13,
+            modified: 5
+        }]
+    );
 }
