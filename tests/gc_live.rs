@@ -467,3 +467,77 @@ fn wait_for_pause(child: &mut std::process::Child) {
     }
     panic!("the run never paused: {seen}");
 }
+
+/// A gc or erase that stopped after writing its intent: the next gc
+/// finishes the deletion (object and readable copy); what a row names
+/// again meanwhile is kept. Also: `erase` wants `--yes`, `hold` a known
+/// account.
+#[test]
+fn issue23_an_interrupted_deletion_is_finished_by_the_next_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = support::cli::write_offline_config(
+        dir.path(),
+        &support::cli::local_store(dir.path()),
+        "",
+        &support::cli::closed_account("alice", "alice", support::cli::PASSWORD_LOGIN),
+    );
+    let a = mailbox::noise(5000, 91);
+    let b = mailbox::noise(5000, 93);
+    rt().block_on(async {
+        let store =
+            slimbox::store::Store::open(dir.path().join("store").to_str().unwrap()).unwrap();
+        for d in [&a, &b] {
+            let h = slimbox::store::sha256(d);
+            store
+                .put(&h, d.clone().into(), slimbox::store::PutOptions::new())
+                .await
+                .unwrap();
+        }
+    });
+    let copy = dir.path().join("store/files/alice/2024/02/a.bin");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::write(&copy, &a).unwrap();
+    {
+        let mut index = slimbox::index::Index::open(&dir.path().join("index.sqlite")).unwrap();
+        let del = |d: &[u8]| slimbox::index::Deletion {
+            sha256: hex(d),
+            size: 5000,
+            stored_size: 5000,
+        };
+        let chosen = index.gc_begin(&[del(&a), del(&b)], &[], "gc", 1).unwrap();
+        assert_eq!(chosen.len(), 2);
+    }
+    let out = mailbox::slimbox(&config)
+        .args(["store", "gc"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("finished 2 deletion(s)"), "{text}");
+    // alice's server is unreachable: said, and gc exits 1.
+    assert!(
+        !out.status.success() && text.contains("not read: alice"),
+        "{text}"
+    );
+    let left = std::fs::read_dir(dir.path().join("store/sha256"))
+        .unwrap()
+        .count();
+    let files: usize = std::fs::read_dir(dir.path().join("store/sha256"))
+        .unwrap()
+        .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+        .sum();
+    assert_eq!(files, 0, "{left} folders, objects left");
+    assert!(!copy.exists(), "the readable copy went with its object");
+
+    let out = mailbox::slimbox(&config)
+        .args(["erase", "--account", "alice"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("--yes"), "{said}");
+    let out = mailbox::slimbox(&config)
+        .args(["hold", "alcie"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("alcie"), "{said}");
+}
