@@ -415,6 +415,13 @@ fn issue23_gc_leaves_a_run_in_flight_alone() {
     for (i, f) in files.iter().enumerate() {
         seed(&d, "bob", "Sent", &message(&format!("r{i}"), f));
     }
+    // alice's expunged file is due while bob's run is in flight.
+    let old = mailbox::noise(150_000, 81);
+    seed(&d, "alice", "Sent", &message("old", &old));
+    mailbox::ok(env.slimbox().args(["run", "--account", "alice"]));
+    expunge(&d, "alice", "Sent", &["old"]);
+    let t0 = now();
+    env.ok_at(t0, &["store", "gc"]);
     let pause = env.dir.path().join("go");
     let mut child = env
         .slimbox()
@@ -427,16 +434,26 @@ fn issue23_gc_leaves_a_run_in_flight_alone() {
     wait_for_pause(&mut child);
     let stored = env.stored();
     assert!(!stored.is_empty());
-    // Far after any grace, twice: still nothing of that run goes.
-    let far = now() + 400 * DAY;
+    // Far after any grace, twice: still nothing of that run goes, and
+    // the deletions due wait while a mailbox is busy.
+    let far = t0 + 400 * DAY;
     env.ok_at(far, &["store", "gc"]);
-    env.ok_at(far + 31 * DAY, &["store", "gc"]);
+    let busy = json(&env.ok_at(far + 31 * DAY, &["store", "gc", "--json"]));
+    assert_eq!(
+        busy["deferred_busy"],
+        serde_json::json!(["bob"]),
+        "{busy:#}"
+    );
+    assert_eq!(busy["deleted_objects"], 0, "{busy:#}");
     for h in &stored {
         assert!(env.stored().contains(h), "the run's object {h} was taken");
     }
     std::fs::write(&pause, b"").unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "the run finishes");
+    let done = json(&env.ok_at(far + 31 * DAY, &["store", "gc", "--json"]));
+    assert_eq!(done["deleted_objects"], 1, "{done:#}");
+    assert!(!env.stored().contains(&hex(&old)));
     for (i, f) in files.iter().enumerate() {
         assert_eq!(
             &env.restored(&format!("r{i}@example.com"), &format!("r{i}.pdf")),

@@ -141,6 +141,12 @@ fn print_report(r: &GcReport) {
         r.rows_dropped,
         r.rows_relocated
     );
+    if !r.deferred_busy.is_empty() {
+        println!(
+            "deletions deferred to the next gc: {} being worked on (a run in flight)",
+            r.deferred_busy.join(", ")
+        );
+    }
     if r.pending_finished > 0 {
         println!(
             "finished {} deletion(s) an interrupted gc or erase left",

@@ -50,15 +50,12 @@ impl Service {
         if let Some(h) = index.hold_on(account)? {
             return Err(held(h));
         }
-        // No run of this mailbox meanwhile (it would write rows again).
-        let configured: Vec<_> = self
-            .config()
-            .accounts
-            .iter()
-            .filter(|a| a.name == account)
-            .cloned()
-            .collect();
-        let _claims = self.claim_each(&configured, "slimbox erase", |_, e| e.into())?;
+        // No run meanwhile: not of this mailbox (it would write rows
+        // again), nor of another (it could be reusing an object that goes).
+        let (_claims, busy) = self.claim_free("slimbox erase")?;
+        if !busy.is_empty() {
+            return Err(retention(RetentionError::Busy { mailboxes: busy }));
+        }
         let mine = index.account_objects(account)?;
         let shared = index.used_by_others(account, &mine)?;
         let sizes = index.object_sizes()?;

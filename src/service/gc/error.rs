@@ -26,6 +26,12 @@ pub enum RetentionError {
          lists the accounts the index knows)"
     )]
     UnknownAccount { account: String },
+    #[error(
+        "mailbox(es) {} are being worked on (a run, a reattach); erase when they are done, as no \
+         file may go while a run could be using it",
+        .mailboxes.join(", ")
+    )]
+    Busy { mailboxes: Vec<String> },
     #[error("SLIMBOX_TEST_NOW={given:?} is not Unix seconds (a test setting; unset it)")]
     TestNow { given: String },
     #[error("cannot {what} the readable copy {path}: {source}; check that the store's files/ folder is writable by this user, then run the same command again")]

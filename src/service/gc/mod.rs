@@ -60,7 +60,8 @@ pub struct GcObject {
     /// Unix seconds: from when a gc deletes it.
     pub due: i64,
     /// `deleted`, `would delete` (dry run), `waiting` (within the grace),
-    /// or `kept` (named again at the last check).
+    /// `kept` (named again at the last check) or `deferred` (a mailbox was
+    /// busy: the next gc deletes it).
     pub state: &'static str,
 }
 
@@ -85,6 +86,9 @@ pub struct GcReport {
     pub readable_copies_removed: u64,
     /// Deletions an earlier gc or erase left unfinished, finished now.
     pub pending_finished: u64,
+    /// Mailboxes a run (or another command) was working on: the
+    /// deletions due wait for the next gc.
+    pub deferred_busy: Vec<String>,
 }
 
 impl GcReport {
@@ -123,7 +127,10 @@ impl Service {
             ..GcReport::default()
         };
         if !opts.dry_run {
-            report.pending_finished = finish_pending(store, &mut index, &mut report).await?;
+            let (_claims, busy) = self.claim_free("slimbox store gc")?;
+            if busy.is_empty() {
+                report.pending_finished = finish_pending(store, &mut index, &mut report).await?;
+            }
         }
         let accounts = match &opts.account {
             Some(a) => vec![self.account(a)?.clone()],
@@ -154,9 +161,43 @@ impl Service {
             return Ok(report);
         }
         index.gc_note_candidates(&decided.add, &decided.forget)?;
-        delete_due(store, &mut index, &gathered, decided.due, &mut report).await?;
+        // No run may prove or reuse an object while it goes: every
+        // mailbox is claimed for the deletions; with one busy, they wait
+        // for the next gc (the objects stay recorded).
+        let (_claims, busy) = self.claim_free("slimbox store gc")?;
+        if busy.is_empty() {
+            delete_due(store, &mut index, &gathered, decided.due, &mut report).await?;
+        } else {
+            for o in report
+                .unreferenced
+                .iter_mut()
+                .filter(|o| o.state == "deleted")
+            {
+                o.state = "deferred";
+            }
+            report.deferred_busy = busy;
+        }
         index.gc_note_totals(&report.totals)?;
         Ok(report)
+    }
+
+    /// Claims every configured mailbox that is free for `command`; the
+    /// claims, and the mailboxes another process works on.
+    pub(super) fn claim_free(
+        &self,
+        command: &str,
+    ) -> Result<(Vec<super::Held>, Vec<String>), ServiceError> {
+        let mut held = Vec::new();
+        let mut busy = Vec::new();
+        for a in &self.config().accounts {
+            let mailbox = super::account::mailbox(a);
+            match self.claims().try_claim(&mailbox, &a.name, command) {
+                Ok(h) => held.push(h),
+                Err(e) if e.is_busy() => busy.push(a.name.clone()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((held, busy))
     }
 
     /// What the store holds and the index names, and what the last gc
