@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use super::db::{Conn, TxKind};
+use super::value::Value;
 use serde::Serialize;
 
 use super::{Index, IndexError, MessageRecord};
@@ -95,8 +96,12 @@ pub struct StoreTotals {
     pub last_gc: Option<GcTotals>,
 }
 
-fn count(v: i64) -> u64 {
-    v.max(0) as u64
+fn deletion(r: &mut super::value::Row) -> Result<Deletion, IndexError> {
+    Ok(Deletion {
+        sha256: r.text(0)?,
+        size: r.u64(1)?,
+        stored_size: r.u64(2)?,
+    })
 }
 
 impl Index {
@@ -109,19 +114,17 @@ impl Index {
         note: &str,
         at: i64,
     ) -> Result<Option<Hold>, IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(h) = hold_of(&tx, account)? {
-            return Ok(Some(h));
-        }
-        tx.execute(
-            "INSERT INTO holds (account, held_by, held_at, note) VALUES (?1, ?2, ?3, ?4)",
-            params![account, by, at, note],
-        )?;
-        event(&tx, account, "hold", by, at, note)?;
-        tx.commit()?;
-        Ok(None)
+        self.db.transaction(TxKind::Immediate, |c| {
+            if let Some(h) = hold_of(c, account)? {
+                return Ok(Some(h));
+            }
+            c.execute(
+                "INSERT INTO holds (account, held_by, held_at, note) VALUES ($1, $2, $3, $4)",
+                params![account, by, at, note],
+            )?;
+            event(c, account, "hold", by, at, note)?;
+            Ok(None)
+        })
     }
 
     /// Lifts the hold on `account`; the hold that was lifted, `None` when
@@ -133,87 +136,94 @@ impl Index {
         note: &str,
         at: i64,
     ) -> Result<Option<Hold>, IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let Some(h) = hold_of(&tx, account)? else {
-            return Ok(None);
-        };
-        tx.execute("DELETE FROM holds WHERE account = ?1", [account])?;
-        event(&tx, account, "release", by, at, note)?;
-        tx.commit()?;
-        Ok(Some(h))
+        self.db.transaction(TxKind::Immediate, |c| {
+            let Some(h) = hold_of(c, account)? else {
+                return Ok(None);
+            };
+            c.execute("DELETE FROM holds WHERE account = $1", params![account])?;
+            event(c, account, "release", by, at, note)?;
+            Ok(Some(h))
+        })
     }
 
     /// The holds in force, by account.
     pub fn holds(&self) -> Result<Vec<Hold>, IndexError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT account, held_by, held_at, note FROM holds ORDER BY account")?;
-        let rows = st.query_map([], hold_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.conn().query_map(
+            "SELECT account, held_by, held_at, note FROM holds ORDER BY account",
+            &[],
+            hold_row,
+        )
     }
 
     /// The hold on `account`, if any.
     pub fn hold_on(&self, account: &str) -> Result<Option<Hold>, IndexError> {
-        hold_of(&self.conn, account)
+        hold_of(self.db.conn(), account)
     }
 
     /// Every hold and release of `account` (all accounts: `None`), oldest
     /// first.
     pub fn hold_events(&self, account: Option<&str>) -> Result<Vec<HoldEvent>, IndexError> {
-        let mut st = self.conn.prepare(
+        let who = account.map_or(Value::Null, Value::from);
+        self.db.conn().query_map(
             "SELECT account, action, by_user, at, note FROM hold_events
-              WHERE ?1 IS NULL OR account = ?1 ORDER BY at, account",
-        )?;
-        let rows = st.query_map([account], |r| {
-            Ok(HoldEvent {
-                account: r.get(0)?,
-                action: r.get(1)?,
-                by: r.get(2)?,
-                at: r.get(3)?,
-                note: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+              WHERE CAST($1 AS TEXT) IS NULL OR account = $1 ORDER BY at, account",
+            &[who],
+            |r| {
+                Ok(HoldEvent {
+                    account: r.text(0)?,
+                    action: r.text(1)?,
+                    by: r.text(2)?,
+                    at: r.int(3)?,
+                    note: r.text(4)?,
+                })
+            },
+        )
     }
 
     /// Calls `f` with every detached part the index holds, reattached ones
-    /// included, one row at a time (a million parts never sit in memory).
+    /// included, one row at a time (on SQLite a million parts never sit in
+    /// memory).
     pub fn for_each_part(&self, f: &mut dyn FnMut(IndexedPart)) -> Result<(), IndexError> {
-        let mut st = self.conn.prepare(
+        self.db.conn().query_map(
             "SELECT m.id, m.account, m.folder, m.uidvalidity, COALESCE(m.new_uid, m.old_uid),
-                    m.message_id, p.sha256, p.raw_sha256, m.reattached_at IS NOT NULL
+                    m.message_id, p.sha256, p.raw_sha256,
+                    CASE WHEN m.reattached_at IS NULL THEN 0 ELSE 1 END
                FROM parts p JOIN messages m ON m.id = p.message ORDER BY m.id, p.id",
+            &[],
+            |r| {
+                f(IndexedPart {
+                    message: r.int(0)?,
+                    account: r.text(1)?,
+                    folder: r.text(2)?,
+                    uidvalidity: r.u32(3)?,
+                    uid: r.opt_u32(4)?.filter(|u| *u != 0),
+                    message_id: r.opt_text(5)?,
+                    sha256: r.text(6)?,
+                    raw_sha256: r.opt_text(7)?,
+                    reattached: r.bool(8)?,
+                });
+                Ok(())
+            },
         )?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            f(IndexedPart {
-                message: r.get(0)?,
-                account: r.get(1)?,
-                folder: r.get(2)?,
-                uidvalidity: r.get(3)?,
-                uid: r.get::<_, Option<u32>>(4)?.filter(|u| *u != 0),
-                message_id: r.get(5)?,
-                sha256: r.get(6)?,
-                raw_sha256: r.get(7)?,
-                reattached: r.get(8)?,
-            });
-        }
         Ok(())
     }
 
     /// The objects of the messages in flight: (account, SHA-256 hex), each
     /// part's file and raw body.
     pub fn journal_objects(&self) -> Result<Vec<(String, String)>, IndexError> {
-        journal_objects(&self.conn)
+        journal_objects(self.db.conn())
     }
 
     /// Original sizes of the objects the index knows: SHA-256 hex to bytes.
     pub fn object_sizes(&self) -> Result<std::collections::HashMap<String, u64>, IndexError> {
-        let mut st = self.conn.prepare("SELECT sha256, size FROM objects")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, count(r.get(1)?))))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .conn()
+            .query_map("SELECT sha256, size FROM objects", &[], |r| {
+                Ok((r.text(0)?, r.u64(1)?))
+            })?
+            .into_iter()
+            .collect())
     }
 
     /// Moves a message's row to where the server now has it (the owner
@@ -226,40 +236,40 @@ impl Index {
         uidvalidity: u32,
         uid: u32,
     ) -> Result<i64, IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let moved = tx.execute(
-            "INSERT INTO messages (account, folder, uidvalidity, old_uid, new_uid, message_id, date,
-               from_addr, to_addr, subject, internal_date, flags, size_before, size_after, processed_at)
-             SELECT account, ?2, ?3, old_uid, ?4, message_id, date, from_addr, to_addr, subject,
-                    internal_date, flags, size_before, size_after, processed_at
-               FROM messages WHERE id = ?1 AND reattached_at IS NULL",
-            params![message, folder, uidvalidity, uid],
-        )?;
-        if moved == 0 {
-            return Ok(message);
-        }
-        let new = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO parts (message, sha256, size, filename, content_type, part_path, raw_sha256)
-             SELECT ?2, sha256, size, filename, content_type, part_path, raw_sha256
-               FROM parts WHERE message = ?1 ORDER BY id",
-            params![message, new],
-        )?;
-        drop_messages(&tx, &[message], false)?;
-        tx.commit()?;
-        Ok(new)
+        self.db.transaction(TxKind::Immediate, |c| {
+            let Some(mut row) = c.query_opt(
+                "INSERT INTO messages (account, folder, uidvalidity, old_uid, new_uid, message_id,
+                   date, from_addr, to_addr, subject, internal_date, flags, size_before,
+                   size_after, processed_at)
+                 SELECT account, $1, $2, old_uid, $3, message_id, date, from_addr, to_addr,
+                        subject, internal_date, flags, size_before, size_after, processed_at
+                   FROM messages WHERE id = $4 AND reattached_at IS NULL
+                 RETURNING id",
+                params![folder, uidvalidity, uid, message],
+            )?
+            else {
+                return Ok(message);
+            };
+            let new = row.int(0)?;
+            c.execute(
+                "INSERT INTO parts (message, sha256, size, filename, content_type, part_path, raw_sha256)
+                 SELECT $1, sha256, size, filename, content_type, part_path, raw_sha256
+                   FROM parts WHERE message = $2 ORDER BY id",
+                params![new, message],
+            )?;
+            drop_messages(c, &[message], false)?;
+            Ok(new)
+        })
     }
 
     /// The objects `store gc` found unreferenced: (SHA-256 hex, since,
     /// stored bytes).
     pub fn gc_candidates(&self) -> Result<Vec<(String, i64, u64)>, IndexError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT sha256, first_unreferenced_at, stored_size FROM gc_candidates")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.conn().query_map(
+            "SELECT sha256, first_unreferenced_at, stored_size FROM gc_candidates",
+            &[],
+            |r| Ok((r.text(0)?, r.int(1)?, r.u64(2)?)),
+        )
     }
 
     /// Records newly unreferenced objects `(sha256, since, stored bytes)`
@@ -269,22 +279,19 @@ impl Index {
         add: &[(String, i64, u64)],
         referenced_again: &[String],
     ) -> Result<(), IndexError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO gc_candidates (sha256, first_unreferenced_at, stored_size)
-                 VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING",
-            )?;
+        self.db.transaction(TxKind::Deferred, |c| {
             for (h, at, size) in add {
-                ins.execute(params![h, at, *size as i64])?;
+                c.execute(
+                    "INSERT INTO gc_candidates (sha256, first_unreferenced_at, stored_size)
+                     VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+                    params![h, *at, *size],
+                )?;
             }
-            let mut del = tx.prepare_cached("DELETE FROM gc_candidates WHERE sha256 = ?1")?;
             for h in referenced_again {
-                del.execute([h])?;
+                c.execute("DELETE FROM gc_candidates WHERE sha256 = $1", params![h])?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Decides the deletion of `wanted` for `reason` (`gc`): drops the rows
@@ -300,86 +307,66 @@ impl Index {
         reason: &str,
         at: i64,
     ) -> Result<Vec<Deletion>, IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        drop_messages(&tx, gone, true)?;
-        let chosen = write_intent(&tx, wanted, reason, at)?;
-        tx.commit()?;
-        Ok(chosen)
+        self.db.transaction(TxKind::Immediate, |c| {
+            drop_messages(c, gone, true)?;
+            write_intent(c, wanted, reason, at)
+        })
     }
 
     /// Deletions decided before and not finished (a crash, a store that
     /// failed): what the next gc or erase finishes first.
     pub fn gc_pending(&self) -> Result<Vec<Deletion>, IndexError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT sha256, size, stored_size FROM gc_deleting ORDER BY sha256")?;
-        let rows = st.query_map([], |r| {
-            Ok(Deletion {
-                sha256: r.get(0)?,
-                size: count(r.get(1)?),
-                stored_size: count(r.get(2)?),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.conn().query_map(
+            "SELECT sha256, size, stored_size FROM gc_deleting ORDER BY sha256",
+            &[],
+            deletion,
+        )
     }
 
-    /// Of the pending deletions, those that something names again (a run
-    /// stored the same file since): their intent is dropped, they stay.
+    /// The pending deletions nothing names again; the intent of those a run
+    /// stored again since is dropped (they stay).
     pub fn gc_recheck_pending(&mut self) -> Result<Vec<Deletion>, IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pending: Vec<Deletion> = {
-            let mut st = tx.prepare("SELECT sha256, size, stored_size FROM gc_deleting")?;
-            let rows = st.query_map([], |r| {
-                Ok(Deletion {
-                    sha256: r.get(0)?,
-                    size: count(r.get(1)?),
-                    stored_size: count(r.get(2)?),
-                })
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let used = still_named(&tx, &pending)?;
-        for h in &used {
-            tx.execute("DELETE FROM gc_deleting WHERE sha256 = ?1", [h])?;
-        }
-        tx.commit()?;
-        Ok(pending
-            .into_iter()
-            .filter(|d| !used.contains(&d.sha256))
-            .collect())
+        self.db.transaction(TxKind::Immediate, |c| {
+            let pending = c.query_map(
+                "SELECT sha256, size, stored_size FROM gc_deleting ORDER BY sha256",
+                &[],
+                deletion,
+            )?;
+            let used = still_named(c, &pending)?;
+            for h in &used {
+                c.execute("DELETE FROM gc_deleting WHERE sha256 = $1", params![h])?;
+            }
+            Ok(pending
+                .into_iter()
+                .filter(|d| !used.contains(&d.sha256))
+                .collect())
+        })
     }
 
     /// The objects `done` are gone from the store: their intent, candidate
     /// and object rows go too.
     pub fn gc_done(&mut self, done: &[String]) -> Result<(), IndexError> {
-        let tx = self.conn.transaction()?;
-        {
+        self.db.transaction(TxKind::Deferred, |c| {
             for sql in [
-                "DELETE FROM gc_deleting WHERE sha256 = ?1",
-                "DELETE FROM gc_candidates WHERE sha256 = ?1",
-                "DELETE FROM objects WHERE sha256 = ?1",
-                "DELETE FROM compressed_objects WHERE sha256 = ?1",
+                "DELETE FROM gc_deleting WHERE sha256 = $1",
+                "DELETE FROM gc_candidates WHERE sha256 = $1",
+                "DELETE FROM objects WHERE sha256 = $1",
+                "DELETE FROM compressed_objects WHERE sha256 = $1",
             ] {
-                let mut st = tx.prepare_cached(sql)?;
                 for h in done {
-                    st.execute([h])?;
+                    c.execute(sql, params![h])?;
                 }
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Remembers what this gc found.
     pub fn gc_note_totals(&self, t: &GcTotals) -> Result<(), IndexError> {
-        self.conn.execute(
+        self.db.conn().execute(
             "INSERT INTO gc_last (id, at, objects, stored_bytes, referenced_objects, referenced_bytes,
                  unreferenced_objects, unreferenced_bytes, deleted_objects, deleted_bytes)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET at = excluded.at, objects = excluded.objects,
                  stored_bytes = excluded.stored_bytes, referenced_objects = excluded.referenced_objects,
                  referenced_bytes = excluded.referenced_bytes,
@@ -388,14 +375,14 @@ impl Index {
                  deleted_objects = excluded.deleted_objects, deleted_bytes = excluded.deleted_bytes",
             params![
                 t.at,
-                t.objects as i64,
-                t.stored_bytes as i64,
-                t.referenced_objects as i64,
-                t.referenced_bytes as i64,
-                t.unreferenced_objects as i64,
-                t.unreferenced_bytes as i64,
-                t.deleted_objects as i64,
-                t.deleted_bytes as i64
+                t.objects,
+                t.stored_bytes,
+                t.referenced_objects,
+                t.referenced_bytes,
+                t.unreferenced_objects,
+                t.unreferenced_bytes,
+                t.deleted_objects,
+                t.deleted_bytes
             ],
         )?;
         Ok(())
@@ -403,107 +390,101 @@ impl Index {
 
     /// What the last gc found; `None`: no gc ran on this index yet.
     pub fn gc_last(&self) -> Result<Option<GcTotals>, IndexError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT at, objects, stored_bytes, referenced_objects, referenced_bytes,
-                        unreferenced_objects, unreferenced_bytes, deleted_objects, deleted_bytes
-                   FROM gc_last WHERE id = 1",
-                [],
-                |r| {
-                    Ok(GcTotals {
-                        at: r.get(0)?,
-                        objects: count(r.get(1)?),
-                        stored_bytes: count(r.get(2)?),
-                        referenced_objects: count(r.get(3)?),
-                        referenced_bytes: count(r.get(4)?),
-                        unreferenced_objects: count(r.get(5)?),
-                        unreferenced_bytes: count(r.get(6)?),
-                        deleted_objects: count(r.get(7)?),
-                        deleted_bytes: count(r.get(8)?),
-                    })
-                },
-            )
-            .optional()?)
+        let Some(mut r) = self.db.conn().query_opt(
+            "SELECT at, objects, stored_bytes, referenced_objects, referenced_bytes,
+                    unreferenced_objects, unreferenced_bytes, deleted_objects, deleted_bytes
+               FROM gc_last WHERE id = 1",
+            &[],
+        )?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(GcTotals {
+            at: r.int(0)?,
+            objects: r.u64(1)?,
+            stored_bytes: r.u64(2)?,
+            referenced_objects: r.u64(3)?,
+            referenced_bytes: r.u64(4)?,
+            unreferenced_objects: r.u64(5)?,
+            unreferenced_bytes: r.u64(6)?,
+            deleted_objects: r.u64(7)?,
+            deleted_bytes: r.u64(8)?,
+        }))
     }
 
     /// What the store holds as the index knows it, and the last gc.
     pub fn store_totals(&self) -> Result<StoreTotals, IndexError> {
-        let (objects, stored): (i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0)
+        let c = self.db.conn();
+        let two = |sql: &str| -> Result<(u64, u64), IndexError> {
+            let mut r = c.query_one(sql, &[])?;
+            Ok((r.u64(0)?, r.u64(1)?))
+        };
+        let (objects, stored) = two(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0) AS BIGINT)
                FROM objects o LEFT JOIN compressed_objects c ON c.sha256 = o.sha256",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let (referenced, referenced_bytes): (i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0)
+        let (referenced, referenced_bytes) = two(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0) AS BIGINT)
                FROM objects o LEFT JOIN compressed_objects c ON c.sha256 = o.sha256
               WHERE o.sha256 IN (SELECT p.sha256 FROM parts p JOIN messages m ON m.id = p.message
                                   WHERE m.reattached_at IS NULL)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let (waiting, waiting_bytes): (i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(stored_size), 0) FROM gc_candidates",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+        let (waiting, waiting_bytes) = two(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(stored_size), 0) AS BIGINT) FROM gc_candidates",
         )?;
-        let holds: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM holds", [], |r| r.get(0))?;
+        let holds = c.query_one("SELECT COUNT(*) FROM holds", &[])?.u64(0)?;
         Ok(StoreTotals {
-            objects: count(objects),
-            stored_bytes: count(stored),
-            referenced_objects: count(referenced),
-            referenced_bytes: count(referenced_bytes),
-            waiting_objects: count(waiting),
-            waiting_bytes: count(waiting_bytes),
-            holds: count(holds),
+            objects,
+            stored_bytes: stored,
+            referenced_objects: referenced,
+            referenced_bytes,
+            waiting_objects: waiting,
+            waiting_bytes,
+            holds,
             last_gc: self.gc_last()?,
         })
     }
 }
 
-fn hold_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Hold> {
+fn hold_row(r: &mut super::value::Row) -> Result<Hold, IndexError> {
     Ok(Hold {
-        account: r.get(0)?,
-        by: r.get(1)?,
-        at: r.get(2)?,
-        note: r.get(3)?,
+        account: r.text(0)?,
+        by: r.text(1)?,
+        at: r.int(2)?,
+        note: r.text(3)?,
     })
 }
 
-fn hold_of(conn: &rusqlite::Connection, account: &str) -> Result<Option<Hold>, IndexError> {
-    Ok(conn
-        .query_row(
-            "SELECT account, held_by, held_at, note FROM holds WHERE account = ?1",
-            [account],
-            hold_row,
-        )
-        .optional()?)
+fn hold_of(c: Conn<'_>, account: &str) -> Result<Option<Hold>, IndexError> {
+    c.query_opt(
+        "SELECT account, held_by, held_at, note FROM holds WHERE account = $1",
+        params![account],
+    )?
+    .map(|mut r| hold_row(&mut r))
+    .transpose()
 }
 
 fn event(
-    tx: &Transaction<'_>,
+    c: Conn<'_>,
     account: &str,
     action: &str,
     by: &str,
     at: i64,
     note: &str,
 ) -> Result<(), IndexError> {
-    tx.execute(
-        "INSERT INTO hold_events (account, action, by_user, at, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+    c.execute(
+        "INSERT INTO hold_events (account, action, by_user, at, note) VALUES ($1, $2, $3, $4, $5)",
         params![account, action, by, at, note],
     )?;
     Ok(())
 }
 
-fn journal_objects(conn: &rusqlite::Connection) -> Result<Vec<(String, String)>, IndexError> {
-    let mut st = conn.prepare("SELECT account, record FROM journal")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+fn journal_objects(c: Conn<'_>) -> Result<Vec<(String, String)>, IndexError> {
+    let rows = c.query_map("SELECT account, record FROM journal", &[], |r| {
+        Ok((r.text(0)?, r.text(1)?))
+    })?;
     let mut out = Vec::new();
-    for row in rows {
-        let (account, record) = row?;
+    for (account, record) in rows {
         let record: MessageRecord = serde_json::from_str(&record)?;
         for p in record.parts {
             out.push((account.clone(), p.sha256));
@@ -519,50 +500,50 @@ fn journal_objects(conn: &rusqlite::Connection) -> Result<Vec<(String, String)>,
 /// reattached is marked so first, which makes the trigger of migration 3
 /// take it out of the per-folder totals. `refs`: lower the objects'
 /// reference counts too (not when the row only moves).
-fn drop_messages(tx: &Transaction<'_>, ids: &[i64], refs: bool) -> Result<(), IndexError> {
-    let mut mark = tx.prepare_cached(
-        "UPDATE messages SET reattached_at = 0 WHERE id = ?1 AND reattached_at IS NULL",
-    )?;
-    let mut unref = tx.prepare_cached(
-        "UPDATE objects SET refs = refs - 1 WHERE sha256 IN
-            (SELECT sha256 FROM parts WHERE message = ?1)",
-    )?;
-    let mut del = tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+fn drop_messages(c: Conn<'_>, ids: &[i64], refs: bool) -> Result<(), IndexError> {
     for id in ids {
-        mark.execute([id])?;
+        c.execute(
+            "UPDATE messages SET reattached_at = 0 WHERE id = $1 AND reattached_at IS NULL",
+            params![*id],
+        )?;
         if refs {
-            unref.execute([id])?;
+            c.execute(
+                "UPDATE objects SET refs = refs - 1 WHERE sha256 IN
+                    (SELECT sha256 FROM parts WHERE message = $1)",
+                params![*id],
+            )?;
         }
-        del.execute([id])?;
+        c.execute("DELETE FROM messages WHERE id = $1", params![*id])?;
     }
     Ok(())
 }
 
-/// Of `wanted`, the objects a live message row (not reattached) or a
-/// journal entry names.
-fn still_named(tx: &Transaction<'_>, wanted: &[Deletion]) -> Result<HashSet<String>, IndexError> {
+/// Of `wanted`, the objects a live message row (not reattached, or of a
+/// held mailbox) or a journal entry names.
+fn still_named(c: Conn<'_>, wanted: &[Deletion]) -> Result<HashSet<String>, IndexError> {
     let wanted: HashSet<&str> = wanted.iter().map(|d| d.sha256.as_str()).collect();
     let mut used = HashSet::new();
     if wanted.is_empty() {
         return Ok(used);
     }
-    let mut st = tx.prepare(
+    c.query_map(
         "SELECT p.sha256, p.raw_sha256 FROM parts p JOIN messages m ON m.id = p.message
           WHERE m.reattached_at IS NULL OR m.account IN (SELECT account FROM holds)",
-    )?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let h: String = r.get(0)?;
-        if wanted.contains(h.as_str()) {
-            used.insert(h);
-        }
-        if let Some(raw) = r.get::<_, Option<String>>(1)? {
-            if wanted.contains(raw.as_str()) {
-                used.insert(raw);
+        &[],
+        |r| {
+            let h = r.text(0)?;
+            if wanted.contains(h.as_str()) {
+                used.insert(h);
             }
-        }
-    }
-    for (_, h) in journal_objects(tx)? {
+            if let Some(raw) = r.opt_text(1)? {
+                if wanted.contains(raw.as_str()) {
+                    used.insert(raw);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    for (_, h) in journal_objects(c)? {
         if wanted.contains(h.as_str()) {
             used.insert(h);
         }
@@ -573,30 +554,26 @@ fn still_named(tx: &Transaction<'_>, wanted: &[Deletion]) -> Result<HashSet<Stri
 /// Writes the intent for the objects of `wanted` nothing names any more;
 /// returns them. Those named again leave the candidates.
 fn write_intent(
-    tx: &Transaction<'_>,
+    c: Conn<'_>,
     wanted: &[Deletion],
     reason: &str,
     at: i64,
 ) -> Result<Vec<Deletion>, IndexError> {
-    let used = still_named(tx, wanted)?;
+    let used = still_named(c, wanted)?;
     let mut chosen = Vec::new();
-    let mut ins = tx.prepare_cached(
-        "INSERT INTO gc_deleting (sha256, size, stored_size, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (sha256) DO NOTHING",
-    )?;
-    let mut forget = tx.prepare_cached("DELETE FROM gc_candidates WHERE sha256 = ?1")?;
     for d in wanted {
         if used.contains(&d.sha256) {
-            forget.execute([&d.sha256])?;
+            c.execute(
+                "DELETE FROM gc_candidates WHERE sha256 = $1",
+                params![&d.sha256],
+            )?;
             continue;
         }
-        ins.execute(params![
-            d.sha256,
-            d.size as i64,
-            d.stored_size as i64,
-            reason,
-            at
-        ])?;
+        c.execute(
+            "INSERT INTO gc_deleting (sha256, size, stored_size, reason, at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (sha256) DO NOTHING",
+            params![&d.sha256, d.size, d.stored_size, reason, at],
+        )?;
         chosen.push(d.clone());
     }
     Ok(chosen)

@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, TransactionBehavior};
 use serde::Serialize;
 
+use super::super::db::{Conn, TxKind};
 use super::super::{Index, IndexError};
-use super::{count, drop_messages, hold_of, journal_objects, Deletion, Hold};
+use super::{drop_messages, hold_of, journal_objects, Deletion, Hold};
 
 /// What an erasure took out of the index.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -22,19 +22,19 @@ impl Index {
     /// Every object the rows and journal entries of `account` name
     /// (reattached messages included).
     pub fn account_objects(&self, account: &str) -> Result<HashSet<String>, IndexError> {
+        let c = self.db.conn();
         let mut out = HashSet::new();
-        let mut st = self.conn.prepare(
+        c.query_map(
             "SELECT p.sha256, p.raw_sha256 FROM parts p JOIN messages m ON m.id = p.message
-              WHERE m.account = ?1",
+              WHERE m.account = $1",
+            params![account],
+            |r| {
+                out.insert(r.text(0)?);
+                out.extend(r.opt_text(1)?);
+                Ok(())
+            },
         )?;
-        let mut rows = st.query([account])?;
-        while let Some(r) = rows.next()? {
-            out.insert(r.get::<_, String>(0)?);
-            if let Some(raw) = r.get::<_, Option<String>>(1)? {
-                out.insert(raw);
-            }
-        }
-        for (a, h) in journal_objects(&self.conn)? {
+        for (a, h) in journal_objects(c)? {
             if a == account {
                 out.insert(h);
             }
@@ -49,25 +49,27 @@ impl Index {
         account: &str,
         objects: &HashSet<String>,
     ) -> Result<HashSet<String>, IndexError> {
+        let c = self.db.conn();
         let mut out = HashSet::new();
-        let mut st = self.conn.prepare(
+        c.query_map(
             "SELECT p.sha256, p.raw_sha256 FROM parts p JOIN messages m ON m.id = p.message
-              WHERE m.account <> ?1 AND (m.reattached_at IS NULL
+              WHERE m.account <> $1 AND (m.reattached_at IS NULL
                  OR m.account IN (SELECT account FROM holds))",
-        )?;
-        let mut rows = st.query([account])?;
-        while let Some(r) = rows.next()? {
-            let h: String = r.get(0)?;
-            if objects.contains(&h) {
-                out.insert(h);
-            }
-            if let Some(raw) = r.get::<_, Option<String>>(1)? {
-                if objects.contains(&raw) {
-                    out.insert(raw);
+            params![account],
+            |r| {
+                let h = r.text(0)?;
+                if objects.contains(&h) {
+                    out.insert(h);
                 }
-            }
-        }
-        for (a, h) in journal_objects(&self.conn)? {
+                if let Some(raw) = r.opt_text(1)? {
+                    if objects.contains(&raw) {
+                        out.insert(raw);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        for (a, h) in journal_objects(c)? {
             if a != account && objects.contains(&h) {
                 out.insert(h);
             }
@@ -87,72 +89,78 @@ impl Index {
         by: &str,
         at: i64,
     ) -> Result<Result<ErasedRows, Hold>, IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(h) = hold_of(&tx, account)? {
-            return Ok(Err(h));
-        }
-        let ids: Vec<i64> = {
-            let mut st = tx.prepare("SELECT id FROM messages WHERE account = ?1")?;
-            let rows = st.query_map([account], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let parts: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM parts p JOIN messages m ON m.id = p.message WHERE m.account = ?1",
-            [account],
-            |r| r.get(0),
-        )?;
-        let mut intent = tx.prepare_cached(
-            "INSERT INTO gc_deleting (sha256, size, stored_size, reason, at)
-             VALUES (?1, ?2, ?3, 'erase', ?4) ON CONFLICT (sha256) DO NOTHING",
-        )?;
-        for d in objects {
-            intent.execute(params![d.sha256, d.size as i64, d.stored_size as i64, at])?;
-        }
-        drop(intent);
-        drop_messages(&tx, &ids, true)?;
-        let journal = tx.execute("DELETE FROM journal WHERE account = ?1", [account])?;
-        for sql in [
-            "DELETE FROM skipped WHERE account = ?1",
-            "DELETE FROM last_success WHERE account = ?1",
-            "DELETE FROM folder_totals WHERE account = ?1",
-            "DELETE FROM folder_objects WHERE account = ?1",
-        ] {
-            tx.execute(sql, [account])?;
-        }
-        let bytes: u64 = objects.iter().map(|d| d.stored_size).sum();
-        tx.execute(
-            "INSERT INTO erasures (account, by_user, at, messages, objects, bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                account,
-                by,
-                at,
-                ids.len() as i64,
-                objects.len() as i64,
-                bytes as i64
-            ],
-        )?;
-        tx.commit()?;
-        Ok(Ok(ErasedRows {
-            messages: ids.len() as u64,
-            parts: count(parts),
-            journal: journal as u64,
-        }))
+        self.db.transaction(TxKind::Immediate, |c| {
+            if let Some(h) = hold_of(c, account)? {
+                return Ok(Err(h));
+            }
+            let ids = c.query_map(
+                "SELECT id FROM messages WHERE account = $1",
+                params![account],
+                |r| r.int(0),
+            )?;
+            let parts = c
+                .query_one(
+                    "SELECT COUNT(*) FROM parts p JOIN messages m ON m.id = p.message
+                      WHERE m.account = $1",
+                    params![account],
+                )?
+                .u64(0)?;
+            for d in objects {
+                c.execute(
+                    "INSERT INTO gc_deleting (sha256, size, stored_size, reason, at)
+                     VALUES ($1, $2, $3, 'erase', $4) ON CONFLICT (sha256) DO NOTHING",
+                    params![&d.sha256, d.size, d.stored_size, at],
+                )?;
+            }
+            drop_messages(c, &ids, true)?;
+            let journal = c.execute("DELETE FROM journal WHERE account = $1", params![account])?;
+            clear_account(c, account)?;
+            let bytes: u64 = objects.iter().map(|d| d.stored_size).sum();
+            c.execute(
+                "INSERT INTO erasures (account, by_user, at, messages, objects, bytes)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                params![
+                    account,
+                    by,
+                    at,
+                    ids.len() as u64,
+                    objects.len() as u64,
+                    bytes
+                ],
+            )?;
+            Ok(Ok(ErasedRows {
+                messages: ids.len() as u64,
+                parts,
+                journal,
+            }))
+        })
     }
 
     /// How many index rows still name `account` (messages, journal
-    /// entries, skips): 0 after an erasure.
+    /// entries, skips, totals): 0 after an erasure.
     pub fn account_rows(&self, account: &str) -> Result<u64, IndexError> {
-        let n: i64 = self.conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM messages WHERE account = ?1)
-                  + (SELECT COUNT(*) FROM journal WHERE account = ?1)
-                  + (SELECT COUNT(*) FROM skipped WHERE account = ?1)
-                  + (SELECT COUNT(*) FROM folder_totals WHERE account = ?1 AND messages > 0)",
-            [account],
-            |r| r.get(0),
-        )?;
-        Ok(count(n))
+        self.db
+            .conn()
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM messages WHERE account = $1)
+                      + (SELECT COUNT(*) FROM journal WHERE account = $1)
+                      + (SELECT COUNT(*) FROM skipped WHERE account = $1)
+                      + (SELECT COUNT(*) FROM folder_totals WHERE account = $1 AND messages > 0)",
+                params![account],
+            )?
+            .u64(0)
     }
+}
+
+/// The rows of `account` that are not messages or journal entries.
+fn clear_account(c: Conn<'_>, account: &str) -> Result<(), IndexError> {
+    for sql in [
+        "DELETE FROM skipped WHERE account = $1",
+        "DELETE FROM last_success WHERE account = $1",
+        "DELETE FROM folder_totals WHERE account = $1",
+        "DELETE FROM folder_objects WHERE account = $1",
+    ] {
+        c.execute(sql, params![account])?;
+    }
+    Ok(())
 }
