@@ -17,6 +17,7 @@ use slimbox::imap::Session;
 use support::dovecot::{Dovecot, DovecotOptions};
 use support::mailbox;
 use support::objstore::{Kind, ObjStore};
+use support::pg::Pg;
 
 const DATE: &str = "01-Feb-2024 10:00:00 +0100";
 const DAY: i64 = 86_400;
@@ -40,11 +41,17 @@ struct Setup {
     dir: tempfile::TempDir,
     config: PathBuf,
     server: Option<ObjStore>,
+    pg: Option<Pg>,
 }
 
 impl Setup {
     /// alice and bob on `d`, the store local or in moto's S3.
     fn new(d: &Dovecot, s3: bool) -> Setup {
+        Setup::with_index(d, s3, false)
+    }
+
+    /// As [`Setup::new`], the index in a private PostgreSQL with `pg`.
+    fn with_index(d: &Dovecot, s3: bool, pg: bool) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let config = mailbox::write_config(d, dir.path(), "100KiB");
         let mut text = std::fs::read_to_string(&config).unwrap();
@@ -64,10 +71,15 @@ impl Setup {
             text = text.replace(&local, &s.store_toml());
         }
         std::fs::write(&config, text).unwrap();
+        let pg = pg.then(Pg::start);
+        if let Some(pg) = &pg {
+            pg.use_in_config(&config);
+        }
         Setup {
             dir,
             config,
             server,
+            pg,
         }
     }
 
@@ -76,6 +88,9 @@ impl Setup {
         c.env("SLIMBOX_TEST_PASSWORD_BOB", "bobpw");
         if let Some(s) = &self.server {
             c.envs(s.env());
+        }
+        if let Some(pg) = &self.pg {
+            c.envs(pg.env());
         }
         c
     }
@@ -208,9 +223,9 @@ fn unreferenced(report: &serde_json::Value) -> Vec<(String, String)> {
 
 /// Expunged: listed by the dry run, kept within the grace, deleted after
 /// it (exactly those); moved: kept, and restore and reattach still work.
-fn expunged_then_gc(s3: bool) {
+fn expunged_then_gc(s3: bool, pg: bool) {
     let d = Dovecot::start(DovecotOptions::default());
-    let env = Setup::new(&d, s3);
+    let env = Setup::with_index(&d, s3, pg);
     let files: Vec<Vec<u8>> = (0..5)
         .map(|i| mailbox::noise(150_000, 41 + 2 * i))
         .collect();
@@ -298,19 +313,33 @@ fn expunged_then_gc(s3: bool) {
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_local() {
-    expunged_then_gc(false);
+    expunged_then_gc(false, false);
 }
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_s3() {
-    expunged_then_gc(true);
+    expunged_then_gc(true, false);
+}
+
+#[test]
+fn issue23_gc_takes_expunged_objects_after_the_grace_postgres_index() {
+    expunged_then_gc(false, true);
+}
+
+#[test]
+fn issue23_shared_held_and_erased() {
+    shared_held_erased(false);
+}
+
+#[test]
+fn issue23_shared_held_and_erased_postgres_index() {
+    shared_held_erased(true);
 }
 
 /// Shared objects, hold, release, erase.
-#[test]
-fn issue23_shared_held_and_erased() {
+fn shared_held_erased(pg: bool) {
     let d = Dovecot::start(DovecotOptions::default());
-    let env = Setup::new(&d, false);
+    let env = Setup::with_index(&d, false, pg);
     let shared = mailbox::noise(200_000, 61);
     let only_a = mailbox::noise(200_000, 63);
     let only_b = mailbox::noise(200_000, 65);
