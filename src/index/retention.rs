@@ -4,8 +4,9 @@
 //! next gc or erase), what the last gc found, and erasures of accounts.
 //!
 //! Every SQL statement of retention lives here (the erasure's in
-//! `erase`), in plain SQL that PostgreSQL runs too. The decisions (what is referenced, what may go
-//! now) are `crate::service::gc`'s; this file only reads and writes rows.
+//! `erase`), written once with `$n` placeholders for SQLite and
+//! PostgreSQL alike. The decisions (what is referenced, what may go now)
+//! are `crate::service::gc`'s; this file only reads and writes rows.
 
 use std::collections::HashSet;
 
