@@ -16,8 +16,9 @@
 //! the index across awaits (`thread`), and one file per operation: `run`,
 //! `scan`, `reattach`, `restore` (restore, verify, index rebuild), `query`
 //! (list, stats, links), `store_copy`, `gc` (store gc, hold, erase). Not
-//! here: scheduling many mailboxes (`crate::fleet`), HTTP (`crate::serve`), printing (`crate::cli`), and
-//! the steps of a job themselves (`crate::pipeline`, `crate::notify`, ...).
+//! here: scheduling many mailboxes (`crate::fleet`), HTTP
+//! (`crate::serve`), printing (`crate::cli`), and the steps of a job
+//! themselves (`crate::pipeline`, `crate::notify`, ...).
 
 pub mod account;
 mod claims;
