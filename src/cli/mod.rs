@@ -3,7 +3,10 @@
 //! own error types.
 
 mod eml;
+mod erase;
 mod fleet;
+mod gc;
+mod hold;
 mod index;
 mod link;
 mod list;
@@ -56,6 +59,9 @@ pub enum Command {
     Link(link::LinkArgs),
     Page(page::PageArgs),
     Serve(serve::ServeArgs),
+    Hold(hold::HoldArgs),
+    Release(hold::ReleaseArgs),
+    Erase(erase::EraseArgs),
 }
 
 /// Runs a parsed command line.
@@ -100,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Link(args) => link::run(args, cli.config),
         Command::Page(args) => page::run(args, cli.config),
         Command::Serve(args) => rt.block_on(serve::run(args, cli.config)),
+        Command::Hold(args) => hold::hold(args, cli.config),
+        Command::Release(args) => hold::release(args, cli.config),
+        Command::Erase(args) => rt.block_on(erase::run(args, cli.config)),
     }
 }
 

@@ -95,6 +95,8 @@ pub struct Config {
     pub serve: ServeConfig,
     /// `[links]`: signed links, their secret, the stub format.
     pub links: LinksConfig,
+    /// `[retention]`: `store gc`'s grace period.
+    pub retention: RetentionConfig,
     /// The file this was read from (absolute when it came from [`load`]).
     pub path: Option<PathBuf>,
 }
@@ -163,6 +165,25 @@ pub const DEFAULT_SERVE_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default `serve.listen`: loopback only, so a server started by hand is
 /// not reachable from the network until someone says so.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8025";
+
+/// `[retention]`: reclaiming the store (`store gc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// How long an object must stay unreferenced (from the `store gc` that
+    /// first found it so) before a `store gc` deletes it.
+    pub grace: Duration,
+}
+
+/// Default `retention.grace`: 30 days.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            grace: DEFAULT_GRACE,
+        }
+    }
+}
 
 /// `[index]`: the local SQLite index of what was detached.
 #[derive(Debug, Clone, PartialEq, Eq)]

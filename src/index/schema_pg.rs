@@ -188,6 +188,53 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
         store TEXT COLLATE "C" NOT NULL,
         bound_at BIGINT NOT NULL
     );"#,
+    // 8: reclaiming the store (issue 23): holds and their history, gc
+    // candidates, deletion intents, the last gc's figures, erasures.
+    r#"CREATE TABLE IF NOT EXISTS holds (
+        account TEXT COLLATE "C" PRIMARY KEY,
+        held_by TEXT NOT NULL,
+        held_at BIGINT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE IF NOT EXISTS hold_events (
+        account TEXT COLLATE "C" NOT NULL,
+        action TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE IF NOT EXISTS gc_candidates (
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        first_unreferenced_at BIGINT NOT NULL,
+        stored_size BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS gc_deleting (
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        size BIGINT NOT NULL,
+        stored_size BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS gc_last (
+        id BIGINT PRIMARY KEY CHECK (id = 1),
+        at BIGINT NOT NULL,
+        objects BIGINT NOT NULL,
+        stored_bytes BIGINT NOT NULL,
+        referenced_objects BIGINT NOT NULL,
+        referenced_bytes BIGINT NOT NULL,
+        unreferenced_objects BIGINT NOT NULL,
+        unreferenced_bytes BIGINT NOT NULL,
+        deleted_objects BIGINT NOT NULL,
+        deleted_bytes BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS erasures (
+        account TEXT COLLATE "C" NOT NULL,
+        by_user TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        messages BIGINT NOT NULL,
+        objects BIGINT NOT NULL,
+        bytes BIGINT NOT NULL
+    );"#,
 ];
 
 // One step on each side, always.

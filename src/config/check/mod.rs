@@ -11,6 +11,7 @@ mod links;
 mod oauth;
 mod owner_report;
 mod policy;
+mod retention;
 mod rules;
 mod serve;
 mod size;
@@ -126,6 +127,7 @@ pub(super) fn parse_with_env(
         policy.link_template.is_some(),
     )?;
     let serve = serve::serve_config(&ctx, &raw.serve)?;
+    let retention = retention::retention_config(&ctx, raw.retention)?;
 
     let accounts = accounts(
         &ctx,
@@ -147,6 +149,7 @@ pub(super) fn parse_with_env(
         owner_report,
         serve,
         links,
+        retention,
         path: path.map(Path::to_path_buf),
     })
 }
