@@ -14,6 +14,7 @@ mod rules;
 mod serve;
 mod size;
 mod target;
+mod worker;
 
 use std::path::{Path, PathBuf};
 
@@ -123,6 +124,7 @@ pub(super) fn parse_with_env(
         policy.link_template.is_some(),
     )?;
     let serve = serve::serve_config(&ctx, &raw.serve)?;
+    let worker = worker::worker_config(&ctx, &raw.worker)?;
 
     let accounts = accounts(
         &ctx,
@@ -144,6 +146,7 @@ pub(super) fn parse_with_env(
         owner_report,
         serve,
         links,
+        worker,
         path: path.map(Path::to_path_buf),
     })
 }

@@ -1,0 +1,76 @@
+//! The work queue in PostgreSQL, for `slimbox worker`, `enqueue` and
+//! `status`: workers on any hosts share one picture of the work.
+//!
+//! What belongs here: the queue's tables and their numbered migrations
+//! (`schema`), the connection to them (`db`: made again when the database
+//! restarts), the leases on mailboxes (`lease`: `DbClaims`, the service's
+//! claims on a shared database, with their heartbeat), the connection slots
+//! per server and the back-off a server asked for (`slots`), and the jobs
+//! (`jobs`). Nothing else: the worker's loop is `crate::fleet::worker`,
+//! the commands are in `crate::cli`.
+
+mod db;
+pub mod jobs;
+mod lease;
+mod schema;
+mod slots;
+
+pub use db::{connect, Db};
+pub use lease::{DbClaims, Lease, Leases};
+pub use slots::{back_off, DbSlots};
+
+use std::sync::Arc;
+
+use crate::config::Config;
+
+/// Errors of the queue's database.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(
+        "no work queue is configured; set url in [worker] (e.g. url = \
+         \"postgres://slimbox@db.example/slimbox?sslmode=verify-full\") or $SLIMBOX_QUEUE_URL"
+    )]
+    NotConfigured,
+    #[error("the queue's database URL {url:?} is not valid: {source}")]
+    Url {
+        url: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("cannot connect to the queue's database {url}: {source}; check the URL, the password (worker.password_env) and that PostgreSQL runs")]
+    Connect {
+        url: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("TLS to the queue's database: {problem}")]
+    Tls { problem: String },
+    #[error("cannot migrate the queue's tables: {source}")]
+    Migrate { source: tokio_postgres::Error },
+    #[error(
+        "the queue's tables are at version {found}, newer than this slimbox knows ({known}); \
+         upgrade slimbox"
+    )]
+    Newer { found: i32, known: i32 },
+    #[error("the queue's database: {0}")]
+    Sql(tokio_postgres::Error),
+    #[error("the queue's password: {0}")]
+    Password(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Task(String),
+}
+
+/// The queue of `config` (`[worker] url`), connected and migrated.
+///
+/// The one place that says where the queue lives: when the PostgreSQL
+/// index (`[index] url`) is in, this takes its URL and connection.
+pub async fn open(config: &Config) -> Result<Arc<Db>, QueueError> {
+    let url = config
+        .worker
+        .url
+        .as_deref()
+        .ok_or(QueueError::NotConfigured)?;
+    let password = match &config.worker.password {
+        Some(source) => Some(source.resolve()?),
+        None => None,
+    };
+    Db::open(url, password).await
+}
