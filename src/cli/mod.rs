@@ -3,6 +3,7 @@
 //! own error types.
 
 mod eml;
+mod enqueue;
 mod fleet;
 mod index;
 mod link;
@@ -16,8 +17,10 @@ mod run;
 mod scan;
 mod serve;
 mod stats;
+mod status;
 mod store;
 mod verify;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -56,6 +59,9 @@ pub enum Command {
     Link(link::LinkArgs),
     Page(page::PageArgs),
     Serve(serve::ServeArgs),
+    Worker(worker::WorkerArgs),
+    Enqueue(enqueue::EnqueueArgs),
+    Status(status::StatusArgs),
 }
 
 /// Runs a parsed command line.
@@ -100,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Link(args) => link::run(args, cli.config),
         Command::Page(args) => page::run(args, cli.config),
         Command::Serve(args) => rt.block_on(serve::run(args, cli.config)),
+        Command::Worker(args) => rt.block_on(worker::run(args, cli.config)),
+        Command::Enqueue(args) => rt.block_on(enqueue::run(args, cli.config)),
+        Command::Status(args) => rt.block_on(status::run(args, cli.config)),
     }
 }
 

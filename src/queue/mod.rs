@@ -54,6 +54,8 @@ pub enum QueueError {
     Sql(tokio_postgres::Error),
     #[error("the queue's password: {0}")]
     Password(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
     #[error("{0}")]
     Task(String),
 }
@@ -73,4 +75,14 @@ pub async fn open(config: &Config) -> Result<Arc<Db>, QueueError> {
         None => None,
     };
     Db::open(url, password).await
+}
+
+/// `slimbox enqueue`: a job for each of `accounts` without one queued.
+pub async fn enqueue(config: &Config, accounts: &[String]) -> Result<Vec<Option<i64>>, QueueError> {
+    jobs::enqueue(&*open(config).await?, accounts).await
+}
+
+/// `slimbox status`: the queue, the leases, the last result per account.
+pub async fn status(config: &Config) -> Result<jobs::Status, QueueError> {
+    jobs::status(&*open(config).await?).await
 }
