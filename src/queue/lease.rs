@@ -132,6 +132,13 @@ impl Leases {
         }
     }
 
+    /// Notes a release under way (a lease, a slot), for [`Leases::settle`].
+    pub(super) fn releasing(&self, task: tokio::task::JoinHandle<()>) {
+        let mut state = self.state();
+        state.releasing.retain(|t| !t.is_finished());
+        state.releasing.push(task);
+    }
+
     /// Renews everything this process holds; notes the leases it lost.
     async fn heartbeat(&self) {
         let started = Instant::now();

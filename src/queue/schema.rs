@@ -58,19 +58,16 @@ const MIGRATIONS: &[&str] = &[
 /// Brings the tables to the newest version.
 pub async fn migrate(client: &Client) -> Result<(), QueueError> {
     let migrate = |e| QueueError::Migrate { source: e };
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS slimbox_queue_schema (version integer NOT NULL)",
-        )
-        .await
-        .map_err(migrate)?;
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(migrate)?;
+    client.batch_execute("BEGIN").await.map_err(migrate)?;
     let done = async {
+        // Under the lock, so that two first workers do not both create it.
         client
             .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS slimbox_queue_schema (version integer NOT NULL)",
+            )
             .await?;
         let row = client
             .query_opt("SELECT version FROM slimbox_queue_schema", &[])

@@ -119,7 +119,7 @@ impl Drop for Slot {
         let db = self.leases.db().clone();
         let holder = self.leases.holder().to_string();
         let (server, slot) = (std::mem::take(&mut self.server), self.slot);
-        db.handle().clone().spawn(async move {
+        let task = db.handle().clone().spawn(async move {
             let (s, h) = (server.as_str(), holder.as_str());
             let freed = db
                 .run(|c| async move {
@@ -134,6 +134,7 @@ impl Drop for Slot {
                 tracing::warn!("cannot free slot {slot} of {server}: {e}; it expires by itself");
             }
         });
+        self.leases.releasing(task);
     }
 }
 
