@@ -52,7 +52,7 @@ use check::parse_with_env;
 
 /// `stub_format = "text" | "html"`: the engine's own setting.
 pub use crate::mime::StubFormat;
-pub use check::parse_age;
+pub use check::{database_from_args, parse_age};
 pub use edit::{edit_store, set_store_url, EditError, StoreEdit, StoreUrlChange};
 pub use error::ConfigError;
 pub use oauth::{ClientSecret, OAuthConfig};
@@ -189,6 +189,22 @@ pub struct IndexConfig {
     /// `index.path`, or the default: `index.sqlite` beside a local store's
     /// folder, else `$XDG_DATA_HOME/slimbox/index.sqlite`.
     pub path: PathBuf,
+    /// `index.url`: a shared PostgreSQL index instead of the SQLite file
+    /// (`path` then only keeps a store copy's checkpoint).
+    pub database: Option<DatabaseConfig>,
+}
+
+/// `[index]` of a PostgreSQL index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `postgres://USER@HOST[:PORT]/DATABASE[?sslmode=...]`, no password.
+    pub url: String,
+    /// `password_env` or `password_command`; none for trust or certificate
+    /// logins.
+    pub password: Option<PasswordSource>,
+    /// `ca_file`: a private certificate authority for the server's
+    /// certificate, beside the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[policy]`: what to detach.

@@ -164,6 +164,11 @@ pub(super) struct RawStore {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawIndex {
     pub(super) path: Option<String>,
+    /// A PostgreSQL index (issue 22), checked in `check::index`.
+    pub(super) url: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) password_command: Option<String>,
+    pub(super) ca_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The environment variable [`Pg::index_toml`]'s `password_env` names.
+pub const PASSWORD_ENV: &str = "SLIMBOX_TEST_PG_PASSWORD";
+
 /// A running cluster; stopped on drop.
 pub struct Pg {
     /// data/, run/, server.log, env, the TLS key and certificate.
@@ -104,6 +107,41 @@ impl Pg {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The `[index]` table of a PostgreSQL index in this cluster: TLS
+    /// verified against its certificate, the password from [`PASSWORD_ENV`]
+    /// (set it with [`Pg::env`]).
+    pub fn index_toml(&self) -> String {
+        format!(
+            "[index]\nurl = \"{url}?sslmode=verify-full\"\npassword_env = \"{PASSWORD_ENV}\"\nca_file = \"{ca}\"\n",
+            url = self.url,
+            ca = self.ca.display()
+        )
+    }
+
+    /// The environment a slimbox using [`Pg::index_toml`] needs.
+    pub fn env(&self) -> [(&'static str, String); 1] {
+        [(PASSWORD_ENV, self.password.clone())]
+    }
+
+    /// Rewrites the config at `config`: its `[index]` table (a `path` line
+    /// after it) becomes [`Pg::index_toml`].
+    pub fn use_in_config(&self, config: &Path) {
+        let text = std::fs::read_to_string(config).expect("read the config");
+        let start = text
+            .find("[index]\n")
+            .expect("the config has an [index] table");
+        let rest = &text[start + "[index]\n".len()..];
+        let end = rest
+            .find('\n')
+            .map_or(text.len(), |i| start + "[index]\n".len() + i + 1);
+        assert!(
+            text[start..end].contains("path = "),
+            "the [index] table's first line is its path: {text}"
+        );
+        let text = format!("{}{}{}", &text[..start], self.index_toml(), &text[end..]);
+        std::fs::write(config, text).expect("write the config");
     }
 
     /// The server's log so far (for failure messages).

@@ -6,6 +6,7 @@ mod account;
 mod compress;
 mod encryption;
 mod fleet;
+mod index;
 mod links;
 mod oauth;
 mod owner_report;
@@ -19,15 +20,17 @@ mod worker;
 use std::path::{Path, PathBuf};
 
 use account::account_config;
+use index::index_config;
 use policy::policy_config;
 use rules::rules_config;
 
-use super::raw::{RawAccount, RawConfig, RawIndex, RawOwnerReport, RawServer, RawStore};
+use super::raw::{RawAccount, RawConfig, RawOwnerReport, RawServer, RawStore};
 use super::{
-    env_nonempty, xdg_dir, AccountConfig, Config, ConfigError, Env, IndexConfig, OwnerReportConfig,
+    env_nonempty, AccountConfig, Config, ConfigError, Env, IndexConfig, OwnerReportConfig,
     StoreConfig,
 };
 
+pub use index::database_from_args;
 pub use policy::parse_age;
 
 /// Builds `Invalid` errors for one file.
@@ -323,37 +326,6 @@ fn remote_options(raw: &RawStore) -> crate::store::RemoteOptions {
         secret_access_key_env: raw.secret_access_key_env.clone(),
         credentials_command: raw.credentials_command.clone(),
     }
-}
-
-fn index_config(
-    ctx: &Ctx,
-    raw: &RawIndex,
-    local_store: Option<&Path>,
-) -> Result<IndexConfig, ConfigError> {
-    if let Some(p) = &raw.path {
-        return Ok(IndexConfig {
-            path: ctx.resolve_path("index.path", p)?,
-        });
-    }
-    // Beside a local store keeps the two side by side, to be backed up together;
-    // a remote store gets the index in the user's data folder.
-    let path = match local_store {
-        Some(store) => match store.parent() {
-            Some(parent) => parent.join("index.sqlite"),
-            None => store.join("index.sqlite"),
-        },
-        None => xdg_dir(ctx.env, "XDG_DATA_HOME", ".local/share")
-            .map(|d| d.join("slimbox").join("index.sqlite"))
-            .ok_or_else(|| {
-                ctx.err(
-                    "index.path",
-                    "is not set, and its default ($XDG_DATA_HOME/slimbox/index.sqlite) \
-                     is unknown because neither $XDG_DATA_HOME nor $HOME is set; set \
-                     index.path in [index]",
-                )
-            })?,
-    };
-    Ok(IndexConfig { path })
 }
 
 #[cfg(test)]
