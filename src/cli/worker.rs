@@ -42,7 +42,7 @@ pub struct WorkerArgs {
     once: bool,
     /// After SIGTERM: how many seconds the mailboxes under way may take to
     /// finish before they are handed back.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 90, value_name = "SECONDS")]
     grace: u64,
 }
 

@@ -9,6 +9,7 @@
 //! so that running one twice is harmless (see `jobs` and `lease`).
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,12 +22,17 @@ use super::QueueError;
 const RECONNECT_FOR: Duration = Duration::from_secs(120);
 
 /// A connection to `url` (without the password, which comes apart):
-/// TLS when `sslmode` is `require` or `verify-full` (the server's
-/// certificate is checked against `sslrootcert`, else the system's roots:
-/// stricter than libpq's `require`), plain otherwise. The connection's
-/// task is spawned on the current runtime.
-pub async fn connect(url: &str, password: Option<&str>) -> Result<Client, QueueError> {
+/// TLS when `sslmode` is `require`, `verify-ca` or `verify-full` (the
+/// server's certificate is checked against `ca_file` or `sslrootcert` and
+/// the system's roots: stricter than libpq's `require`), plain otherwise.
+/// The connection's task is spawned on the current runtime.
+pub async fn connect(
+    url: &str,
+    password: Option<&str>,
+    ca_file: Option<&Path>,
+) -> Result<Client, QueueError> {
     let (url, tls, root) = split_tls(url);
+    let root = ca_file.map(|p| p.display().to_string()).or(root);
     let mut config: tokio_postgres::Config = url.parse().map_err(|e| QueueError::Url {
         url: url.clone(),
         source: e,
@@ -83,8 +89,10 @@ fn split_tls(url: &str) -> (String, bool, Option<String>) {
 
 fn rustls_config(root: Option<&str>) -> Result<rustls::ClientConfig, QueueError> {
     let mut roots = rustls::RootCertStore::empty();
-    match root {
-        Some(path) => {
+    for c in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(c);
+    }
+    if let Some(path) = root {
             use rustls_pki_types::pem::PemObject;
             let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
                 .and_then(|i| i.collect::<Result<Vec<_>, _>>())
@@ -95,12 +103,6 @@ fn rustls_config(root: Option<&str>) -> Result<rustls::ClientConfig, QueueError>
                 roots.add(c).map_err(|e| QueueError::Tls {
                     problem: format!("the CA file {path} (sslrootcert) holds a bad certificate: {e}"),
                 })?;
-            }
-        }
-        None => {
-            for c in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(c);
-            }
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -117,6 +119,7 @@ fn rustls_config(root: Option<&str>) -> Result<rustls::ClientConfig, QueueError>
 pub struct Db {
     url: String,
     password: Option<String>,
+    ca_file: Option<PathBuf>,
     /// The runtime the connections live on: a mailbox's job runs on a
     /// short-lived runtime of its own, which must not own the connection.
     handle: tokio::runtime::Handle,
@@ -125,10 +128,15 @@ pub struct Db {
 
 impl Db {
     /// The database at `url`, connected and its tables migrated.
-    pub async fn open(url: &str, password: Option<String>) -> Result<Arc<Db>, QueueError> {
+    pub async fn open(
+        url: &str,
+        password: Option<String>,
+        ca_file: Option<PathBuf>,
+    ) -> Result<Arc<Db>, QueueError> {
         let db = Arc::new(Db {
             url: url.to_string(),
             password,
+            ca_file,
             handle: tokio::runtime::Handle::current(),
             client: tokio::sync::Mutex::new(None),
         });
@@ -150,9 +158,10 @@ impl Db {
             return Ok(c.clone());
         }
         let (url, password) = (self.url.clone(), self.password.clone());
+        let ca = self.ca_file.clone();
         let made = self
             .handle
-            .spawn(async move { connect(&url, password.as_deref()).await })
+            .spawn(async move { connect(&url, password.as_deref(), ca.as_deref()).await })
             .await
             .map_err(|e| QueueError::Task(e.to_string()))??;
         let client = Arc::new(made);

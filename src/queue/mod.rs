@@ -27,8 +27,8 @@ use crate::config::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error(
-        "no work queue is configured; set url in [worker] (e.g. url = \
-         \"postgres://slimbox@db.example/slimbox?sslmode=verify-full\") or $SLIMBOX_QUEUE_URL"
+        "no work queue is configured: it lives in the PostgreSQL index; set url in [index] \
+         (e.g. url = \"postgres://slimbox@db.example/slimbox?sslmode=verify-full\")"
     )]
     NotConfigured,
     #[error("the queue's database URL {url:?} is not valid: {source}")]
@@ -60,11 +60,17 @@ pub enum QueueError {
     Task(String),
 }
 
-/// The queue of `config` (`[worker] url`), connected and migrated.
+/// The queue of `config`, connected and migrated: in the PostgreSQL index
+/// (`[index] url`) when there is one, else in `[worker] url`.
 ///
-/// The one place that says where the queue lives: when the PostgreSQL
-/// index (`[index] url`) is in, this takes its URL and connection.
+/// The one place that says where the queue lives (and the one call to
+/// [`connect`], through [`Db`]): when the index has its shared connect,
+/// this takes it.
 pub async fn open(config: &Config) -> Result<Arc<Db>, QueueError> {
+    if let Some(db) = &config.index.database {
+        let password = db.password.as_ref().map(|s| s.resolve()).transpose()?;
+        return Db::open(&db.url, password, db.ca_file.clone()).await;
+    }
     let url = config
         .worker
         .url
@@ -74,7 +80,7 @@ pub async fn open(config: &Config) -> Result<Arc<Db>, QueueError> {
         Some(source) => Some(source.resolve()?),
         None => None,
     };
-    Db::open(url, password).await
+    Db::open(url, password, None).await
 }
 
 /// `slimbox enqueue`: a job for each of `accounts` without one queued.
