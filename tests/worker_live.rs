@@ -92,7 +92,11 @@ async fn each_once_slim_and_kept(d: &Dovecot, users: &[String], n: usize) {
         };
         let mut ids = BTreeSet::new();
         for m in &metas {
-            let raw = s.fetch_message(m.uid).await.expect("fetch").expect("exists");
+            let raw = s
+                .fetch_message(m.uid)
+                .await
+                .expect("fetch")
+                .expect("exists");
             ids.insert(mailbox::message_id(&raw).unwrap_or_default());
             assert!(raw.len() < ATTACHMENT / 2, "{user}: uid {} not slim", m.uid);
             for flag in FLAGS {
@@ -107,7 +111,14 @@ async fn each_once_slim_and_kept(d: &Dovecot, users: &[String], n: usize) {
 
 /// A config for `users` (a CSV) through the master user, the queue in
 /// `pg` with a `lease`, and one shared index.
-fn write_config(d: &Dovecot, pg: &Pg, dir: &Path, users: &[String], max: u32, lease: &str) -> PathBuf {
+fn write_config(
+    d: &Dovecot,
+    pg: &Pg,
+    dir: &Path,
+    users: &[String],
+    max: u32,
+    lease: &str,
+) -> PathBuf {
     let mut csv = String::from("name,user\n");
     for u in users {
         csv.push_str(&format!("{u},{u}\n"));
@@ -181,14 +192,21 @@ fn finish(workers: Vec<Child>) -> String {
     for w in workers {
         let out = w.wait_with_output().expect("worker");
         let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(out.status.success(), "a worker failed ({:?}):\n{err}", out.status);
+        assert!(
+            out.status.success(),
+            "a worker failed ({:?}):\n{err}",
+            out.status
+        );
         all.push_str(&err);
     }
     all
 }
 
 fn status(config: &Path, pg: &Pg) -> serde_json::Value {
-    let out = ok(slimbox(config, pg).args(["status", "--json"]).output().expect("status"));
+    let out = ok(slimbox(config, pg)
+        .args(["status", "--json"])
+        .output()
+        .expect("status"));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("status JSON ({e}): {out}"))
 }
 
@@ -230,15 +248,24 @@ fn issue22_three_workers_over_thirty_mailboxes() {
         }
     });
     let config = write_config(&d, &pg, dir.path(), &users, 10, "10s");
-    let text = ok(slimbox(&config, &pg).args(["enqueue", "--all"]).output().expect("enqueue"));
+    let text = ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
     assert!(text.contains("queued 30 mailbox(es)"), "{text}");
     // A second enqueue adds nothing while the jobs wait.
-    let text = ok(slimbox(&config, &pg).args(["enqueue", "--all"]).output().expect("enqueue"));
+    let text = ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
     assert!(text.contains("queued 0 mailbox(es); 30 already"), "{text}");
     let started = Instant::now();
     let workers: Vec<Child> = (0..3).map(|_| worker(&config, &pg, "2")).collect();
     let logs = finish(workers);
-    eprintln!("3 workers, 30 mailboxes of 2 messages: {:?}", started.elapsed());
+    eprintln!(
+        "3 workers, 30 mailboxes of 2 messages: {:?}",
+        started.elapsed()
+    );
     let s = status(&config, &pg);
     all_done(&s, &users, &pg, 2);
     // The jobs were shared: more than one worker ran some.
@@ -248,7 +275,10 @@ fn issue22_three_workers_over_thirty_mailboxes() {
         .iter()
         .filter_map(|m| m["worker"].as_str())
         .collect();
-    assert!(holders.len() >= 2, "one worker did everything: {holders:?}\n{logs}");
+    assert!(
+        holders.len() >= 2,
+        "one worker did everything: {holders:?}\n{logs}"
+    );
     assert_eq!(s["leases"].as_array().map(Vec::len), Some(0), "{s:#}");
     rt.block_on(each_once_slim_and_kept(&d, &users, 2));
     let out = slimbox(&config, &pg)
@@ -257,8 +287,14 @@ fn issue22_three_workers_over_thirty_mailboxes() {
         .expect("verify");
     ok(out);
     // The table shows the queue and each mailbox.
-    let text = ok(slimbox(&config, &pg).arg("status").output().expect("status"));
-    assert!(text.contains("queue: 0 queued, 0 running") && text.contains("u30"), "{text}");
+    let text = ok(slimbox(&config, &pg)
+        .arg("status")
+        .output()
+        .expect("status"));
+    assert!(
+        text.contains("queue: 0 queued, 0 running") && text.contains("u30"),
+        "{text}"
+    );
 }
 
 /// Reads `child`'s stderr on a thread; each line comes out of the channel.
@@ -288,7 +324,10 @@ fn issue22_a_killed_worker_s_mailbox_is_taken_over_and_finished() {
         }
     });
     let config = write_config(&d, &pg, dir.path(), &users, 10, "3s");
-    ok(slimbox(&config, &pg).args(["enqueue", "--all"]).output().expect("enqueue"));
+    ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
     // The first worker stops after its first copy is appended (before the
     // original is removed), and is killed there.
     let mut first = slimbox(&config, &pg)
@@ -299,16 +338,7 @@ fn issue22_a_killed_worker_s_mailbox_is_taken_over_and_finished() {
         .spawn()
         .expect("spawn");
     let lines = stderr_lines(&mut first);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(l) if l.contains("slimbox-test: paused at appended") => break,
-            Ok(l) => seen.push(l),
-            Err(_) => panic!("the worker never paused: {seen:#?}"),
-        }
-    }
+    paused_at(&lines, "appended");
     let held = pg.psql("SELECT account FROM slimbox_leases");
     assert!(!held.is_empty(), "the paused worker holds no lease");
     first.kill().expect("kill -9");
@@ -336,6 +366,75 @@ fn issue22_a_killed_worker_s_mailbox_is_taken_over_and_finished() {
         .expect("verify"));
 }
 
+/// Waits until `lines` says the job paused at `step`.
+fn paused_at(lines: &mpsc::Receiver<String>, step: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) if l.contains(&format!("slimbox-test: paused at {step}")) => return,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("the worker never paused at {step}: {seen:#?}"),
+        }
+    }
+}
+
+#[test]
+fn issue22_sigterm_hands_the_mailbox_back_after_the_grace_time() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = add_users(&d, 2);
+    let rt = rt();
+    rt.block_on(async {
+        for u in &users {
+            seed(&d, u, 2).await;
+        }
+    });
+    let config = write_config(&d, &pg, dir.path(), &users, 10, "30s");
+    ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
+    let mut w = slimbox(&config, &pg)
+        .args(["worker", "--concurrency", "1", "--grace", "1"])
+        .env("SLIMBOX_TEST_PAUSE_AT", "appended")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lines = stderr_lines(&mut w);
+    paused_at(&lines, "appended");
+    let stopped = Instant::now();
+    let term = Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let code = w.wait().expect("worker");
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(code.code(), Some(0), "{rest:#?}");
+    // Handed back at once (not after the 30 s lease): queued again, the
+    // lease and the connection slots let go.
+    assert!(
+        stopped.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(pg.psql("SELECT count(*) FROM slimbox_leases"), "0");
+    assert_eq!(pg.psql("SELECT count(*) FROM slimbox_slots"), "0");
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM slimbox_jobs WHERE state = 'queued'"),
+        "2",
+        "{rest:#?}"
+    );
+    // The next worker finishes it from the journal: nothing lost or twice.
+    finish(vec![worker(&config, &pg, "2")]);
+    all_done(&status(&config, &pg), &users, &pg, 2);
+    rt.block_on(each_once_slim_and_kept(&d, &users, 2));
+}
+
 #[test]
 fn issue22_workers_ride_out_a_postgresql_restart() {
     let d = Dovecot::start(DovecotOptions::default());
@@ -349,7 +448,10 @@ fn issue22_workers_ride_out_a_postgresql_restart() {
         }
     });
     let config = write_config(&d, &pg, dir.path(), &users, 10, "6s");
-    ok(slimbox(&config, &pg).args(["enqueue", "--all"]).output().expect("enqueue"));
+    ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
     let workers: Vec<Child> = (0..3).map(|_| worker(&config, &pg, "1")).collect();
     // Once some work is done and more is under way, the database goes.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -364,9 +466,18 @@ fn issue22_workers_ride_out_a_postgresql_restart() {
         assert!(Instant::now() < deadline, "no job finished in 2 minutes");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let restarted = Instant::now();
     pg.restart();
+    let back = restarted.elapsed();
     let logs = finish(workers);
-    assert!(logs.contains("queue database"), "no worker noticed the restart:\n{logs}");
+    eprintln!(
+        "PostgreSQL restarted in {back:?}; {} reconnect line(s) in the workers' logs",
+        logs.matches("queue database").count()
+    );
+    assert!(
+        logs.contains("queue database"),
+        "no worker noticed the restart:\n{logs}"
+    );
     let s = status(&config, &pg);
     all_done(&s, &users, &pg, 3);
     rt.block_on(each_once_slim_and_kept(&d, &users, 3));
@@ -401,9 +512,16 @@ fn issue22_max_connections_holds_across_three_workers() {
             seed(&d, u, 3).await;
         }
     });
-    assert_eq!(dovecot_connections(&d, &users), 0, "seeding left connections open");
+    assert_eq!(
+        dovecot_connections(&d, &users),
+        0,
+        "seeding left connections open"
+    );
     let config = write_config(&d, &pg, dir.path(), &users, 2, "10s");
-    ok(slimbox(&config, &pg).args(["enqueue", "--all"]).output().expect("enqueue"));
+    ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
     let done = AtomicBool::new(false);
     let (logs, (peak, samples)) = std::thread::scope(|scope| {
         let watcher = scope.spawn(|| {
@@ -423,7 +541,10 @@ fn issue22_max_connections_holds_across_three_workers() {
     eprintln!("peak {peak} connections at once in {samples} samples of doveadm who");
     let s = status(&config, &pg);
     all_done(&s, &users, &pg, 3);
-    assert!(peak >= 1, "the watcher saw no connection in {samples} samples:\n{logs}");
+    assert!(
+        peak >= 1,
+        "the watcher saw no connection in {samples} samples:\n{logs}"
+    );
     assert!(
         peak <= 2,
         "Dovecot saw {peak} connections at once; max_connections is 2 across the workers"

@@ -29,7 +29,10 @@ pub async fn run(args: StatusArgs, config_path: Option<PathBuf>) -> anyhow::Resu
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("queue: {} queued, {} running", status.queued, status.running);
+    println!(
+        "queue: {} queued, {} running",
+        status.queued, status.running
+    );
     if !status.leases.is_empty() {
         println!();
         let rows: Vec<Vec<String>> = status
@@ -40,7 +43,11 @@ pub async fn run(args: StatusArgs, config_path: Option<PathBuf>) -> anyhow::Resu
                     l.account.clone(),
                     l.holder.clone(),
                     time(l.since),
-                    if l.expired { "expired".into() } else { time(l.expires_at) },
+                    if l.expired {
+                        "expired".into()
+                    } else {
+                        time(l.expires_at)
+                    },
                 ]
             })
             .collect();
@@ -54,14 +61,21 @@ pub async fn run(args: StatusArgs, config_path: Option<PathBuf>) -> anyhow::Resu
             .map(|m| {
                 vec![
                     m.account.clone(),
-                    if m.state == "done" { "ok".into() } else { m.state.clone() },
+                    if m.state == "done" {
+                        "ok".into()
+                    } else {
+                        m.state.clone()
+                    },
                     m.finished_at.map(time).unwrap_or_default(),
                     m.attempts.to_string(),
                     m.error.clone().unwrap_or_default(),
                 ]
             })
             .collect();
-        print_table(&["mailbox", "last result", "finished", "tries", "error"], &rows);
+        print_table(
+            &["mailbox", "last result", "finished", "tries", "error"],
+            &rows,
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

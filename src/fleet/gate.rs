@@ -67,7 +67,12 @@ pub trait SharedSlots: Send + Sync {
     /// `wait`, else takes a free one or none. Also waits out (or, without
     /// `wait`, refuses during) a back-off another process noted for the
     /// server.
-    fn acquire(&self, server: String, max: u32, wait: bool) -> BoxFuture<'static, Option<SharedSlot>>;
+    fn acquire(
+        &self,
+        server: String,
+        max: u32,
+        wait: bool,
+    ) -> BoxFuture<'static, Option<SharedSlot>>;
 }
 
 /// One mailbox's share of its server's semaphore: counts its own open

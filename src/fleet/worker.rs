@@ -227,7 +227,11 @@ impl Worker {
                 0
             }
             Err(e) => {
-                tracing::error!("cannot record the end of job {} ({}): {e}", job.id, job.account);
+                tracing::error!(
+                    "cannot record the end of job {} ({}): {e}",
+                    job.id,
+                    job.account
+                );
                 0
             }
         };

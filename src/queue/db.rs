@@ -68,7 +68,9 @@ fn split_tls(url: &str) -> (String, bool, Option<String>) {
     let (mut tls, mut root, mut kept) = (false, None, Vec::new());
     for pair in query.split('&') {
         match pair.split_once('=') {
-            Some(("sslmode", mode)) => tls = matches!(mode, "require" | "verify-full" | "verify-ca"),
+            Some(("sslmode", mode)) => {
+                tls = matches!(mode, "require" | "verify-full" | "verify-ca")
+            }
             Some(("sslrootcert", path)) => {
                 root = Some(
                     percent_encoding::percent_decode_str(path)
@@ -93,16 +95,16 @@ fn rustls_config(root: Option<&str>) -> Result<rustls::ClientConfig, QueueError>
         let _ = roots.add(c);
     }
     if let Some(path) = root {
-            use rustls_pki_types::pem::PemObject;
-            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| QueueError::Tls {
-                    problem: format!("cannot read the CA file {path} (sslrootcert): {e}"),
-                })?;
-            for c in certs {
-                roots.add(c).map_err(|e| QueueError::Tls {
-                    problem: format!("the CA file {path} (sslrootcert) holds a bad certificate: {e}"),
-                })?;
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| QueueError::Tls {
+                problem: format!("cannot read the CA file {path} (sslrootcert): {e}"),
+            })?;
+        for c in certs {
+            roots.add(c).map_err(|e| QueueError::Tls {
+                problem: format!("the CA file {path} (sslrootcert) holds a bad certificate: {e}"),
+            })?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -182,7 +184,12 @@ impl Db {
         let mut wait = Duration::from_millis(100);
         loop {
             let outcome = match self.client().await {
-                Ok(c) => statement(c.clone()).await.map_err(|e| (e.as_db_error().is_none() || c.is_closed(), QueueError::Sql(e))),
+                Ok(c) => statement(c.clone()).await.map_err(|e| {
+                    (
+                        e.as_db_error().is_none() || c.is_closed(),
+                        QueueError::Sql(e),
+                    )
+                }),
                 Err(e) => Err((true, e)),
             };
             match outcome {

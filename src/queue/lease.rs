@@ -353,7 +353,9 @@ impl Drop for Lease {
                 })
                 .await;
             if let Err(e) = deleted {
-                tracing::warn!("cannot release the lease on mailbox {key}: {e}; it expires by itself");
+                tracing::warn!(
+                    "cannot release the lease on mailbox {key}: {e}; it expires by itself"
+                );
             }
         });
         state.releasing.retain(|t| !t.is_finished());

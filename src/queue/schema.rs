@@ -76,7 +76,9 @@ pub async fn migrate(client: &Client) -> Result<(), QueueError> {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(at.max(0) as usize) {
             client.batch_execute(sql).await?;
             let version = i as i32 + 1;
-            client.execute("DELETE FROM slimbox_queue_schema", &[]).await?;
+            client
+                .execute("DELETE FROM slimbox_queue_schema", &[])
+                .await?;
             client
                 .execute("INSERT INTO slimbox_queue_schema VALUES ($1)", &[&version])
                 .await?;

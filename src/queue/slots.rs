@@ -67,7 +67,12 @@ impl DbSlots {
         Ok(row.map(|r| Duration::from_secs_f64(r.get::<_, f64>(0).max(0.0))))
     }
 
-    async fn acquire_slot(self: Arc<Self>, server: String, max: u32, wait: bool) -> Option<SharedSlot> {
+    async fn acquire_slot(
+        self: Arc<Self>,
+        server: String,
+        max: u32,
+        wait: bool,
+    ) -> Option<SharedSlot> {
         loop {
             match self.backoff(&server).await {
                 Ok(Some(left)) if wait => {
@@ -102,7 +107,12 @@ impl DbSlots {
 }
 
 impl SharedSlots for Arc<DbSlots> {
-    fn acquire(&self, server: String, max: u32, wait: bool) -> BoxFuture<'static, Option<SharedSlot>> {
+    fn acquire(
+        &self,
+        server: String,
+        max: u32,
+        wait: bool,
+    ) -> BoxFuture<'static, Option<SharedSlot>> {
         Box::pin(self.clone().acquire_slot(server, max, wait))
     }
 }
