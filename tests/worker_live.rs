@@ -551,3 +551,86 @@ fn issue22_max_connections_holds_across_three_workers() {
     );
     assert_eq!(pg.psql("SELECT count(*) FROM slimbox_slots"), "0");
 }
+
+#[test]
+fn issue22_worker_serves_its_metrics_for_prometheus() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = add_users(&d, 3);
+    rt().block_on(async {
+        for u in &users {
+            seed(&d, u, 2).await;
+        }
+    });
+    let config = write_config(&d, &pg, dir.path(), &users, 10, "10s");
+    ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
+    let mut w = slimbox(&config, &pg)
+        .args(["worker", "--metrics-listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lines = stderr_lines(&mut w);
+    let addr = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the worker says where its metrics are");
+        if let Some(rest) = line.split_once("metrics at ").map(|(_, r)| r.to_string()) {
+            break rest;
+        }
+    };
+    // Scraped until the worker counts its three jobs done.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (got, samples) = loop {
+        let got = support::http::Http::new().get(&addr);
+        assert_eq!(got.status, 200, "{}", got.body);
+        let samples = slimbox::metrics::parse::parse(&got.body).expect("exposition");
+        let done = samples
+            .iter()
+            .any(|s| s.name == "slimbox_jobs_done_total" && s.value == 3.0);
+        if done {
+            break (got, samples);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the jobs did not finish: {}",
+            got.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let value = |name: &str, mailbox: Option<&str>| {
+        samples
+            .iter()
+            .find(|s| s.name == name && s.labels.get("mailbox").map(String::as_str) == mailbox)
+            .map(|s| s.value)
+    };
+    for u in &users {
+        assert_eq!(
+            value("slimbox_last_run_messages_converted", Some(u)),
+            Some(2.0),
+            "{}",
+            got.body
+        );
+        assert!(value("slimbox_last_success_timestamp_seconds", Some(u)).is_some());
+    }
+    assert_eq!(
+        value("slimbox_queue_depth", None),
+        Some(0.0),
+        "{}",
+        got.body
+    );
+    assert_eq!(value("slimbox_jobs_done_total", None), Some(3.0));
+    assert_eq!(value("slimbox_jobs_failed_total", None), Some(0.0));
+    assert_eq!(value("slimbox_lease_takeovers_total", None), Some(0.0));
+    // An idle worker stops at once on SIGTERM.
+    let term = Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    assert_eq!(w.wait().expect("worker").code(), Some(0));
+}
