@@ -634,3 +634,62 @@ fn issue22_worker_serves_its_metrics_for_prometheus() {
     assert!(term.success());
     assert_eq!(w.wait().expect("worker").code(), Some(0));
 }
+
+fn signal(child: &Child, sig: &str) {
+    let sent = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill {sig}");
+}
+
+/// A worker that stalls (SIGSTOP) for longer than its lease loses the
+/// mailbox to another, and when it wakes it notices and stops working on
+/// it instead of going on beside the new holder.
+#[test]
+fn issue22_a_stalled_worker_notices_its_lease_was_taken_over() {
+    let d = Dovecot::start(DovecotOptions::default());
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = add_users(&d, 2);
+    let rt = rt();
+    rt.block_on(async {
+        for u in &users {
+            seed(&d, u, 3).await;
+        }
+    });
+    let config = write_config(&d, &pg, dir.path(), &users, 10, "3s");
+    ok(slimbox(&config, &pg).args(["enqueue", "--all"]).output().expect("enqueue"));
+    let mut stalled = slimbox(&config, &pg)
+        .args(["worker", "--concurrency", "1"])
+        .env("SLIMBOX_TEST_PAUSE_AT", "appended")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lines = stderr_lines(&mut stalled);
+    paused_at(&lines, "appended");
+    let held = pg.psql("SELECT account FROM slimbox_leases");
+    signal(&stalled, "-STOP");
+    let logs = finish(vec![worker(&config, &pg, "2")]);
+    assert!(
+        logs.contains(&format!("account {held}: took over mailbox")),
+        "{logs}"
+    );
+    signal(&stalled, "-CONT");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(l) if l.contains("was taken over by another slimbox") => break,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("the stalled worker never noticed: {seen:#?}"),
+        }
+    }
+    signal(&stalled, "-TERM");
+    assert_eq!(stalled.wait().expect("worker").code(), Some(0));
+    all_done(&status(&config, &pg), &users, &pg, 3);
+    rt.block_on(each_once_slim_and_kept(&d, &users, 3));
+    assert_eq!(pg.psql("SELECT count(*) FROM slimbox_leases"), "0");
+}
