@@ -659,7 +659,10 @@ fn issue22_a_stalled_worker_notices_its_lease_was_taken_over() {
         }
     });
     let config = write_config(&d, &pg, dir.path(), &users, 10, "3s");
-    ok(slimbox(&config, &pg).args(["enqueue", "--all"]).output().expect("enqueue"));
+    ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
     let mut stalled = slimbox(&config, &pg)
         .args(["worker", "--concurrency", "1"])
         .env("SLIMBOX_TEST_PAUSE_AT", "appended")
@@ -692,4 +695,59 @@ fn issue22_a_stalled_worker_notices_its_lease_was_taken_over() {
     all_done(&status(&config, &pg), &users, &pg, 3);
     rt.block_on(each_once_slim_and_kept(&d, &users, 3));
     assert_eq!(pg.psql("SELECT count(*) FROM slimbox_leases"), "0");
+}
+
+/// A mailbox the server turns away (over Dovecot's per-user connection
+/// limit) goes back to the queue for later, and the server's back-off is
+/// noted for every worker; it is done once the connection is free.
+#[test]
+fn issue22_a_turned_away_mailbox_is_queued_again_and_the_server_backed_off() {
+    let d = Dovecot::start(DovecotOptions {
+        max_userip_connections: Some(1),
+        ..DovecotOptions::default()
+    });
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = add_users(&d, 2);
+    let rt = rt();
+    rt.block_on(async {
+        for u in &users {
+            seed(&d, u, 2).await;
+        }
+    });
+    // u01's own client holds its one connection.
+    let held = rt.block_on(async {
+        let cfg = imap_config(&d, "u01", "pw");
+        for _ in 0..100 {
+            match Session::connect(&cfg).await {
+                Ok(s) => return s,
+                Err(e) if e.is_throttled() => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("u01 cannot log in: {e}"),
+            }
+        }
+        panic!("u01 stayed over its connection limit")
+    });
+    let config = write_config(&d, &pg, dir.path(), &users, 10, "10s");
+    ok(slimbox(&config, &pg)
+        .args(["enqueue", "--all"])
+        .output()
+        .expect("enqueue"));
+    let w = worker(&config, &pg, "2");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pg.psql("SELECT count(*) FROM slimbox_server_backoff") == "0" {
+        assert!(Instant::now() < deadline, "no back-off was noted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rt.block_on(held.logout()).expect("u01's client logs out");
+    finish(vec![w]);
+    let s = status(&config, &pg);
+    all_done(&s, &users, &pg, 2);
+    let u01 = s["mailboxes"]
+        .as_array()
+        .expect("mailboxes")
+        .iter()
+        .find(|m| m["account"] == "u01")
+        .expect("u01");
+    assert!(u01["attempts"].as_i64() >= Some(2), "{u01:#}");
+    rt.block_on(each_once_slim_and_kept(&d, &users, 2));
 }
