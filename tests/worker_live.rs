@@ -8,232 +8,15 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use slimbox::imap::Session;
-use support::cli::slimbox_with;
-use support::dovecot::{master_login, Dovecot, DovecotOptions, MASTER_PASSWORD};
-use support::mailbox::{self, imap_config};
+use support::dovecot::{Dovecot, DovecotOptions};
+use support::mailbox::imap_config;
 use support::pg::Pg;
-
-const DATE: &str = "01-Feb-2024 10:00:00 +0100";
-/// 01-Feb-2024 09:00:00 UTC.
-const DATE_TS: i64 = 1_706_778_000;
-const ATTACHMENT: usize = 200 * 1024;
-const FLAGS: [&str; 2] = ["$Label1", "\\Flagged"];
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// `n` more users `u01`.. on the Dovecot (its passwd file is read again
-/// when it changes), with alice's uid and gid; their names.
-fn add_users(d: &Dovecot, n: usize) -> Vec<String> {
-    let path = d.dir.path().join("passwd");
-    let text = std::fs::read_to_string(&path).expect("passwd");
-    let alice = text
-        .lines()
-        .find(|l| l.starts_with("alice:"))
-        .expect("alice in passwd")
-        .to_string();
-    let names: Vec<String> = (1..=n).map(|i| format!("u{i:02}")).collect();
-    let mut more = text.clone();
-    for name in &names {
-        let line = alice
-            .replacen("alice:{PLAIN}alicepw", &format!("{name}:{{PLAIN}}pw"), 1)
-            .replace("/home/alice", &format!("/home/{name}"));
-        more.push_str(&line);
-        more.push('\n');
-    }
-    std::fs::write(&path, more).expect("passwd");
-    names
-}
-
-/// `n` messages with an attachment, flags and a date in `user`'s Archive.
-async fn seed(d: &Dovecot, user: &str, n: usize) {
-    let cfg = imap_config(d, &master_login(user), MASTER_PASSWORD);
-    let mut s = Session::connect(&cfg).await.expect("master login");
-    let f = mailbox::folder(&mut s, "Archive").await;
-    let flags: Vec<String> = FLAGS.iter().map(|f| f.to_string()).collect();
-    for i in 0..n {
-        let msg = mailbox::with_attachment(
-            &format!("{user}-{i}"),
-            &format!("Report {i} for {user}"),
-            "report.pdf",
-            "application/pdf",
-            mailbox::noise(ATTACHMENT, i as u64 + user.len() as u64),
-        );
-        s.append(&f, &flags, DATE, &msg).await.expect("append");
-    }
-    let _ = s.logout().await;
-}
-
-/// Each user's Archive holds `n` messages, each once, slim, with its
-/// flags and date.
-async fn each_once_slim_and_kept(d: &Dovecot, users: &[String], n: usize) {
-    for user in users {
-        let cfg = imap_config(d, &master_login(user), MASTER_PASSWORD);
-        let mut s = Session::connect(&cfg).await.expect("master login");
-        let f = mailbox::folder(&mut s, "Archive").await;
-        s.examine(&f).await.expect("examine");
-        let uids = s.search_header("Message-ID", "").await.expect("search");
-        let metas = if uids.is_empty() {
-            Vec::new()
-        } else {
-            s.fetch_meta(&uids).await.expect("meta")
-        };
-        let mut ids = BTreeSet::new();
-        for m in &metas {
-            let raw = s
-                .fetch_message(m.uid)
-                .await
-                .expect("fetch")
-                .expect("exists");
-            ids.insert(mailbox::message_id(&raw).unwrap_or_default());
-            assert!(raw.len() < ATTACHMENT / 2, "{user}: uid {} not slim", m.uid);
-            for flag in FLAGS {
-                assert!(m.flags.iter().any(|f| f == flag), "{user}: {:?}", m.flags);
-            }
-            assert_eq!(m.internal_ts, DATE_TS, "{user}: {}", m.internal_date);
-        }
-        assert_eq!((metas.len(), ids.len()), (n, n), "{user}: {ids:?}");
-        let _ = s.logout().await;
-    }
-}
-
-/// A config for `users` (a CSV) through the master user, the queue in
-/// `pg` with a `lease`, and one shared index.
-fn write_config(
-    d: &Dovecot,
-    pg: &Pg,
-    dir: &Path,
-    users: &[String],
-    max: u32,
-    lease: &str,
-) -> PathBuf {
-    let mut csv = String::from("name,user\n");
-    for u in users {
-        csv.push_str(&format!("{u},{u}\n"));
-    }
-    std::fs::write(dir.join("people.csv"), csv).expect("csv");
-    let text = format!(
-        r#"accounts_file = "people.csv"
-[store]
-url = "store"
-[index]
-path = "index.sqlite"
-[policy]
-min_size = "100KiB"
-folders = ["\\Archive"]
-[server]
-host = "127.0.0.1"
-port = {port}
-tls = "implicit"
-ca_file = "{ca}"
-auth = "master"
-master_user = "admin"
-password_env = "SLIMBOX_MASTER_PASSWORD"
-max_connections = {max}
-[worker]
-url = "{url}?sslmode=verify-full&sslrootcert={pgca}"
-password_env = "SLIMBOX_QUEUE_PASSWORD"
-lease = "{lease}"
-"#,
-        port = d.imaps_port,
-        ca = d.ca_pem.display(),
-        url = pg.url,
-        pgca = pg.ca.display(),
-    );
-    let p = dir.join("worker.toml");
-    std::fs::write(&p, text).expect("config");
-    p
-}
-
-fn slimbox(config: &Path, pg: &Pg) -> Command {
-    let mut c = slimbox_with(config);
-    c.env("SLIMBOX_MASTER_PASSWORD", MASTER_PASSWORD)
-        .env("SLIMBOX_QUEUE_PASSWORD", &pg.password)
-        .env_remove("SLIMBOX_QUEUE_URL");
-    c
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "slimbox failed ({:?}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// A worker that drains the queue and exits (`-v`: its take-overs show).
-fn worker(config: &Path, pg: &Pg, concurrency: &str) -> Child {
-    slimbox(config, pg)
-        .args(["-v", "worker", "--once", "--concurrency", concurrency])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn worker")
-}
-
-/// Waits for the workers; each must exit 0. Their stderr, joined.
-fn finish(workers: Vec<Child>) -> String {
-    let mut all = String::new();
-    for w in workers {
-        let out = w.wait_with_output().expect("worker");
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(
-            out.status.success(),
-            "a worker failed ({:?}):\n{err}",
-            out.status
-        );
-        all.push_str(&err);
-    }
-    all
-}
-
-fn status(config: &Path, pg: &Pg) -> serde_json::Value {
-    let out = ok(slimbox(config, pg)
-        .args(["status", "--json"])
-        .output()
-        .expect("status"));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("status JSON ({e}): {out}"))
-}
-
-/// Every account's last job is done, nothing is queued or running, and
-/// the jobs converted `n` messages per account in all.
-fn all_done(status: &serde_json::Value, users: &[String], pg: &Pg, n: usize) {
-    assert_eq!(status["queued"], 0, "{status:#}");
-    assert_eq!(status["running"], 0, "{status:#}");
-    let rows = status["mailboxes"].as_array().expect("mailboxes");
-    assert_eq!(rows.len(), users.len(), "{status:#}");
-    for row in rows {
-        assert_eq!(row["state"], "done", "{row:#}");
-    }
-    // Across all jobs (a taken-over mailbox had two runs): no message
-    // converted twice, and each converted or finished from the journal.
-    let sum = |sql: &str| -> usize { pg.psql(sql).parse().expect("a number") };
-    let converted = sum(
-        "SELECT coalesce(sum((f->>'converted')::int), 0) FROM slimbox_jobs,
-                jsonb_array_elements(result->'folders') f",
-    );
-    let recovered = sum("SELECT coalesce(sum((result->>'recovered')::int), 0) FROM slimbox_jobs");
-    let all = users.len() * n;
-    assert!(
-        converted <= all && converted + recovered >= all,
-        "converted {converted}, recovered {recovered} of {all}: {status:#}"
-    );
-}
+use support::workers::*;
 
 #[test]
 fn issue22_three_workers_over_thirty_mailboxes() {
@@ -297,20 +80,6 @@ fn issue22_three_workers_over_thirty_mailboxes() {
     );
 }
 
-/// Reads `child`'s stderr on a thread; each line comes out of the channel.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let err = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 #[test]
 fn issue22_a_killed_worker_s_mailbox_is_taken_over_and_finished() {
     let d = Dovecot::start(DovecotOptions::default());
@@ -364,20 +133,6 @@ fn issue22_a_killed_worker_s_mailbox_is_taken_over_and_finished() {
         .args(["verify", "--read-data"])
         .output()
         .expect("verify"));
-}
-
-/// Waits until `lines` says the job paused at `step`.
-fn paused_at(lines: &mpsc::Receiver<String>, step: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(l) if l.contains(&format!("slimbox-test: paused at {step}")) => return,
-            Ok(l) => seen.push(l),
-            Err(_) => panic!("the worker never paused at {step}: {seen:#?}"),
-        }
-    }
 }
 
 #[test]
@@ -481,24 +236,6 @@ fn issue22_workers_ride_out_a_postgresql_restart() {
     let s = status(&config, &pg);
     all_done(&s, &users, &pg, 3);
     rt.block_on(each_once_slim_and_kept(&d, &users, 3));
-}
-
-/// Connections of the test users Dovecot has open now (`doveadm who`).
-fn dovecot_connections(d: &Dovecot, users: &[String]) -> usize {
-    let out = Command::new("doveadm")
-        .arg("-c")
-        .arg(d.dir.path().join("dovecot.conf"))
-        .args(["who", "-1"])
-        .output()
-        .expect("doveadm who (Dovecot's admin tool, installed with dovecot-core)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| {
-            l.split_whitespace()
-                .next()
-                .is_some_and(|u| users.iter().any(|x| x == u))
-        })
-        .count()
 }
 
 #[test]
@@ -633,14 +370,6 @@ fn issue22_worker_serves_its_metrics_for_prometheus() {
         .expect("kill -TERM");
     assert!(term.success());
     assert_eq!(w.wait().expect("worker").code(), Some(0));
-}
-
-fn signal(child: &Child, sig: &str) {
-    let sent = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success(), "kill {sig}");
 }
 
 /// A worker that stalls (SIGSTOP) for longer than its lease loses the

@@ -303,12 +303,25 @@ impl Worker {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(account.name.clone(), figures);
-        if run.report.job.throttled {
-            if let decide::Next::RetryAfter(wait) =
-                decide::next(true, job.attempts.max(1) as u32, decide::FIRST_RETRY)
-            {
+        self.ended(job, &account, run).await
+    }
+
+    /// How a job that ran ends: a mailbox the server turned away goes
+    /// back to the queue for later, as `run --all` tries it again later
+    /// (and every worker backs off the server meanwhile); any other is
+    /// finished with its report.
+    async fn ended(
+        &self,
+        job: &Job,
+        account: &crate::config::AccountConfig,
+        run: crate::service::MailboxRun,
+    ) -> Ended {
+        let report = &run.report.job;
+        if report.throttled {
+            let next = decide::next(true, job.attempts.max(1) as u32, decide::FIRST_RETRY);
+            if let decide::Next::RetryAfter(wait) = next {
                 let server = format!("{}:{}", account.host.to_ascii_lowercase(), account.port);
-                let why = run.report.job.error.clone().unwrap_or_default();
+                let why = report.error.clone().unwrap_or_default();
                 if let Err(e) = crate::queue::back_off(&self.leases, &server, wait, &why).await {
                     tracing::warn!("cannot note the back-off of {server}: {e}");
                 }
@@ -317,12 +330,7 @@ impl Worker {
         }
         Ended::Finished {
             ok: !run.report.had_trouble(),
-            error: run
-                .report
-                .job
-                .error
-                .clone()
-                .or_else(|| super::trouble(&run.report.job)),
+            error: report.error.clone().or_else(|| super::trouble(report)),
             result: serde_json::to_string(&run).ok(),
         }
     }
