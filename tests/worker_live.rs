@@ -31,11 +31,19 @@ fn issue22_three_workers_over_thirty_mailboxes() {
         }
     });
     let config = write_config(&d, &pg, dir.path(), &users, 10, "10s");
+    // Two jobs of one mailbox first (two enqueues racing), taken side by
+    // side: one waits for the other's lease, even within one worker.
+    let text = ok(slimbox(&config, &pg)
+        .args(["enqueue", "u01"])
+        .output()
+        .expect("enqueue"));
+    assert!(text.contains("queued 1 mailbox(es)"), "{text}");
+    pg.psql("INSERT INTO slimbox_jobs (account) VALUES ('u01')");
     let text = ok(slimbox(&config, &pg)
         .args(["enqueue", "--all"])
         .output()
         .expect("enqueue"));
-    assert!(text.contains("queued 30 mailbox(es)"), "{text}");
+    assert!(text.contains("queued 29 mailbox(es); 1 already"), "{text}");
     // A second enqueue adds nothing while the jobs wait.
     let text = ok(slimbox(&config, &pg)
         .args(["enqueue", "--all"])

@@ -47,6 +47,8 @@ struct State {
     renewed: Option<Instant>,
     /// Releases under way (awaited by [`Leases::settle`]).
     releasing: Vec<tokio::task::JoinHandle<()>>,
+    /// The token of the last take (see the table's `token`).
+    tokens: i64,
 }
 
 impl Leases {
@@ -174,10 +176,14 @@ impl Leases {
         }
     }
 
-    /// Without a renewal for a whole lease, another process may have
-    /// taken the mailboxes over: stop working on all of them.
+    /// Without a renewal for two thirds of the lease, the leases may
+    /// expire before the next renewal and be taken over: stop working on
+    /// all the mailboxes before that can happen.
     fn fence(&self, state: &mut State) {
-        if state.renewed.is_some_and(|t| t.elapsed() < self.lease) {
+        if state
+            .renewed
+            .is_some_and(|t| t.elapsed() < self.lease * 2 / 3)
+        {
             return;
         }
         let keys: Vec<String> = state.held.keys().cloned().collect();
@@ -238,19 +244,36 @@ impl Leases {
         command: &str,
     ) -> Result<Result<Lease, String>, QueueError> {
         let key = mailbox.to_string();
+        let token = {
+            let mut state = self.state();
+            if state.held.contains_key(&key) {
+                // Another job of this process has it: the lease is one per
+                // process, so the database would not tell the two apart.
+                return Ok(Err("this slimbox is working on it already".into()));
+            }
+            state.tokens += 1;
+            state.tokens
+        };
         let (k, holder, secs) = (key.as_str(), self.holder.as_str(), self.lease.as_secs_f64());
+        // The row of this very process is its own (a statement tried
+        // again after its answer was lost, or a release still under way).
         let took = self
             .db
             .run(|c| async move {
                 c.query_opt(
-                    "INSERT INTO slimbox_leases (mailbox, account, holder, command, since, expires_at)
-                     VALUES ($1, $2, $3, $4, now(), now() + make_interval(secs => $5))
+                    "INSERT INTO slimbox_leases
+                        (mailbox, account, holder, command, since, expires_at, token)
+                     VALUES ($1, $2, $3, $4, now(), now() + make_interval(secs => $5), $6)
                      ON CONFLICT (mailbox) DO UPDATE SET account = EXCLUDED.account,
                         holder = EXCLUDED.holder, command = EXCLUDED.command,
-                        since = EXCLUDED.since, expires_at = EXCLUDED.expires_at
+                        since = EXCLUDED.since, expires_at = EXCLUDED.expires_at,
+                        token = EXCLUDED.token,
+                        taken_from = CASE WHEN slimbox_leases.holder = EXCLUDED.holder
+                                     THEN slimbox_leases.taken_from
+                                     ELSE slimbox_leases.holder END
                      WHERE slimbox_leases.expires_at < now() OR slimbox_leases.holder = $3
-                     RETURNING (xmax::text <> '0') AS updated",
-                    &[&k, &account, &holder, &command, &secs],
+                     RETURNING taken_from",
+                    &[&k, &account, &holder, &command, &secs, &token],
                 )
                 .await
             })
@@ -258,21 +281,18 @@ impl Leases {
         let Some(row) = took else {
             return Ok(Err(self.who(k).await?));
         };
-        let updated: bool = row.get(0);
-        let mut state = self.state();
-        // An update of a row of our own is a retry after a lost answer.
-        if updated && !state.held.contains_key(&key) {
+        if let Some(from) = row.get::<_, Option<String>>(0) {
             self.takeovers.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
-                "account {account}: took over mailbox {key} from a slimbox whose lease expired; \
-                 what it left in flight is finished now"
+                "account {account}: took over mailbox {key} from slimbox {from}, whose lease \
+                 expired; what it left in flight is finished now"
             );
         }
-        state.held.insert(key.clone(), Instant::now());
-        drop(state);
+        self.state().held.insert(key.clone(), Instant::now());
         Ok(Ok(Lease {
             leases: self.clone(),
             key,
+            token,
         }))
     }
 
@@ -331,6 +351,7 @@ fn holder_name() -> String {
 pub struct Lease {
     leases: Arc<Leases>,
     key: String,
+    token: i64,
 }
 
 impl Drop for Lease {
@@ -341,13 +362,15 @@ impl Drop for Lease {
         state.held.remove(&key);
         let db = leases.db.clone();
         let holder = leases.holder.clone();
+        let token = self.token;
         let task = db.handle().clone().spawn(async move {
             let (k, h) = (key.as_str(), holder.as_str());
             let deleted = db
                 .run(|c| async move {
                     c.execute(
-                        "DELETE FROM slimbox_leases WHERE mailbox = $1 AND holder = $2",
-                        &[&k, &h],
+                        "DELETE FROM slimbox_leases
+                         WHERE mailbox = $1 AND holder = $2 AND token = $3",
+                        &[&k, &h, &token],
                     )
                     .await
                 })

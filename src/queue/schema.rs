@@ -21,7 +21,12 @@ const MIGRATIONS: &[&str] = &[
         holder text NOT NULL,
         command text NOT NULL,
         since timestamptz NOT NULL,
-        expires_at timestamptz NOT NULL
+        expires_at timestamptz NOT NULL,
+        -- One per take, so that a late release of an earlier take by the
+        -- same process leaves a newer one alone.
+        token bigint NOT NULL,
+        -- The holder whose expired lease this one took over.
+        taken_from text
     );
     CREATE TABLE slimbox_slots (
         server text NOT NULL,
