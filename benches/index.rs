@@ -9,6 +9,9 @@
 //! `SLIMBOX_BENCH_MESSAGES=N` changes the number of messages;
 //! `SLIMBOX_BENCH_DB=PATH` keeps the generated index there (reused when it
 //! exists) to look at query plans with the sqlite3 shell.
+//! `SLIMBOX_BENCH_PG=1` also copies the index into a private PostgreSQL
+//! cluster (scripts/pg-harness, as `slimbox index migrate` does) and runs
+//! the same queries there: a table of both side by side (issue 22).
 
 use std::time::{Duration, Instant};
 
@@ -413,8 +416,21 @@ fn main() {
         ),
     ];
 
-    let mut rows: Vec<(String, usize, f64, f64)> = Vec::new();
-    for (label, filter) in &queries {
+    let mut rows = run_queries(&index, &queries);
+    rows.push(from_rewrite(&index, &probes));
+    print_rows(&rows);
+    if std::env::var_os("SLIMBOX_BENCH_PG").is_some() {
+        postgres(&index, &queries, &rows);
+    }
+}
+
+type Row = (String, usize, f64, f64);
+
+/// The lookups of `list` and `restore`, `stats` and `verify`'s object
+/// references, each timed best of [`RUNS`].
+fn run_queries(index: &Index, queries: &[(String, PartFilter)]) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    for (label, filter) in queries {
         let (first, best, found) = best(|| index.find_parts(filter).expect("query"));
         rows.push((label.clone(), found.len(), ms(first), ms(best)));
     }
@@ -427,7 +443,11 @@ fn main() {
         ms(first),
         ms(best_refs),
     ));
+    rows
+}
 
+/// The same --from lookup written another way, SQLite only.
+fn from_rewrite(index: &Index, probes: &Probes) -> Row {
     // The same --from lookup with the LIKE in a subquery: the planner then
     // scans the small messages_from index instead of walking messages_date
     // row by row (the rewrite the report suggests for find_parts).
@@ -453,7 +473,7 @@ fn main() {
         .expect("query")
         .count()
     });
-    rows.push((
+    (
         format!(
             "  (rewrite) --from {} via IN (SELECT ...)",
             probes.sender_part
@@ -461,17 +481,75 @@ fn main() {
         n,
         ms(first),
         ms(best_from),
-    ));
+    )
+}
 
+fn print_rows(rows: &[Row]) {
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(5);
     println!();
     println!(
         "{:<w$}  {:>8}  {:>10}  {:>10}",
         "query", "rows", "first ms", "best ms"
     );
-    for (label, n, first, best) in &rows {
+    for (label, n, first, best) in rows {
         let flag = if *best > 100.0 { "  > 100 ms" } else { "" };
         println!("{label:<w$}  {n:>8}  {first:>10.2}  {best:>10.2}{flag}");
     }
     println!("(best of {RUNS} runs; 'first' includes a cold page cache only on the first query)");
+}
+
+/// Copies the index into a private PostgreSQL cluster and runs the same
+/// queries there; prints both side by side.
+fn postgres(index: &Index, queries: &[(String, PartFilter)], sqlite: &[Row]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let harness = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-harness");
+    let out = std::process::Command::new(&harness)
+        .arg("start")
+        .arg(dir.path())
+        .args(["--watch-pid", &std::process::id().to_string()])
+        .output()
+        .expect("run scripts/pg-harness");
+    assert!(out.status.success(), "PostgreSQL did not start: {out:?}");
+    let vars: std::collections::HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let target = slimbox::index::PgTarget {
+        url: format!("{}?sslmode=verify-full", vars["PG_URL"]),
+        password: Some(vars["PG_PASSWORD"].clone()),
+        ca_file: Some(vars["PG_CA"].clone().into()),
+    };
+    let mut pg = Index::open_postgres(&target).expect("open the PostgreSQL index");
+    let t = Instant::now();
+    let copied = index.copy_into(&mut pg).expect("copy into PostgreSQL");
+    println!(
+        "\ncopied into PostgreSQL (index migrate) in {:.1} s: {copied:?}",
+        t.elapsed().as_secs_f64()
+    );
+    // Statistics for the planner, as autovacuum would gather them soon.
+    drop(pg);
+    let out = std::process::Command::new(&harness)
+        .arg("psql")
+        .arg(dir.path())
+        .args(["-c", "ANALYZE"])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "ANALYZE failed: {out:?}");
+    let pg = Index::open_postgres(&target).expect("reopen the PostgreSQL index");
+    let rows = run_queries(&pg, queries);
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(5);
+    println!();
+    println!(
+        "{:<w$}  {:>8}  {:>12}  {:>14}",
+        "query", "rows", "SQLite best", "PostgreSQL best"
+    );
+    for ((label, n, _, pg_best), (_, n_sqlite, _, sqlite_best)) in rows.iter().zip(sqlite) {
+        assert_eq!(n, n_sqlite, "{label}: the same rows on both");
+        println!("{label:<w$}  {n:>8}  {sqlite_best:>9.2} ms  {pg_best:>11.2} ms");
+    }
+    let _ = std::process::Command::new(&harness)
+        .arg("stop")
+        .arg(dir.path())
+        .output();
 }

@@ -19,6 +19,7 @@ pub struct IndexArgs {
 #[derive(Debug, Subcommand)]
 enum IndexCommand {
     Rebuild(RebuildArgs),
+    Migrate(MigrateArgs),
 }
 
 /// Write the index again from the mailboxes, after it was lost.
@@ -47,9 +48,39 @@ pub struct RebuildArgs {
     json: bool,
 }
 
+/// Copy this host's SQLite index into a shared PostgreSQL database.
+///
+/// Every row goes, with its ids: what was converted, the journal of
+/// anything in flight, what was left alone, last successes, the store the
+/// index belongs to. The database must be empty (its tables are created
+/// here); the SQLite file is left as it was. Every mailbox of the config is
+/// claimed first, so no run writes to the index while it is copied. Then
+/// point the config at the database (`[index] url`, printed at the end):
+/// `list`, `stats`, `restore` and every other command read the same.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The database: postgres://USER@HOST[:PORT]/DATABASE[?sslmode=...]
+    /// (TLS, verified, unless sslmode says otherwise; no password here).
+    #[arg(long, value_name = "URL")]
+    to: String,
+    /// The environment variable holding the database password.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_command")]
+    password_env: Option<String>,
+    /// A command that prints the database password.
+    #[arg(long, value_name = "COMMAND")]
+    password_command: Option<String>,
+    /// A private certificate authority for the database's certificate.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<String>,
+    /// Print what was copied as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 pub async fn run(args: IndexArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match args.command {
         IndexCommand::Rebuild(a) => rebuild(a, config_path).await,
+        IndexCommand::Migrate(a) => migrate(a, config_path).await,
     }
 }
 
@@ -71,6 +102,33 @@ async fn rebuild(args: RebuildArgs, config_path: Option<PathBuf>) -> anyhow::Res
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn migrate(args: MigrateArgs, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let service = print::open(config_path.as_deref())?;
+    let to = crate::config::database_from_args(
+        &args.to,
+        args.password_env,
+        args.password_command,
+        args.ca_file,
+    )?;
+    let done = service.migrate_index(&to).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for t in &done.tables {
+        println!("{}: {} rows", t.table, t.rows);
+    }
+    println!(
+        "copied {} to {}; the SQLite file is left as it was. Now put in the config:\n\n\
+         [index]\nurl = \"{}\"",
+        done.from, done.to, done.to
+    );
+    if let Some(key) = &done.password_key {
+        println!("{key}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_summary(done: &[AccountRebuild]) {

@@ -2,8 +2,7 @@
 //! there: what `stats` needs for the stored bytes and the compression
 //! ratio without asking the store.
 
-use rusqlite::params;
-
+use super::db::TxKind;
 use super::{Index, IndexError};
 
 impl Index {
@@ -13,17 +12,15 @@ impl Index {
         if objects.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO compressed_objects (sha256, stored_size) VALUES (?1, ?2)
-                 ON CONFLICT (sha256) DO UPDATE SET stored_size = excluded.stored_size",
-            )?;
+        self.db.transaction(TxKind::Deferred, |c| {
             for (sha256, size) in objects {
-                st.execute(params![sha256, *size as i64])?;
+                c.execute(
+                    "INSERT INTO compressed_objects (sha256, stored_size) VALUES ($1, $2)
+                 ON CONFLICT (sha256) DO UPDATE SET stored_size = excluded.stored_size",
+                    params![sha256, *size],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 }

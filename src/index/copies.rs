@@ -2,8 +2,6 @@
 //! needs to tell a converted message on the server that has its row from
 //! one that lost it.
 
-use rusqlite::params;
-
 use super::{Index, IndexError};
 
 /// A processed message as the index places it on the server.
@@ -24,20 +22,20 @@ impl Index {
     /// Every processed message of `account` (reattached ones included: their
     /// row still names the converted copy).
     pub fn indexed_copies(&self, account: &str) -> Result<Vec<IndexedCopy>, IndexError> {
-        let mut st = self.conn.prepare(
+        self.db.conn().query_map(
             "SELECT folder, uidvalidity, new_uid, message_id, size_after FROM messages
-              WHERE account = ?1",
-        )?;
-        let rows = st.query_map(params![account], |r| {
-            Ok(IndexedCopy {
-                folder: r.get(0)?,
-                uidvalidity: r.get(1)?,
-                uid: r.get(2)?,
-                message_id: r.get(3)?,
-                size: r.get::<_, i64>(4)?.max(0) as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+              WHERE account = $1",
+            params![account],
+            |r| {
+                Ok(IndexedCopy {
+                    folder: r.text(0)?,
+                    uidvalidity: r.u32(1)?,
+                    uid: r.opt_u32(2)?,
+                    message_id: r.opt_text(3)?,
+                    size: r.u64(4)?,
+                })
+            },
+        )
     }
 }
 

@@ -2,15 +2,13 @@
 //! `slimbox_last_success_timestamp_seconds` of `run --metrics-file`, kept
 //! here so that a run that fails still reports the last one that did not.
 
-use rusqlite::{params, OptionalExtension};
-
 use super::{Index, IndexError};
 
 impl Index {
     /// Notes that `account`'s run ended well at `at` (unix seconds).
     pub fn record_success(&self, account: &str, at: i64) -> Result<(), IndexError> {
-        self.conn.execute(
-            "INSERT INTO last_success (account, at) VALUES (?1, ?2)
+        self.db.conn().execute(
+            "INSERT INTO last_success (account, at) VALUES ($1, $2)
              ON CONFLICT (account) DO UPDATE SET at = excluded.at",
             params![account, at],
         )?;
@@ -20,14 +18,14 @@ impl Index {
     /// When `account`'s run last ended well; `None`: never (or not since
     /// this index was made).
     pub fn last_success(&self, account: &str) -> Result<Option<i64>, IndexError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT at FROM last_success WHERE account = ?1",
+        self.db
+            .conn()
+            .query_opt(
+                "SELECT at FROM last_success WHERE account = $1",
                 params![account],
-                |r| r.get(0),
-            )
-            .optional()?)
+            )?
+            .map(|mut r| r.int(0))
+            .transpose()
     }
 }
 

@@ -2,9 +2,9 @@
 //! Message-ID, file name, sender, date and size; per-folder statistics; and
 //! the object references `verify` checks.
 
-use rusqlite::types::Value;
-
+use super::value::Value;
 use super::{Index, IndexError};
+use crate::dates::now_unix;
 
 /// Filters for `list`, `restore` and `reattach --all`; all optional, all
 /// combined with AND.
@@ -84,18 +84,19 @@ pub struct ObjectRefs {
 }
 
 impl Index {
-    /// Parts matching `f`, newest message first.
     /// The row id of the newest indexed message (0 when none): a mark to
     /// find what a run adds after it.
     pub fn last_message(&self) -> Result<i64, IndexError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
-                r.get(0)
-            })?)
+        self.db
+            .conn()
+            .query_one("SELECT COALESCE(MAX(id), 0) FROM messages", &[])?
+            .int(0)
     }
 
+    /// Parts matching `f`, newest message first.
     pub fn find_parts(&self, f: &PartFilter) -> Result<Vec<PartRow>, IndexError> {
+        let conn = self.db.conn();
+        let dialect = conn.dialect();
         let mut sql = String::from(
             "SELECT m.id, m.account, m.folder, m.uidvalidity, COALESCE(m.new_uid, m.old_uid), m.message_id,
                     m.date, m.from_addr, m.subject, p.filename, p.content_type, p.size, p.sha256,
@@ -103,129 +104,132 @@ impl Index {
              FROM parts p JOIN messages m ON m.id = p.message WHERE 1=1",
         );
         let mut args: Vec<Value> = Vec::new();
+        // `cond` with `{}` where the parameter goes.
         let mut push = |cond: &str, v: Value, sql: &mut String| {
             args.push(v);
-            sql.push_str(&format!(" AND {cond} ?{}", args.len()));
+            sql.push_str(" AND ");
+            sql.push_str(&cond.replace("{}", &format!("${}", args.len())));
         };
         if let Some(a) = &f.account {
-            push("m.account =", Value::Text(a.clone()), &mut sql);
+            push("m.account = {}", Value::Text(a.clone()), &mut sql);
         }
         if let Some(a) = &f.from {
             // A substring match cannot use an index; as a subquery SQLite
             // scans messages once instead of probing them in date order.
-            push(
-                "m.id IN (SELECT id FROM messages WHERE from_addr LIKE",
-                Value::Text(format!("%{a}%")),
-                &mut sql,
+            let cond = format!(
+                "m.id IN (SELECT id FROM messages WHERE from_addr {} {{}})",
+                dialect.ilike()
             );
-            sql.push(')');
+            push(&cond, Value::Text(format!("%{a}%")), &mut sql);
         }
         if let Some(g) = &f.name_glob {
-            push("p.filename GLOB", Value::Text(g.clone()), &mut sql);
-        }
-        if let Some(s) = f.since {
-            push("m.date >=", Value::Integer(s), &mut sql);
-        }
-        if let Some(u) = f.until {
-            push("m.date <", Value::Integer(u), &mut sql);
-        }
-        if let Some(l) = f.larger {
             push(
-                "p.size >=",
-                Value::Integer(l.min(i64::MAX as u64) as i64),
+                &dialect.glob("p.filename", "{}"),
+                Value::Text(dialect.glob_param(g)),
                 &mut sql,
             );
+        }
+        if let Some(s) = f.since {
+            push("m.date >= {}", Value::Int(s), &mut sql);
+        }
+        if let Some(u) = f.until {
+            push("m.date < {}", Value::Int(u), &mut sql);
+        }
+        if let Some(l) = f.larger {
+            push("p.size >= {}", Value::from(l), &mut sql);
         }
         if let Some(h) = &f.sha256_prefix {
             // A range on the indexed column: hex digits sort below 'g'.
             let h = h.to_ascii_lowercase();
-            push("p.sha256 >=", Value::Text(h.clone()), &mut sql);
-            push("p.sha256 <", Value::Text(format!("{h}g")), &mut sql);
+            push("p.sha256 >= {}", Value::Text(h.clone()), &mut sql);
+            push("p.sha256 < {}", Value::Text(format!("{h}g")), &mut sql);
         }
         if let Some(id) = &f.message_id {
             let id = id.trim().trim_start_matches('<').trim_end_matches('>');
-            push("m.message_id =", Value::Text(id.to_string()), &mut sql);
+            push("m.message_id = {}", Value::Text(id.to_string()), &mut sql);
         }
         if let Some(id) = f.after_message {
-            push("m.id >", Value::Integer(id), &mut sql);
+            push("m.id > {}", Value::Int(id), &mut sql);
         }
         if !f.include_reattached {
             sql.push_str(" AND m.reattached_at IS NULL");
         }
-        sql.push_str(" ORDER BY m.date DESC, m.id DESC, p.id");
+        sql.push_str(&format!(
+            " ORDER BY m.date {}, m.id DESC, p.id",
+            dialect.desc_nulls_last()
+        ));
         if let Some(l) = f.limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+        conn.query_map(&sql, &args, |r| {
             Ok(PartRow {
-                message: r.get(0)?,
-                account: r.get(1)?,
-                folder: r.get(2)?,
-                uidvalidity: r.get(3)?,
-                uid: r.get(4)?,
-                message_id: r.get(5)?,
-                date: r.get(6)?,
-                from: r.get(7)?,
-                subject: r.get(8)?,
-                filename: r.get(9)?,
-                content_type: r.get(10)?,
-                size: r.get::<_, i64>(11)?.max(0) as u64,
-                sha256: r.get(12)?,
-                part_path: r.get(13)?,
-                reattached: r.get(14)?,
+                message: r.int(0)?,
+                account: r.text(1)?,
+                folder: r.text(2)?,
+                uidvalidity: r.u32(3)?,
+                uid: r.opt_u32(4)?,
+                message_id: r.opt_text(5)?,
+                date: r.opt_int(6)?,
+                from: r.opt_text(7)?,
+                subject: r.opt_text(8)?,
+                filename: r.text(9)?,
+                content_type: r.text(10)?,
+                size: r.u64(11)?,
+                sha256: r.text(12)?,
+                part_path: r.text(13)?,
+                reattached: r.bool(14)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// Per account and folder totals.
     pub fn stats(&self) -> Result<Vec<FolderStats>, IndexError> {
         // Running totals kept by triggers (schema migration 3): a few rows,
-        // plus one range scan per folder for its distinct objects.
-        let mut st = self.conn.prepare(
+        // plus one range scan per folder for its distinct objects. (CAST:
+        // PostgreSQL sums BIGINTs into NUMERIC.)
+        self.db.conn().query_map(
             "SELECT t.account, t.folder, t.messages, t.parts, t.bytes_removed,
-                    (SELECT COALESCE(SUM(o.size), 0) FROM folder_objects o
+                    (SELECT CAST(COALESCE(SUM(o.size), 0) AS BIGINT) FROM folder_objects o
                       WHERE o.account = t.account AND o.folder = t.folder),
                     t.part_bytes,
-                    (SELECT COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0)
+                    (SELECT CAST(COALESCE(SUM(COALESCE(c.stored_size, o.size)), 0) AS BIGINT)
                        FROM folder_objects o
                        LEFT JOIN compressed_objects c ON c.sha256 = o.sha256
                       WHERE o.account = t.account AND o.folder = t.folder)
                FROM folder_totals t WHERE t.messages > 0
               ORDER BY t.account, t.folder",
-        )?;
-        let rows = st.query_map([], |r| {
-            let stored = r.get::<_, i64>(5)?.max(0) as u64;
-            let part_bytes = r.get::<_, i64>(6)?.max(0) as u64;
-            let in_store = r.get::<_, i64>(7)?.max(0) as u64;
-            Ok(FolderStats {
-                account: r.get(0)?,
-                folder: r.get(1)?,
-                messages: r.get::<_, i64>(2)?.max(0) as u64,
-                parts: r.get::<_, i64>(3)?.max(0) as u64,
-                bytes_removed: r.get::<_, i64>(4)?.max(0) as u64,
-                bytes_stored: stored,
-                dedup_ratio: if stored == 0 {
-                    1.0
-                } else {
-                    part_bytes as f64 / stored as f64
-                },
-                bytes_in_store: in_store,
-                compression_ratio: if in_store == 0 {
-                    1.0
-                } else {
-                    stored as f64 / in_store as f64
-                },
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &[],
+            |r| {
+                let stored = r.u64(5)?;
+                let part_bytes = r.u64(6)?;
+                let in_store = r.u64(7)?;
+                Ok(FolderStats {
+                    account: r.text(0)?,
+                    folder: r.text(1)?,
+                    messages: r.u64(2)?,
+                    parts: r.u64(3)?,
+                    bytes_removed: r.u64(4)?,
+                    bytes_stored: stored,
+                    dedup_ratio: if stored == 0 {
+                        1.0
+                    } else {
+                        part_bytes as f64 / stored as f64
+                    },
+                    bytes_in_store: in_store,
+                    compression_ratio: if in_store == 0 {
+                        1.0
+                    } else {
+                        stored as f64 / in_store as f64
+                    },
+                })
+            },
+        )
     }
 
     /// Every object the index knows (including raw-body objects), with the
     /// messages that use it.
     pub fn object_refs(&self) -> Result<Vec<ObjectRefs>, IndexError> {
-        let mut st = self.conn.prepare(
+        let rows = self.db.conn().query_map(
             "SELECT h, MAX(size), account, folder, COALESCE(message_id, 'UID ' || uid) FROM (
                 SELECT p.sha256 AS h, p.size AS size, m.account, m.folder, m.message_id,
                        COALESCE(m.new_uid, m.old_uid) AS uid
@@ -233,21 +237,13 @@ impl Index {
                 UNION ALL
                 SELECT p.raw_sha256, -1, m.account, m.folder, m.message_id, COALESCE(m.new_uid, m.old_uid)
                   FROM parts p JOIN messages m ON m.id = p.message
-                 WHERE p.raw_sha256 IS NOT NULL AND m.reattached_at IS NULL)
-             GROUP BY h, account, folder, COALESCE(message_id, 'UID ' || uid) ORDER BY h",
+                 WHERE p.raw_sha256 IS NOT NULL AND m.reattached_at IS NULL) AS u
+             GROUP BY h, account, folder, COALESCE(message_id, 'UID ' || uid) ORDER BY 1, 3, 4, 5",
+            &[],
+            |r| Ok((r.text(0)?, r.int(1)?, r.text(2)?, r.text(3)?, r.text(4)?)),
         )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
         let mut out: Vec<ObjectRefs> = Vec::new();
-        for row in rows {
-            let (h, size, account, folder, who) = row?;
+        for (h, size, account, folder, who) in rows {
             match out.last_mut() {
                 Some(last) if last.sha256 == h => last.users.push((account, folder, who)),
                 _ => out.push(ObjectRefs {
@@ -260,11 +256,24 @@ impl Index {
         Ok(out)
     }
 
+    /// Whether the message row `message` is marked as put back whole;
+    /// `None` when there is no such row.
+    pub fn is_reattached(&self, message: i64) -> Result<Option<bool>, IndexError> {
+        self.db
+            .conn()
+            .query_opt(
+                "SELECT reattached_at IS NOT NULL FROM messages WHERE id = $1",
+                params![message],
+            )?
+            .map(|mut r| r.bool(0))
+            .transpose()
+    }
+
     /// Records that a message was put back whole (at `uid`).
     pub fn mark_reattached(&self, message: i64, uid: Option<u32>) -> Result<(), IndexError> {
-        self.conn.execute(
-            "UPDATE messages SET reattached_at = strftime('%s','now'), new_uid = COALESCE(?2, new_uid) WHERE id = ?1",
-            rusqlite::params![message, uid],
+        self.db.conn().execute(
+            "UPDATE messages SET reattached_at = $1, new_uid = COALESCE($2, new_uid) WHERE id = $3",
+            params![now_unix(), uid, message],
         )?;
         Ok(())
     }

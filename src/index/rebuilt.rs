@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, TransactionBehavior};
-
-use super::{insert_message, Index, IndexError, MessageRecord};
+use super::db::{Conn, TxKind};
+use super::journal::insert_message;
+use super::{Index, IndexError, MessageRecord};
 
 /// A message rebuilt from its converted copy on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,29 +34,27 @@ impl Index {
     pub fn add_rebuilt(&mut self, messages: &[Rebuilt]) -> Result<Written, IndexError> {
         // IMMEDIATE: what is known is read under the same write lock the
         // rows go in with, so a second writer cannot slip in between.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut known = known_messages(&tx, messages)?;
-        let mut out = Written::default();
-        for m in messages {
-            let r = &m.record;
-            let key = (
-                r.account.clone(),
-                r.folder.clone(),
-                r.uidvalidity,
-                r.new_uid.unwrap_or(r.old_uid),
-            );
-            if !known.insert(key) {
-                out.known += 1;
-                continue;
+        self.db.transaction(TxKind::Immediate, |c| {
+            let mut known = known_messages(c, messages)?;
+            let mut out = Written::default();
+            for m in messages {
+                let r = &m.record;
+                let key = (
+                    r.account.clone(),
+                    r.folder.clone(),
+                    r.uidvalidity,
+                    r.new_uid.unwrap_or(r.old_uid),
+                );
+                if !known.insert(key) {
+                    out.known += 1;
+                    continue;
+                }
+                insert_message(c, r, m.processed_at)?;
+                out.messages += 1;
+                out.parts += r.parts.len();
             }
-            insert_message(&tx, r, m.processed_at)?;
-            out.messages += 1;
-            out.parts += r.parts.len();
-        }
-        tx.commit()?;
-        Ok(out)
+            Ok(out)
+        })
     }
 }
 
@@ -64,22 +62,15 @@ type MessageKey = (String, String, u32, u32);
 
 /// The (account, folder, UIDVALIDITY, UID) of every message the index has
 /// in the accounts of `messages`.
-fn known_messages(
-    conn: &rusqlite::Connection,
-    messages: &[Rebuilt],
-) -> Result<HashSet<MessageKey>, IndexError> {
+fn known_messages(conn: Conn<'_>, messages: &[Rebuilt]) -> Result<HashSet<MessageKey>, IndexError> {
     let accounts: HashSet<&str> = messages.iter().map(|m| m.record.account.as_str()).collect();
-    let mut st = conn.prepare(
-        "SELECT account, folder, uidvalidity, COALESCE(new_uid, old_uid) FROM messages WHERE account = ?1",
-    )?;
     let mut out = HashSet::new();
     for a in accounts {
-        let rows = st.query_map(params![a], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-        for row in rows {
-            out.insert(row?);
-        }
+        out.extend(conn.query_map(
+            "SELECT account, folder, uidvalidity, COALESCE(new_uid, old_uid) FROM messages WHERE account = $1",
+            params![a],
+            |r| Ok((r.text(0)?, r.text(1)?, r.u32(2)?, r.u32(3)?)),
+        )?);
     }
     Ok(out)
 }

@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
-
+use super::db::TxKind;
 use super::{Index, IndexError};
 
 impl Index {
@@ -15,34 +14,38 @@ impl Index {
     /// 0 is the batch of entries from before this was kept). Written, and
     /// synced, before the removal is asked for.
     pub fn journal_removing(&mut self, ids: &[i64]) -> Result<i64, IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let batch: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(batch), 0) + 1 FROM journal_removal",
-            [],
-            |r| r.get(0),
-        )?;
-        for id in ids {
-            tx.execute(
-                "INSERT INTO journal_removal (entry, batch) VALUES (?1, ?2)
+        self.db.transaction(TxKind::Immediate, |c| {
+            let batch = c
+                .query_one(
+                    "SELECT COALESCE(MAX(batch), 0) + 1 FROM journal_removal",
+                    &[],
+                )?
+                .int(0)?;
+            for id in ids {
+                c.execute(
+                    "INSERT INTO journal_removal (entry, batch) VALUES ($1, $2)
                  ON CONFLICT (entry) DO UPDATE SET batch = excluded.batch",
-                params![id, batch],
-            )?;
-        }
-        tx.commit()?;
-        Ok(batch)
+                    params![*id, batch],
+                )?;
+            }
+            Ok(batch)
+        })
     }
 
     /// The removal batch of each of `account`'s journal entries that has
     /// one, by entry id. An entry not listed was never about to be removed.
     pub fn journal_removal_batches(&self, account: &str) -> Result<HashMap<i64, i64>, IndexError> {
-        let mut st = self.conn.prepare(
-            "SELECT j.id, r.batch FROM journal j JOIN journal_removal r ON r.entry = j.id
-              WHERE j.account = ?1",
-        )?;
-        let rows = st.query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self
+            .db
+            .conn()
+            .query_map(
+                "SELECT j.id, r.batch FROM journal j JOIN journal_removal r ON r.entry = j.id
+              WHERE j.account = $1",
+                params![account],
+                |r| Ok((r.int(0)?, r.int(1)?)),
+            )?
+            .into_iter()
+            .collect())
     }
 }
 

@@ -5,20 +5,17 @@
 //! is opened with binds it, and any other is refused, naming both; `store
 //! copy`, which moves the objects, moves the binding with them.
 
-use rusqlite::{params, OptionalExtension};
-
 use super::{Index, IndexError};
 use crate::dates::now_unix;
 
 impl Index {
     /// The identity of the store this index belongs to, if it is bound.
     pub fn bound_store(&self) -> Result<Option<String>, IndexError> {
-        Ok(self
-            .conn
-            .query_row("SELECT store FROM store_binding WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        self.db
+            .conn()
+            .query_opt("SELECT store FROM store_binding WHERE id = 1", &[])?
+            .map(|mut r| r.text(0))
+            .transpose()
     }
 
     /// Checks that this index belongs to the store `store` (its
@@ -28,8 +25,8 @@ impl Index {
     pub fn bind_store(&self, store: &str) -> Result<(), IndexError> {
         // Two processes binding a new index at once: the first insert wins,
         // and the other compares with it like any later open.
-        self.conn.execute(
-            "INSERT INTO store_binding (id, store, bound_at) VALUES (1, ?1, ?2)
+        self.db.conn().execute(
+            "INSERT INTO store_binding (id, store, bound_at) VALUES (1, $1, $2)
              ON CONFLICT (id) DO NOTHING",
             params![store, now_unix()],
         )?;
@@ -46,8 +43,8 @@ impl Index {
     /// Binds this index to `store`, whatever it was bound to: for `store
     /// copy`, once the config names the store the objects were copied to.
     pub fn rebind_store(&self, store: &str) -> Result<(), IndexError> {
-        self.conn.execute(
-            "INSERT INTO store_binding (id, store, bound_at) VALUES (1, ?1, ?2)
+        self.db.conn().execute(
+            "INSERT INTO store_binding (id, store, bound_at) VALUES (1, $1, $2)
              ON CONFLICT (id) DO UPDATE SET store = excluded.store, bound_at = excluded.bound_at",
             params![store, now_unix()],
         )?;

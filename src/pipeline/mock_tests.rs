@@ -502,16 +502,12 @@ async fn reattach_against(
     assert_eq!(*uid, Some(NEW_UID));
     assert_eq!(literals, std::slice::from_ref(&f.original));
     f.assert_nothing_pending();
-    let reattached: Option<i64> = f
+    let reattached = f
         .index
-        .connection()
-        .query_row(
-            "SELECT reattached_at FROM messages WHERE id = ?1",
-            [message],
-            |r| r.get(0),
-        )
+        .is_reattached(message)
+        .expect("the index")
         .expect("the message's row");
-    assert!(reattached.is_some(), "the index records it as whole again");
+    assert!(reattached, "the index records it as whole again");
     note.clone().expect("a note on the stub's removal")
 }
 

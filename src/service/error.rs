@@ -53,12 +53,9 @@ pub enum ServiceError {
     #[error(
         "no detached file has SHA-256 {sha256} in the index {}; look it up with \
          `slimbox list`, or run `slimbox index rebuild` if the index was lost",
-        .index.display()
+        .index
     )]
-    UnknownFile {
-        sha256: String,
-        index: std::path::PathBuf,
-    },
+    UnknownFile { sha256: String, index: String },
     /// `store where` was given a SHA-256 the store does not hold.
     #[error(
         "object {sha256} is not in the store {store}; `slimbox verify` says which messages \
@@ -99,6 +96,12 @@ pub enum ServiceError {
         account: String,
         error: Box<ServiceError>,
     },
+    /// `index migrate` on a config whose index is a database already.
+    #[error(
+        "the index is the database {url} already; `index migrate` copies a SQLite index \
+         into a database: run it with the config that names the SQLite file"
+    )]
+    AlreadyDatabase { url: String },
     /// A mailbox's work on a thread of its own stopped abnormally.
     #[error("{0}")]
     Thread(String),

@@ -22,6 +22,7 @@
 pub mod account;
 mod claims;
 mod error;
+mod index_db;
 mod locate;
 pub mod policy;
 mod query;
@@ -34,6 +35,7 @@ mod thread;
 
 pub use claims::{ClaimError, Claims, Held, LockClaims};
 pub use error::{chain, ServiceError};
+pub use index_db::{IndexMigration, TableRows};
 pub use locate::ObjectPlace;
 pub use policy::Tuning;
 pub use query::FileLink;
@@ -62,6 +64,8 @@ struct Inner {
     store: OnceLock<Store>,
     signed_links: OnceLock<Option<SignedLinks>>,
     page_secret: OnceLock<Option<Secret>>,
+    /// A PostgreSQL index's settings, its password fetched once.
+    database: OnceLock<crate::index::PgTarget>,
 }
 
 impl Service {
@@ -87,6 +91,7 @@ impl Service {
                 store: OnceLock::new(),
                 signed_links: OnceLock::new(),
                 page_secret: OnceLock::new(),
+                database: OnceLock::new(),
             }),
         }
     }
@@ -132,11 +137,12 @@ impl Service {
         Ok(self.inner.store.get_or_init(|| store))
     }
 
-    /// A connection to the index (created on first use), for reading
-    /// what it knows. Each operation has its own: SQLite in WAL mode
-    /// serialises the writers.
+    /// A connection to the index (created on first use), SQLite or
+    /// PostgreSQL, for reading what it knows. Each operation has its own:
+    /// SQLite in WAL mode serialises the writers, PostgreSQL its
+    /// transactions.
     pub fn index(&self) -> Result<Index, ServiceError> {
-        Ok(Index::open(&self.inner.config.index.path)?)
+        self.open_index(&self.inner.database)
     }
 
     /// A connection to the index for work that also uses the store, bound

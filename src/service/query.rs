@@ -68,7 +68,7 @@ impl Service {
         let Some(row) = known.into_iter().find(|r| r.sha256 == sha) else {
             return Err(ServiceError::UnknownFile {
                 sha256: sha,
-                index: self.config().index.path.clone(),
+                index: self.index_name(),
             });
         };
         let name = crate::mime::safe_name(name.unwrap_or(&row.filename));

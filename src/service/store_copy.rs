@@ -16,8 +16,8 @@ pub struct StoreCopy {
     /// The config file the copy would change.
     pub path: std::path::PathBuf,
     edit: StoreEdit,
-    /// The index, which moves with the objects.
-    index: std::path::PathBuf,
+    /// The service whose index moves with the objects.
+    service: Service,
 }
 
 impl StoreCopy {
@@ -30,7 +30,7 @@ impl StoreCopy {
     /// the index with it: it now belongs to the new store.
     pub fn point_config(self) -> Result<StoreUrlChange, ServiceError> {
         let change = self.edit.write()?;
-        crate::index::Index::open(&self.index)?.rebind_store(&self.dst.identity())?;
+        self.service.index()?.rebind_store(&self.dst.identity())?;
         Ok(change)
     }
 }
@@ -71,7 +71,7 @@ impl Service {
             dst,
             path,
             edit,
-            index: config.index.path.clone(),
+            service: self.clone(),
         })
     }
 }

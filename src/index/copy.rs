@@ -1,0 +1,221 @@
+//! Copying every row of one index into another, of either kind, keeping
+//! row ids: what `slimbox index migrate` does to move a SQLite index to
+//! PostgreSQL (or back).
+
+use super::db::{Conn, Dialect, TxKind};
+use super::value::Value;
+use super::{Index, IndexError};
+
+/// A table to copy: its columns, the first `key` of them its primary key
+/// (the order rows are read in, a batch at a time), and how many rows go
+/// in one batch.
+struct Table {
+    name: &'static str,
+    columns: &'static [&'static str],
+    key: usize,
+    batch: usize,
+}
+
+/// Every table with rows of its own, parents first. The per-folder totals
+/// (`folder_totals`, `folder_objects`) are not among them: the target's
+/// triggers make them again as the messages and parts go in.
+const TABLES: &[Table] = &[
+    Table {
+        name: "messages",
+        columns: &[
+            "id",
+            "account",
+            "folder",
+            "uidvalidity",
+            "old_uid",
+            "new_uid",
+            "message_id",
+            "date",
+            "from_addr",
+            "to_addr",
+            "subject",
+            "internal_date",
+            "flags",
+            "size_before",
+            "size_after",
+            "processed_at",
+            "reattached_at",
+        ],
+        key: 1,
+        batch: 500,
+    },
+    Table {
+        name: "parts",
+        columns: &[
+            "id",
+            "message",
+            "sha256",
+            "size",
+            "filename",
+            "content_type",
+            "part_path",
+            "raw_sha256",
+        ],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        name: "objects",
+        columns: &["sha256", "size", "first_seen", "refs"],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        // Rewritten messages can be megabytes each: few at a time.
+        name: "journal",
+        columns: &[
+            "id",
+            "account",
+            "folder",
+            "uidvalidity",
+            "old_uid",
+            "new_uid",
+            "state",
+            "rewritten",
+            "record",
+            "created_at",
+            "updated_at",
+            "kind",
+            "message",
+        ],
+        key: 1,
+        batch: 8,
+    },
+    Table {
+        name: "skipped",
+        columns: &["account", "folder", "uidvalidity", "uid", "reason", "at"],
+        key: 4,
+        batch: 1000,
+    },
+    Table {
+        name: "compressed_objects",
+        columns: &["sha256", "stored_size"],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        name: "last_success",
+        columns: &["account", "at"],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        name: "journal_removal",
+        columns: &["entry", "batch"],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        name: "store_binding",
+        columns: &["id", "store", "bound_at"],
+        key: 1,
+        batch: 1000,
+    },
+];
+
+/// Tables whose `id` comes from a sequence on PostgreSQL.
+const IDENTITIES: &[&str] = &["messages", "parts", "journal"];
+
+/// Rows in one INSERT statement at most (both databases limit the number
+/// of parameters of a statement).
+const ROWS_PER_INSERT: usize = 200;
+
+impl Index {
+    /// Copies every row of this index into `target`, which must be empty
+    /// (a new index of either kind), keeping row ids; returns the rows
+    /// copied per table. In one transaction on the target: a copy that
+    /// fails leaves it empty. Nothing else should write to this index
+    /// meanwhile (`index migrate` runs with the workers stopped).
+    pub fn copy_into(&self, target: &mut Index) -> Result<Vec<(&'static str, u64)>, IndexError> {
+        let source = self.db.conn();
+        target.db.transaction(TxKind::Immediate, |dst| {
+            for t in TABLES
+                .iter()
+                .map(|t| t.name)
+                .chain(["folder_totals", "folder_objects"])
+            {
+                if dst
+                    .query_opt(&format!("SELECT 1 FROM {t} LIMIT 1"), &[])?
+                    .is_some()
+                {
+                    return Err(IndexError::TargetNotEmpty { table: t });
+                }
+            }
+            let mut copied = Vec::new();
+            for t in TABLES {
+                copied.push((t.name, copy_table(source, dst, t)?));
+            }
+            if dst.dialect() == Dialect::Postgres {
+                for t in IDENTITIES {
+                    dst.query_one(
+                        &format!(
+                            "SELECT setval(pg_get_serial_sequence('{t}', 'id'),
+                                    COALESCE((SELECT MAX(id) FROM {t}), 0) + 1, false)"
+                        ),
+                        &[],
+                    )?;
+                }
+            }
+            Ok(copied)
+        })
+    }
+}
+
+fn copy_table(source: Conn<'_>, dst: Conn<'_>, t: &Table) -> Result<u64, IndexError> {
+    let cols = t.columns.join(", ");
+    let key = t.columns[..t.key].join(", ");
+    let first = format!(
+        "SELECT {cols} FROM {} ORDER BY {key} LIMIT {}",
+        t.name, t.batch
+    );
+    let marks: Vec<String> = (1..=t.key).map(|i| format!("${i}")).collect();
+    let next = format!(
+        "SELECT {cols} FROM {} WHERE ({key}) > ({}) ORDER BY {key} LIMIT {}",
+        t.name,
+        marks.join(", "),
+        t.batch
+    );
+    let mut after: Option<Vec<Value>> = None;
+    let mut total = 0u64;
+    loop {
+        let rows = match &after {
+            None => source.query_map(&first, &[], |r| Ok(r.take_all()))?,
+            Some(k) => source.query_map(&next, k, |r| Ok(r.take_all()))?,
+        };
+        let Some(last) = rows.last() else {
+            return Ok(total);
+        };
+        after = Some(last[..t.key].to_vec());
+        total += rows.len() as u64;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            insert_rows(dst, t, chunk)?;
+        }
+        if rows.len() < t.batch {
+            return Ok(total);
+        }
+    }
+}
+
+fn insert_rows(dst: Conn<'_>, t: &Table, rows: &[Vec<Value>]) -> Result<(), IndexError> {
+    let n = t.columns.len();
+    let groups: Vec<String> = (0..rows.len())
+        .map(|r| {
+            let marks: Vec<String> = (1..=n).map(|c| format!("${}", r * n + c)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        t.name,
+        t.columns.join(", "),
+        groups.join(", ")
+    );
+    let params: Vec<Value> = rows.iter().flatten().cloned().collect();
+    dst.execute(&sql, &params)?;
+    Ok(())
+}
