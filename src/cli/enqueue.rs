@@ -10,8 +10,7 @@ use super::print;
 /// Queue mailboxes for `slimbox worker` (e.g. nightly from a CronJob).
 ///
 /// One job per account; an account that already has a queued job gets no
-/// second one. The queue's database is `[worker] url` (or
-/// $SLIMBOX_QUEUE_URL).
+/// second one. The queue lives in the PostgreSQL index (`[index] url`).
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
     /// The account to queue (its `name` in the config).

@@ -11,7 +11,7 @@ use super::print::{self, print_table};
 /// What the workers are doing: jobs queued and running, who holds which
 /// mailbox since when (a lease past its expiry is free to be taken over),
 /// and the last result of each mailbox, failures first. Reads the queue's
-/// database (`[worker] url`).
+/// database (the PostgreSQL index, `[index] url`).
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print JSON.

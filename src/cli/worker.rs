@@ -24,9 +24,8 @@ use crate::fleet::worker::{self, WorkerOptions};
 ///
 /// SIGTERM or SIGINT: no new jobs; the mailboxes under way finish for up
 /// to --grace, the rest go back to the queue with their leases released;
-/// exit 0. The queue's database is `[worker] url` (or $SLIMBOX_QUEUE_URL),
-/// its password `[worker] password_env` or `password_command`; a database
-/// that restarts is reconnected to.
+/// exit 0. The queue lives in the PostgreSQL index (`[index] url`); a
+/// database that restarts is reconnected to.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// How many mailboxes at once.

@@ -95,7 +95,7 @@ pub struct Config {
     pub serve: ServeConfig,
     /// `[links]`: signed links, their secret, the stub format.
     pub links: LinksConfig,
-    /// `[worker]`: the queue's database and the lease length.
+    /// `[worker]`: the lease length of `slimbox worker`.
     pub worker: WorkerConfig,
     /// The file this was read from (absolute when it came from [`load`]).
     pub path: Option<PathBuf>,
@@ -166,15 +166,10 @@ pub const DEFAULT_SERVE_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// not reachable from the network until someone says so.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8025";
 
-/// `[worker]`: where the work queue lives (PostgreSQL) and how long a
-/// lease on a mailbox lasts without a heartbeat.
+/// `[worker]`: `slimbox worker`'s settings (its queue lives in the
+/// PostgreSQL index, `[index] url`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
-    /// `worker.url` (`postgres://...`), else `$SLIMBOX_QUEUE_URL`; `None`:
-    /// no queue (`worker`, `enqueue` and `status` say how to set one).
-    pub url: Option<String>,
-    /// `worker.password_env` / `password_command`: the database password.
-    pub password: Option<PasswordSource>,
     /// `worker.lease` (default 60 s): a holder that stops renewing loses
     /// its mailbox after this long.
     pub lease: Duration,

@@ -33,19 +33,16 @@ pub(super) struct RawConfig {
     pub(super) server: Option<RawServer>,
     /// More accounts, one per row or table, in a CSV or TOML file.
     pub(super) accounts_file: Option<String>,
-    /// `[worker]`: the queue's database and the lease (see `check::worker`).
+    /// `[worker]`: the lease length (see `check::worker`).
     #[serde(default)]
     pub(super) worker: RawWorker,
 }
 
-/// `[worker]`: where `slimbox worker`, `enqueue` and `status` find the
-/// queue, and how long a lease lasts without a heartbeat.
+/// `[worker]`: how long a lease on a mailbox lasts without a heartbeat
+/// (the queue itself lives in the PostgreSQL index, `[index] url`).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWorker {
-    pub(super) url: Option<String>,
-    pub(super) password_env: Option<String>,
-    pub(super) password_command: Option<String>,
     pub(super) lease: Option<String>,
 }
 

@@ -27,8 +27,10 @@ use crate::config::Config;
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error(
-        "no work queue is configured: it lives in the PostgreSQL index; set url in [index] \
-         (e.g. url = \"postgres://slimbox@db.example/slimbox?sslmode=verify-full\")"
+        "the work queue lives in a shared PostgreSQL index, and this config's index is a \
+         SQLite file; set url in [index] (e.g. url = \
+         \"postgres://slimbox@db.example/slimbox?sslmode=verify-full\") and move the index \
+         there with `slimbox index migrate`"
     )]
     NotConfigured,
     #[error("the queue's database URL {url:?} is not valid: {source}")]
@@ -61,26 +63,27 @@ pub enum QueueError {
 }
 
 /// The queue of `config`, connected and migrated: in the PostgreSQL index
-/// (`[index] url`) when there is one, else in `[worker] url`.
+/// (`[index] url`, its password and `ca_file`).
 ///
-/// The one place that says where the queue lives (and the one call to
-/// [`connect`], through [`Db`]): when the index has its shared connect,
-/// this takes it.
+/// The one place that says where the queue lives, and the one call to
+/// [`connect`] (through [`Db`]): the index's own connect can take its place
+/// here.
 pub async fn open(config: &Config) -> Result<Arc<Db>, QueueError> {
-    if let Some(db) = &config.index.database {
-        let password = db.password.as_ref().map(|s| s.resolve()).transpose()?;
-        return Db::open(&db.url, password, db.ca_file.clone()).await;
-    }
-    let url = config
-        .worker
-        .url
-        .as_deref()
+    let db = config
+        .index
+        .database
+        .as_ref()
         .ok_or(QueueError::NotConfigured)?;
-    let password = match &config.worker.password {
-        Some(source) => Some(source.resolve()?),
-        None => None,
-    };
-    Db::open(url, password, None).await
+    let password = db.password.as_ref().map(|s| s.resolve()).transpose()?;
+    Db::open(&db.url, password, db.ca_file.clone()).await
+}
+
+/// Claims as leases in the queue of `config` (for a service on a
+/// PostgreSQL index: `Service::with_claims(config, claims)`), `[worker]
+/// lease` long, their heartbeat running on the current runtime.
+pub async fn db_claims(config: &Config) -> Result<Arc<DbClaims>, QueueError> {
+    let db = open(config).await?;
+    Ok(Arc::new(DbClaims(Leases::start(db, config.worker.lease))))
 }
 
 /// `slimbox enqueue`: a job for each of `accounts` without one queued.

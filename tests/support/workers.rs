@@ -108,8 +108,8 @@ pub async fn each_once_slim_and_kept(d: &Dovecot, users: &[String], n: usize) {
     }
 }
 
-/// A config for `users` (a CSV) through the master user, the queue in
-/// `pg` with a `lease`, and one shared index.
+/// A config for `users` (a CSV) through the master user, the index (and
+/// with it the queue) in `pg`, and a `lease`.
 pub fn write_config(
     d: &Dovecot,
     pg: &Pg,
@@ -127,8 +127,7 @@ pub fn write_config(
         r#"accounts_file = "people.csv"
 [store]
 url = "store"
-[index]
-path = "index.sqlite"
+{index}
 [policy]
 min_size = "100KiB"
 folders = ["\\Archive"]
@@ -142,14 +141,11 @@ master_user = "admin"
 password_env = "SLIMBOX_MASTER_PASSWORD"
 max_connections = {max}
 [worker]
-url = "{url}?sslmode=verify-full&sslrootcert={pgca}"
-password_env = "SLIMBOX_QUEUE_PASSWORD"
 lease = "{lease}"
 "#,
         port = d.imaps_port,
         ca = d.ca_pem.display(),
-        url = pg.url,
-        pgca = pg.ca.display(),
+        index = pg.index_toml(),
     );
     let p = dir.join("worker.toml");
     std::fs::write(&p, text).expect("config");
@@ -159,8 +155,7 @@ lease = "{lease}"
 pub fn slimbox(config: &Path, pg: &Pg) -> Command {
     let mut c = slimbox_with(config);
     c.env("SLIMBOX_MASTER_PASSWORD", MASTER_PASSWORD)
-        .env("SLIMBOX_QUEUE_PASSWORD", &pg.password)
-        .env_remove("SLIMBOX_QUEUE_URL");
+        .envs(pg.env());
     c
 }
 

@@ -1,45 +1,12 @@
-//! `[worker]`: the queue's PostgreSQL database and the lease length.
-//!
-//! Until `[index] url` names a shared PostgreSQL index, the queue has its
-//! own `url` here (or `$SLIMBOX_QUEUE_URL`); one place, so that switching
-//! it to the index's URL is one change.
+//! `[worker]`: the lease length of `slimbox worker` (the queue itself
+//! lives in the PostgreSQL index, `[index] url`).
 
 use super::super::raw::RawWorker;
-use super::super::{env_nonempty, PasswordSource, WorkerConfig, DEFAULT_WORKER_LEASE};
+use super::super::{WorkerConfig, DEFAULT_WORKER_LEASE};
 use super::policy::parse_age;
 use super::{ConfigError, Ctx};
 
-/// The environment variable naming the queue's database when the file
-/// does not.
-pub const QUEUE_URL_ENV: &str = "SLIMBOX_QUEUE_URL";
-
 pub(super) fn worker_config(ctx: &Ctx, raw: &RawWorker) -> Result<WorkerConfig, ConfigError> {
-    let url = match &raw.url {
-        Some(u) => Some(u.trim().to_string()),
-        None => env_nonempty(ctx.env, QUEUE_URL_ENV).map(|v| v.to_string_lossy().into_owned()),
-    };
-    if let Some(u) = &url {
-        if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
-            return Err(ctx.err(
-                "worker.url",
-                format!(
-                    "{u:?} is not a PostgreSQL URL; write e.g. \
-                     \"postgres://slimbox@db.example:5432/slimbox?sslmode=verify-full\""
-                ),
-            ));
-        }
-    }
-    let password = match (&raw.password_env, &raw.password_command) {
-        (None, None) => None,
-        (Some(var), None) => Some(PasswordSource::Env(var.clone())),
-        (None, Some(cmd)) => Some(PasswordSource::Command(cmd.clone())),
-        (Some(_), Some(_)) => {
-            return Err(ctx.err(
-                "worker.password_env",
-                "password_env and password_command are both set; keep one",
-            ))
-        }
-    };
     let lease = match &raw.lease {
         None => DEFAULT_WORKER_LEASE,
         Some(text) => match parse_age(text) {
@@ -54,9 +21,5 @@ pub(super) fn worker_config(ctx: &Ctx, raw: &RawWorker) -> Result<WorkerConfig, 
             Err(e) => return Err(ctx.err("worker.lease", e)),
         },
     };
-    Ok(WorkerConfig {
-        url,
-        password,
-        lease,
-    })
+    Ok(WorkerConfig { lease })
 }
