@@ -268,6 +268,7 @@ impl Worker {
             },
         };
         let started = Instant::now();
+        let connections = self.db().connections();
         let ran = on_own_thread(move || async move {
             let via = |imap| Gated { imap, gate };
             tokio::select! {
@@ -287,14 +288,26 @@ impl Worker {
             }
             Err(e) => return Ended::failed(e.to_string()),
         };
-        if let Ran::Unclaimed(e) = &ran {
+        match &ran {
             // The database failed while claiming: later, maybe elsewhere.
-            return Ended::Back {
-                after: Duration::from_secs(5),
-                why: e.to_string(),
-            };
+            Ran::Unclaimed(e) => {
+                return Ended::Back {
+                    after: Duration::from_secs(5),
+                    why: e.to_string(),
+                }
+            }
+            Ran::NotStarted(e) if unreachable_index(e) => {
+                return self.again(job, e.text());
+            }
+            _ => {}
         }
         let run = ran.into_mailbox_run(&account.name);
+        if run.report.had_trouble() && self.database_went_away(connections).await {
+            // The index is in that database: what failed is worth a retry
+            // (the journal makes it safe), not a failed mailbox.
+            let why = run.report.job.error.clone().unwrap_or_default();
+            return self.again(job, format!("the database went away during the run: {why}"));
+        }
         let figures = self
             .service
             .figures(&run.report.job, started.elapsed().as_secs_f64());
@@ -304,6 +317,26 @@ impl Worker {
             .unwrap_or_else(|e| e.into_inner())
             .insert(account.name.clone(), figures);
         self.ended(job, &account, run).await
+    }
+
+    /// Back to the queue for a try a little later, while tries are left
+    /// (as a throttled mailbox); else failed.
+    fn again(&self, job: &Job, why: String) -> Ended {
+        match decide::next(true, job.attempts.max(1) as u32, decide::FIRST_RETRY) {
+            decide::Next::RetryAfter(after) => Ended::Back { after, why },
+            decide::Next::Finish => Ended::failed(why),
+        }
+    }
+
+    /// Whether the database was reconnected to since it had made
+    /// `connections` connections (asking it now, so that a restart
+    /// during the run is noticed even before the heartbeat's next round).
+    async fn database_went_away(&self, connections: u64) -> bool {
+        let _ = self
+            .db()
+            .run(|c| async move { c.simple_query("SELECT 1").await })
+            .await;
+        self.db().connections() > connections
     }
 
     /// How a job that ran ends: a mailbox the server turned away goes
@@ -333,6 +366,14 @@ impl Worker {
             error: report.error.clone().or_else(|| super::trouble(report)),
             result: serde_json::to_string(&run).ok(),
         }
+    }
+}
+
+/// The index (a database) could not be reached: a restart, a failover.
+fn unreachable_index(e: &crate::service::ServiceError) -> bool {
+    match e {
+        crate::service::ServiceError::Index(i) => i.is_transient(),
+        e => e.is_transient(),
     }
 }
 

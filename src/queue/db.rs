@@ -126,6 +126,9 @@ pub struct Db {
     /// short-lived runtime of its own, which must not own the connection.
     handle: tokio::runtime::Handle,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    /// Connections made so far: more than one means the database went
+    /// away and came back (or the network did).
+    connections: std::sync::atomic::AtomicU64,
 }
 
 impl Db {
@@ -141,6 +144,7 @@ impl Db {
             ca_file,
             handle: tokio::runtime::Handle::current(),
             client: tokio::sync::Mutex::new(None),
+            connections: std::sync::atomic::AtomicU64::new(0),
         });
         let client = db.client().await?;
         super::schema::migrate(&client).await?;
@@ -168,7 +172,14 @@ impl Db {
             .map_err(|e| QueueError::Task(e.to_string()))??;
         let client = Arc::new(made);
         *slot = Some(client.clone());
+        self.connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(client)
+    }
+
+    /// Connections made so far (see the field).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `statement` on the client; when the connection is gone (the
