@@ -209,3 +209,62 @@ fn issue22_a_wrong_password_or_an_absent_server_is_reported_with_the_host() {
         "{err}"
     );
 }
+
+#[test]
+fn issue22_workers_sharing_objects_write_at_once_without_deadlock() {
+    let pg = Pg::start();
+    let target = main_database(&pg);
+    open(&target);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let workers: Vec<_> = (0..4u32)
+        .map(|w| {
+            let (start, target) = (start.clone(), target.clone());
+            std::thread::spawn(move || {
+                let mut idx = Index::open_postgres(&target).expect("open");
+                start.wait();
+                let (mut batches, mut entries) = (Vec::new(), Vec::new());
+                for uid in 1..=40u32 {
+                    // Every worker's messages carry the same two files, in
+                    // either order.
+                    let mut r = checks::record(uid);
+                    r.account = format!("worker{w}");
+                    let mut second = r.parts[0].clone();
+                    second.sha256 = "cd".repeat(32);
+                    if (uid + w) % 2 == 0 {
+                        r.parts.insert(0, second);
+                    } else {
+                        r.parts.push(second);
+                    }
+                    let id = idx.journal_begin(&r, b"x").expect("begin");
+                    batches.push(idx.journal_removing(&[id]).expect("removing"));
+                    entries.push((id, r));
+                }
+                for (id, r) in &entries {
+                    idx.journal_finish(*id, r).expect("finish");
+                }
+                batches
+            })
+        })
+        .collect();
+    let mut batches: Vec<i64> = workers
+        .into_iter()
+        .flat_map(|t| t.join().expect("worker"))
+        .collect();
+    let idx = open(&target);
+    assert_eq!(idx.message_count().unwrap(), 160);
+    let refs = idx.object_refs().unwrap();
+    assert_eq!(refs.len(), 2);
+    assert!(refs.iter().all(|o| o.users.len() == 160), "{refs:?}");
+    assert_eq!(
+        pg.psql("SELECT string_agg(refs::text, ',') FROM objects"),
+        "160,160"
+    );
+    // Removal batches in flight at the same time have numbers of their
+    // own across all processes.
+    batches.sort_unstable();
+    batches.dedup();
+    assert_eq!(batches.len(), 160);
+    let stats = idx.stats().unwrap();
+    assert_eq!(stats.len(), 4);
+    assert!(stats.iter().all(|s| s.parts == 80 && s.messages == 40));
+}

@@ -4,7 +4,10 @@
 
 mod eml;
 mod enqueue;
+mod erase;
 mod fleet;
+mod gc;
+mod hold;
 mod index;
 mod link;
 mod list;
@@ -62,6 +65,9 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     Enqueue(enqueue::EnqueueArgs),
     Status(status::StatusArgs),
+    Hold(hold::HoldArgs),
+    Release(hold::ReleaseArgs),
+    Erase(erase::EraseArgs),
 }
 
 /// Runs a parsed command line.
@@ -109,6 +115,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(args) => rt.block_on(worker::run(args, cli.config)),
         Command::Enqueue(args) => rt.block_on(enqueue::run(args, cli.config)),
         Command::Status(args) => rt.block_on(status::run(args, cli.config)),
+        Command::Hold(args) => hold::hold(args, cli.config),
+        Command::Release(args) => hold::release(args, cli.config),
+        Command::Erase(args) => rt.block_on(erase::run(args, cli.config)),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `slimbox store`: work on the object store itself (`store copy`).
+//! `slimbox store`: work on the object store itself (`store copy`,
+//! `store where`, `store gc`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ pub struct StoreArgs {
 enum StoreCommand {
     Copy(CopyArgs),
     Where(WhereArgs),
+    Gc(super::gc::GcArgs),
 }
 
 /// Print where one object is in the store: its file, or its URL in the
@@ -82,6 +84,7 @@ pub async fn run(args: StoreArgs, config_path: Option<PathBuf>) -> anyhow::Resul
     match args.command {
         StoreCommand::Copy(a) => copy(a, config_path).await,
         StoreCommand::Where(a) => where_is(a, config_path).await,
+        StoreCommand::Gc(a) => super::gc::run(a, config_path).await,
     }
 }
 

@@ -97,6 +97,8 @@ pub struct Config {
     pub links: LinksConfig,
     /// `[worker]`: the lease length of `slimbox worker`.
     pub worker: WorkerConfig,
+    /// `[retention]`: `store gc`'s grace period.
+    pub retention: RetentionConfig,
     /// The file this was read from (absolute when it came from [`load`]).
     pub path: Option<PathBuf>,
 }
@@ -177,6 +179,25 @@ pub struct WorkerConfig {
 
 /// Default `worker.lease`.
 pub const DEFAULT_WORKER_LEASE: Duration = Duration::from_secs(60);
+
+/// `[retention]`: reclaiming the store (`store gc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// How long an object must stay unreferenced (from the `store gc` that
+    /// first found it so) before a `store gc` deletes it.
+    pub grace: Duration,
+}
+
+/// Default `retention.grace`: 30 days.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            grace: DEFAULT_GRACE,
+        }
+    }
+}
 
 /// `[index]`: the local SQLite index of what was detached.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,6 +29,9 @@ pub(super) struct RawConfig {
     pub(super) serve: RawServe,
     #[serde(default)]
     pub(super) links: RawLinks,
+    /// `[retention]`: how `store gc` reclaims (checked in `check::retention`).
+    #[serde(default)]
+    pub(super) retention: RawRetention,
     /// `[server]`: what every account leaves out (see `check::fleet`).
     pub(super) server: Option<RawServer>,
     /// More accounts, one per row or table, in a CSV or TOML file.
@@ -82,6 +85,14 @@ pub(super) struct RawLinks {
     pub(super) stub_format: Option<String>,
     pub(super) note: Option<bool>,
     pub(super) entries: Option<String>,
+}
+
+/// `[retention]`: how long an object stays unreferenced before `store gc`
+/// deletes it.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub(super) grace: Option<toml::Value>,
 }
 
 /// `[server]`: one server template the accounts share; an account's own

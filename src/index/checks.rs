@@ -24,6 +24,7 @@ pub const ALL: &[(&str, Check)] = &[
     ("last_success", last_success),
     ("compressed", compressed),
     ("copies", copies),
+    ("rows_stream", rows_stream),
 ];
 
 /// A processed message of account "me" in "Sent" with one 900-byte part.
@@ -421,6 +422,35 @@ pub fn copies(idx: &mut Index) {
         (Some(9), 7, 100)
     );
     assert!(idx.indexed_copies("b").unwrap().is_empty());
+}
+
+/// Rows come one at a time; a reader that stops early leaves the index
+/// usable.
+pub fn rows_stream(idx: &mut Index) {
+    for uid in 1..=600 {
+        finish(idx, &record(uid));
+    }
+    let (mut seen, mut sum) = (0, 0);
+    let all = "SELECT id FROM messages ORDER BY id";
+    idx.db
+        .conn()
+        .for_each(all, &[], |r| {
+            seen += 1;
+            sum += r.int(0)?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, 600);
+    let last = idx.last_message().unwrap();
+    assert_eq!(sum, (last - 599..=last).sum::<i64>());
+    let stop = idx.db.conn().for_each(all, &[], |_| {
+        Err(super::IndexError::TargetNotEmpty { table: "stop" })
+    });
+    assert!(matches!(
+        stop,
+        Err(super::IndexError::TargetNotEmpty { table: "stop" })
+    ));
+    assert_eq!(idx.message_count().unwrap(), 600);
 }
 
 /// Fills `idx` with a bit of everything, for [`copy_between`].

@@ -7,8 +7,8 @@ use super::value::Value;
 use super::{Index, IndexError};
 
 /// A table to copy: its columns, the first `key` of them its primary key
-/// (the order rows are read in, a batch at a time), and how many rows go
-/// in one batch.
+/// (the order rows are read in), and how many rows are held before they
+/// are written.
 struct Table {
     name: &'static str,
     columns: &'static [&'static str],
@@ -118,6 +118,9 @@ const TABLES: &[Table] = &[
     },
 ];
 
+/// Tables the target's triggers fill as the rows above go in.
+const DERIVED: [&str; 2] = ["folder_totals", "folder_objects"];
+
 /// Tables whose `id` comes from a sequence on PostgreSQL.
 const IDENTITIES: &[&str] = &["messages", "parts", "journal"];
 
@@ -167,38 +170,33 @@ impl Index {
 }
 
 fn copy_table(source: Conn<'_>, dst: Conn<'_>, t: &Table) -> Result<u64, IndexError> {
-    let cols = t.columns.join(", ");
-    let key = t.columns[..t.key].join(", ");
-    let first = format!(
-        "SELECT {cols} FROM {} ORDER BY {key} LIMIT {}",
-        t.name, t.batch
-    );
-    let marks: Vec<String> = (1..=t.key).map(|i| format!("${i}")).collect();
-    let next = format!(
-        "SELECT {cols} FROM {} WHERE ({key}) > ({}) ORDER BY {key} LIMIT {}",
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        t.columns.join(", "),
         t.name,
-        marks.join(", "),
-        t.batch
+        t.columns[..t.key].join(", ")
     );
-    let mut after: Option<Vec<Value>> = None;
     let mut total = 0u64;
-    loop {
-        let rows = match &after {
-            None => source.query_map(&first, &[], |r| Ok(r.take_all()))?,
-            Some(k) => source.query_map(&next, k, |r| Ok(r.take_all()))?,
-        };
-        let Some(last) = rows.last() else {
-            return Ok(total);
-        };
-        after = Some(last[..t.key].to_vec());
-        total += rows.len() as u64;
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+    let mut held: Vec<Vec<Value>> = Vec::with_capacity(t.batch);
+    let mut flush = |held: &mut Vec<Vec<Value>>| -> Result<(), IndexError> {
+        for chunk in held.chunks(ROWS_PER_INSERT) {
             insert_rows(dst, t, chunk)?;
         }
-        if rows.len() < t.batch {
-            return Ok(total);
+        total += held.len() as u64;
+        held.clear();
+        Ok(())
+    };
+    // Read as one stream (one snapshot of the table), written a batch at
+    // a time.
+    source.for_each(&sql, &[], |r| {
+        held.push(r.take_all());
+        if held.len() >= t.batch {
+            flush(&mut held)?;
         }
-    }
+        Ok(())
+    })?;
+    flush(&mut held)?;
+    Ok(total)
 }
 
 fn insert_rows(dst: Conn<'_>, t: &Table, rows: &[Vec<Value>]) -> Result<(), IndexError> {
@@ -218,4 +216,30 @@ fn insert_rows(dst: Conn<'_>, t: &Table, rows: &[Vec<Value>]) -> Result<(), Inde
     let params: Vec<Value> = rows.iter().flatten().cloned().collect();
     dst.execute(&sql, &params)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table added by a later migration must be copied too (or be made
+    /// by triggers): `index migrate` would otherwise lose its rows.
+    #[test]
+    fn issue22_every_table_of_the_schema_is_copied() {
+        let idx = Index::open_in_memory().unwrap();
+        let mut listed: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        listed.extend(DERIVED);
+        listed.sort_unstable();
+        let mut tables = idx
+            .db
+            .conn()
+            .query_map(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+                &[],
+                |r| r.text(0),
+            )
+            .unwrap();
+        tables.sort_unstable();
+        assert_eq!(tables, listed);
+    }
 }

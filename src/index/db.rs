@@ -199,6 +199,29 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// Runs one query and gives `f` its rows one at a time, never all of
+    /// them in memory. `f` must not use the index (on PostgreSQL its
+    /// connection is busy until the last row).
+    pub(super) fn for_each(
+        self,
+        sql: &str,
+        params: &[Value],
+        mut f: impl FnMut(&mut Row) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
+        debug_assert!(placeholders_ascending(sql), "{sql}");
+        match self {
+            Conn::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let mut rows = st.query(rusqlite::params_from_iter(params))?;
+                while let Some(r) = rows.next()? {
+                    f(&mut Row::from_sqlite(r)?)?;
+                }
+                Ok(())
+            }
+            Conn::Pg(p) => p.for_each(sql, params, f),
+        }
+    }
+
     /// The first row of a query, if any.
     pub(super) fn query_opt(self, sql: &str, params: &[Value]) -> Result<Option<Row>, IndexError> {
         debug_assert!(placeholders_ascending(sql), "{sql}");

@@ -237,6 +237,13 @@ pub(super) fn insert_message(
                 p.raw_sha256.as_deref()
             ],
         )?;
+    }
+    // Objects in one order, whatever the parts' order: two processes
+    // writing messages that share objects take their row locks in the
+    // same order on PostgreSQL, instead of deadlocking.
+    let mut objects: Vec<&super::PartRecord> = record.parts.iter().collect();
+    objects.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    for p in objects {
         conn.execute(
             "INSERT INTO objects (sha256, size, first_seen, refs) VALUES ($1, $2, $3, 1)
              ON CONFLICT (sha256) DO UPDATE SET refs = objects.refs + 1",

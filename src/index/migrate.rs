@@ -1,7 +1,9 @@
 //! Bringing the schema up to date, one numbered migration per transaction,
 //! on either database; and the version in force.
 
-use super::db::{Conn, TxKind};
+use tokio_postgres::error::SqlState;
+
+use super::db::{Conn, Dialect, TxKind};
 use super::schema::MIGRATIONS;
 use super::schema_pg::PG_MIGRATIONS;
 use super::{Index, IndexError};
@@ -20,6 +22,9 @@ impl Index {
     pub(super) fn migrate(&mut self) -> Result<(), IndexError> {
         let known = MIGRATIONS.len() as i64;
         let path = self.path.clone();
+        if self.up_to_date(known)? {
+            return Ok(());
+        }
         loop {
             let done = self.db.transaction(TxKind::Immediate, |c| {
                 let version = version(c, true)?;
@@ -44,6 +49,22 @@ impl Index {
             if done {
                 return Ok(());
             }
+        }
+    }
+
+    /// Whether a PostgreSQL index is at `known` already: one query, no
+    /// lock, for the usual open of a database many workers share (a
+    /// SQLite file takes its write lock as cheaply).
+    fn up_to_date(&self, known: i64) -> Result<bool, IndexError> {
+        let c = self.db.conn();
+        if c.dialect() == Dialect::Sqlite {
+            return Ok(false);
+        }
+        match version(c, false) {
+            Ok(v) => Ok(v == known),
+            // A new database: no version table yet.
+            Err(IndexError::Pg(e)) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

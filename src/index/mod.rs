@@ -32,6 +32,7 @@ mod pg_connect;
 mod query;
 mod rebuilt;
 mod removal;
+mod retention;
 mod schema;
 mod schema_pg;
 mod store_binding;
@@ -42,6 +43,7 @@ pub use error::IndexError;
 pub use pg_connect::PgTarget;
 pub use query::{FolderStats, ObjectRefs, PartFilter, PartRow};
 pub use rebuilt::{Rebuilt, Written};
+pub use retention::{Deletion, ErasedRows, GcTotals, Hold, HoldEvent, IndexedPart, StoreTotals};
 
 use std::path::Path;
 

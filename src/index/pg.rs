@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
 
+use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
@@ -24,11 +25,20 @@ use super::IndexError;
 /// slimbox processes agree on; "slim" in ASCII).
 const WRITE_LOCK: i64 = 0x736c_696d;
 
+/// Prepared statements kept per connection at most (`list` builds its
+/// statement from the filters given): past that they are all dropped and
+/// prepared again as used.
+const STATEMENTS: usize = 256;
+
 enum Op {
     Execute(String, Vec<Value>),
     Query(String, Vec<Value>),
+    /// A query whose rows go one at a time to the receiver of this sender.
+    Stream(String, Vec<Value>, std_mpsc::SyncSender<Row>),
     Batch(String),
-    Begin { lock: bool },
+    Begin {
+        lock: bool,
+    },
     Commit,
     Rollback,
 }
@@ -114,6 +124,39 @@ impl PgConn {
         match self.call(Op::Query(sql.to_string(), params.to_vec()))? {
             Reply::Rows(r) => Ok(r),
             Reply::Count(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Runs one query and gives `f` its rows as they come (a bounded
+    /// channel between: a million rows never sit in memory). `f` must not
+    /// use this connection: it is busy until the last row.
+    pub(super) fn for_each(
+        &self,
+        sql: &str,
+        params: &[Value],
+        mut f: impl FnMut(&mut Row) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
+        let (rows, incoming) = std_mpsc::sync_channel(256);
+        let (reply, answer) = std_mpsc::sync_channel(1);
+        let gone = || IndexError::Thread("it ended".into());
+        let op = Op::Stream(sql.to_string(), params.to_vec(), rows);
+        self.requests
+            .send(Request { op, reply })
+            .map_err(|_| gone())?;
+        let mut failed = None;
+        // Ends when the connection thread is done with the query.
+        for mut row in incoming.iter() {
+            if let Err(e) = f(&mut row) {
+                failed = Some(e);
+                break;
+            }
+        }
+        // Stops the rest of the rows (if `f` failed).
+        drop(incoming);
+        let end = answer.recv().map_err(|_| gone())?;
+        match failed {
+            Some(e) => Err(e),
+            None => end.map(|_| ()),
         }
     }
 
@@ -230,7 +273,9 @@ impl Worker {
             fresh = true;
         }
         match self.run(op).await {
-            Err(e) if is_closed(&e) && !fresh => {
+            // Lost: rows were given already, which a second run would
+            // give again.
+            Err(e) if is_closed(&e) && !fresh && !matches!(e, IndexError::Lost { .. }) => {
                 self.reconnect().await?;
                 self.run(op).await
             }
@@ -249,15 +294,31 @@ impl Worker {
             return Err(self.lost(""));
         };
         match op {
-            Op::Execute(sql, params) | Op::Query(sql, params) => {
-                let st = match self.statements.get(sql) {
-                    Some(st) => st.clone(),
-                    None => {
-                        let st = client.prepare(sql).await?;
-                        self.statements.insert(sql.clone(), st.clone());
-                        st
+            Op::Stream(sql, params, rows) => {
+                let st = prepared(client, &mut self.statements, sql).await?;
+                let stream = client
+                    .query_raw(&st, params.iter().map(|v| v as &(dyn ToSql + Sync)))
+                    .await?;
+                let mut stream = std::pin::pin!(stream);
+                let mut sent = false;
+                while let Some(row) = stream.next().await {
+                    let row = match row {
+                        Ok(row) => Row::from_pg(&row)?,
+                        Err(e) if sent && e.is_closed() => {
+                            return Err(self.lost(" while reading rows"))
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    if rows.send(row).is_err() {
+                        // The caller stopped reading.
+                        break;
                     }
-                };
+                    sent = true;
+                }
+                Ok(Reply::Count(0))
+            }
+            Op::Execute(sql, params) | Op::Query(sql, params) => {
+                let st = prepared(client, &mut self.statements, sql).await?;
                 let refs: Vec<&(dyn ToSql + Sync)> =
                     params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
                 if matches!(op, Op::Execute(..)) {
@@ -292,6 +353,23 @@ impl Worker {
             }
         }
     }
+}
+
+/// `sql` prepared on `client`, from `cache` when it was before.
+async fn prepared(
+    client: &Client,
+    cache: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement, IndexError> {
+    if let Some(st) = cache.get(sql) {
+        return Ok(st.clone());
+    }
+    if cache.len() >= STATEMENTS {
+        cache.clear();
+    }
+    let st = client.prepare(sql).await?;
+    cache.insert(sql.to_string(), st.clone());
+    Ok(st)
 }
 
 /// The connection is gone (not: the statement was wrong): closed, or

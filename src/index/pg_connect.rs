@@ -55,6 +55,14 @@ impl Connector {
         if let Some(p) = &target.password {
             config.password(p.as_bytes());
         }
+        // A database host that does not answer at all fails a call in
+        // seconds (as transient), not after the system's TCP timeouts.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        if !url.contains("keepalives_idle") {
+            config.keepalives_idle(std::time::Duration::from_secs(30));
+        }
         let host = match (config.get_hosts().first(), config.get_ports().first()) {
             (Some(Host::Tcp(h)), p) => format!("{h}:{}", p.copied().unwrap_or(5432)),
             #[cfg(unix)]

@@ -175,4 +175,58 @@ pub(super) const MIGRATIONS: &[&str] = &[
         store TEXT NOT NULL,
         bound_at INTEGER NOT NULL
     );",
+    // 8: reclaiming the store (issue 23). `holds`: mailboxes under legal
+    // hold, `hold_events` who held and released them when. `gc_candidates`:
+    // objects a `store gc` found unreferenced, since when (deleted once
+    // they stay so for `[retention] grace`). `gc_deleting`: deletions
+    // decided and not yet finished (the intent, written before the object
+    // goes, so that the next gc or erase finishes them). `gc_last`: what
+    // the last gc found, for `stats --store`. `erasures`: who erased which
+    // account when, and what went. Plain SQL that PostgreSQL runs too
+    // (BIGINT, no WITHOUT ROWID); can run again over itself.
+    "CREATE TABLE IF NOT EXISTS holds (
+        account TEXT PRIMARY KEY,
+        held_by TEXT NOT NULL,
+        held_at BIGINT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE IF NOT EXISTS hold_events (
+        account TEXT NOT NULL,
+        action TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE IF NOT EXISTS gc_candidates (
+        sha256 TEXT PRIMARY KEY,
+        first_unreferenced_at BIGINT NOT NULL,
+        stored_size BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS gc_deleting (
+        sha256 TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        stored_size BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS gc_last (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at BIGINT NOT NULL,
+        objects BIGINT NOT NULL,
+        stored_bytes BIGINT NOT NULL,
+        referenced_objects BIGINT NOT NULL,
+        referenced_bytes BIGINT NOT NULL,
+        unreferenced_objects BIGINT NOT NULL,
+        unreferenced_bytes BIGINT NOT NULL,
+        deleted_objects BIGINT NOT NULL,
+        deleted_bytes BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS erasures (
+        account TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        messages BIGINT NOT NULL,
+        objects BIGINT NOT NULL,
+        bytes BIGINT NOT NULL
+    );",
 ];

@@ -3,8 +3,9 @@
 //! and Unix times fit), bytes BYTEA, row ids identity columns (BY
 //! DEFAULT, so `Index::copy_into` can keep them), text compared byte by
 //! byte (`COLLATE "C"`, as SQLite does, so lists sort the same), and
-//! SQLite's triggers are trigger functions. Never edit a step that has
-//! shipped; add the next to both lists.
+//! SQLite's triggers are trigger functions. The date index is in the order
+//! `list` reads it (newest first, undated last, as SQLite sorts). Never
+//! edit a step that has shipped; add the next to both lists.
 
 pub(super) const PG_MIGRATIONS: &[&str] = &[
     // 1: processed messages, their parts, objects, the journal, skips.
@@ -27,7 +28,7 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
         processed_at BIGINT NOT NULL
     );
     CREATE INDEX messages_message_id ON messages (message_id);
-    CREATE INDEX messages_date ON messages (date);
+    CREATE INDEX messages_date ON messages (date DESC NULLS LAST);
     CREATE INDEX messages_from ON messages (from_addr);
     CREATE INDEX messages_account_folder ON messages (account, folder);
     CREATE TABLE parts (
@@ -186,6 +187,53 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
         id BIGINT PRIMARY KEY CHECK (id = 1),
         store TEXT COLLATE "C" NOT NULL,
         bound_at BIGINT NOT NULL
+    );"#,
+    // 8: reclaiming the store (issue 23): holds and their history, gc
+    // candidates, deletion intents, the last gc's figures, erasures.
+    r#"CREATE TABLE IF NOT EXISTS holds (
+        account TEXT COLLATE "C" PRIMARY KEY,
+        held_by TEXT NOT NULL,
+        held_at BIGINT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE IF NOT EXISTS hold_events (
+        account TEXT COLLATE "C" NOT NULL,
+        action TEXT NOT NULL,
+        by_user TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE IF NOT EXISTS gc_candidates (
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        first_unreferenced_at BIGINT NOT NULL,
+        stored_size BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS gc_deleting (
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        size BIGINT NOT NULL,
+        stored_size BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        at BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS gc_last (
+        id BIGINT PRIMARY KEY CHECK (id = 1),
+        at BIGINT NOT NULL,
+        objects BIGINT NOT NULL,
+        stored_bytes BIGINT NOT NULL,
+        referenced_objects BIGINT NOT NULL,
+        referenced_bytes BIGINT NOT NULL,
+        unreferenced_objects BIGINT NOT NULL,
+        unreferenced_bytes BIGINT NOT NULL,
+        deleted_objects BIGINT NOT NULL,
+        deleted_bytes BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS erasures (
+        account TEXT COLLATE "C" NOT NULL,
+        by_user TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        messages BIGINT NOT NULL,
+        objects BIGINT NOT NULL,
+        bytes BIGINT NOT NULL
     );"#,
 ];
 

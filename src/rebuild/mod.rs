@@ -125,3 +125,18 @@ pub async fn rebuild(
     }
     Ok(out)
 }
+
+/// The converted messages `session`'s account holds now, in every folder
+/// (read-only, as the rebuild reads them), and what could not be read:
+/// what `store gc` takes for the references of a mailbox.
+pub async fn converted_messages(
+    session: &mut Session,
+    account: &str,
+) -> (Vec<crate::index::Rebuilt>, Vec<Finding>) {
+    let mut report = AccountRebuild {
+        account: account.to_string(),
+        ..AccountRebuild::default()
+    };
+    let found = server::read_account(session, &mut report).await;
+    (found, report.findings)
+}

@@ -33,6 +33,8 @@ pub enum ServiceError {
     Copy(Box<crate::store::copy::CopyError>),
     #[error(transparent)]
     Edit(Box<crate::config::EditError>),
+    #[error(transparent)]
+    Retention(Box<super::gc::RetentionError>),
     /// The config check lets no such account through; a config built in
     /// code may still have one.
     #[error("no password source (the config check should have refused this account)")]

@@ -15,13 +15,15 @@
 //! (`claims`), work that must run on a thread of its own because it holds
 //! the index across awaits (`thread`), and one file per operation: `run`,
 //! `scan`, `reattach`, `restore` (restore, verify, index rebuild), `query`
-//! (list, stats, links), `store_copy`. Not here: scheduling many mailboxes
-//! (`crate::fleet`), HTTP (`crate::serve`), printing (`crate::cli`), and
-//! the steps of a job themselves (`crate::pipeline`, `crate::notify`, ...).
+//! (list, stats, links), `store_copy`, `gc` (store gc, hold, erase). Not
+//! here: scheduling many mailboxes (`crate::fleet`), HTTP
+//! (`crate::serve`), printing (`crate::cli`), and the steps of a job
+//! themselves (`crate::pipeline`, `crate::notify`, ...).
 
 pub mod account;
 mod claims;
 mod error;
+pub mod gc;
 mod index_db;
 mod locate;
 pub mod policy;

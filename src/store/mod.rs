@@ -30,6 +30,7 @@ mod open;
 mod pieces;
 mod put;
 mod read;
+mod remove;
 mod stream;
 
 pub use backend::{retry_config, RemoteOptions};
@@ -43,6 +44,7 @@ pub use modes::Modes;
 pub use multipart::MULTIPART_THRESHOLD;
 pub use pieces::{Pieces, MAX_PIECE, PIECE};
 pub use put::{Put, PutOptions, PutOutcome, Syncing};
+pub use remove::StoredObject;
 pub use stream::{ReadError, READS_IN_FLIGHT};
 
 use std::path::{Path as FsPath, PathBuf};

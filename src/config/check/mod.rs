@@ -11,6 +11,7 @@ mod links;
 mod oauth;
 mod owner_report;
 mod policy;
+mod retention;
 mod rules;
 mod serve;
 mod size;
@@ -128,6 +129,7 @@ pub(super) fn parse_with_env(
     )?;
     let serve = serve::serve_config(&ctx, &raw.serve)?;
     let worker = worker::worker_config(&ctx, &raw.worker)?;
+    let retention = retention::retention_config(&ctx, raw.retention)?;
 
     let accounts = accounts(
         &ctx,
@@ -150,6 +152,7 @@ pub(super) fn parse_with_env(
         serve,
         links,
         worker,
+        retention,
         path: path.map(Path::to_path_buf),
     })
 }
