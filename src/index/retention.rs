@@ -185,7 +185,8 @@ impl Index {
     /// included, one row at a time (on SQLite a million parts never sit in
     /// memory).
     pub fn for_each_part(&self, f: &mut dyn FnMut(IndexedPart)) -> Result<(), IndexError> {
-        self.db.conn().query_map(
+        // Streamed on both databases (`f` must not use the index meanwhile).
+        self.db.conn().for_each(
             "SELECT m.id, m.account, m.folder, m.uidvalidity, COALESCE(m.new_uid, m.old_uid),
                     m.message_id, p.sha256, p.raw_sha256,
                     CASE WHEN m.reattached_at IS NULL THEN 0 ELSE 1 END
