@@ -136,3 +136,70 @@ fn issue22_index_migrate_keeps_list_and_stats_byte_identical() {
     .unwrap();
     assert_eq!(rebuilt[0]["written"], 0, "{rebuilt:#}");
 }
+
+/// Two runs of one mailbox on two "hosts" (each its own lock folder, as
+/// `$XDG_DATA_HOME` puts it) with one PostgreSQL index: the second finds
+/// the mailbox claimed by the first's lease in the database, and is busy.
+#[test]
+fn issue22_a_run_on_another_host_finds_the_mailbox_leased() {
+    use std::process::Stdio;
+    let d = Dovecot::start(DovecotOptions::default());
+    let pg = Pg::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = mailbox::write_config(&d, dir.path(), "100KiB");
+    pg.use_in_config(&config);
+    let big = mailbox::with_attachment(
+        "big",
+        "Big",
+        "big.pdf",
+        "application/pdf",
+        mailbox::noise(300_000, 1),
+    );
+    rt().block_on(mailbox::seed(&d, "Sent", &big, &["\\Seen"], DATE));
+    // The index's tables, made before the first run starts.
+    ok(slimbox(&config, &pg).arg("list"));
+    let go = dir.path().join("go");
+    let host = |name: &str| {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let mut c = slimbox(&config, &pg);
+        c.env("XDG_DATA_HOME", &home).args(["run", "--json"]);
+        c
+    };
+    let mut first = host("host-a")
+        .env("SLIMBOX_TEST_PAUSE_AT", "prepared")
+        .env("SLIMBOX_TEST_PAUSE_FILE", &go)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the first run");
+    // The first run holds the lease once it has prepared a message: wait
+    // for that row, then start the second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let rows = pg.psql("SELECT count(*) FROM journal");
+        if rows == "1" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never prepared its message"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let second = host("host-b").output().expect("run the second");
+    let report: serde_json::Value = serde_json::from_slice(&second.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&second.stderr)));
+    assert_eq!(second.status.code(), Some(1), "busy: {report:#}");
+    assert_eq!(report[0]["busy"], true, "{report:#}");
+    std::fs::write(&go, b"").unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        first.status.success(),
+        "the first run finishes: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(slimbox(&config, &pg).args(["list", "--json"]))).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows:#}");
+}

@@ -97,7 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    match cli.command {
+    let status = match cli.command {
         Command::Scan(args) => rt.block_on(scan::run(args, cli.config)),
         Command::Run(args) => rt.block_on(run::run(args, cli.config)),
         Command::List(args) => list::run(args, cli.config),
@@ -118,7 +118,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Hold(args) => hold::hold(args, cli.config),
         Command::Release(args) => hold::release(args, cli.config),
         Command::Erase(args) => rt.block_on(erase::run(args, cli.config)),
-    }
+    };
+    rt.block_on(print::settle_leases());
+    status
 }
 
 /// Writes `data` to `path` atomically: a temporary file in the same folder,

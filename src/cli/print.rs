@@ -5,9 +5,37 @@
 use crate::config::AccountConfig;
 use crate::service::Service;
 
-/// The service of the config, its warnings printed.
+/// The leases of this process's command, when its index is PostgreSQL.
+static LEASES: std::sync::OnceLock<std::sync::Arc<crate::queue::DbClaims>> =
+    std::sync::OnceLock::new();
+
+/// Waits until the leases this command let go of are deleted in the
+/// database: a lease dropped at the end of a command is released by a
+/// task, which the process must not exit before (the next command, here or
+/// on another host, would find the mailbox busy until the lease expires).
+pub async fn settle_leases() {
+    if let Some(claims) = LEASES.get() {
+        claims.0.settle().await;
+    }
+}
+
+/// The service of the config, its warnings printed. With a PostgreSQL
+/// index, its claims on mailboxes are leases in that database (as the
+/// workers' are), so that no two processes on any hosts work one mailbox;
+/// otherwise lock files beside the index.
 pub fn open(path: Option<&std::path::Path>) -> anyhow::Result<Service> {
-    let service = Service::load(path)?;
+    let config = crate::config::load(path)?;
+    let service = match tokio::runtime::Handle::try_current() {
+        // The leases' heartbeat runs on the command's runtime; commands
+        // without one (list, stats, link, page, hold) claim nothing.
+        Ok(rt) if config.index.database.is_some() => {
+            let claims =
+                tokio::task::block_in_place(|| rt.block_on(crate::queue::db_claims(&config)))?;
+            let _ = LEASES.set(claims.clone());
+            Service::with_claims(config, claims)
+        }
+        _ => Service::new(config),
+    };
     for w in service.warnings() {
         eprintln!("slimbox: warning: {w}");
     }
