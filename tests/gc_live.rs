@@ -1,6 +1,7 @@
 //! Issue 23: a store that does not only grow. On a private Dovecot, with a
-//! local store and with S3 (moto): `store gc` deletes the objects of
-//! messages the owner expunged only after the grace (time injected with
+//! local store and with S3 (moto), Azure (Azurite) and GCS
+//! (fake-gcs-server): `store gc` deletes the objects of messages the owner
+//! expunged only after the grace (time injected with
 //! `SLIMBOX_TEST_NOW`), keeps those of a message moved to another folder
 //! (whose `restore` and `reattach` still work), of an attachment another
 //! mailbox still uses, of a held mailbox and of a run paused between the
@@ -45,13 +46,15 @@ struct Setup {
 }
 
 impl Setup {
-    /// alice and bob on `d`, the store local or in moto's S3.
-    fn new(d: &Dovecot, s3: bool) -> Setup {
-        Setup::with_index(d, s3, false)
+    /// alice and bob on `d`, the store local.
+    fn new(d: &Dovecot) -> Setup {
+        Setup::with_index(d, None, false)
     }
 
-    /// As [`Setup::new`], the index in a private PostgreSQL with `pg`.
-    fn with_index(d: &Dovecot, s3: bool, pg: bool) -> Setup {
+    /// alice and bob on `d`, the store local (`kind` None) or on an
+    /// emulated object store (moto's S3, Azurite, fake-gcs-server), the
+    /// index in a private PostgreSQL with `pg`.
+    fn with_index(d: &Dovecot, kind: Option<Kind>, pg: bool) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let config = mailbox::write_config(d, dir.path(), "100KiB");
         let mut text = std::fs::read_to_string(&config).unwrap();
@@ -61,7 +64,7 @@ impl Setup {
             d.imaps_port,
             d.ca_pem.display()
         ));
-        let server = s3.then(|| ObjStore::start(Kind::S3));
+        let server = kind.map(ObjStore::start);
         if let Some(s) = &server {
             let local = format!(
                 "[store]\nurl = \"{}\"\n",
@@ -223,9 +226,9 @@ fn unreferenced(report: &serde_json::Value) -> Vec<(String, String)> {
 
 /// Expunged: listed by the dry run, kept within the grace, deleted after
 /// it (exactly those); moved: kept, and restore and reattach still work.
-fn expunged_then_gc(s3: bool, pg: bool) {
+fn expunged_then_gc(kind: Option<Kind>, pg: bool) {
     let d = Dovecot::start(DovecotOptions::default());
-    let env = Setup::with_index(&d, s3, pg);
+    let env = Setup::with_index(&d, kind, pg);
     let files: Vec<Vec<u8>> = (0..5)
         .map(|i| mailbox::noise(150_000, 41 + 2 * i))
         .collect();
@@ -313,33 +316,53 @@ fn expunged_then_gc(s3: bool, pg: bool) {
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_local() {
-    expunged_then_gc(false, false);
+    expunged_then_gc(None, false);
 }
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_s3() {
-    expunged_then_gc(true, false);
+    expunged_then_gc(Some(Kind::S3), false);
+}
+
+#[test]
+fn issue23_gc_takes_expunged_objects_after_the_grace_azure() {
+    expunged_then_gc(Some(Kind::Azure), false);
+}
+
+#[test]
+fn issue23_gc_takes_expunged_objects_after_the_grace_gcs() {
+    expunged_then_gc(Some(Kind::Gcs), false);
 }
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_postgres_index() {
-    expunged_then_gc(false, true);
+    expunged_then_gc(None, true);
 }
 
 #[test]
 fn issue23_shared_held_and_erased() {
-    shared_held_erased(false);
+    shared_held_erased(None, false);
 }
 
 #[test]
 fn issue23_shared_held_and_erased_postgres_index() {
-    shared_held_erased(true);
+    shared_held_erased(None, true);
+}
+
+#[test]
+fn issue23_shared_held_and_erased_azure() {
+    shared_held_erased(Some(Kind::Azure), false);
+}
+
+#[test]
+fn issue23_shared_held_and_erased_gcs() {
+    shared_held_erased(Some(Kind::Gcs), false);
 }
 
 /// Shared objects, hold, release, erase.
-fn shared_held_erased(pg: bool) {
+fn shared_held_erased(kind: Option<Kind>, pg: bool) {
     let d = Dovecot::start(DovecotOptions::default());
-    let env = Setup::with_index(&d, false, pg);
+    let env = Setup::with_index(&d, kind, pg);
     let shared = mailbox::noise(200_000, 61);
     let only_a = mailbox::noise(200_000, 63);
     let only_b = mailbox::noise(200_000, 65);
@@ -437,7 +460,7 @@ fn shared_held_erased(pg: bool) {
 #[test]
 fn issue23_gc_leaves_a_run_in_flight_alone() {
     let d = Dovecot::start(DovecotOptions::default());
-    let env = Setup::new(&d, false);
+    let env = Setup::new(&d);
     let files: Vec<Vec<u8>> = (0..3)
         .map(|i| mailbox::noise(150_000, 71 + 2 * i))
         .collect();
