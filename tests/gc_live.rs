@@ -43,6 +43,8 @@ struct Setup {
     config: PathBuf,
     server: Option<ObjStore>,
     pg: Option<Pg>,
+    /// Set when the store is encrypted ([`Setup::encrypted`]).
+    keys: Option<std::sync::Arc<slimbox::store::Keys>>,
 }
 
 impl Setup {
@@ -83,7 +85,46 @@ impl Setup {
             config,
             server,
             pg,
+            keys: None,
         }
+    }
+
+    /// The same store encrypted (`[store] encryption = "age"`), with a
+    /// key made here.
+    fn encrypted(mut self) -> Setup {
+        use age::secrecy::ExposeSecret;
+        let identity = age::x25519::Identity::generate();
+        let secret = identity.to_string().expose_secret().to_string();
+        let key = self.dir.path().join("store-key.txt");
+        std::fs::write(&key, format!("{secret}\n")).unwrap();
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        assert!(text.contains("[store]\n"), "{text}");
+        let lines = format!(
+            "[store]\nencryption = \"age\"\nencryption_key_file = \"{}\"\n",
+            key.display()
+        );
+        // Stubs of an encrypted store link to `serve` (never reached here).
+        let text =
+            text.replacen("[store]\n", &lines, 1) + "[links]\nbase_url = \"http://127.0.0.1:9\"\n";
+        std::fs::write(&self.config, text).unwrap();
+        self.keys = Some(slimbox::store::Keys::parse(&secret, "test").unwrap());
+        self
+    }
+
+    /// Files under `sub` of a local store, with their sizes.
+    fn local_files(&self, sub: &str) -> Vec<u64> {
+        fn walk(d: &std::path::Path, out: &mut Vec<u64>) {
+            for e in std::fs::read_dir(d).into_iter().flatten() {
+                let p = e.unwrap().path();
+                match p.is_dir() {
+                    true => walk(&p, out),
+                    false => out.push(std::fs::metadata(&p).unwrap().len()),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.dir.path().join("store").join(sub), &mut out);
+        out
     }
 
     fn slimbox(&self) -> Command {
@@ -110,13 +151,16 @@ impl Setup {
     /// The hashes the store holds.
     fn stored(&self) -> Vec<String> {
         rt().block_on(async {
-            let store = match &self.server {
+            let mut store = match &self.server {
                 Some(s) => s.open(),
                 None => {
                     slimbox::store::Store::open(self.dir.path().join("store").to_str().unwrap())
                         .unwrap()
                 }
             };
+            if let Some(k) = &self.keys {
+                store = store.with_encryption(k.clone());
+            }
             let mut out: Vec<String> = store
                 .list_hashes()
                 .await
@@ -226,9 +270,14 @@ fn unreferenced(report: &serde_json::Value) -> Vec<(String, String)> {
 
 /// Expunged: listed by the dry run, kept within the grace, deleted after
 /// it (exactly those); moved: kept, and restore and reattach still work.
-fn expunged_then_gc(kind: Option<Kind>, pg: bool) {
+/// Encrypted: the same, the byte figures the ciphertexts', and each
+/// deleted object's ciphertext and pointer gone together.
+fn expunged_then_gc(kind: Option<Kind>, pg: bool, encrypted: bool) {
     let d = Dovecot::start(DovecotOptions::default());
-    let env = Setup::with_index(&d, kind, pg);
+    let mut env = Setup::with_index(&d, kind, pg);
+    if encrypted {
+        env = env.encrypted();
+    }
     let files: Vec<Vec<u8>> = (0..5)
         .map(|i| mailbox::noise(150_000, 41 + 2 * i))
         .collect();
@@ -262,6 +311,15 @@ fn expunged_then_gc(kind: Option<Kind>, pg: bool) {
         dry["unreferenced_bytes"].as_u64().unwrap() >= 3 * 150_000,
         "{dry:#}"
     );
+    if encrypted {
+        let cipher = env.local_files("age");
+        assert_eq!(cipher.len(), 5, "{cipher:?}");
+        assert_eq!(
+            dry["stored_bytes"].as_u64().unwrap(),
+            cipher.iter().sum::<u64>(),
+            "{dry:#}"
+        );
+    }
     let text = env.ok_at(t0, &["store", "gc", "--dry-run"]);
     assert!(
         text.contains(&gone[0]) && text.contains("waiting until"),
@@ -295,6 +353,11 @@ fn expunged_then_gc(kind: Option<Kind>, pg: bool) {
     let mut kept: Vec<String> = files[3..].iter().map(|f| hex(f)).collect();
     kept.sort();
     assert_eq!(env.stored(), kept);
+    if encrypted {
+        assert_eq!(env.local_files("age").len(), 2, "ciphertexts left");
+        assert_eq!(env.local_files("age-ix").len(), 2, "pointers left");
+        assert!(after["deleted_bytes"].as_u64().unwrap() > 3 * 150_000);
+    }
     mailbox::ok(env.slimbox().args(["verify", "--read-data"]));
 
     // The moved message: its file restores, and it is put back whole.
@@ -312,31 +375,50 @@ fn expunged_then_gc(kind: Option<Kind>, pg: bool) {
     // A second gc at the same time has nothing left to do.
     let again = json(&env.ok_at(t0 + 31 * DAY, &["store", "gc", "--json"]));
     assert_eq!(again["deleted_objects"], 0, "{again:#}");
+    if encrypted {
+        // Erase: alice's last objects go, ciphertexts and pointers both.
+        let erased = json(&mailbox::ok(env.slimbox().args([
+            "erase",
+            "--account",
+            "alice",
+            "--yes",
+            "--json",
+        ])));
+        assert_eq!(erased["objects"].as_array().unwrap().len(), 2, "{erased:#}");
+        assert!(env.stored().is_empty());
+        assert!(env.local_files("age").is_empty());
+        assert!(env.local_files("age-ix").is_empty());
+    }
 }
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_local() {
-    expunged_then_gc(None, false);
+    expunged_then_gc(None, false, false);
 }
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_s3() {
-    expunged_then_gc(Some(Kind::S3), false);
+    expunged_then_gc(Some(Kind::S3), false, false);
+}
+
+#[test]
+fn issue23_gc_takes_expunged_objects_after_the_grace_encrypted() {
+    expunged_then_gc(None, false, true);
 }
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_azure() {
-    expunged_then_gc(Some(Kind::Azure), false);
+    expunged_then_gc(Some(Kind::Azure), false, false);
 }
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_gcs() {
-    expunged_then_gc(Some(Kind::Gcs), false);
+    expunged_then_gc(Some(Kind::Gcs), false, false);
 }
 
 #[test]
 fn issue23_gc_takes_expunged_objects_after_the_grace_postgres_index() {
-    expunged_then_gc(None, true);
+    expunged_then_gc(None, true, false);
 }
 
 #[test]
