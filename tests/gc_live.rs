@@ -692,3 +692,37 @@ fn issue23_an_interrupted_deletion_is_finished_by_the_next_gc() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("alcie"), "{said}");
 }
+
+/// gc's scan of every part on PostgreSQL goes in batches by part id: all
+/// of 25,001 parts (more than two batches, ids with gaps) are seen once,
+/// each with its message.
+#[test]
+fn issue23_every_part_is_read_in_batches_on_postgres() {
+    let pg = Pg::start();
+    let target = slimbox::index::PgTarget {
+        url: pg.url.clone(),
+        password: Some(pg.password.clone()),
+        ca_file: Some(pg.ca.clone()),
+    };
+    let index = slimbox::index::Index::open_postgres(&target).expect("open");
+    pg.psql(
+        "INSERT INTO messages (id, account, folder, uidvalidity, old_uid, internal_date, flags,
+                               size_before, size_after, processed_at)
+              SELECT i, 'a' || (i % 3), 'Sent', 1, i, 'x', '', 1, 1, 1
+                FROM generate_series(1, 100) i;
+         INSERT INTO parts (id, message, sha256, size, filename, content_type, part_path)
+              SELECT 3 * i, 1 + i % 100, lpad(to_hex(i), 64, '0'), 1, 'f', 'a/b', '2'
+                FROM generate_series(1, 25001) i;",
+    );
+    let mut seen = std::collections::HashMap::new();
+    index
+        .for_each_part(&mut |p| {
+            let n: i64 = i64::from_str_radix(&p.sha256, 16).unwrap();
+            assert_eq!(p.message, 1 + n % 100, "{p:?}");
+            assert_eq!(p.account, format!("a{}", p.message % 3));
+            *seen.entry(n).or_insert(0) += 1;
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 25_001);
+    assert!(seen.values().all(|c| *c == 1), "each part once");
+}

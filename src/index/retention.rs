@@ -55,6 +55,29 @@ pub struct IndexedPart {
     pub reattached: bool,
 }
 
+/// Parts read at once from PostgreSQL by [`Index::for_each_part`].
+const PART_BATCH: i64 = 10_000;
+
+/// The columns [`indexed_part`] reads, and the part's id last.
+const PARTS_SELECT: &str = "SELECT m.id, m.account, m.folder, m.uidvalidity,
+        COALESCE(m.new_uid, m.old_uid), m.message_id, p.sha256, p.raw_sha256,
+        CASE WHEN m.reattached_at IS NULL THEN 0 ELSE 1 END, p.id
+   FROM parts p JOIN messages m ON m.id = p.message";
+
+fn indexed_part(r: &mut super::value::Row) -> Result<IndexedPart, IndexError> {
+    Ok(IndexedPart {
+        message: r.int(0)?,
+        account: r.text(1)?,
+        folder: r.text(2)?,
+        uidvalidity: r.u32(3)?,
+        uid: r.opt_u32(4)?.filter(|u| *u != 0),
+        message_id: r.opt_text(5)?,
+        sha256: r.text(6)?,
+        raw_sha256: r.opt_text(7)?,
+        reattached: r.bool(8)?,
+    })
+}
+
 /// An object whose deletion is decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
@@ -182,31 +205,37 @@ impl Index {
     }
 
     /// Calls `f` with every detached part the index holds, reattached ones
-    /// included, one row at a time (on SQLite a million parts never sit in
-    /// memory).
+    /// included, never all of them in memory: on SQLite one query read a
+    /// row at a time; on PostgreSQL in batches of [`PART_BATCH`] by part
+    /// id (keyset pagination: each batch a short query on the primary
+    /// key, so a million parts neither sit in memory nor hold one long
+    /// statement open). A part added meanwhile may be seen or not, as with
+    /// one query: gc's own checks before deleting cover both.
     pub fn for_each_part(&self, f: &mut dyn FnMut(IndexedPart)) -> Result<(), IndexError> {
-        self.db.conn().query_map(
-            "SELECT m.id, m.account, m.folder, m.uidvalidity, COALESCE(m.new_uid, m.old_uid),
-                    m.message_id, p.sha256, p.raw_sha256,
-                    CASE WHEN m.reattached_at IS NULL THEN 0 ELSE 1 END
-               FROM parts p JOIN messages m ON m.id = p.message ORDER BY m.id, p.id",
-            &[],
-            |r| {
-                f(IndexedPart {
-                    message: r.int(0)?,
-                    account: r.text(1)?,
-                    folder: r.text(2)?,
-                    uidvalidity: r.u32(3)?,
-                    uid: r.opt_u32(4)?.filter(|u| *u != 0),
-                    message_id: r.opt_text(5)?,
-                    sha256: r.text(6)?,
-                    raw_sha256: r.opt_text(7)?,
-                    reattached: r.bool(8)?,
-                });
+        let conn = self.db.conn();
+        if conn.dialect() == super::db::Dialect::Sqlite {
+            let sql = format!("{PARTS_SELECT} ORDER BY p.id");
+            return conn.for_each(&sql, &[], |r| {
+                f(indexed_part(r)?);
                 Ok(())
-            },
-        )?;
-        Ok(())
+            });
+        }
+        let sql = format!("{PARTS_SELECT} WHERE p.id > $1 ORDER BY p.id LIMIT $2");
+        let mut after = 0i64;
+        loop {
+            let batch =
+                conn.query_map(&sql, &[Value::Int(after), Value::Int(PART_BATCH)], |r| {
+                    Ok((r.int(9)?, indexed_part(r)?))
+                })?;
+            let full = batch.len() as i64 == PART_BATCH;
+            for (id, part) in batch {
+                after = id;
+                f(part);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     /// The objects of the messages in flight: (account, SHA-256 hex), each
