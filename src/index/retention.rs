@@ -55,14 +55,55 @@ pub struct IndexedPart {
     pub reattached: bool,
 }
 
-/// Parts read at once from PostgreSQL by [`Index::for_each_part`].
+/// Parts read at once from PostgreSQL by [`scan_parts`].
 const PART_BATCH: i64 = 10_000;
 
-/// The columns [`indexed_part`] reads, and the part's id last.
-const PARTS_SELECT: &str = "SELECT m.id, m.account, m.folder, m.uidvalidity,
+/// The columns [`indexed_part`] reads.
+const PARTS_COLUMNS: &str = "m.id, m.account, m.folder, m.uidvalidity,
         COALESCE(m.new_uid, m.old_uid), m.message_id, p.sha256, p.raw_sha256,
-        CASE WHEN m.reattached_at IS NULL THEN 0 ELSE 1 END, p.id
-   FROM parts p JOIN messages m ON m.id = p.message";
+        CASE WHEN m.reattached_at IS NULL THEN 0 ELSE 1 END";
+
+/// Gives `f` the columns `columns` (`columns_n` of them) of every part
+/// (`p`, joined with its message `m`) matching `filter` (its placeholders
+/// `params`), never all in
+/// memory: on SQLite one query read a row at a time; on PostgreSQL in
+/// batches of [`PART_BATCH`] by part id (keyset pagination: each batch a
+/// short query on the primary key, so a million parts neither sit in
+/// memory nor hold one statement open). A part added meanwhile may be
+/// seen or not, as with one query outside a transaction: gc's checks
+/// before deleting cover both.
+fn scan_parts(
+    c: Conn<'_>,
+    columns: &str,
+    filter: &str,
+    params: &[Value],
+    columns_n: usize,
+    mut f: impl FnMut(&mut super::value::Row) -> Result<(), IndexError>,
+) -> Result<(), IndexError> {
+    let from = "FROM parts p JOIN messages m ON m.id = p.message";
+    if c.dialect() == super::db::Dialect::Sqlite {
+        let sql = format!("SELECT {columns} {from} WHERE {filter} ORDER BY p.id");
+        return c.for_each(&sql, params, f);
+    }
+    let (a, b) = (params.len() + 1, params.len() + 2);
+    let sql = format!(
+        "SELECT {columns}, p.id {from} WHERE ({filter}) AND p.id > ${a} ORDER BY p.id LIMIT ${b}"
+    );
+    let mut after = 0i64;
+    loop {
+        let mut n = 0;
+        let mut with = params.to_vec();
+        with.extend([Value::Int(after), Value::Int(PART_BATCH)]);
+        c.query_map(&sql, &with, |r| {
+            n += 1;
+            after = r.int(columns_n)?;
+            f(r)
+        })?;
+        if n < PART_BATCH {
+            return Ok(());
+        }
+    }
+}
 
 fn indexed_part(r: &mut super::value::Row) -> Result<IndexedPart, IndexError> {
     Ok(IndexedPart {
@@ -205,37 +246,12 @@ impl Index {
     }
 
     /// Calls `f` with every detached part the index holds, reattached ones
-    /// included, never all of them in memory: on SQLite one query read a
-    /// row at a time; on PostgreSQL in batches of [`PART_BATCH`] by part
-    /// id (keyset pagination: each batch a short query on the primary
-    /// key, so a million parts neither sit in memory nor hold one long
-    /// statement open). A part added meanwhile may be seen or not, as with
-    /// one query: gc's own checks before deleting cover both.
+    /// included, never all of them in memory (see [`scan_parts`]).
     pub fn for_each_part(&self, f: &mut dyn FnMut(IndexedPart)) -> Result<(), IndexError> {
-        let conn = self.db.conn();
-        if conn.dialect() == super::db::Dialect::Sqlite {
-            let sql = format!("{PARTS_SELECT} ORDER BY p.id");
-            return conn.for_each(&sql, &[], |r| {
-                f(indexed_part(r)?);
-                Ok(())
-            });
-        }
-        let sql = format!("{PARTS_SELECT} WHERE p.id > $1 ORDER BY p.id LIMIT $2");
-        let mut after = 0i64;
-        loop {
-            let batch =
-                conn.query_map(&sql, &[Value::Int(after), Value::Int(PART_BATCH)], |r| {
-                    Ok((r.int(9)?, indexed_part(r)?))
-                })?;
-            let full = batch.len() as i64 == PART_BATCH;
-            for (id, part) in batch {
-                after = id;
-                f(part);
-            }
-            if !full {
-                return Ok(());
-            }
-        }
+        scan_parts(self.db.conn(), PARTS_COLUMNS, "TRUE", &[], 9, |r| {
+            f(indexed_part(r)?);
+            Ok(())
+        })
     }
 
     /// The objects of the messages in flight: (account, SHA-256 hex), each
@@ -556,10 +572,12 @@ fn still_named(c: Conn<'_>, wanted: &[Deletion]) -> Result<HashSet<String>, Inde
     if wanted.is_empty() {
         return Ok(used);
     }
-    c.query_map(
-        "SELECT p.sha256, p.raw_sha256 FROM parts p JOIN messages m ON m.id = p.message
-          WHERE m.reattached_at IS NULL OR m.account IN (SELECT account FROM holds)",
+    scan_parts(
+        c,
+        "p.sha256, p.raw_sha256",
+        "m.reattached_at IS NULL OR m.account IN (SELECT account FROM holds)",
         &[],
+        2,
         |r| {
             let h = r.text(0)?;
             if wanted.contains(h.as_str()) {
