@@ -16,6 +16,7 @@
 //! - `mime`: the pure detach/reattach engine on raw message bytes;
 //! - `notify`: the owner report, what a run moved told to the mailbox owner;
 //! - `pipeline`: the main job on a mailbox, which owns the safety order;
+//! - `queue`: the work queue in PostgreSQL: leases, connection slots, jobs;
 //! - `private`: files and folders created with their own modes, whatever the umask;
 //! - `readable`: the readable copies of a local store that `file://` links open;
 //! - `rebuild`: a lost index written again from the converted messages on the servers;
@@ -42,6 +43,7 @@ pub mod mime;
 pub mod notify;
 pub mod pipeline;
 pub mod private;
+pub mod queue;
 pub mod readable;
 pub mod rebuild;
 pub mod restore;

@@ -3,6 +3,7 @@
 //! own error types.
 
 mod eml;
+mod enqueue;
 mod erase;
 mod fleet;
 mod gc;
@@ -19,8 +20,10 @@ mod run;
 mod scan;
 mod serve;
 mod stats;
+mod status;
 mod store;
 mod verify;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -59,6 +62,9 @@ pub enum Command {
     Link(link::LinkArgs),
     Page(page::PageArgs),
     Serve(serve::ServeArgs),
+    Worker(worker::WorkerArgs),
+    Enqueue(enqueue::EnqueueArgs),
+    Status(status::StatusArgs),
     Hold(hold::HoldArgs),
     Release(hold::ReleaseArgs),
     Erase(erase::EraseArgs),
@@ -106,6 +112,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Link(args) => link::run(args, cli.config),
         Command::Page(args) => page::run(args, cli.config),
         Command::Serve(args) => rt.block_on(serve::run(args, cli.config)),
+        Command::Worker(args) => rt.block_on(worker::run(args, cli.config)),
+        Command::Enqueue(args) => rt.block_on(enqueue::run(args, cli.config)),
+        Command::Status(args) => rt.block_on(status::run(args, cli.config)),
         Command::Hold(args) => hold::hold(args, cli.config),
         Command::Release(args) => hold::release(args, cli.config),
         Command::Erase(args) => rt.block_on(erase::run(args, cli.config)),

@@ -95,6 +95,8 @@ pub struct Config {
     pub serve: ServeConfig,
     /// `[links]`: signed links, their secret, the stub format.
     pub links: LinksConfig,
+    /// `[worker]`: the lease length of `slimbox worker`.
+    pub worker: WorkerConfig,
     /// `[retention]`: `store gc`'s grace period.
     pub retention: RetentionConfig,
     /// The file this was read from (absolute when it came from [`load`]).
@@ -165,6 +167,18 @@ pub const DEFAULT_SERVE_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default `serve.listen`: loopback only, so a server started by hand is
 /// not reachable from the network until someone says so.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8025";
+
+/// `[worker]`: `slimbox worker`'s settings (its queue lives in the
+/// PostgreSQL index, `[index] url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// `worker.lease` (default 60 s): a holder that stops renewing loses
+    /// its mailbox after this long.
+    pub lease: Duration,
+}
+
+/// Default `worker.lease`.
+pub const DEFAULT_WORKER_LEASE: Duration = Duration::from_secs(60);
 
 /// `[retention]`: reclaiming the store (`store gc`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,6 +36,17 @@ pub(super) struct RawConfig {
     pub(super) server: Option<RawServer>,
     /// More accounts, one per row or table, in a CSV or TOML file.
     pub(super) accounts_file: Option<String>,
+    /// `[worker]`: the lease length (see `check::worker`).
+    #[serde(default)]
+    pub(super) worker: RawWorker,
+}
+
+/// `[worker]`: how long a lease on a mailbox lasts without a heartbeat
+/// (the queue itself lives in the PostgreSQL index, `[index] url`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWorker {
+    pub(super) lease: Option<String>,
 }
 
 /// `[owner_report]`: a message to each mailbox's owner after a run that

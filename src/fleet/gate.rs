@@ -9,12 +9,18 @@
 //! second would wait for each other forever. Without a free permit the
 //! further connection is refused ([`ImapError::Throttled`]), and the job
 //! goes on with one connection, as it does on a server that refuses one.
+//!
+//! Beyond one process ([`SharedSlots`], the queue's database for `slimbox
+//! worker`): after the process's own permit, a connection also takes one
+//! of the server's slots shared by all processes, at the same point and
+//! by the same rule (wait for the first, only a free one for a further).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::imap::{Connector, ImapConfig, ImapError, Session};
@@ -41,27 +47,68 @@ impl Gates {
     pub fn of(&self, host: &str, port: u16, max: u32) -> Gate {
         let key = (host.to_ascii_lowercase(), port);
         let sem = self.servers.get(&key).cloned();
+        let limit = self.limits.get(&key).copied().unwrap_or(max).max(1);
         Gate {
             sem: sem.unwrap_or_else(|| Arc::new(Semaphore::new(max.max(1) as usize))),
             open: Arc::new(AtomicUsize::new(0)),
+            shared: None,
+            limit: None,
         }
+        .with_limit(key, limit)
     }
+}
+
+/// A held shared slot; dropping it frees the slot.
+pub type SharedSlot = Box<dyn std::any::Any + Send + Sync>;
+
+/// Connection slots shared with other processes (see the module's doc).
+pub trait SharedSlots: Send + Sync {
+    /// One of the `max` slots of `server` (`host:port`): waits for one when
+    /// `wait`, else takes a free one or none. Also waits out (or, without
+    /// `wait`, refuses during) a back-off another process noted for the
+    /// server.
+    fn acquire(
+        &self,
+        server: String,
+        max: u32,
+        wait: bool,
+    ) -> BoxFuture<'static, Option<SharedSlot>>;
 }
 
 /// One mailbox's share of its server's semaphore: counts its own open
 /// connections so that it only ever waits for the first.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Gate {
     sem: Arc<Semaphore>,
     open: Arc<AtomicUsize>,
+    /// The server's slots beyond this process, its key and limit.
+    shared: Option<(Arc<dyn SharedSlots>, String, u32)>,
+    /// The server's key (`host:port`) and its `max_connections`.
+    limit: Option<(String, u32)>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("sem", &self.sem)
+            .field("open", &self.open)
+            .field("shared", &self.shared.as_ref().map(|(_, k, m)| (k, m)))
+            .finish()
+    }
 }
 
 /// A permit of one open connection; dropping it (with its session) frees
 /// the slot.
-#[derive(Debug)]
 pub struct Permit {
     _permit: OwnedSemaphorePermit,
+    _shared: Option<SharedSlot>,
     open: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit").field("open", &self.open).finish()
+    }
 }
 
 impl Drop for Permit {
@@ -71,17 +118,39 @@ impl Drop for Permit {
 }
 
 impl Gate {
+    /// Remembers the server's key and limit for [`Gate::shared`].
+    fn with_limit(mut self, key: (String, u16), limit: u32) -> Gate {
+        self.shared = None;
+        self.limit = Some((format!("{}:{}", key.0, key.1), limit));
+        self
+    }
+
+    /// This gate, also taking one of the server's slots in `slots` for
+    /// each connection (shared with other processes).
+    pub fn shared(mut self, slots: Arc<dyn SharedSlots>) -> Gate {
+        if let Some((server, max)) = self.limit.clone() {
+            self.shared = Some((slots, server, max));
+        }
+        self
+    }
+
     /// A permit for one more connection: waits for it when this mailbox
     /// has none open, else only takes a free one (`None`: none free).
     pub async fn acquire(&self) -> Option<Permit> {
-        let permit = if self.open.load(Ordering::SeqCst) == 0 {
+        let first = self.open.load(Ordering::SeqCst) == 0;
+        let permit = if first {
             self.sem.clone().acquire_owned().await.ok()?
         } else {
             self.sem.clone().try_acquire_owned().ok()?
         };
+        let shared = match &self.shared {
+            Some((slots, server, max)) => Some(slots.acquire(server.clone(), *max, first).await?),
+            None => None,
+        };
         self.open.fetch_add(1, Ordering::SeqCst);
         Some(Permit {
             _permit: permit,
+            _shared: shared,
             open: self.open.clone(),
         })
     }

@@ -15,11 +15,13 @@
 //! times; any other failure ends that mailbox only, never the others.
 //!
 //! The decisions (retry and wait, totals, exit status) are pure functions
-//! in [`decide`]. Not here: what a mailbox's run does (`crate::service`),
+//! in [`decide`]; `slimbox worker`'s loop over the queue is [`worker`].
+//! Not here: what a mailbox's run does (`crate::service`),
 //! and printing (`cli/fleet.rs`, `cli/run.rs`, `cli/scan.rs`).
 
 pub mod decide;
 pub mod gate;
+pub mod worker;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -478,6 +478,17 @@ pub fn fill(idx: &mut Index) {
     idx.record_success("me", 1_700_000_123).unwrap();
     idx.note_compressed(&[("01".repeat(32), 10)]).unwrap();
     idx.bind_store("file:///srv/store").unwrap();
+    idx.hold("held", "it", "legal", 5).unwrap();
+    idx.hold("released", "it", "", 6).unwrap();
+    idx.release("released", "it", "done", 7).unwrap();
+    idx.gc_note_candidates(&[("ee".repeat(32), 7, 70)], &[])
+        .unwrap();
+    idx.gc_note_totals(&super::GcTotals {
+        at: 9,
+        objects: 3,
+        ..Default::default()
+    })
+    .unwrap();
 }
 
 /// Fills `source`, copies it into the empty `target`, and checks that the
@@ -524,6 +535,20 @@ pub fn copy_between(source: &mut Index, target: &mut Index) {
     assert_eq!(
         target.last_message().unwrap(),
         source.last_message().unwrap()
+    );
+    assert_eq!(source.holds().unwrap(), target.holds().unwrap());
+    assert_eq!(
+        source.hold_events(None).unwrap(),
+        target.hold_events(None).unwrap()
+    );
+    assert_eq!(target.hold_events(None).unwrap().len(), 3);
+    assert_eq!(
+        source.gc_candidates().unwrap(),
+        target.gc_candidates().unwrap()
+    );
+    assert_eq!(
+        source.store_totals().unwrap(),
+        target.store_totals().unwrap()
     );
     // Not into an index that has rows.
     let err = source.copy_into(target).unwrap_err();

@@ -116,6 +116,54 @@ const TABLES: &[Table] = &[
         key: 1,
         batch: 1000,
     },
+    Table {
+        name: "holds",
+        columns: &["account", "held_by", "held_at", "note"],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        // No key of its own: read oldest first.
+        name: "hold_events",
+        columns: &["at", "account", "action", "by_user", "note"],
+        key: 2,
+        batch: 1000,
+    },
+    Table {
+        name: "gc_candidates",
+        columns: &["sha256", "first_unreferenced_at", "stored_size"],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        name: "gc_deleting",
+        columns: &["sha256", "size", "stored_size", "reason", "at"],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        name: "gc_last",
+        columns: &[
+            "id",
+            "at",
+            "objects",
+            "stored_bytes",
+            "referenced_objects",
+            "referenced_bytes",
+            "unreferenced_objects",
+            "unreferenced_bytes",
+            "deleted_objects",
+            "deleted_bytes",
+        ],
+        key: 1,
+        batch: 1000,
+    },
+    Table {
+        name: "erasures",
+        columns: &["at", "account", "by_user", "messages", "objects", "bytes"],
+        key: 2,
+        batch: 1000,
+    },
 ];
 
 /// Tables the target's triggers fill as the rows above go in.
@@ -137,11 +185,7 @@ impl Index {
     pub fn copy_into(&self, target: &mut Index) -> Result<Vec<(&'static str, u64)>, IndexError> {
         let source = self.db.conn();
         target.db.transaction(TxKind::Immediate, |dst| {
-            for t in TABLES
-                .iter()
-                .map(|t| t.name)
-                .chain(["folder_totals", "folder_objects"])
-            {
+            for t in TABLES.iter().map(|t| t.name).chain(DERIVED) {
                 if dst
                     .query_opt(&format!("SELECT 1 FROM {t} LIMIT 1"), &[])?
                     .is_some()

@@ -1,31 +1,6 @@
 use super::*;
 
-fn record(uid: u32) -> MessageRecord {
-    MessageRecord {
-        account: "me".into(),
-        folder: "Sent".into(),
-        uidvalidity: 7,
-        old_uid: uid,
-        new_uid: None,
-        message_id: Some(format!("m{uid}@x")),
-        date: Some(1_700_000_000),
-        from: Some("a@x".into()),
-        to: Some("b@x".into()),
-        subject: Some("s".into()),
-        internal_date: "01-Feb-2024 10:00:00 +0100".into(),
-        flags: vec!["\\Seen".into()],
-        size_before: 1000,
-        size_after: 100,
-        parts: vec![PartRecord {
-            sha256: "ab".repeat(32),
-            size: 900,
-            filename: "a.pdf".into(),
-            content_type: "application/pdf".into(),
-            part_path: "2".into(),
-            raw_sha256: None,
-        }],
-    }
-}
+use super::checks::record;
 
 #[test]
 fn migrations_bring_a_new_index_to_the_latest_version() {

@@ -122,7 +122,8 @@ impl std::fmt::Display for Holder {
 }
 
 /// This machine's name, for the busy message another run prints.
-fn host_name() -> String {
+/// (Also names the holder of a database lease, `crate::queue`.)
+pub fn host_name() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())

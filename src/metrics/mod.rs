@@ -12,6 +12,7 @@
 //! only where the run reconnected, and the quota target's figures only
 //! where a `quota_target` applies (issue 25).
 
+pub mod listen;
 pub mod parse;
 
 use std::fmt::Write as _;

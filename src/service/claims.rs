@@ -14,6 +14,15 @@ pub enum ClaimError {
     /// the lock folder cannot be written.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// A database lease (`crate::queue`): another process holds it.
+    #[error("mailbox {mailbox} is busy: {holder}")]
+    LeaseBusy { mailbox: String, holder: String },
+    /// A database lease could not be taken: the database failed.
+    #[error(
+        "cannot take the lease on mailbox {mailbox}: {problem}; check that the queue's \
+         PostgreSQL is reachable"
+    )]
+    LeaseFailed { mailbox: String, problem: String },
 }
 
 impl ClaimError {
@@ -22,6 +31,8 @@ impl ClaimError {
     pub fn is_busy(&self) -> bool {
         match self {
             ClaimError::Lock(e) => e.is_busy(),
+            ClaimError::LeaseBusy { .. } => true,
+            ClaimError::LeaseFailed { .. } => false,
         }
     }
 }

@@ -14,3 +14,4 @@ pub mod sasl;
 pub mod serve;
 pub mod smtp;
 pub mod thunderbird;
+pub mod workers;

@@ -16,6 +16,7 @@ mod rules;
 mod serve;
 mod size;
 mod target;
+mod worker;
 
 use std::path::{Path, PathBuf};
 
@@ -127,6 +128,7 @@ pub(super) fn parse_with_env(
         policy.link_template.is_some(),
     )?;
     let serve = serve::serve_config(&ctx, &raw.serve)?;
+    let worker = worker::worker_config(&ctx, &raw.worker)?;
     let retention = retention::retention_config(&ctx, raw.retention)?;
 
     let accounts = accounts(
@@ -149,6 +151,7 @@ pub(super) fn parse_with_env(
         owner_report,
         serve,
         links,
+        worker,
         retention,
         path: path.map(Path::to_path_buf),
     })
