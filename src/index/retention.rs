@@ -55,6 +55,70 @@ pub struct IndexedPart {
     pub reattached: bool,
 }
 
+/// Parts read at once from PostgreSQL by [`scan_parts`].
+const PART_BATCH: i64 = 10_000;
+
+/// The columns [`indexed_part`] reads.
+const PARTS_COLUMNS: &str = "m.id, m.account, m.folder, m.uidvalidity,
+        COALESCE(m.new_uid, m.old_uid), m.message_id, p.sha256, p.raw_sha256,
+        CASE WHEN m.reattached_at IS NULL THEN 0 ELSE 1 END";
+
+/// Gives `f` the columns `columns` (`columns_n` of them) of every part
+/// (`p`, joined with its message `m`) matching `filter` (its placeholders
+/// `params`), never all in
+/// memory: on SQLite one query read a row at a time; on PostgreSQL in
+/// batches of [`PART_BATCH`] by part id (keyset pagination: each batch a
+/// short query on the primary key, so a million parts neither sit in
+/// memory nor hold one statement open). A part added meanwhile may be
+/// seen or not, as with one query outside a transaction: gc's checks
+/// before deleting cover both.
+fn scan_parts(
+    c: Conn<'_>,
+    columns: &str,
+    filter: &str,
+    params: &[Value],
+    columns_n: usize,
+    mut f: impl FnMut(&mut super::value::Row) -> Result<(), IndexError>,
+) -> Result<(), IndexError> {
+    let from = "FROM parts p JOIN messages m ON m.id = p.message";
+    if c.dialect() == super::db::Dialect::Sqlite {
+        let sql = format!("SELECT {columns} {from} WHERE {filter} ORDER BY p.id");
+        return c.for_each(&sql, params, f);
+    }
+    let (a, b) = (params.len() + 1, params.len() + 2);
+    let sql = format!(
+        "SELECT {columns}, p.id {from} WHERE ({filter}) AND p.id > ${a} ORDER BY p.id LIMIT ${b}"
+    );
+    let mut after = 0i64;
+    loop {
+        let mut n = 0;
+        let mut with = params.to_vec();
+        with.extend([Value::Int(after), Value::Int(PART_BATCH)]);
+        c.query_map(&sql, &with, |r| {
+            n += 1;
+            after = r.int(columns_n)?;
+            f(r)
+        })?;
+        if n < PART_BATCH {
+            return Ok(());
+        }
+    }
+}
+
+fn indexed_part(r: &mut super::value::Row) -> Result<IndexedPart, IndexError> {
+    Ok(IndexedPart {
+        message: r.int(0)?,
+        account: r.text(1)?,
+        folder: r.text(2)?,
+        uidvalidity: r.u32(3)?,
+        uid: r.opt_u32(4)?.filter(|u| *u != 0),
+        message_id: r.opt_text(5)?,
+        sha256: r.text(6)?,
+        raw_sha256: r.opt_text(7)?,
+        reattached: r.bool(8)?,
+    })
+}
+
 /// An object whose deletion is decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Deletion {
@@ -182,32 +246,12 @@ impl Index {
     }
 
     /// Calls `f` with every detached part the index holds, reattached ones
-    /// included, one row at a time (on SQLite a million parts never sit in
-    /// memory).
+    /// included, never all of them in memory (see [`scan_parts`]).
     pub fn for_each_part(&self, f: &mut dyn FnMut(IndexedPart)) -> Result<(), IndexError> {
-        // Streamed on both databases (`f` must not use the index meanwhile).
-        self.db.conn().for_each(
-            "SELECT m.id, m.account, m.folder, m.uidvalidity, COALESCE(m.new_uid, m.old_uid),
-                    m.message_id, p.sha256, p.raw_sha256,
-                    CASE WHEN m.reattached_at IS NULL THEN 0 ELSE 1 END
-               FROM parts p JOIN messages m ON m.id = p.message ORDER BY m.id, p.id",
-            &[],
-            |r| {
-                f(IndexedPart {
-                    message: r.int(0)?,
-                    account: r.text(1)?,
-                    folder: r.text(2)?,
-                    uidvalidity: r.u32(3)?,
-                    uid: r.opt_u32(4)?.filter(|u| *u != 0),
-                    message_id: r.opt_text(5)?,
-                    sha256: r.text(6)?,
-                    raw_sha256: r.opt_text(7)?,
-                    reattached: r.bool(8)?,
-                });
-                Ok(())
-            },
-        )?;
-        Ok(())
+        scan_parts(self.db.conn(), PARTS_COLUMNS, "TRUE", &[], 9, |r| {
+            f(indexed_part(r)?);
+            Ok(())
+        })
     }
 
     /// The objects of the messages in flight: (account, SHA-256 hex), each
@@ -528,10 +572,12 @@ fn still_named(c: Conn<'_>, wanted: &[Deletion]) -> Result<HashSet<String>, Inde
     if wanted.is_empty() {
         return Ok(used);
     }
-    c.query_map(
-        "SELECT p.sha256, p.raw_sha256 FROM parts p JOIN messages m ON m.id = p.message
-          WHERE m.reattached_at IS NULL OR m.account IN (SELECT account FROM holds)",
+    scan_parts(
+        c,
+        "p.sha256, p.raw_sha256",
+        "m.reattached_at IS NULL OR m.account IN (SELECT account FROM holds)",
         &[],
+        2,
         |r| {
             let h = r.text(0)?;
             if wanted.contains(h.as_str()) {

@@ -24,10 +24,12 @@ impl Index {
     pub fn account_objects(&self, account: &str) -> Result<HashSet<String>, IndexError> {
         let c = self.db.conn();
         let mut out = HashSet::new();
-        c.query_map(
-            "SELECT p.sha256, p.raw_sha256 FROM parts p JOIN messages m ON m.id = p.message
-              WHERE m.account = $1",
+        super::scan_parts(
+            c,
+            "p.sha256, p.raw_sha256",
+            "m.account = $1",
             params![account],
+            2,
             |r| {
                 out.insert(r.text(0)?);
                 out.extend(r.opt_text(1)?);
@@ -51,11 +53,13 @@ impl Index {
     ) -> Result<HashSet<String>, IndexError> {
         let c = self.db.conn();
         let mut out = HashSet::new();
-        c.query_map(
-            "SELECT p.sha256, p.raw_sha256 FROM parts p JOIN messages m ON m.id = p.message
-              WHERE m.account <> $1 AND (m.reattached_at IS NULL
+        super::scan_parts(
+            c,
+            "p.sha256, p.raw_sha256",
+            "m.account <> $1 AND (m.reattached_at IS NULL
                  OR m.account IN (SELECT account FROM holds))",
             params![account],
+            2,
             |r| {
                 let h = r.text(0)?;
                 if objects.contains(&h) {

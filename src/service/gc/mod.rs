@@ -167,6 +167,7 @@ impl Service {
         let (_claims, busy) = self.claim_free("slimbox store gc")?;
         if busy.is_empty() {
             delete_due(store, &mut index, &gathered, decided.due, &mut report).await?;
+            drop_gone_rows(&mut index, &gathered, &mut report)?;
         } else {
             for o in report
                 .unreferenced
@@ -334,6 +335,35 @@ async fn delete_due(
     let done = delete_objects(store, index, &chosen, report).await?;
     report.totals.deleted_objects += done.0;
     report.totals.deleted_bytes += done.1;
+    Ok(())
+}
+
+/// Drops the rows of gone messages that name no object still waiting
+/// (every object they named is used by another message, or no longer
+/// stored): nothing on any server is theirs, and no deletion will take
+/// them with it. Those naming an unreferenced object stay until it goes.
+fn drop_gone_rows(
+    index: &mut Index,
+    gathered: &gather::Gathered,
+    report: &mut GcReport,
+) -> Result<(), ServiceError> {
+    let waiting: HashSet<&str> = report
+        .unreferenced
+        .iter()
+        .map(|o| o.sha256.as_str())
+        .collect();
+    let gone: Vec<i64> = gathered
+        .rows
+        .gone
+        .iter()
+        .filter(|(_, objects)| !objects.iter().any(|h| waiting.contains(to_hex(h).as_str())))
+        .map(|(id, _)| *id)
+        .collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    index.gc_begin(&[], &gone, "gc", report.now)?;
+    report.rows_dropped += gone.len() as u64;
     Ok(())
 }
 
