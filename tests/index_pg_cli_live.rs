@@ -166,7 +166,7 @@ fn issue22_a_run_on_another_host_finds_the_mailbox_leased() {
         c.env("XDG_DATA_HOME", &home).args(["run", "--json"]);
         c
     };
-    let mut first = host("host-a")
+    let first = host("host-a")
         .env("SLIMBOX_TEST_PAUSE_AT", "prepared")
         .env("SLIMBOX_TEST_PAUSE_FILE", &go)
         .stdout(Stdio::piped())
