@@ -73,3 +73,51 @@ fn issue13_the_it_examples_name_real_configs_and_valid_commands() {
         assert!(root.join(named).is_file(), "{named}");
     }
 }
+
+/// The workers' Kubernetes example: its config is one of `config/`, and
+/// the command lines of its worker and its CronJob parse as slimbox's own.
+#[test]
+fn issue22_the_workers_example_names_a_real_config_and_valid_commands() {
+    use clap::Parser;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let yaml =
+        std::fs::read_to_string(root.join("examples/kubernetes/workers.yaml")).expect("yaml");
+    assert!(yaml.contains("config/kubernetes-workers.toml"));
+    assert!(root.join("config/kubernetes-workers.toml").is_file());
+    for runs in [
+        "- worker",
+        "\"enqueue\", \"--all\"",
+        "\"serve\", \"--listen\"",
+    ] {
+        assert!(yaml.contains(runs), "workers.yaml runs {runs}");
+    }
+    for args in [
+        &[
+            "--config",
+            "/etc/slimbox/config.toml",
+            "worker",
+            "--concurrency",
+            "4",
+            "--metrics-listen",
+            "0.0.0.0:9898",
+        ][..],
+        &["--config", "/etc/slimbox/config.toml", "enqueue", "--all"][..],
+        &[
+            "--config",
+            "/etc/slimbox/config.toml",
+            "serve",
+            "--listen",
+            "0.0.0.0:8025",
+        ][..],
+    ] {
+        slimbox::cli::Cli::try_parse_from(std::iter::once("slimbox").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?} does not parse:\n{e}"));
+    }
+    let text = std::fs::read_to_string(root.join("config/kubernetes-workers.toml")).unwrap();
+    let config =
+        slimbox::config::parse(&text, Some(&root.join("config/kubernetes-workers.toml"))).unwrap();
+    assert!(
+        config.index.database.is_some(),
+        "the workers' config has a PostgreSQL index"
+    );
+}
