@@ -20,10 +20,10 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::imap::{Connector, ImapConfig, ImapError, Session};
+pub use crate::service::{SharedSlot, SharedSlots};
 
 /// One semaphore per server (host, port), sized by the smallest
 /// `max_connections` any of its accounts asks for.
@@ -56,23 +56,6 @@ impl Gates {
         }
         .with_limit(key, limit)
     }
-}
-
-/// A held shared slot; dropping it frees the slot.
-pub type SharedSlot = Box<dyn std::any::Any + Send + Sync>;
-
-/// Connection slots shared with other processes (see the module's doc).
-pub trait SharedSlots: Send + Sync {
-    /// One of the `max` slots of `server` (`host:port`): waits for one when
-    /// `wait`, else takes a free one or none. Also waits out (or, without
-    /// `wait`, refuses during) a back-off another process noted for the
-    /// server.
-    fn acquire(
-        &self,
-        server: String,
-        max: u32,
-        wait: bool,
-    ) -> BoxFuture<'static, Option<SharedSlot>>;
 }
 
 /// One mailbox's share of its server's semaphore: counts its own open

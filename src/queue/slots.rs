@@ -5,7 +5,7 @@
 //! one row (server, slot, holder, expires_at), renewed by the holder's
 //! heartbeat (`lease`) and deleted when the connection closes; a slot
 //! whose holder stopped renewing is free once expired. This is the
-//! database side of the fleet's gate (`fleet::gate::SharedSlots`): the
+//! database side of the fleet's gate (`service::SharedSlots`): the
 //! gate takes the process's own permit, then one of these.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::{Leases, QueueError};
-use crate::fleet::gate::{SharedSlot, SharedSlots};
+use crate::service::{SharedSlot, SharedSlots};
 
 /// How often a connection waiting for a slot looks again.
 const SLOT_POLL: Duration = Duration::from_millis(200);

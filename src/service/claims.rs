@@ -114,6 +114,24 @@ fn held(claim: Claim, mailbox: &Mailbox, account: &str) -> Held {
     Box::new(claim)
 }
 
+/// A held shared slot; dropping it frees the slot.
+pub type SharedSlot = Box<dyn std::any::Any + Send + Sync>;
+
+/// Connection slots shared with other processes: the database side of the
+/// fleet's per-server gates, for workers on many hosts (`crate::queue`).
+pub trait SharedSlots: Send + Sync {
+    /// One of the `max` slots of `server` (`host:port`): waits for one when
+    /// `wait`, else takes a free one or none. Also waits out (or, without
+    /// `wait`, refuses during) a back-off another process noted for the
+    /// server.
+    fn acquire(
+        &self,
+        server: String,
+        max: u32,
+        wait: bool,
+    ) -> BoxFuture<'static, Option<SharedSlot>>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ mod scan;
 mod store_copy;
 mod thread;
 
-pub use claims::{ClaimError, Claims, Held, LockClaims};
+pub use claims::{ClaimError, Claims, Held, LockClaims, SharedSlot, SharedSlots};
 pub use error::{chain, ServiceError};
 pub use index_db::{IndexMigration, TableRows};
 pub use locate::ObjectPlace;
