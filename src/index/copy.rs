@@ -178,19 +178,7 @@ const PG_TRIGGERS_ON: &str =
 
 /// The folder totals the triggers would have kept, summed from the copied
 /// rows: what migration 3 does for an index that had none.
-const PG_TOTALS: &str = "
-    INSERT INTO folder_totals (account, folder, messages, bytes_removed)
-        SELECT account, folder, COUNT(*), SUM(size_before - size_after)
-          FROM messages WHERE reattached_at IS NULL GROUP BY account, folder;
-    INSERT INTO folder_objects (account, folder, sha256, size, refs)
-        SELECT m.account, m.folder, p.sha256, MAX(p.size), COUNT(*)
-          FROM parts p JOIN messages m ON m.id = p.message
-         WHERE m.reattached_at IS NULL GROUP BY m.account, m.folder, p.sha256;
-    UPDATE folder_totals SET
-        parts = (SELECT COALESCE(SUM(refs), 0) FROM folder_objects o
-                  WHERE o.account = folder_totals.account AND o.folder = folder_totals.folder),
-        part_bytes = (SELECT COALESCE(SUM(size * refs), 0) FROM folder_objects o
-                  WHERE o.account = folder_totals.account AND o.folder = folder_totals.folder);";
+const PG_TOTALS: &str = super::schema_pg::totals_backfill!();
 
 /// Tables whose `id` comes from a sequence on PostgreSQL.
 const IDENTITIES: &[&str] = &["messages", "parts", "journal"];

@@ -7,6 +7,27 @@
 //! `list` reads it (newest first, undated last, as SQLite sorts). Never
 //! edit a step that has shipped; add the next to both lists.
 
+/// The folder totals summed from the rows: migration 3 for an index that
+/// had none, and `index migrate` after copying with the triggers off.
+macro_rules! totals_backfill {
+    () => {
+        r#"    INSERT INTO folder_totals (account, folder, messages, bytes_removed)
+        SELECT account, folder, COUNT(*), SUM(size_before - size_after)
+          FROM messages WHERE reattached_at IS NULL GROUP BY account, folder;
+    INSERT INTO folder_objects (account, folder, sha256, size, refs)
+        SELECT m.account, m.folder, p.sha256, MAX(p.size), COUNT(*)
+          FROM parts p JOIN messages m ON m.id = p.message
+         WHERE m.reattached_at IS NULL GROUP BY m.account, m.folder, p.sha256;
+    UPDATE folder_totals SET
+        parts = (SELECT COALESCE(SUM(refs), 0) FROM folder_objects o
+                  WHERE o.account = folder_totals.account AND o.folder = folder_totals.folder),
+        part_bytes = (SELECT COALESCE(SUM(size * refs), 0) FROM folder_objects o
+                  WHERE o.account = folder_totals.account AND o.folder = folder_totals.folder);
+"#
+    };
+}
+pub(super) use totals_backfill;
+
 pub(super) const PG_MIGRATIONS: &[&str] = &[
     // 1: processed messages, their parts, objects, the journal, skips.
     r#"CREATE TABLE messages (
@@ -79,7 +100,8 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     ALTER TABLE journal ADD COLUMN message BIGINT;
     CREATE INDEX parts_size ON parts (size);"#,
     // 3: running totals per folder, kept by triggers.
-    r#"CREATE TABLE folder_totals (
+    concat!(
+        r#"CREATE TABLE folder_totals (
         account TEXT COLLATE "C" NOT NULL,
         folder TEXT COLLATE "C" NOT NULL,
         messages BIGINT NOT NULL DEFAULT 0,
@@ -96,19 +118,9 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
         refs BIGINT NOT NULL,
         PRIMARY KEY (account, folder, sha256)
     );
-    INSERT INTO folder_totals (account, folder, messages, bytes_removed)
-        SELECT account, folder, COUNT(*), SUM(size_before - size_after)
-          FROM messages WHERE reattached_at IS NULL GROUP BY account, folder;
-    INSERT INTO folder_objects (account, folder, sha256, size, refs)
-        SELECT m.account, m.folder, p.sha256, MAX(p.size), COUNT(*)
-          FROM parts p JOIN messages m ON m.id = p.message
-         WHERE m.reattached_at IS NULL GROUP BY m.account, m.folder, p.sha256;
-    UPDATE folder_totals SET
-        parts = (SELECT COALESCE(SUM(refs), 0) FROM folder_objects o
-                  WHERE o.account = folder_totals.account AND o.folder = folder_totals.folder),
-        part_bytes = (SELECT COALESCE(SUM(size * refs), 0) FROM folder_objects o
-                  WHERE o.account = folder_totals.account AND o.folder = folder_totals.folder);
-    CREATE FUNCTION slimbox_messages_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+"#,
+        totals_backfill!(),
+        r#"    CREATE FUNCTION slimbox_messages_totals() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO folder_totals (account, folder, messages, bytes_removed)
         VALUES (NEW.account, NEW.folder, 1, NEW.size_before - NEW.size_after)
@@ -155,7 +167,8 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     END $$;
     CREATE TRIGGER messages_reattached_totals AFTER UPDATE OF reattached_at ON messages
         FOR EACH ROW WHEN (OLD.reattached_at IS NULL AND NEW.reattached_at IS NOT NULL)
-        EXECUTE FUNCTION slimbox_messages_reattached_totals();"#,
+        EXECUTE FUNCTION slimbox_messages_reattached_totals();"#
+    ),
     // 4: objects the store holds zstd-compressed.
     r#"CREATE TABLE IF NOT EXISTS compressed_objects (
         sha256 TEXT COLLATE "C" PRIMARY KEY,
